@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_RING_H
+#define RINGER_RING_H
+
+/*
+ * The ring module: the only code that talks to liburing. It owns ring setup
+ * (with fallbacks for refused flags), the SQE getter, the submit-and-wait call
+ * and every prep helper the loops use, plus the provided-buffer ring.
+ *
+ * Everything returns 0 or a negative errno, as the kernel would in cqe->res.
+ * Debian 12 ships liburing 2.3: where the kernel (6.x) offers more than 2.3
+ * knows, ring.c fills the SQE fields by hand and names the kernel version.
+ */
+#include <liburing.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sockaddr;
+struct msghdr;
+
+struct ring {
+	struct io_uring uring;
+	unsigned setup_flags;  /* IORING_SETUP_* actually in force */
+	unsigned features;     /* IORING_FEAT_* reported by the kernel */
+	bool ring_fd_registered;
+	bool multishot_timeout; /* kernel 6.4+: IORING_TIMEOUT_MULTISHOT works */
+	unsigned sq_entries;
+	unsigned cq_entries;
+	uint64_t early_submits; /* SQ was full: ring_sqe() submitted to make room */
+};
+
+/*
+ * Sets up a ring of sq_entries with a CQ cq_factor times larger, asking for
+ * SINGLE_ISSUER | DEFER_TASKRUN | COOP_TASKRUN | SUBMIT_ALL and dropping what
+ * the kernel refuses. note (may be NULL) receives a human line describing the
+ * flags in force and any fallback taken. Must be called on the thread that
+ * will submit (SINGLE_ISSUER binds the ring to it).
+ */
+int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *note, size_t note_len);
+void ring_exit(struct ring *r);
+
+/* An SQE, submitting pending ones first if the SQ is full; NULL only if that fails. */
+struct io_uring_sqe *ring_sqe(struct ring *r);
+
+/* Submits pending SQEs and waits for at least wait_nr CQEs: the loop's one syscall. */
+int ring_submit_and_wait(struct ring *r, unsigned wait_nr);
+int ring_submit(struct ring *r);
+
+#define ring_for_each_cqe(r, head, cqe) io_uring_for_each_cqe(&(r)->uring, head, cqe)
+
+static inline void ring_cq_advance(struct ring *r, unsigned n)
+{
+	io_uring_cq_advance(&r->uring, n);
+}
+
+/* CQEs the kernel had to drop or buffer because the CQ was full (monotonic). */
+static inline unsigned ring_cq_overflow(const struct ring *r)
+{
+	return io_uring_smp_load_acquire(r->uring.cq.koverflow);
+}
+
+/* Registers a sparse fixed-file table of nr slots for direct descriptors. */
+int ring_register_files_sparse(struct ring *r, unsigned nr);
+
+/*
+ * Prep helpers. Each queues one SQE tagged with ud and returns 0, or -EBUSY
+ * when no SQE could be had. "fixed" means fd is an index in the fixed-file
+ * table (a direct descriptor), not a process fd.
+ */
+int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t ud);
+int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint64_t ud);
+int ring_recv(struct ring *r, int fd, bool fixed, void *buf, size_t len, uint64_t ud);
+int ring_send(struct ring *r, int fd, bool fixed, const void *buf, size_t len, int flags,
+	      uint64_t ud);
+int ring_sendmsg(struct ring *r, int fd, bool fixed, const struct msghdr *msg, int flags,
+		 uint64_t ud);
+int ring_shutdown(struct ring *r, int fd, bool fixed, int how, uint64_t ud);
+int ring_close(struct ring *r, int fd, bool fixed, uint64_t ud);
+int ring_cancel(struct ring *r, uint64_t target_ud, uint64_t ud);
+int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud);
+int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr, unsigned len,
+		 uint64_t ud);
+int ring_nop(struct ring *r, uint64_t ud);
+/* A timeout that fires every ts and keeps going (multishot, kernel 6.4+), or once. */
+int ring_tick(struct ring *r, struct __kernel_timespec *ts, bool multishot, uint64_t ud);
+int ring_timeout_remove(struct ring *r, uint64_t target_ud, uint64_t ud);
+
+/* True when the running kernel supports multishot timeouts (probed in ring_init). */
+bool ring_has_multishot_timeout(const struct ring *r);
+
+/*
+ * A provided-buffer ring: count buffers of size bytes each in one mapping,
+ * registered as buffer group bgid. The kernel picks a buffer per recv and
+ * says which in the CQE; the owner gives it back with bufring_put() and
+ * publishes returned buffers in one store with bufring_flush().
+ */
+struct bufring {
+	struct io_uring_buf_ring *br;
+	uint8_t *mem;
+	size_t ring_bytes;
+	size_t mem_bytes;
+	uint32_t buf_size;
+	uint32_t count;
+	uint32_t mask;
+	uint32_t pending;
+	uint32_t outstanding; /* buffers the kernel has handed to us and we still hold */
+	uint16_t bgid;
+	struct ring *ring;
+};
+
+/* count must be a power of two, at most 32768. */
+int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
+		 uint32_t buf_size);
+void bufring_exit(struct bufring *b);
+
+static inline uint8_t *bufring_buf(const struct bufring *b, uint16_t bid)
+{
+	return b->mem + (size_t)bid * b->buf_size;
+}
+
+/* The buffer id a CQE carries, or -1 when IORING_CQE_F_BUFFER is clear. */
+static inline int bufring_cqe_bid(const struct io_uring_cqe *cqe)
+{
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return -1;
+	return (int)(cqe->flags >> IORING_CQE_BUFFER_SHIFT);
+}
+
+/* Notes that a CQE handed us a buffer; pairs with bufring_put(). */
+static inline void bufring_take(struct bufring *b)
+{
+	b->outstanding++;
+}
+
+static inline void bufring_put(struct bufring *b, uint16_t bid)
+{
+	io_uring_buf_ring_add(b->br, bufring_buf(b, bid), b->buf_size, bid, (int)b->mask,
+			      (int)b->pending);
+	b->pending++;
+	b->outstanding--;
+}
+
+static inline void bufring_flush(struct bufring *b)
+{
+	if (b->pending) {
+		io_uring_buf_ring_advance(b->br, (int)b->pending);
+		b->pending = 0;
+	}
+}
+
+#endif

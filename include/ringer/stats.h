@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_STATS_H
+#define RINGER_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ringer/tcp_state.h"
+
+/*
+ * Counters of one shard. Only the shard's own thread writes them (through
+ * STAT_INC/STAT_ADD, relaxed atomic stores that compile to plain moves), and
+ * any thread may read them (stats_sum, relaxed loads), so there is no lock
+ * and no shared cache line between shards: each struct is cache-line aligned.
+ * by_state[] is a gauge: connections currently in each TCP state.
+ */
+#define STATS_FIELDS(X)                                                                            \
+	X(accepts, "connections accepted")                                                         \
+	X(refused, "connections refused at --max-conns")                                          \
+	X(accept_errors, "accept errors (EMFILE, ENFILE, table full, ...)")                       \
+	X(accept_rearms, "multishot accept re-armed")                                             \
+	X(closed, "connections closed")                                                           \
+	X(resets, "connections reset or failed")                                                  \
+	X(bytes_in, "bytes received")                                                             \
+	X(bytes_out, "bytes sent")                                                                \
+	X(recv_cqes, "recv completions")                                                          \
+	X(send_ops, "send operations")                                                            \
+	X(short_sends, "short sends resumed")                                                     \
+	X(requests, "requests answered")                                                          \
+	X(proto_errors, "protocol errors answered")                                               \
+	X(recv_rearms, "multishot recv re-armed")                                                 \
+	X(enobufs, "recv out of provided buffers (ENOBUFS)")                                      \
+	X(paused, "recv paused for backpressure")                                                 \
+	X(stale, "stale completions dropped")                                                     \
+	X(illegal, "illegal TCP transitions refused")                                             \
+	X(errors, "other errors")                                                                 \
+	X(loops, "event loop iterations")                                                         \
+	X(cqes, "completions reaped")                                                             \
+	X(cq_overflow, "CQ overflows")                                                            \
+	X(upstream_connects, "upstream connects")                                                 \
+	X(upstream_failures, "upstream connect failures")
+
+struct stats {
+#define X(name, help) uint64_t name;
+	STATS_FIELDS(X)
+#undef X
+	int64_t by_state[TCP_STATE_COUNT];
+} __attribute__((aligned(64)));
+
+#define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
+#define STAT_INC(s, field)    STAT_ADD(s, field, 1)
+
+/* Adds src into dst, reading src with relaxed loads (src may be live). */
+void stats_sum(struct stats *dst, const struct stats *src);
+/* Human-readable block, as printed on SIGUSR1 and at exit. */
+void stats_print(FILE *f, const struct stats *s, unsigned shards);
+/* Prometheus text exposition; returns bytes written (truncated at len) or -ENOSPC. */
+int stats_prometheus(char *buf, size_t len, const struct stats *s);
+
+#endif

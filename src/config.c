@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: MIT
+#include "ringer/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_PORT 9000
+
+static const char *const mode_names[] = {
+	[MODE_ECHO] = "echo",
+	[MODE_HTTP] = "http",
+	[MODE_PROXY] = "proxy",
+};
+
+const char *mode_name(enum ringer_mode m)
+{
+	return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "?";
+}
+
+void config_defaults(struct config *cfg)
+{
+	struct sockaddr_in *in;
+
+	memset(cfg, 0, sizeof(*cfg));
+	in = (struct sockaddr_in *)&cfg->listen.ss;
+	in->sin_family = AF_INET;
+	in->sin_port = htons(DEFAULT_PORT);
+	in->sin_addr.s_addr = htonl(INADDR_ANY);
+	cfg->listen.len = sizeof(*in);
+	cfg->mode = MODE_ECHO;
+	cfg->max_conns = 16384;
+	cfg->buf_size = 16384;
+	cfg->buf_count = 4096;
+	cfg->ring_entries = 1024;
+	cfg->drain_ms = 5000;
+	cfg->connect_ms = 3000;
+	cfg->pin = true;
+}
+
+int parse_uint(const char *s, uint64_t min, uint64_t max, bool allow_suffix, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+	uint64_t mult = 1;
+
+	if (!s || !*s || *s == '-' || *s == '+' || *s == ' ')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return -EINVAL;
+	if (*end && allow_suffix && !end[1]) {
+		switch (*end) {
+		case 'k':
+		case 'K':
+			mult = 1024;
+			break;
+		case 'm':
+		case 'M':
+			mult = 1024 * 1024;
+			break;
+		case 'g':
+		case 'G':
+			mult = 1024ull * 1024 * 1024;
+			break;
+		default:
+			return -EINVAL;
+		}
+		end++;
+	}
+	if (*end)
+		return -EINVAL;
+	if (v > UINT64_MAX / mult)
+		return -ERANGE;
+	v *= mult;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+int net_addr_parse(const char *s, struct net_addr *a)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon, *port_s;
+	uint64_t port;
+	size_t hlen;
+
+	memset(a, 0, sizeof(*a));
+	if (!s || !*s)
+		return -EINVAL;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		hlen = (size_t)(close - s - 1);
+		if (hlen == 0 || hlen >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, hlen);
+		host[hlen] = 0;
+		port_s = close + 2;
+		if (parse_uint(port_s, 0, 65535, false, &port))
+			return -EINVAL;
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&a->ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		a->len = sizeof(*in6);
+		return 0;
+	}
+	colon = strrchr(s, ':');
+	if (!colon || strchr(s, ':') != colon)
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = 0;
+	if (parse_uint(colon + 1, 0, 65535, false, &port))
+		return -EINVAL;
+	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
+
+	in->sin_family = AF_INET;
+	in->sin_port = htons((uint16_t)port);
+	if (hlen == 0)
+		in->sin_addr.s_addr = htonl(INADDR_ANY);
+	else if (!strcmp(host, "localhost"))
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+		return -EINVAL;
+	a->len = sizeof(*in);
+	return 0;
+}
+
+const char *net_addr_str(const struct net_addr *a, char *buf, size_t len)
+{
+	char host[INET6_ADDRSTRLEN];
+
+	if (a->ss.ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&a->ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(buf, len, "[%s]:%u", host, ntohs(in6->sin6_port));
+	} else {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)&a->ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(buf, len, "%s:%u", host, ntohs(in->sin_port));
+	}
+	return buf;
+}
+
+uint16_t net_addr_port(const struct net_addr *a)
+{
+	if (a->ss.ss_family == AF_INET6)
+		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
+	return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+void config_usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [options]\n"
+		"An io_uring TCP server: echo backend, HTTP/1.1 responder or L4 proxy.\n"
+		"\n"
+		"  --listen ADDR:PORT     address to listen on (default 0.0.0.0:%d; [::1]:PORT for\n"
+		"                         IPv6; port 0 picks a free port and prints it)\n"
+		"  --mode MODE            echo | http | proxy (default echo)\n"
+		"  --shards N             threads, one ring each, pinned one per CPU\n"
+		"                         (default: online CPUs)\n"
+		"  --no-pin               do not pin shard threads to CPUs\n"
+		"  --max-conns N          connections per shard (default 16384); beyond it new\n"
+		"                         connections are accepted and closed at once\n"
+		"  --buf-size BYTES       size of one receive buffer (default 16k; k/m suffixes)\n"
+		"  --buf-count N          receive buffers per shard, power of two (default 4096)\n"
+		"  --ring-entries N       submission queue entries per shard (default 1024)\n"
+		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
+		"                         (default 5000)\n"
+		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
+		"  --body TEXT            http: the response body (default \"Hello, World!\")\n"
+		"  --body-size BYTES      http: a body of BYTES filler bytes instead\n"
+		"  --upstream ADDR:PORT   proxy: an upstream (repeat for round robin, up to %d)\n"
+		"  --connect-timeout MS   proxy: upstream connect timeout (default 3000)\n"
+		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
+		"  --quiet                print only the listening address\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          the version\n"
+		"\n"
+		"Signals: SIGUSR1 prints stats; SIGINT/SIGTERM drain and exit 0.\n",
+		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
+}
+
+static int fail(char *err, size_t err_len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (err && err_len)
+		vsnprintf(err, err_len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+/* Flags that take a value; the table keeps the parser a loop, not a chain of ifs. */
+enum opt_id {
+	OPT_LISTEN,
+	OPT_MODE,
+	OPT_SHARDS,
+	OPT_MAX_CONNS,
+	OPT_BUF_SIZE,
+	OPT_BUF_COUNT,
+	OPT_RING_ENTRIES,
+	OPT_DRAIN,
+	OPT_IDLE,
+	OPT_BODY,
+	OPT_BODY_SIZE,
+	OPT_UPSTREAM,
+	OPT_CONNECT_TIMEOUT,
+	OPT_ADMIN,
+	OPT_NO_PIN,
+	OPT_QUIET,
+	OPT_HELP,
+	OPT_VERSION,
+};
+
+static const struct {
+	const char *name;
+	const char *short_name;
+	enum opt_id id;
+	bool has_arg;
+} options[] = {
+	{"--listen", NULL, OPT_LISTEN, true},
+	{"--mode", NULL, OPT_MODE, true},
+	{"--shards", NULL, OPT_SHARDS, true},
+	{"--max-conns", NULL, OPT_MAX_CONNS, true},
+	{"--buf-size", NULL, OPT_BUF_SIZE, true},
+	{"--buf-count", NULL, OPT_BUF_COUNT, true},
+	{"--ring-entries", NULL, OPT_RING_ENTRIES, true},
+	{"--drain-timeout", NULL, OPT_DRAIN, true},
+	{"--idle-timeout", NULL, OPT_IDLE, true},
+	{"--body", NULL, OPT_BODY, true},
+	{"--body-size", NULL, OPT_BODY_SIZE, true},
+	{"--upstream", NULL, OPT_UPSTREAM, true},
+	{"--connect-timeout", NULL, OPT_CONNECT_TIMEOUT, true},
+	{"--admin", NULL, OPT_ADMIN, true},
+	{"--no-pin", NULL, OPT_NO_PIN, false},
+	{"--quiet", NULL, OPT_QUIET, false},
+	{"--help", "-h", OPT_HELP, false},
+	{"--version", "-V", OPT_VERSION, false},
+};
+
+static int set_uint(const char *flag, const char *val, uint64_t min, uint64_t max, bool suffix,
+		    unsigned *dst, char *err, size_t err_len)
+{
+	uint64_t v;
+
+	if (parse_uint(val, min, max, suffix, &v))
+		return fail(err, err_len, "%s: '%s' is not a whole number from %llu to %llu", flag,
+			    val, (unsigned long long)min, (unsigned long long)max);
+	*dst = (unsigned)v;
+	return 0;
+}
+
+static int apply(struct config *cfg, enum opt_id id, const char *flag, const char *val, char *err,
+		 size_t err_len, bool *seen_body)
+{
+	uint64_t v;
+
+	switch (id) {
+	case OPT_LISTEN:
+		if (net_addr_parse(val, &cfg->listen))
+			return fail(err, err_len,
+				    "--listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9000 or [::1]:9000)",
+				    val);
+		return 0;
+	case OPT_MODE:
+		for (unsigned m = 0; m < sizeof(mode_names) / sizeof(mode_names[0]); m++) {
+			if (!strcmp(val, mode_names[m])) {
+				cfg->mode = (enum ringer_mode)m;
+				return 0;
+			}
+		}
+		return fail(err, err_len, "--mode: '%s' is not one of echo, http, proxy", val);
+	case OPT_SHARDS:
+		return set_uint(flag, val, 1, 1024, false, &cfg->shards, err, err_len);
+	case OPT_MAX_CONNS:
+		return set_uint(flag, val, 1, 1u << 20, false, &cfg->max_conns, err, err_len);
+	case OPT_BUF_SIZE:
+		return set_uint(flag, val, 64, 1u << 20, true, &cfg->buf_size, err, err_len);
+	case OPT_BUF_COUNT:
+		if (set_uint(flag, val, 1, 32768, false, &cfg->buf_count, err, err_len))
+			return -EINVAL;
+		if (cfg->buf_count & (cfg->buf_count - 1))
+			return fail(err, err_len, "--buf-count: %u is not a power of two",
+				    cfg->buf_count);
+		return 0;
+	case OPT_RING_ENTRIES:
+		if (set_uint(flag, val, 8, 32768, false, &cfg->ring_entries, err, err_len))
+			return -EINVAL;
+		if (cfg->ring_entries & (cfg->ring_entries - 1))
+			return fail(err, err_len, "--ring-entries: %u is not a power of two",
+				    cfg->ring_entries);
+		return 0;
+	case OPT_DRAIN:
+		return set_uint(flag, val, 0, 3600000, false, &cfg->drain_ms, err, err_len);
+	case OPT_IDLE:
+		return set_uint(flag, val, 0, 86400000, false, &cfg->idle_ms, err, err_len);
+	case OPT_CONNECT_TIMEOUT:
+		return set_uint(flag, val, 1, 3600000, false, &cfg->connect_ms, err, err_len);
+	case OPT_BODY:
+		if (*seen_body)
+			return fail(err, err_len, "--body and --body-size conflict: give one");
+		*seen_body = true;
+		cfg->body = val;
+		return 0;
+	case OPT_BODY_SIZE:
+		if (*seen_body)
+			return fail(err, err_len, "--body and --body-size conflict: give one");
+		*seen_body = true;
+		if (parse_uint(val, 0, 64u << 20, true, &v))
+			return fail(err, err_len, "--body-size: '%s' is not a size from 0 to 64m",
+				    val);
+		cfg->body_size = (size_t)v;
+		cfg->body_filler = true;
+		return 0;
+	case OPT_UPSTREAM:
+		if (cfg->n_upstreams == CONFIG_MAX_UPSTREAMS)
+			return fail(err, err_len, "--upstream: at most %d upstreams",
+				    CONFIG_MAX_UPSTREAMS);
+		if (net_addr_parse(val, &cfg->upstreams[cfg->n_upstreams]) ||
+		    net_addr_port(&cfg->upstreams[cfg->n_upstreams]) == 0)
+			return fail(err, err_len, "--upstream: '%s' is not ADDR:PORT with a port", val);
+		cfg->n_upstreams++;
+		return 0;
+	case OPT_ADMIN:
+		if (net_addr_parse(val, &cfg->admin))
+			return fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
+		cfg->admin_set = true;
+		return 0;
+	case OPT_NO_PIN:
+		cfg->pin = false;
+		return 0;
+	case OPT_QUIET:
+		cfg->quiet = true;
+		return 0;
+	case OPT_HELP:
+		cfg->help = true;
+		return 0;
+	case OPT_VERSION:
+		cfg->version = true;
+		return 0;
+	}
+	return fail(err, err_len, "internal: unhandled option %s", flag);
+}
+
+int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
+{
+	bool seen_body = false;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val = NULL, *eq;
+		size_t name_len;
+		size_t k;
+
+		if (strncmp(arg, "-", 1) || !strcmp(arg, "-") || !strcmp(arg, "--"))
+			return fail(err, err_len, "unexpected argument '%s' (see --help)", arg);
+		eq = strncmp(arg, "--", 2) ? NULL : strchr(arg, '=');
+		name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
+			if ((strlen(options[k].name) == name_len &&
+			     !strncmp(arg, options[k].name, name_len)) ||
+			    (options[k].short_name && !eq && !strcmp(arg, options[k].short_name)))
+				break;
+		}
+		if (k == sizeof(options) / sizeof(options[0]))
+			return fail(err, err_len, "unknown option '%.*s' (see --help)", (int)name_len,
+				    arg);
+		if (options[k].has_arg) {
+			if (eq) {
+				val = eq + 1;
+			} else if (i + 1 < argc) {
+				val = argv[++i];
+			} else {
+				return fail(err, err_len, "%s needs a value", options[k].name);
+			}
+		} else if (eq) {
+			return fail(err, err_len, "%s takes no value", options[k].name);
+		}
+		if (apply(cfg, options[k].id, options[k].name, val, err, err_len, &seen_body))
+			return -EINVAL;
+	}
+	if (cfg->help || cfg->version)
+		return 0;
+
+	/* Flags that belong to another mode are errors, not silently ignored. */
+	if (seen_body && cfg->mode != MODE_HTTP)
+		return fail(err, err_len, "--body/--body-size need --mode http");
+	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
+		return fail(err, err_len, "--upstream needs --mode proxy");
+	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
+		return fail(err, err_len, "--mode proxy needs at least one --upstream ADDR:PORT");
+	if (cfg->body && strlen(cfg->body) > (64u << 20))
+		return fail(err, err_len, "--body: longer than 64m");
+	if (cfg->admin_set && net_addr_port(&cfg->admin) != 0 &&
+	    net_addr_port(&cfg->admin) == net_addr_port(&cfg->listen) &&
+	    cfg->admin.ss.ss_family == cfg->listen.ss.ss_family)
+		return fail(err, err_len, "--admin and --listen use the same port");
+	return 0;
+}

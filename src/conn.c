@@ -1,0 +1,125 @@
+// SPDX-License-Identifier: MIT
+#include "ringer/conn.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "ringer/user_data.h"
+
+#ifdef RINGER_HAVE_SDT
+#include <sys/sdt.h>
+#define TRACE_TRANSITION(slot, from, to) DTRACE_PROBE3(ringer, tcp_transition, slot, from, to)
+#else
+#define TRACE_TRANSITION(slot, from, to) ((void)0)
+#endif
+
+#define FREE_END UINT32_MAX
+
+int conn_slab_init(struct conn_slab *s, uint32_t cap)
+{
+	void *mem;
+
+	memset(s, 0, sizeof(*s));
+	if (cap == 0 || cap >= UD_SLOT_MAX)
+		return -EINVAL;
+	s->bytes = (uint64_t)cap * sizeof(struct conn);
+	/* Anonymous memory is zero and lazily backed: untouched slots cost no RSS. */
+	mem = mmap(NULL, s->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (mem == MAP_FAILED)
+		return -errno;
+	s->conns = mem;
+	s->cap = cap;
+	s->free_head = FREE_END;
+	return 0;
+}
+
+void conn_slab_destroy(struct conn_slab *s)
+{
+	if (s->conns)
+		munmap(s->conns, s->bytes);
+	s->conns = NULL;
+	s->cap = 0;
+}
+
+struct conn *conn_alloc(struct conn_slab *s)
+{
+	struct conn *c;
+	uint32_t gen;
+
+	if (s->free_head != FREE_END) {
+		c = &s->conns[s->free_head];
+		s->free_head = c->next_free;
+	} else if (s->high_water < s->cap) {
+		c = &s->conns[s->high_water++];
+	} else {
+		return NULL;
+	}
+	assert(!(c->flags & CONN_F_USED));
+	gen = c->gen;
+	memset(c, 0, sizeof(*c));
+	c->gen = gen;
+	c->next_free = FREE_END;
+	c->fd = -1;
+	c->peer = UINT32_MAX;
+	c->state = TCP_CLOSED;
+	c->flags = CONN_F_USED;
+	s->used++;
+	return c;
+}
+
+void conn_free(struct conn_slab *s, struct conn *c)
+{
+	assert(c->flags & CONN_F_USED);
+	assert(c->inflight == 0);
+	c->flags = 0;
+	/* A new generation makes every completion still naming the old one stale. */
+	c->gen = (c->gen + 1) & UD_GEN_MASK;
+	c->next_free = s->free_head;
+	s->free_head = conn_slot(s, c);
+	s->used--;
+}
+
+struct conn *conn_lookup(struct conn_slab *s, uint32_t slot, uint32_t gen)
+{
+	struct conn *c;
+
+	if (slot >= s->high_water)
+		return NULL;
+	c = &s->conns[slot];
+	if (!(c->flags & CONN_F_USED) || c->gen != gen)
+		return NULL;
+	return c;
+}
+
+void conn_track(struct conn *c, struct stats *st)
+{
+	if (st)
+		STAT_INC(st, by_state[c->state]);
+}
+
+void conn_untrack(struct conn *c, struct stats *st)
+{
+	if (st)
+		STAT_ADD(st, by_state[c->state], -1);
+}
+
+int conn_event(struct conn *c, enum tcp_event ev, struct stats *st)
+{
+	enum tcp_state from = (enum tcp_state)c->state;
+	enum tcp_state to = tcp_state_next(from, ev);
+
+	if (to == TCP_STATE_ILLEGAL) {
+		if (st)
+			STAT_INC(st, illegal);
+		return -EINVAL;
+	}
+	if (st && to != from) {
+		STAT_ADD(st, by_state[from], -1);
+		STAT_INC(st, by_state[to]);
+	}
+	TRACE_TRANSITION(c->gen, (int)from, (int)to);
+	c->state = (uint8_t)to;
+	return 0;
+}

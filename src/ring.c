@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Ring setup and the prep helpers: the only file that calls liburing.
+ */
+#include "ringer/ring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+
+/* Multishot timeouts arrived in kernel 6.4; liburing 2.3 does not know the flag. */
+#ifndef IORING_TIMEOUT_MULTISHOT
+#define IORING_TIMEOUT_MULTISHOT (1U << 6)
+#endif
+
+/*
+ * Try the full flag set first, then drop flags one at a time in the order
+ * the kernel added them (DEFER_TASKRUN 6.1, SINGLE_ISSUER 6.0, COOP_TASKRUN
+ * 5.19, SUBMIT_ALL 5.18) so an older kernel still gets what it has.
+ */
+int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *note, size_t note_len)
+{
+	static const struct {
+		unsigned flag;
+		const char *name;
+	} optional[] = {
+		{IORING_SETUP_DEFER_TASKRUN, "DEFER_TASKRUN"},
+		{IORING_SETUP_SINGLE_ISSUER, "SINGLE_ISSUER"},
+		{IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN"},
+		{IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL"},
+	};
+	unsigned want = IORING_SETUP_CQSIZE;
+	char dropped[128] = "";
+	size_t i;
+	int ret;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
+		want |= optional[i].flag;
+	if (cq_factor < 1)
+		cq_factor = 1;
+
+	for (i = 0;; i++) {
+		struct io_uring_params p;
+
+		memset(&p, 0, sizeof(p));
+		p.flags = want;
+		p.cq_entries = sq_entries * cq_factor;
+		ret = io_uring_queue_init_params(sq_entries, &r->uring, &p);
+		if (ret == 0) {
+			r->setup_flags = p.flags;
+			r->features = p.features;
+			r->sq_entries = p.sq_entries;
+			r->cq_entries = p.cq_entries;
+			break;
+		}
+		if (ret != -EINVAL || i == sizeof(optional) / sizeof(optional[0]))
+			return ret;
+		/* DEFER_TASKRUN requires SINGLE_ISSUER, so drop them from the front. */
+		want &= ~optional[i].flag;
+		strncat(dropped, " ", sizeof(dropped) - strlen(dropped) - 1);
+		strncat(dropped, optional[i].name, sizeof(dropped) - strlen(dropped) - 1);
+	}
+
+	r->ring_fd_registered = io_uring_register_ring_fd(&r->uring) == 1;
+
+	/* Probe multishot timeouts once: a NOP-like timeout with the flag, removed at once. */
+	{
+		struct __kernel_timespec ts = {.tv_sec = 3600};
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+		struct io_uring_cqe *cqe;
+		bool ok = false;
+
+		io_uring_prep_timeout(sqe, &ts, 0, IORING_TIMEOUT_MULTISHOT);
+		sqe->user_data = 1;
+		sqe = io_uring_get_sqe(&r->uring);
+		io_uring_prep_timeout_remove(sqe, 1, 0);
+		sqe->user_data = 2;
+		io_uring_submit_and_wait(&r->uring, 2);
+		for (int n = 0; n < 2 && io_uring_wait_cqe(&r->uring, &cqe) == 0; n++) {
+			if (cqe->user_data == 1)
+				ok = cqe->res == -ECANCELED;
+			io_uring_cqe_seen(&r->uring, cqe);
+		}
+		r->multishot_timeout = ok;
+	}
+
+	if (note && note_len)
+		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s", r->sq_entries,
+			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
+			 dropped[0] ? ")" : "",
+			 r->ring_fd_registered ? " registered-fd" : "");
+	return 0;
+}
+
+void ring_exit(struct ring *r)
+{
+	io_uring_queue_exit(&r->uring);
+}
+
+bool ring_has_multishot_timeout(const struct ring *r)
+{
+	return r->multishot_timeout;
+}
+
+struct io_uring_sqe *ring_sqe(struct ring *r)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
+
+	if (sqe)
+		return sqe;
+	/* SQ full: push what we have to the kernel and take a fresh slot. */
+	r->early_submits++;
+	if (io_uring_submit(&r->uring) < 0)
+		return NULL;
+	return io_uring_get_sqe(&r->uring);
+}
+
+int ring_submit_and_wait(struct ring *r, unsigned wait_nr)
+{
+	return io_uring_submit_and_wait(&r->uring, wait_nr);
+}
+
+int ring_submit(struct ring *r)
+{
+	return io_uring_submit(&r->uring);
+}
+
+int ring_register_files_sparse(struct ring *r, unsigned nr)
+{
+	return io_uring_register_files_sparse(&r->uring, nr);
+}
+
+#define GET_SQE(r, sqe)                                                                            \
+	do {                                                                                       \
+		(sqe) = ring_sqe(r);                                                               \
+		if (!(sqe))                                                                        \
+			return -EBUSY;                                                             \
+	} while (0)
+
+static void set_fixed(struct io_uring_sqe *sqe, bool fixed)
+{
+	if (fixed)
+		sqe->flags |= IOSQE_FIXED_FILE;
+}
+
+/*
+ * Multishot accept. With direct set, the kernel installs each new socket in
+ * a free slot of the fixed-file table (IORING_FILE_INDEX_ALLOC) and returns
+ * the slot; liburing 2.3's multishot helper encodes that correctly, unlike
+ * its single-shot accept_direct with IORING_FILE_INDEX_ALLOC.
+ */
+int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	if (direct)
+		io_uring_prep_multishot_accept_direct(sqe, listen_fd, NULL, NULL, 0);
+	else
+		io_uring_prep_multishot_accept(sqe, listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = bgid;
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_recv(struct ring *r, int fd, bool fixed, void *buf, size_t len, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_recv(sqe, fd, buf, len, 0);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_send(struct ring *r, int fd, bool fixed, const void *buf, size_t len, int flags,
+	      uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_send(sqe, fd, buf, len, flags);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_sendmsg(struct ring *r, int fd, bool fixed, const struct msghdr *msg, int flags,
+		 uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_shutdown(struct ring *r, int fd, bool fixed, int how, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_shutdown(sqe, fd, how);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_close(struct ring *r, int fd, bool fixed, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	if (fixed)
+		io_uring_prep_close_direct(sqe, (unsigned)fd);
+	else
+		io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_cancel(struct ring *r, uint64_t target_ud, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_cancel64(sqe, target_ud, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+/* Cancels every operation on fd (kernel 5.19+; FD_FIXED for direct descriptors, 6.0+). */
+int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_cancel_fd(sqe, fd,
+				IORING_ASYNC_CANCEL_ALL | (fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr, unsigned len,
+		 uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_connect(sqe, fd, addr, len);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_nop(struct ring *r, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_tick(struct ring *r, struct __kernel_timespec *ts, bool multishot, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	/* count 0: fire on time only, never on completions of other requests. */
+	io_uring_prep_timeout(sqe, ts, 0,
+			      multishot && r->multishot_timeout ? IORING_TIMEOUT_MULTISHOT : 0);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+int ring_timeout_remove(struct ring *r, uint64_t target_ud, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_timeout_remove(sqe, target_ud, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+/*
+ * liburing 2.3 has no io_uring_setup_buf_ring(): map the ring ourselves,
+ * initialise it and register it, then publish every buffer.
+ */
+int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
+		 uint32_t buf_size)
+{
+	struct io_uring_buf_reg reg;
+	uint32_t i;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	if (count == 0 || count > 32768 || (count & (count - 1)) || buf_size == 0)
+		return -EINVAL;
+	b->ring_bytes = (size_t)count * sizeof(struct io_uring_buf);
+	b->br = mmap(NULL, b->ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		     0);
+	if (b->br == MAP_FAILED)
+		return -errno;
+	b->mem_bytes = (size_t)count * buf_size;
+	b->mem = mmap(NULL, b->mem_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
+		      0);
+	if (b->mem == MAP_FAILED) {
+		ret = -errno;
+		goto out_unmap_ring;
+	}
+	io_uring_buf_ring_init(b->br);
+	memset(&reg, 0, sizeof(reg));
+	reg.ring_addr = (unsigned long)b->br;
+	reg.ring_entries = count;
+	reg.bgid = bgid;
+	ret = io_uring_register_buf_ring(&r->uring, &reg, 0);
+	if (ret)
+		goto out_unmap_mem;
+	b->ring = r;
+	b->bgid = bgid;
+	b->count = count;
+	b->mask = count - 1;
+	b->buf_size = buf_size;
+	for (i = 0; i < count; i++)
+		io_uring_buf_ring_add(b->br, bufring_buf(b, (uint16_t)i), buf_size, (uint16_t)i,
+				      (int)b->mask, (int)i);
+	io_uring_buf_ring_advance(b->br, (int)count);
+	return 0;
+
+out_unmap_mem:
+	munmap(b->mem, b->mem_bytes);
+out_unmap_ring:
+	munmap(b->br, b->ring_bytes);
+	b->br = NULL;
+	b->mem = NULL;
+	return ret;
+}
+
+void bufring_exit(struct bufring *b)
+{
+	if (!b->br)
+		return;
+	io_uring_unregister_buf_ring(&b->ring->uring, b->bgid);
+	munmap(b->mem, b->mem_bytes);
+	munmap(b->br, b->ring_bytes);
+	b->br = NULL;
+	b->mem = NULL;
+}

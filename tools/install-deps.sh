@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything ringer needs to build, test and benchmark on Debian 12.
+# Idempotent: packages already present are skipped without touching apt.
+set -euo pipefail
+
+# Build and unit tests.
+pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
+	python3)
+# Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
+pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
+	iproute2)
+if [ "${RINGER_DEPS_EXTRA:-}" = bench ]; then
+	pkgs+=(linux-perf strace valgrind)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	[ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	# nginx-light's postinst would start a system nginx on port 80; tests run their own.
+	if printf '%s\n' "${missing[@]}" | grep -q '^nginx'; then
+		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+		chmod +x /usr/sbin/policy-rc.d
+		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+	fi
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
