@@ -171,7 +171,8 @@ void config_usage(FILE *f, const char *prog)
 		"Usage: %s [options]\n"
 		"An io_uring TCP server: echo backend, HTTP/1.1 responder or L4 proxy.\n"
 		"\n"
-		"  --listen ADDR:PORT     address to listen on (default 0.0.0.0:%d; [::1]:PORT for\n"
+		"  --listen ADDR:PORT     address to listen on (default 0.0.0.0:%d; [::1]:PORT "
+		"for\n"
 		"                         IPv6; port 0 picks a free port and prints it)\n"
 		"  --mode MODE            echo | http | proxy (default echo)\n"
 		"  --shards N             threads, one ring each, pinned one per CPU\n"
@@ -278,7 +279,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_LISTEN:
 		if (net_addr_parse(val, &cfg->listen))
 			return fail(err, err_len,
-				    "--listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9000 or [::1]:9000)",
+				    "--listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9000 or "
+				    "[::1]:9000)",
 				    val);
 		return 0;
 	case OPT_MODE:
@@ -337,7 +339,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 				    CONFIG_MAX_UPSTREAMS);
 		if (net_addr_parse(val, &cfg->upstreams[cfg->n_upstreams]) ||
 		    net_addr_port(&cfg->upstreams[cfg->n_upstreams]) == 0)
-			return fail(err, err_len, "--upstream: '%s' is not ADDR:PORT with a port", val);
+			return fail(err, err_len, "--upstream: '%s' is not ADDR:PORT with a port",
+				    val);
 		cfg->n_upstreams++;
 		return 0;
 	case OPT_ADMIN:
@@ -382,8 +385,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 				break;
 		}
 		if (k == sizeof(options) / sizeof(options[0]))
-			return fail(err, err_len, "unknown option '%.*s' (see --help)", (int)name_len,
-				    arg);
+			return fail(err, err_len, "unknown option '%.*s' (see --help)",
+				    (int)name_len, arg);
 		if (options[k].has_arg) {
 			if (eq) {
 				val = eq + 1;

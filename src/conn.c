@@ -63,7 +63,7 @@ struct conn *conn_alloc(struct conn_slab *s)
 	c->next_free = FREE_END;
 	c->fd = -1;
 	c->peer = UINT32_MAX;
-	c->state = TCP_CLOSED;
+	c->state = TCPS_CLOSED;
 	c->flags = CONN_F_USED;
 	s->used++;
 	return c;

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -90,8 +91,7 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 	if (note && note_len)
 		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s", r->sq_entries,
 			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
-			 dropped[0] ? ")" : "",
-			 r->ring_fd_registered ? " registered-fd" : "");
+			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "");
 	return 0;
 }
 
@@ -133,11 +133,11 @@ int ring_register_files_sparse(struct ring *r, unsigned nr)
 	return io_uring_register_files_sparse(&r->uring, nr);
 }
 
-#define GET_SQE(r, sqe)                                                                            \
-	do {                                                                                       \
-		(sqe) = ring_sqe(r);                                                               \
-		if (!(sqe))                                                                        \
-			return -EBUSY;                                                             \
+#define GET_SQE(r, sqe)                \
+	do {                           \
+		(sqe) = ring_sqe(r);   \
+		if (!(sqe))            \
+			return -EBUSY; \
 	} while (0)
 
 static void set_fixed(struct io_uring_sqe *sqe, bool fixed)
@@ -253,8 +253,8 @@ int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud)
 	struct io_uring_sqe *sqe;
 
 	GET_SQE(r, sqe);
-	io_uring_prep_cancel_fd(sqe, fd,
-				IORING_ASYNC_CANCEL_ALL | (fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
+	io_uring_prep_cancel_fd(
+		sqe, fd, IORING_ASYNC_CANCEL_ALL | (fixed ? IORING_ASYNC_CANCEL_FD_FIXED : 0));
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }
@@ -329,6 +329,12 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 		ret = -errno;
 		goto out_unmap_ring;
 	}
+	b->len = calloc(count, sizeof(*b->len));
+	b->next = calloc(count, sizeof(*b->next));
+	if (!b->len || !b->next) {
+		ret = -ENOMEM;
+		goto out_free_meta;
+	}
 	io_uring_buf_ring_init(b->br);
 	memset(&reg, 0, sizeof(reg));
 	reg.ring_addr = (unsigned long)b->br;
@@ -336,7 +342,7 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 	reg.bgid = bgid;
 	ret = io_uring_register_buf_ring(&r->uring, &reg, 0);
 	if (ret)
-		goto out_unmap_mem;
+		goto out_free_meta;
 	b->ring = r;
 	b->bgid = bgid;
 	b->count = count;
@@ -348,7 +354,9 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 	io_uring_buf_ring_advance(b->br, (int)count);
 	return 0;
 
-out_unmap_mem:
+out_free_meta:
+	free(b->len);
+	free(b->next);
 	munmap(b->mem, b->mem_bytes);
 out_unmap_ring:
 	munmap(b->br, b->ring_bytes);
@@ -364,6 +372,10 @@ void bufring_exit(struct bufring *b)
 	io_uring_unregister_buf_ring(&b->ring->uring, b->bgid);
 	munmap(b->mem, b->mem_bytes);
 	munmap(b->br, b->ring_bytes);
+	free(b->len);
+	free(b->next);
 	b->br = NULL;
 	b->mem = NULL;
+	b->len = NULL;
+	b->next = NULL;
 }

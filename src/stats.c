@@ -28,7 +28,8 @@ void stats_print(FILE *f, const struct stats *s, unsigned shards)
 	STATS_FIELDS(X)
 #undef X
 	fprintf(f, "  %-18s %20.2f  %s\n", "cqes_per_loop",
-		s->loops ? (double)s->cqes / (double)s->loops : 0.0, "completions per loop iteration");
+		s->loops ? (double)s->cqes / (double)s->loops : 0.0,
+		"completions per loop iteration");
 	fflush(f);
 }
 
@@ -37,12 +38,12 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 	size_t off = 0;
 	int n, i;
 
-#define EMIT(...)                                                                                  \
-	do {                                                                                       \
-		n = snprintf(buf + off, len - off, __VA_ARGS__);                                   \
-		if (n < 0 || (size_t)n >= len - off)                                               \
-			return -ENOSPC;                                                            \
-		off += (size_t)n;                                                                  \
+#define EMIT(...)                                                \
+	do {                                                     \
+		n = snprintf(buf + off, len - off, __VA_ARGS__); \
+		if (n < 0 || (size_t)n >= len - off)             \
+			return -ENOSPC;                          \
+		off += (size_t)n;                                \
 	} while (0)
 
 #define X(name, help)                                                                              \
@@ -51,7 +52,8 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 	     #name, help, #name, #name, s->name);
 	STATS_FIELDS(X)
 #undef X
-	EMIT("# HELP ringer_connections Connections by TCP state\n# TYPE ringer_connections gauge\n");
+	EMIT("# HELP ringer_connections Connections by TCP state\n# TYPE ringer_connections "
+	     "gauge\n");
 	for (i = 0; i < TCP_STATE_COUNT; i++)
 		EMIT("ringer_connections{state=\"%s\"} %" PRId64 "\n",
 		     tcp_state_name((enum tcp_state)i), s->by_state[i]);

@@ -71,17 +71,17 @@
 /* clang-format off */
 static const unsigned char next_state[TCP_STATE_COUNT][TCP_EVENT_COUNT] = {
 	/*                 P_OPEN      A_OPEN        SEND          CLOSE           SYN           SYN_ACK         ACK             FIN             FIN_ACK         TIMEOUT     RST */
-	[TCP_CLOSED]      = {TCP_LISTEN, TCP_SYN_SENT, X,            X,              X,            X,              X,              X,              X,              X,          X},
-	[TCP_LISTEN]      = {X,          X,            TCP_SYN_SENT, TCP_CLOSED,     TCP_SYN_RCVD, X,              X,              X,              X,              X,          X},
-	[TCP_SYN_SENT]    = {X,          X,            X,            TCP_CLOSED,     TCP_SYN_RCVD, TCP_ESTABLISHED, X,             X,              X,              X,          TCP_CLOSED},
-	[TCP_SYN_RCVD]    = {X,          X,            X,            TCP_FIN_WAIT_1, X,            X,              TCP_ESTABLISHED, X,             X,              X,          TCP_LISTEN},
-	[TCP_ESTABLISHED] = {X,          X,            X,            TCP_FIN_WAIT_1, X,            X,              X,              TCP_CLOSE_WAIT, X,              X,          TCP_CLOSED},
-	[TCP_FIN_WAIT_1]  = {X,          X,            X,            X,              X,            X,              TCP_FIN_WAIT_2, TCP_CLOSING,    TCP_TIME_WAIT,  X,          TCP_CLOSED},
-	[TCP_FIN_WAIT_2]  = {X,          X,            X,            X,              X,            X,              X,              TCP_TIME_WAIT,  X,              X,          TCP_CLOSED},
-	[TCP_CLOSE_WAIT]  = {X,          X,            X,            TCP_LAST_ACK,   X,            X,              X,              X,              X,              X,          TCP_CLOSED},
-	[TCP_CLOSING]     = {X,          X,            X,            X,              X,            X,              TCP_TIME_WAIT,  X,              X,              X,          TCP_CLOSED},
-	[TCP_LAST_ACK]    = {X,          X,            X,            X,              X,            X,              TCP_CLOSED,     X,              X,              X,          TCP_CLOSED},
-	[TCP_TIME_WAIT]   = {X,          X,            X,            X,              X,            X,              X,              X,              X,              TCP_CLOSED, TCP_CLOSED},
+	[TCPS_CLOSED]      = {TCPS_LISTEN, TCPS_SYN_SENT, X,            X,              X,            X,              X,              X,              X,              X,          X},
+	[TCPS_LISTEN]      = {X,          X,            TCPS_SYN_SENT, TCPS_CLOSED,     TCPS_SYN_RCVD, X,              X,              X,              X,              X,          X},
+	[TCPS_SYN_SENT]    = {X,          X,            X,            TCPS_CLOSED,     TCPS_SYN_RCVD, TCPS_ESTABLISHED, X,             X,              X,              X,          TCPS_CLOSED},
+	[TCPS_SYN_RCVD]    = {X,          X,            X,            TCPS_FIN_WAIT_1, X,            X,              TCPS_ESTABLISHED, X,             X,              X,          TCPS_LISTEN},
+	[TCPS_ESTABLISHED] = {X,          X,            X,            TCPS_FIN_WAIT_1, X,            X,              X,              TCPS_CLOSE_WAIT, X,              X,          TCPS_CLOSED},
+	[TCPS_FIN_WAIT_1]  = {X,          X,            X,            X,              X,            X,              TCPS_FIN_WAIT_2, TCPS_CLOSING,    TCPS_TIME_WAIT,  X,          TCPS_CLOSED},
+	[TCPS_FIN_WAIT_2]  = {X,          X,            X,            X,              X,            X,              X,              TCPS_TIME_WAIT,  X,              X,          TCPS_CLOSED},
+	[TCPS_CLOSE_WAIT]  = {X,          X,            X,            TCPS_LAST_ACK,   X,            X,              X,              X,              X,              X,          TCPS_CLOSED},
+	[TCPS_CLOSING]     = {X,          X,            X,            X,              X,            X,              TCPS_TIME_WAIT,  X,              X,              X,          TCPS_CLOSED},
+	[TCPS_LAST_ACK]    = {X,          X,            X,            X,              X,            X,              TCPS_CLOSED,     X,              X,              X,          TCPS_CLOSED},
+	[TCPS_TIME_WAIT]   = {X,          X,            X,            X,              X,            X,              X,              X,              X,              TCPS_CLOSED, TCPS_CLOSED},
 };
 /* clang-format on */
 
@@ -98,18 +98,12 @@ enum tcp_state tcp_state_next(enum tcp_state s, enum tcp_event ev)
 }
 
 static const char *const state_names[TCP_STATE_COUNT + 1] = {
-	[TCP_CLOSED] = "CLOSED",
-	[TCP_LISTEN] = "LISTEN",
-	[TCP_SYN_SENT] = "SYN_SENT",
-	[TCP_SYN_RCVD] = "SYN_RCVD",
-	[TCP_ESTABLISHED] = "ESTABLISHED",
-	[TCP_FIN_WAIT_1] = "FIN_WAIT_1",
-	[TCP_FIN_WAIT_2] = "FIN_WAIT_2",
-	[TCP_CLOSE_WAIT] = "CLOSE_WAIT",
-	[TCP_CLOSING] = "CLOSING",
-	[TCP_LAST_ACK] = "LAST_ACK",
-	[TCP_TIME_WAIT] = "TIME_WAIT",
-	[TCP_STATE_ILLEGAL] = "ILLEGAL",
+	[TCPS_CLOSED] = "CLOSED",	    [TCPS_LISTEN] = "LISTEN",
+	[TCPS_SYN_SENT] = "SYN_SENT",	    [TCPS_SYN_RCVD] = "SYN_RCVD",
+	[TCPS_ESTABLISHED] = "ESTABLISHED", [TCPS_FIN_WAIT_1] = "FIN_WAIT_1",
+	[TCPS_FIN_WAIT_2] = "FIN_WAIT_2",   [TCPS_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TCPS_CLOSING] = "CLOSING",	    [TCPS_LAST_ACK] = "LAST_ACK",
+	[TCPS_TIME_WAIT] = "TIME_WAIT",	    [TCP_STATE_ILLEGAL] = "ILLEGAL",
 };
 
 static const char *const event_names[TCP_EVENT_COUNT] = {

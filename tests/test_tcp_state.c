@@ -22,37 +22,37 @@ struct edge {
 
 static const struct edge rfc793[] = {
 	/* figure 6 */
-	{TCP_CLOSED, TCP_EV_PASSIVE_OPEN, TCP_LISTEN},
-	{TCP_CLOSED, TCP_EV_ACTIVE_OPEN, TCP_SYN_SENT},
-	{TCP_LISTEN, TCP_EV_CLOSE, TCP_CLOSED},
-	{TCP_LISTEN, TCP_EV_RCV_SYN, TCP_SYN_RCVD},
-	{TCP_LISTEN, TCP_EV_SEND, TCP_SYN_SENT},
-	{TCP_SYN_SENT, TCP_EV_CLOSE, TCP_CLOSED},
-	{TCP_SYN_SENT, TCP_EV_RCV_SYN, TCP_SYN_RCVD},
-	{TCP_SYN_SENT, TCP_EV_RCV_SYN_ACK, TCP_ESTABLISHED},
-	{TCP_SYN_RCVD, TCP_EV_RCV_ACK, TCP_ESTABLISHED},
-	{TCP_SYN_RCVD, TCP_EV_CLOSE, TCP_FIN_WAIT_1},
-	{TCP_ESTABLISHED, TCP_EV_CLOSE, TCP_FIN_WAIT_1},
-	{TCP_ESTABLISHED, TCP_EV_RCV_FIN, TCP_CLOSE_WAIT},
-	{TCP_FIN_WAIT_1, TCP_EV_RCV_ACK, TCP_FIN_WAIT_2},
-	{TCP_FIN_WAIT_1, TCP_EV_RCV_FIN, TCP_CLOSING},
-	{TCP_FIN_WAIT_2, TCP_EV_RCV_FIN, TCP_TIME_WAIT},
-	{TCP_CLOSE_WAIT, TCP_EV_CLOSE, TCP_LAST_ACK},
-	{TCP_CLOSING, TCP_EV_RCV_ACK, TCP_TIME_WAIT},
-	{TCP_LAST_ACK, TCP_EV_RCV_ACK, TCP_CLOSED},
-	{TCP_TIME_WAIT, TCP_EV_TIMEOUT, TCP_CLOSED},
+	{TCPS_CLOSED, TCP_EV_PASSIVE_OPEN, TCPS_LISTEN},
+	{TCPS_CLOSED, TCP_EV_ACTIVE_OPEN, TCPS_SYN_SENT},
+	{TCPS_LISTEN, TCP_EV_CLOSE, TCPS_CLOSED},
+	{TCPS_LISTEN, TCP_EV_RCV_SYN, TCPS_SYN_RCVD},
+	{TCPS_LISTEN, TCP_EV_SEND, TCPS_SYN_SENT},
+	{TCPS_SYN_SENT, TCP_EV_CLOSE, TCPS_CLOSED},
+	{TCPS_SYN_SENT, TCP_EV_RCV_SYN, TCPS_SYN_RCVD},
+	{TCPS_SYN_SENT, TCP_EV_RCV_SYN_ACK, TCPS_ESTABLISHED},
+	{TCPS_SYN_RCVD, TCP_EV_RCV_ACK, TCPS_ESTABLISHED},
+	{TCPS_SYN_RCVD, TCP_EV_CLOSE, TCPS_FIN_WAIT_1},
+	{TCPS_ESTABLISHED, TCP_EV_CLOSE, TCPS_FIN_WAIT_1},
+	{TCPS_ESTABLISHED, TCP_EV_RCV_FIN, TCPS_CLOSE_WAIT},
+	{TCPS_FIN_WAIT_1, TCP_EV_RCV_ACK, TCPS_FIN_WAIT_2},
+	{TCPS_FIN_WAIT_1, TCP_EV_RCV_FIN, TCPS_CLOSING},
+	{TCPS_FIN_WAIT_2, TCP_EV_RCV_FIN, TCPS_TIME_WAIT},
+	{TCPS_CLOSE_WAIT, TCP_EV_CLOSE, TCPS_LAST_ACK},
+	{TCPS_CLOSING, TCP_EV_RCV_ACK, TCPS_TIME_WAIT},
+	{TCPS_LAST_ACK, TCP_EV_RCV_ACK, TCPS_CLOSED},
+	{TCPS_TIME_WAIT, TCP_EV_TIMEOUT, TCPS_CLOSED},
 	/* section 3.9: a FIN that acks our FIN goes from FIN-WAIT-1 to TIME-WAIT */
-	{TCP_FIN_WAIT_1, TCP_EV_RCV_FIN_ACK, TCP_TIME_WAIT},
+	{TCPS_FIN_WAIT_1, TCP_EV_RCV_FIN_ACK, TCPS_TIME_WAIT},
 	/* section 3.4/3.9: reset */
-	{TCP_SYN_SENT, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_SYN_RCVD, TCP_EV_RCV_RST, TCP_LISTEN},
-	{TCP_ESTABLISHED, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_FIN_WAIT_1, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_FIN_WAIT_2, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_CLOSE_WAIT, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_CLOSING, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_LAST_ACK, TCP_EV_RCV_RST, TCP_CLOSED},
-	{TCP_TIME_WAIT, TCP_EV_RCV_RST, TCP_CLOSED},
+	{TCPS_SYN_SENT, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_SYN_RCVD, TCP_EV_RCV_RST, TCPS_LISTEN},
+	{TCPS_ESTABLISHED, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_FIN_WAIT_1, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_FIN_WAIT_2, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_CLOSE_WAIT, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_CLOSING, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_LAST_ACK, TCP_EV_RCV_RST, TCPS_CLOSED},
+	{TCPS_TIME_WAIT, TCP_EV_RCV_RST, TCPS_CLOSED},
 };
 
 static const struct edge *find_edge(enum tcp_state s, enum tcp_event ev)
@@ -93,16 +93,16 @@ static void out_of_range_is_illegal(void **state)
 {
 	(void)state;
 	assert_int_equal(tcp_state_next(TCP_STATE_COUNT, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
-	assert_int_equal(tcp_state_next((enum tcp_state)-1, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
-	assert_int_equal(tcp_state_next(TCP_ESTABLISHED, TCP_EVENT_COUNT), TCP_STATE_ILLEGAL);
-	assert_int_equal(tcp_state_next(TCP_ESTABLISHED, (enum tcp_event)99), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next((enum tcp_state) - 1, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next(TCPS_ESTABLISHED, TCP_EVENT_COUNT), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next(TCPS_ESTABLISHED, (enum tcp_event)99), TCP_STATE_ILLEGAL);
 }
 
 static void names_are_complete(void **state)
 {
-	static const char *const want[] = {"CLOSED",     "LISTEN",     "SYN_SENT",   "SYN_RCVD",
+	static const char *const want[] = {"CLOSED",	  "LISTEN",	"SYN_SENT",   "SYN_RCVD",
 					   "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT",
-					   "CLOSING",    "LAST_ACK",   "TIME_WAIT"};
+					   "CLOSING",	  "LAST_ACK",	"TIME_WAIT"};
 
 	(void)state;
 	for (int s = 0; s < TCP_STATE_COUNT; s++)
@@ -137,16 +137,16 @@ static void lifecycles(void **state)
 	static const enum tcp_event upstream[] = {TCP_EV_ACTIVE_OPEN, TCP_EV_RCV_SYN_ACK};
 
 	(void)state;
-	assert_int_equal(walk(TCP_CLOSED, accepted, 3), TCP_ESTABLISHED);
-	assert_int_equal(walk(TCP_ESTABLISHED, passive_close, 3), TCP_CLOSED);
-	assert_int_equal(walk(TCP_ESTABLISHED, active_close, 4), TCP_CLOSED);
-	assert_int_equal(walk(TCP_ESTABLISHED, simultaneous, 4), TCP_CLOSED);
-	assert_int_equal(walk(TCP_CLOSED, upstream, 2), TCP_ESTABLISHED);
+	assert_int_equal(walk(TCPS_CLOSED, accepted, 3), TCPS_ESTABLISHED);
+	assert_int_equal(walk(TCPS_ESTABLISHED, passive_close, 3), TCPS_CLOSED);
+	assert_int_equal(walk(TCPS_ESTABLISHED, active_close, 4), TCPS_CLOSED);
+	assert_int_equal(walk(TCPS_ESTABLISHED, simultaneous, 4), TCPS_CLOSED);
+	assert_int_equal(walk(TCPS_CLOSED, upstream, 2), TCPS_ESTABLISHED);
 	/* Closing twice is refused: the RFC answers "connection closing". */
-	assert_int_equal(tcp_state_next(TCP_FIN_WAIT_1, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
-	assert_int_equal(tcp_state_next(TCP_LAST_ACK, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next(TCPS_FIN_WAIT_1, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next(TCPS_LAST_ACK, TCP_EV_CLOSE), TCP_STATE_ILLEGAL);
 	/* Data-phase FIN cannot arrive before the connection exists. */
-	assert_int_equal(tcp_state_next(TCP_LISTEN, TCP_EV_RCV_FIN), TCP_STATE_ILLEGAL);
+	assert_int_equal(tcp_state_next(TCPS_LISTEN, TCP_EV_RCV_FIN), TCP_STATE_ILLEGAL);
 }
 
 int main(void)

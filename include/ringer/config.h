@@ -28,21 +28,21 @@ struct net_addr {
 struct config {
 	struct net_addr listen;
 	enum ringer_mode mode;
-	unsigned shards;        /* 0 until parsed: then online CPUs unless given */
-	unsigned max_conns;     /* per shard */
-	unsigned buf_size;      /* bytes per provided buffer */
-	unsigned buf_count;     /* provided buffers per shard, a power of two */
-	unsigned ring_entries;  /* SQ entries; the CQ is 4x */
-	unsigned drain_ms;      /* graceful stop: how long open connections may finish */
-	unsigned idle_ms;       /* close connections idle this long; 0 = never */
-	unsigned connect_ms;    /* proxy: upstream connect timeout */
-	bool pin;               /* pin shard threads to CPUs */
-	bool quiet;             /* no startup lines beyond the listening address */
+	unsigned shards;       /* 0 until parsed: then online CPUs unless given */
+	unsigned max_conns;    /* per shard */
+	unsigned buf_size;     /* bytes per provided buffer */
+	unsigned buf_count;    /* provided buffers per shard, a power of two */
+	unsigned ring_entries; /* SQ entries; the CQ is 4x */
+	unsigned drain_ms;     /* graceful stop: how long open connections may finish */
+	unsigned idle_ms;      /* close connections idle this long; 0 = never */
+	unsigned connect_ms;   /* proxy: upstream connect timeout */
+	bool pin;	       /* pin shard threads to CPUs */
+	bool quiet;	       /* no startup lines beyond the listening address */
 	bool help;
 	bool version;
 	/* http */
-	const char *body;       /* NULL: default body */
-	size_t body_size;       /* with body_filler: bytes of filler */
+	const char *body; /* NULL: default body */
+	size_t body_size; /* with body_filler: bytes of filler */
 	bool body_filler;
 	/* proxy */
 	struct net_addr upstreams[CONFIG_MAX_UPSTREAMS];

@@ -22,53 +22,49 @@
  * for it (inflight == 0); closing is a state, not a free.
  */
 
-#define CONN_OUTQ 16 /* queued receive buffers per connection (power of two) */
-
 enum conn_flag {
-	CONN_F_USED = 1u << 0,     /* slot is allocated */
-	CONN_F_RECVING = 1u << 1,  /* a multishot recv is armed */
-	CONN_F_SENDING = 1u << 2,  /* a send is in flight */
-	CONN_F_PEER_FIN = 1u << 3, /* the peer half-closed (recv returned 0) */
-	CONN_F_CLOSING = 1u << 4,  /* close or shutdown issued; no new work */
-	CONN_F_PAUSED = 1u << 5,   /* recv stopped for backpressure */
-	CONN_F_NOBUFS = 1u << 6,   /* recv ended by ENOBUFS; re-arm when buffers return */
-	CONN_F_SHUT_WR = 1u << 7,  /* our FIN was sent (shutdown SHUT_WR) */
-	CONN_F_CANCELING = 1u << 8, /* a cancel for the recv is in flight */
-	CONN_F_ERROR = 1u << 9,    /* reset or error: no graceful FIN exchange */
+	CONN_F_USED = 1u << 0,		    /* slot is allocated */
+	CONN_F_RECVING = 1u << 1,	    /* a multishot recv is armed */
+	CONN_F_SENDING = 1u << 2,	    /* a send is in flight */
+	CONN_F_PEER_FIN = 1u << 3,	    /* the peer half-closed (recv returned 0) */
+	CONN_F_CLOSING = 1u << 4,	    /* close or shutdown issued; no new work */
+	CONN_F_PAUSED = 1u << 5,	    /* recv stopped for backpressure */
+	CONN_F_NOBUFS = 1u << 6,	    /* recv ended by ENOBUFS; re-arm when buffers return */
+	CONN_F_SHUT_WR = 1u << 7,	    /* our FIN was sent (shutdown SHUT_WR) */
+	CONN_F_CANCELING = 1u << 8,	    /* a cancel for the recv is in flight */
+	CONN_F_ERROR = 1u << 9,		    /* reset or error: no graceful FIN exchange */
 	CONN_F_CLOSE_AFTER_SEND = 1u << 10, /* protocol asked to close once output drains */
-	CONN_F_UPSTREAM = 1u << 11, /* proxy: this side is the upstream connection */
-};
-
-/* One received buffer waiting to be sent on (echo) or processed. */
-struct conn_buf {
-	uint16_t bid;
-	uint16_t pad;
-	uint32_t len;
+	CONN_F_UPSTREAM = 1u << 11,	    /* proxy: this side is the upstream connection */
+	CONN_F_DEAD = 1u << 12, /* close issued: the slot is released when inflight is 0 */
 };
 
 struct conn {
 	uint32_t gen;
 	uint32_t next_free;
-	int32_t fd;          /* fixed-file index (direct descriptor) or process fd */
-	uint16_t inflight;   /* operations in flight for this slot */
-	uint8_t state;       /* enum tcp_state, changed only by conn_event() */
-	uint8_t mode_state;  /* small per-protocol state */
-	uint32_t flags;      /* enum conn_flag */
-	uint32_t out_off;    /* bytes of outq[out_head] already sent */
-	uint16_t out_head;   /* outq ring indices (free-running) */
-	uint16_t out_tail;
-	uint32_t peer;       /* proxy: slot of the other side, or UINT32_MAX */
+	int32_t fd;	    /* fixed-file index (direct descriptor) or process fd */
+	uint16_t inflight;  /* operations in flight for this slot */
+	uint8_t state;	    /* enum tcp_state, changed only by conn_event() */
+	uint8_t mode_state; /* small per-protocol state */
+	uint32_t flags;	    /* enum conn_flag */
+	/*
+	 * Received buffers not yet consumed, oldest first: a chain of buffer ids
+	 * linked through the shard's buffer table (struct bufring's next[]), so
+	 * a connection can hold any number without a per-connection array.
+	 */
+	uint16_t in_head;
+	uint16_t in_tail;
+	uint32_t in_count;
+	uint32_t in_off;	 /* bytes of the head buffer already consumed */
+	uint32_t peer;		 /* proxy: slot of the other side, or UINT32_MAX */
 	uint64_t last_active_ms; /* for idle timeouts */
-	struct conn_buf outq[CONN_OUTQ];
 	/* Protocol-private state (HTTP parser, pending responses, ...). */
 	union {
-		uint8_t bytes[80];
+		uint8_t bytes[64];
 		uint64_t align;
 	} proto;
 };
 
-_Static_assert((CONN_OUTQ & (CONN_OUTQ - 1)) == 0, "CONN_OUTQ is a power of two");
-_Static_assert(sizeof(struct conn) <= 256, "struct conn stays within four cache lines");
+_Static_assert(sizeof(struct conn) <= 128, "struct conn stays within two cache lines");
 
 struct conn_slab {
 	struct conn *conns;
@@ -76,7 +72,7 @@ struct conn_slab {
 	uint32_t used;
 	uint32_t free_head; /* UINT32_MAX when the free list is empty */
 	uint32_t high_water;
-	uint64_t bytes;     /* size of the mapping */
+	uint64_t bytes; /* size of the mapping */
 };
 
 int conn_slab_init(struct conn_slab *s, uint32_t cap);
@@ -107,9 +103,9 @@ void conn_track(struct conn *c, struct stats *st);
 /* Removes c from the gauge (on free). */
 void conn_untrack(struct conn *c, struct stats *st);
 
-static inline uint32_t conn_outq_len(const struct conn *c)
+static inline uint32_t conn_inq_len(const struct conn *c)
 {
-	return (uint16_t)(c->out_tail - c->out_head);
+	return c->in_count;
 }
 
 #endif

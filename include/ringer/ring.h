@@ -21,8 +21,8 @@ struct msghdr;
 
 struct ring {
 	struct io_uring uring;
-	unsigned setup_flags;  /* IORING_SETUP_* actually in force */
-	unsigned features;     /* IORING_FEAT_* reported by the kernel */
+	unsigned setup_flags; /* IORING_SETUP_* actually in force */
+	unsigned features;    /* IORING_FEAT_* reported by the kernel */
 	bool ring_fd_registered;
 	bool multishot_timeout; /* kernel 6.4+: IORING_TIMEOUT_MULTISHOT works */
 	unsigned sq_entries;
@@ -47,7 +47,7 @@ struct io_uring_sqe *ring_sqe(struct ring *r);
 int ring_submit_and_wait(struct ring *r, unsigned wait_nr);
 int ring_submit(struct ring *r);
 
-#define ring_for_each_cqe(r, head, cqe) io_uring_for_each_cqe(&(r)->uring, head, cqe)
+#define ring_for_each_cqe(r, head, cqe) io_uring_for_each_cqe (&(r)->uring, head, cqe)
 
 static inline void ring_cq_advance(struct ring *r, unsigned n)
 {
@@ -107,6 +107,9 @@ struct bufring {
 	uint32_t outstanding; /* buffers the kernel has handed to us and we still hold */
 	uint16_t bgid;
 	struct ring *ring;
+	/* Per buffer, while userspace holds it: bytes in it, and the next in its owner's chain. */
+	uint32_t *len;
+	uint16_t *next;
 };
 
 /* count must be a power of two, at most 32768. */

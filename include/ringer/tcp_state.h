@@ -9,17 +9,17 @@
  * TCP_STATE_ILLEGAL is not a state but the answer for a move the RFC forbids.
  */
 enum tcp_state {
-	TCP_CLOSED,
-	TCP_LISTEN,
-	TCP_SYN_SENT,
-	TCP_SYN_RCVD,
-	TCP_ESTABLISHED,
-	TCP_FIN_WAIT_1,
-	TCP_FIN_WAIT_2,
-	TCP_CLOSE_WAIT,
-	TCP_CLOSING,
-	TCP_LAST_ACK,
-	TCP_TIME_WAIT,
+	TCPS_CLOSED,
+	TCPS_LISTEN,
+	TCPS_SYN_SENT,
+	TCPS_SYN_RCVD,
+	TCPS_ESTABLISHED,
+	TCPS_FIN_WAIT_1,
+	TCPS_FIN_WAIT_2,
+	TCPS_CLOSE_WAIT,
+	TCPS_CLOSING,
+	TCPS_LAST_ACK,
+	TCPS_TIME_WAIT,
 	TCP_STATE_COUNT,
 	TCP_STATE_ILLEGAL = TCP_STATE_COUNT,
 };
@@ -31,15 +31,15 @@ enum tcp_state {
 enum tcp_event {
 	TCP_EV_PASSIVE_OPEN, /* user: passive OPEN (create TCB) */
 	TCP_EV_ACTIVE_OPEN,  /* user: active OPEN, snd SYN */
-	TCP_EV_SEND,         /* user: SEND from LISTEN, snd SYN */
-	TCP_EV_CLOSE,        /* user: CLOSE (snd FIN, or delete TCB) */
-	TCP_EV_RCV_SYN,      /* rcv SYN */
+	TCP_EV_SEND,	     /* user: SEND from LISTEN, snd SYN */
+	TCP_EV_CLOSE,	     /* user: CLOSE (snd FIN, or delete TCB) */
+	TCP_EV_RCV_SYN,	     /* rcv SYN */
 	TCP_EV_RCV_SYN_ACK,  /* rcv SYN,ACK */
-	TCP_EV_RCV_ACK,      /* rcv ACK of our SYN or of our FIN */
-	TCP_EV_RCV_FIN,      /* rcv FIN that does not ack our FIN */
+	TCP_EV_RCV_ACK,	     /* rcv ACK of our SYN or of our FIN */
+	TCP_EV_RCV_FIN,	     /* rcv FIN that does not ack our FIN */
 	TCP_EV_RCV_FIN_ACK,  /* rcv FIN that also acks our FIN */
-	TCP_EV_TIMEOUT,      /* 2MSL timer expired */
-	TCP_EV_RCV_RST,      /* rcv RST, or the connection aborted */
+	TCP_EV_TIMEOUT,	     /* 2MSL timer expired */
+	TCP_EV_RCV_RST,	     /* rcv RST, or the connection aborted */
 	TCP_EVENT_COUNT,
 };
 

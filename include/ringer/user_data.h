@@ -22,8 +22,8 @@
 #define UD_GEN_BITS  24
 #define UD_SLOT_BITS 32
 
-#define UD_GEN_MASK  ((1u << UD_GEN_BITS) - 1)
-#define UD_SLOT_MAX  UINT32_MAX
+#define UD_GEN_MASK ((1u << UD_GEN_BITS) - 1)
+#define UD_SLOT_MAX UINT32_MAX
 
 _Static_assert(UD_OP_BITS + UD_GEN_BITS + UD_SLOT_BITS == 64, "user_data is 64 bits");
 

@@ -1,0 +1,267 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ringer: parse the flags, open one SO_REUSEPORT listener per shard, start
+ * the shards, then wait for signals: SIGUSR1 prints stats, SIGINT/SIGTERM
+ * drain and exit. The main thread also serves the optional admin port.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringer/config.h"
+#include "ringer/shard.h"
+
+#ifndef RINGER_VERSION
+#define RINGER_VERSION "0.1.0"
+#endif
+
+#define LISTEN_BACKLOG 4096
+
+static const struct proto_ops *mode_ops(enum ringer_mode m)
+{
+	switch (m) {
+	case MODE_ECHO:
+		return &proto_echo;
+	case MODE_HTTP:
+		return NULL;
+	case MODE_PROXY:
+		return NULL;
+	}
+	return NULL;
+}
+
+/* The CPUs this process may run on, in order; shards are pinned round robin over them. */
+static int allowed_cpus(int *cpus, int max)
+{
+	cpu_set_t set;
+	int n = 0;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return 0;
+	for (int i = 0; i < CPU_SETSIZE && n < max; i++)
+		if (CPU_ISSET(i, &set))
+			cpus[n++] = i;
+	return n;
+}
+
+/* As many descriptors as the hard limit allows: the fixed-file tables need them. */
+static unsigned raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur > (1u << 20) ? (1u << 20) : (unsigned)rl.rlim_cur;
+}
+
+static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (unsigned i = 0; i < n; i++)
+		stats_sum(out, &shards[i].stats);
+}
+
+/* One request per connection, blocking with short timeouts: this is not the hot path. */
+static void serve_admin(int lfd, struct shard *shards, unsigned n)
+{
+	static char body[16384];
+	char req[1024], head[256];
+	struct timeval tv = {.tv_sec = 1};
+	struct stats st;
+	ssize_t got;
+	int fd, len;
+
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	got = recv(fd, req, sizeof(req) - 1, 0);
+	if (got <= 0)
+		goto out;
+	req[got] = 0;
+	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
+		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+					 "Connection: close\r\n\r\n";
+		send(fd, nf, sizeof(nf) - 1, MSG_NOSIGNAL);
+		goto out;
+	}
+	sum_stats(shards, n, &st);
+	len = stats_prometheus(body, sizeof(body), &st);
+	if (len < 0)
+		len = 0;
+	snprintf(head, sizeof(head),
+		 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+		 "Content-Length: %d\r\nConnection: close\r\n\r\n",
+		 len);
+	send(fd, head, strlen(head), MSG_NOSIGNAL);
+	send(fd, body, (size_t)len, MSG_NOSIGNAL);
+out:
+	close(fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct config cfg;
+	struct shard *shards;
+	struct stats total;
+	char err[256], addr_s[80];
+	int cpus[CPU_SETSIZE], ncpus, sfd, admin_fd = -1, ret;
+	unsigned nofile, i, started = 0;
+	sigset_t sigs;
+
+	config_defaults(&cfg);
+	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
+		fprintf(stderr, "ringer: %s\n", err);
+		return 2;
+	}
+	if (cfg.help) {
+		config_usage(stdout, "ringer");
+		return 0;
+	}
+	if (cfg.version) {
+		printf("ringer %s\n", RINGER_VERSION);
+		return 0;
+	}
+	if (!mode_ops(cfg.mode)) {
+		fprintf(stderr, "ringer: --mode %s is not available in this build\n",
+			mode_name(cfg.mode));
+		return 2;
+	}
+	ncpus = allowed_cpus(cpus, CPU_SETSIZE);
+	if (ncpus < 1)
+		ncpus = 1, cpus[0] = 0;
+	if (!cfg.shards)
+		cfg.shards = (unsigned)ncpus;
+	nofile = raise_nofile();
+
+	/* Signals go to a signalfd on this thread; shard threads inherit the block. */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (sfd < 0) {
+		perror("ringer: signalfd");
+		return 1;
+	}
+
+	shards = calloc(cfg.shards, sizeof(*shards));
+	if (!shards) {
+		fprintf(stderr, "ringer: out of memory\n");
+		return 1;
+	}
+	/*
+	 * Listeners first, in order: with port 0 the first bind picks the port and
+	 * the others join it through SO_REUSEPORT.
+	 */
+	for (i = 0; i < cfg.shards; i++) {
+		struct shard *s = &shards[i];
+
+		s->id = i;
+		s->cfg = &cfg;
+		s->proto = mode_ops(cfg.mode);
+		s->cpu = cfg.pin ? cpus[i % (unsigned)ncpus] : -1;
+		s->file_slots = nofile > 64 ? nofile - 64 : nofile;
+		s->listen_fd = shard_listen_socket(&cfg.listen, LISTEN_BACKLOG);
+		if (s->listen_fd < 0) {
+			fprintf(stderr, "ringer: cannot listen on %s: %s\n",
+				net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)),
+				strerror(-s->listen_fd));
+			return 1;
+		}
+		if (i == 0 && net_addr_port(&cfg.listen) == 0) {
+			socklen_t len = sizeof(cfg.listen.ss);
+
+			getsockname(s->listen_fd, (struct sockaddr *)&cfg.listen.ss, &len);
+		}
+	}
+	if (cfg.admin_set) {
+		admin_fd = shard_listen_socket(&cfg.admin, 64);
+		if (admin_fd < 0) {
+			fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
+				net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)),
+				strerror(-admin_fd));
+			return 1;
+		}
+	}
+	for (i = 0; i < cfg.shards; i++) {
+		ret = shard_start(&shards[i]);
+		if (ret) {
+			fprintf(stderr, "ringer: shard %u failed to start: %s\n", i,
+				strerror(-ret));
+			goto out_stop;
+		}
+		started++;
+		if (!cfg.quiet)
+			fprintf(stderr, "ringer: %s\n", shards[i].start_note);
+	}
+
+	/* The first line on stdout is the address, so scripts and tests can read the port. */
+	printf("listening on %s\n", net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)));
+	if (admin_fd >= 0) {
+		struct net_addr a;
+		socklen_t len = sizeof(a.ss);
+
+		getsockname(admin_fd, (struct sockaddr *)&a.ss, &len);
+		a.len = len;
+		printf("admin on %s\n", net_addr_str(&a, addr_s, sizeof(addr_s)));
+	}
+	if (!cfg.quiet)
+		printf("mode %s, %u shard%s, max-conns %u per shard\n", mode_name(cfg.mode),
+		       cfg.shards, cfg.shards == 1 ? "" : "s", cfg.max_conns);
+	fflush(stdout);
+
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
+					{.fd = admin_fd, .events = POLLIN}};
+		struct signalfd_siginfo si;
+
+		if (poll(pfd, admin_fd >= 0 ? 2 : 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("ringer: poll");
+			break;
+		}
+		if (admin_fd >= 0 && (pfd[1].revents & POLLIN))
+			serve_admin(admin_fd, shards, cfg.shards);
+		if (!(pfd[0].revents & POLLIN))
+			continue;
+		if (read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGUSR1) {
+			sum_stats(shards, cfg.shards, &total);
+			stats_print(stdout, &total, cfg.shards);
+			continue;
+		}
+		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
+			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg.drain_ms);
+		break;
+	}
+	ret = 0;
+out_stop:
+	for (i = 0; i < started; i++)
+		shard_request_stop(&shards[i]);
+	for (i = 0; i < started; i++)
+		shard_join(&shards[i]);
+	sum_stats(shards, cfg.shards, &total);
+	stats_print(stdout, &total, cfg.shards);
+	if (admin_fd >= 0)
+		close(admin_fd);
+	free(shards);
+	return ret ? 1 : 0;
+}
