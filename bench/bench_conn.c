@@ -18,7 +18,11 @@ static void bm_alloc_free(struct bench_state *st)
 	int64_t n = st->range;
 
 	bench_pause_timing(st);
-	if (n < 1 || n > MAX_HELD || conn_slab_init(&slab, SLAB_CAP) != 0) {
+	if (n < 1 || n > MAX_HELD) {
+		bench_skip_with_error(st, "batch size out of range");
+		return;
+	}
+	if (conn_slab_init(&slab, SLAB_CAP) != 0) {
 		bench_skip_with_error(st, "conn_slab_init failed");
 		return;
 	}
