@@ -39,6 +39,9 @@
 
 #include "ringer/http_parser.h"
 
+/* As in the kernel: a case that continues into the next one says so. */
+#define fallthrough __attribute__((__fallthrough__))
+
 enum state {
 	S_START,
 	S_START_LF,
@@ -118,7 +121,7 @@ enum word {
 };
 
 static const struct {
-	const char *s;
+	char s[18]; /* inline, not a pointer: one load less per byte matched */
 	unsigned char len;
 } words[W_COUNT] = {
 	[W_CONNECTION] = {"connection", 10},
@@ -169,9 +172,12 @@ static unsigned char lower(unsigned char c)
 /* Drops the candidates whose byte at position idx is not c. */
 static unsigned char match_step(unsigned char mask, unsigned char idx, unsigned char c)
 {
-	for (unsigned w = 0; w < W_COUNT; w++)
-		if ((mask & BIT(w)) && (idx >= words[w].len || words[w].s[idx] != c))
+	for (unsigned m = mask; m; m &= m - 1) {
+		unsigned w = (unsigned)__builtin_ctz(m);
+
+		if (idx >= words[w].len || words[w].s[idx] != c)
 			mask &= ~BIT(w);
+	}
 	return mask;
 }
 
@@ -392,40 +398,55 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 	enum http_error err = HTTP_ERR_NONE;
 
 	switch (p->state) {
-	case S_START:
-		/* RFC 9112 2.2: ignore empty lines before the request line. */
-		if (c == '\r') {
-			p->state = S_START_LF;
-			pos++;
-		} else if (c == '\n') {
-			pos++;
-		} else {
-			p->mask = METH_WORDS;
-			p->idx = 0;
-			p->state = S_METHOD;
-		}
-		break;
+	/*
+	 * Where one state leads to the next on the common path, its case falls
+	 * through into the next one instead of going round the dispatch loop.
+	 */
 	case S_START_LF:
 		if (c != '\n')
 			return HTTP_ERR_BAD_REQUEST;
 		p->state = S_START;
 		pos++;
 		break;
-	case S_METHOD:
+	case S_START:
+		/* RFC 9112 2.2: ignore empty lines before the request line. */
+		if (c == '\r') {
+			p->state = S_START_LF;
+			pos++;
+			break;
+		} else if (c == '\n') {
+			pos++;
+			break;
+		}
+		p->mask = METH_WORDS;
+		p->idx = 0;
+		p->state = S_METHOD;
+		fallthrough;
+	case S_METHOD: {
+		unsigned char mask = p->mask, idx = p->idx;
+
+		/* The common case whole, when it lies in this buffer. */
+		if (idx == 0 && len - pos >= 4 && !memcmp(b + pos, "GET ", 4)) {
+			pos += 3;
+			idx = 3;
+			mask = BIT(W_GET);
+		}
 		for (; pos < len; pos++) {
 			c = b[pos];
 			if (!tchar[c])
 				break;
-			if (p->mask)
-				p->mask = match_step(p->mask, p->idx, c);
-			if (p->idx < UINT8_MAX)
-				p->idx++;
+			if (mask)
+				mask = match_step(mask, idx, c);
+			if (idx < UINT8_MAX)
+				idx++;
 		}
+		p->mask = mask;
+		p->idx = idx;
 		if (pos == len)
 			break;
-		if (c != ' ' || p->idx == 0)
+		if (c != ' ' || idx == 0)
 			return HTTP_ERR_BAD_REQUEST;
-		switch (match_end(p->mask, p->idx)) {
+		switch (match_end(mask, idx)) {
 		case BIT(W_GET):
 			p->method = HTTP_METHOD_GET;
 			break;
@@ -436,14 +457,17 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 			p->method = HTTP_METHOD_OTHER;
 		}
 		p->state = S_TARGET_START;
-		pos++;
-		break;
+		if (++pos == len)
+			break;
+		c = b[pos];
+	}
+		fallthrough;
 	case S_TARGET_START:
 		if (c <= 0x20 || c == 0x7f)
 			return HTTP_ERR_BAD_REQUEST;
 		*tstart = pos;
 		p->state = S_TARGET;
-		break;
+		fallthrough;
 	case S_TARGET:
 		pos = scan_target(b, pos, len);
 		if (pos == len)
@@ -458,6 +482,13 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		break;
 	case S_VERSION:
 		/* "HTTP/" DIGIT "." DIGIT, then the line end; idx is the position. */
+		if (p->idx == 0 && len - pos >= 8 && !memcmp(b + pos, "HTTP/1.", 7) &&
+		    (b[pos + 7] == '0' || b[pos + 7] == '1')) {
+			p->field = 1;
+			p->minor = b[pos + 7] - '0';
+			p->idx = 8;
+			pos += 8;
+		}
 		for (; pos < len; pos++, p->idx++) {
 			c = b[pos];
 			if (p->idx < 5) {
@@ -479,7 +510,10 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		}
 		if (pos == len)
 			break;
-		if (c == '\r') {
+		if (c == '\r' && len - pos >= 2 && b[pos + 1] == '\n') {
+			pos++;
+			err = line_done(p);
+		} else if (c == '\r') {
 			p->state = S_LINE_LF;
 		} else if (c == '\n') {
 			err = line_done(p);
@@ -495,48 +529,60 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		pos++;
 		break;
 	case S_HDR_START:
-		if (c == '\r') {
+		if (c == '\r' && len - pos >= 2 && b[pos + 1] == '\n') {
+			err = headers_done(p);
+			pos += 2;
+			break;
+		} else if (c == '\r') {
 			p->state = S_HDR_END_LF;
 			pos++;
+			break;
 		} else if (c == '\n') {
 			err = headers_done(p);
 			pos++;
+			break;
 		} else if (c == ' ' || c == '\t') {
 			/* obs-fold (RFC 9112 5.2), or whitespace before the first field */
 			return HTTP_ERR_BAD_REQUEST;
-		} else {
-			if (p->headers >= HTTP_MAX_HEADERS)
-				return HTTP_ERR_TOO_MANY_HEADERS;
-			p->headers++;
-			p->mask = NAME_WORDS;
-			p->idx = 0;
-			p->state = S_HDR_NAME;
 		}
-		break;
-	case S_HDR_NAME:
+		if (p->headers >= HTTP_MAX_HEADERS)
+			return HTTP_ERR_TOO_MANY_HEADERS;
+		p->headers++;
+		p->mask = NAME_WORDS;
+		p->idx = 0;
+		p->state = S_HDR_NAME;
+		fallthrough;
+	case S_HDR_NAME: {
+		unsigned char mask = p->mask, idx = p->idx;
+
 		for (; pos < len; pos++) {
 			c = b[pos];
 			if (!tchar[c])
 				break;
 			/* Once no candidate is left, idx (> 0) stays put. */
-			if (p->mask) {
-				p->mask = match_step(p->mask, p->idx, lower(c));
-				p->idx++;
+			if (mask) {
+				mask = match_step(mask, idx, lower(c));
+				idx++;
 			}
 		}
+		p->mask = mask;
+		p->idx = idx;
 		if (pos == len)
 			break;
-		if (c != ':' || p->idx == 0)
+		if (c != ':' || idx == 0)
 			return HTTP_ERR_BAD_REQUEST;
 		name_done(p);
 		pos++;
 		break;
+	}
 	case S_HDR_VALUE:
 		pos = scan_value(b, pos, len);
 		if (pos == len)
 			break;
 		if (b[pos] != '\r' && b[pos] != '\n')
 			return HTTP_ERR_BAD_REQUEST;
+		if (b[pos] == '\r' && len - pos >= 2 && b[pos + 1] == '\n')
+			pos++;
 		err = value_done(p, b[pos] == '\n');
 		pos++;
 		break;
@@ -745,9 +791,14 @@ ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct ht
 		return -(ssize_t)p->field;
 	while (pos < len) {
 		enum state s = p->state;
+		unsigned g = state_group[s];
 		size_t from = pos;
-		enum http_error err = step(p, b, &pos, len, &tstart, &path_len);
+		enum http_error err;
 
+		/* Steps within one limit group are charged together. */
+		do {
+			err = step(p, b, &pos, len, &tstart, &path_len);
+		} while (!err && g != G_NONE && pos < len && state_group[p->state] == g);
 		if (!err)
 			err = charge(p, s, pos - from);
 		if (err)

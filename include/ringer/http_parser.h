@@ -89,7 +89,10 @@ enum http_method {
 
 /*
  * Why a request was refused. The trailer fields of a chunked body count
- * against HTTP_MAX_HEADERS and HTTP_MAX_HEADER_BYTES afresh.
+ * against HTTP_MAX_HEADERS and HTTP_MAX_HEADER_BYTES afresh. Limits are
+ * checked on the bytes of each run scanned, so input that is both over a
+ * limit and malformed past it may get either error depending on where the
+ * buffers split it; both close the connection.
  */
 enum http_error {
 	HTTP_ERR_NONE = 0,
