@@ -10,11 +10,59 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 /* Multishot timeouts arrived in kernel 6.4; liburing 2.3 does not know the flag. */
 #ifndef IORING_TIMEOUT_MULTISHOT
 #define IORING_TIMEOUT_MULTISHOT (1U << 6)
 #endif
+
+/*
+ * Does a multishot recv accept a total byte limit? Kernels without it refuse
+ * a nonzero optlen/file_index with -EINVAL at prep; kernels with it get past
+ * prep and fail buffer selection on a group that does not exist (-ENOBUFS)
+ * or wait for data, which the cancel below ends.
+ */
+static bool probe_recv_limit(struct ring *r)
+{
+	struct __kernel_timespec ts = {.tv_sec = 1};
+	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
+	int sv[2], res = -EINVAL, seen = 0;
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+		return false;
+	sqe = io_uring_get_sqe(&r->uring);
+	io_uring_prep_recv_multishot(sqe, sv[0], NULL, 0, 0);
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = 0xfffe;
+	sqe->file_index = 4096;
+	sqe->user_data = 3;
+	io_uring_submit(&r->uring);
+	if (io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts) == 0) {
+		res = cqe->res;
+		seen = 1;
+		io_uring_cqe_seen(&r->uring, cqe);
+	}
+	if (!seen || (cqe && (cqe->flags & IORING_CQE_F_MORE))) {
+		sqe = io_uring_get_sqe(&r->uring);
+		io_uring_prep_cancel64(sqe, 3, 0);
+		sqe->user_data = 4;
+		io_uring_submit_and_wait(&r->uring, 1);
+		while (io_uring_wait_cqe_timeout(&r->uring, &cqe, &ts) == 0) {
+			if (!seen && cqe->user_data == 3)
+				res = cqe->res;
+			io_uring_cqe_seen(&r->uring, cqe);
+			if (cqe->user_data == 4)
+				break;
+		}
+		if (!seen && res == -ECANCELED)
+			res = 0;
+	}
+	close(sv[0]);
+	close(sv[1]);
+	return res != -EINVAL;
+}
 
 /*
  * Try the full flag set first, then drop flags one at a time in the order
@@ -88,10 +136,14 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 		r->multishot_timeout = ok;
 	}
 
+	r->recv_limit = probe_recv_limit(r);
+
 	if (note && note_len)
-		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s", r->sq_entries,
+		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s%s%s", r->sq_entries,
 			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
-			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "");
+			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "",
+			 r->recv_limit ? " recv-limit" : "",
+			 r->multishot_timeout ? " multishot-timeout" : "");
 	return 0;
 }
 
@@ -126,6 +178,17 @@ int ring_submit_and_wait(struct ring *r, unsigned wait_nr)
 int ring_submit(struct ring *r)
 {
 	return io_uring_submit(&r->uring);
+}
+
+int ring_submit_and_wait_timeout(struct ring *r, unsigned wait_nr, uint64_t timeout_ns)
+{
+	struct __kernel_timespec ts = {
+		.tv_sec = (long long)(timeout_ns / 1000000000u),
+		.tv_nsec = (long long)(timeout_ns % 1000000000u),
+	};
+	struct io_uring_cqe *cqe;
+
+	return io_uring_submit_and_wait_timeout(&r->uring, &cqe, wait_nr, &ts, NULL);
 }
 
 int ring_register_files_sparse(struct ring *r, unsigned nr)
@@ -165,7 +228,8 @@ int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t u
 	return 0;
 }
 
-int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint64_t ud)
+int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint32_t max_total,
+			uint64_t ud)
 {
 	struct io_uring_sqe *sqe;
 
@@ -173,6 +237,13 @@ int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint6
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = bgid;
+	/*
+	 * The overall byte limit of a multishot recv (kernel 6.16+) lives in
+	 * sqe->optlen, which shares its union with file_index, the only name
+	 * liburing 2.3 knows for it.
+	 */
+	if (max_total && r->recv_limit)
+		sqe->file_index = max_total;
 	set_fixed(sqe, fixed);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;

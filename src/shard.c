@@ -67,7 +67,7 @@ static void kick(struct shard *s, struct conn *c);
 static void arm_recv(struct shard *s, struct conn *c)
 {
 	if (ring_recv_multishot(&s->ring, c->fd, s->direct, s->bufs.bgid,
-				conn_ud(s, c, UD_OP_RECV))) {
+				PAUSE_AT * s->bufs.buf_size, conn_ud(s, c, UD_OP_RECV))) {
 		STAT_INC(&s->stats, errors);
 		return;
 	}
@@ -95,8 +95,10 @@ static void ensure_recv(struct shard *s, struct conn *c)
 {
 	if (c->flags & (CONN_F_RECVING | CONN_F_NOBUFS | CONN_F_PEER_FIN | CONN_F_DEAD))
 		return;
-	if ((c->flags & CONN_F_PAUSED) && !(c->flags & CONN_F_SHUT_WR)) {
-		if (conn_inq_len(c) > RESUME_AT)
+	if (!(c->flags & CONN_F_SHUT_WR)) {
+		if (conn_inq_len(c) >= PAUSE_AT)
+			c->flags |= CONN_F_PAUSED;
+		if ((c->flags & CONN_F_PAUSED) && conn_inq_len(c) > RESUME_AT)
 			return;
 	}
 	c->flags &= ~CONN_F_PAUSED;

@@ -25,6 +25,7 @@ struct ring {
 	unsigned features;    /* IORING_FEAT_* reported by the kernel */
 	bool ring_fd_registered;
 	bool multishot_timeout; /* kernel 6.4+: IORING_TIMEOUT_MULTISHOT works */
+	bool recv_limit;	/* multishot recv takes a total byte limit (sqe->optlen) */
 	unsigned sq_entries;
 	unsigned cq_entries;
 	uint64_t early_submits; /* SQ was full: ring_sqe() submitted to make room */
@@ -46,6 +47,12 @@ struct io_uring_sqe *ring_sqe(struct ring *r);
 /* Submits pending SQEs and waits for at least wait_nr CQEs: the loop's one syscall. */
 int ring_submit_and_wait(struct ring *r, unsigned wait_nr);
 int ring_submit(struct ring *r);
+/*
+ * As ring_submit_and_wait, but gives up after timeout_ns with -ETIME. With
+ * IORING_FEAT_EXT_ARG (kernel 5.11+) the timeout rides in the same
+ * io_uring_enter call, so this is still the loop's one syscall.
+ */
+int ring_submit_and_wait_timeout(struct ring *r, unsigned wait_nr, uint64_t timeout_ns);
 
 #define ring_for_each_cqe(r, head, cqe) io_uring_for_each_cqe (&(r)->uring, head, cqe)
 
@@ -69,7 +76,13 @@ int ring_register_files_sparse(struct ring *r, unsigned nr);
  * table (a direct descriptor), not a process fd.
  */
 int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t ud);
-int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint64_t ud);
+/*
+ * max_total > 0 ends the multishot after that many bytes where the kernel
+ * supports it (r->recv_limit); the caller re-arms, which bounds how much one
+ * connection can take from the buffer ring before it looks at it again.
+ */
+int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint32_t max_total,
+			uint64_t ud);
 int ring_recv(struct ring *r, int fd, bool fixed, void *buf, size_t len, uint64_t ud);
 int ring_send(struct ring *r, int fd, bool fixed, const void *buf, size_t len, int flags,
 	      uint64_t ud);

@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: MIT
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *harness_bin(const char *env_name)
+{
+	const char *p = getenv(env_name);
+
+	if (!p || !*p) {
+		fprintf(stderr, "harness: %s is not set (run through meson test)\n", env_name);
+		exit(1);
+	}
+	return p;
+}
+
+static void read_into(int fd, char *buf, size_t cap, size_t *len)
+{
+	for (;;) {
+		ssize_t n;
+
+		if (*len + 1 >= cap) {
+			char sink[4096];
+
+			/* Full: keep reading so the child never blocks on a pipe. */
+			if (read(fd, sink, sizeof(sink)) <= 0)
+				return;
+			continue;
+		}
+		n = read(fd, buf + *len, cap - 1 - *len);
+		if (n <= 0)
+			return;
+		*len += (size_t)n;
+		buf[*len] = 0;
+	}
+}
+
+void proc_drain(struct proc *p)
+{
+	if (p->out_fd >= 0)
+		read_into(p->out_fd, p->out, sizeof(p->out), &p->out_len);
+	if (p->err_fd >= 0)
+		read_into(p->err_fd, p->err, sizeof(p->err), &p->err_len);
+}
+
+int proc_start(struct proc *p, char *const argv[], bool want_port, int timeout_ms)
+{
+	int out[2], err[2];
+	int64_t deadline;
+
+	memset(p, 0, sizeof(*p));
+	p->port = -1;
+	if (pipe2(out, O_CLOEXEC) || pipe2(err, O_CLOEXEC))
+		return -errno;
+	p->pid = fork();
+	if (p->pid < 0)
+		return -errno;
+	if (p->pid == 0) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	p->out_fd = out[0];
+	p->err_fd = err[0];
+	fcntl(p->out_fd, F_SETFL, O_NONBLOCK);
+	fcntl(p->err_fd, F_SETFL, O_NONBLOCK);
+	if (!want_port)
+		return 0;
+	deadline = now_ms() + timeout_ms;
+	while (now_ms() < deadline) {
+		struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
+		char *line, *colon;
+
+		poll(&pfd, 1, 50);
+		proc_drain(p);
+		line = strstr(p->out, "listening on ");
+		if (line && strchr(line, '\n')) {
+			colon = strrchr(strtok(line + 13, "\n"), ':');
+			p->port = colon ? atoi(colon + 1) : -1;
+			/* strtok cut the buffer; keep the rest readable. */
+			p->out[strlen(p->out)] = '\n';
+			return p->port > 0 ? 0 : -EPROTO;
+		}
+		if (waitpid(p->pid, NULL, WNOHANG) == p->pid) {
+			p->pid = 0;
+			return -ECHILD;
+		}
+	}
+	return -ETIMEDOUT;
+}
+
+int proc_wait(struct proc *p, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	int status;
+
+	if (p->pid <= 0)
+		return -1;
+	while (now_ms() < deadline) {
+		pid_t r = waitpid(p->pid, &status, WNOHANG);
+
+		proc_drain(p);
+		if (r == p->pid) {
+			p->pid = 0;
+			proc_drain(p);
+			if (WIFEXITED(status))
+				return WEXITSTATUS(status);
+			return 128 + WTERMSIG(status);
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+int proc_stop(struct proc *p, int sig, int timeout_ms)
+{
+	int ret;
+
+	if (p->pid <= 0)
+		return -1;
+	kill(p->pid, sig);
+	ret = proc_wait(p, timeout_ms);
+	if (ret < 0 && p->pid > 0) {
+		kill(p->pid, SIGKILL);
+		waitpid(p->pid, NULL, 0);
+		p->pid = 0;
+	}
+	if (p->out_fd >= 0)
+		close(p->out_fd);
+	if (p->err_fd >= 0)
+		close(p->err_fd);
+	p->out_fd = p->err_fd = -1;
+	return ret;
+}
+
+long proc_rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+void raise_nofile(unsigned want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int tcp_connect(const char *host, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1;
+
+	memset(&ss, 0, sizeof(ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*in6);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -EINVAL;
+		len = sizeof(*in);
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (connect(fd, (struct sockaddr *)&ss, len)) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int wait_fd(int fd, short ev, int64_t deadline)
+{
+	struct pollfd pfd = {.fd = fd, .events = ev};
+	int64_t left = deadline - now_ms();
+	int r;
+
+	if (left <= 0)
+		return -ETIMEDOUT;
+	r = poll(&pfd, 1, (int)left);
+	if (r < 0)
+		return -errno;
+	return r == 0 ? -ETIMEDOUT : 0;
+}
+
+int send_all(int fd, const void *buf, size_t len, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				int r = wait_fd(fd, POLLOUT, deadline);
+
+				if (r)
+					return r;
+				continue;
+			}
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int recv_all(int fd, void *buf, size_t len, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char *p = buf;
+
+	while (len) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+
+		if (n == 0)
+			return -EPIPE;
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR) {
+				int r = wait_fd(fd, POLLIN, deadline);
+
+				if (r)
+					return r;
+				continue;
+			}
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int wait_eof(int fd, int timeout_ms, size_t *discarded)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char buf[65536];
+
+	if (discarded)
+		*discarded = 0;
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+
+		if (n == 0)
+			return 0;
+		if (n > 0) {
+			if (discarded)
+				*discarded += (size_t)n;
+			continue;
+		}
+		if (errno == EAGAIN || errno == EINTR) {
+			int r = wait_fd(fd, POLLIN, deadline);
+
+			if (r)
+				return r;
+			continue;
+		}
+		return -errno;
+	}
+}
+
+int echo_stream(int fd, uint64_t total, size_t chunk, int timeout_ms, uint64_t *bad_at)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	uint64_t sent = 0, got = 0, seed = (uint64_t)fd * 7919 + total;
+	char *out = malloc(chunk), *in = malloc(chunk);
+	int ret = 0;
+
+	if (!out || !in) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	while (got < total) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0)};
+		int64_t left = deadline - now_ms();
+
+		if (left <= 0) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (poll(&pfd, 1, (int)left) < 0) {
+			ret = -errno;
+			break;
+		}
+		if ((pfd.revents & POLLOUT) && sent < total) {
+			size_t n = total - sent < chunk ? (size_t)(total - sent) : chunk;
+			ssize_t w;
+
+			for (size_t i = 0; i < n; i++)
+				out[i] = (char)pattern_byte(seed, sent + i);
+			w = send(fd, out, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+			if (w < 0 && errno != EAGAIN) {
+				ret = -errno;
+				break;
+			}
+			if (w > 0)
+				sent += (uint64_t)w;
+		}
+		if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) {
+			ssize_t r = recv(fd, in, chunk, MSG_DONTWAIT);
+
+			if (r == 0) {
+				ret = -EPIPE;
+				break;
+			}
+			if (r < 0) {
+				if (errno == EAGAIN)
+					continue;
+				ret = -errno;
+				break;
+			}
+			for (ssize_t i = 0; i < r; i++) {
+				if ((uint8_t)in[i] != pattern_byte(seed, got + (uint64_t)i)) {
+					if (bad_at)
+						*bad_at = got + (uint64_t)i;
+					ret = -EILSEQ;
+					goto out_free;
+				}
+			}
+			got += (uint64_t)r;
+		}
+	}
+out_free:
+	free(out);
+	free(in);
+	return ret;
+}

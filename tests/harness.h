@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_TESTS_HARNESS_H
+#define RINGER_TESTS_HARNESS_H
+
+/*
+ * Helpers for integration tests: start a real binary in its own process,
+ * learn its port from the first stdout line ("listening on ADDR:PORT"), talk
+ * to it over loopback with deadlines, and stop it by PID.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct proc {
+	pid_t pid;
+	int out_fd; /* the child's stdout, nonblocking */
+	int err_fd; /* the child's stderr, nonblocking */
+	int port;
+	char out[65536];
+	size_t out_len;
+	char err[16384];
+	size_t err_len;
+};
+
+/* Path of a built binary from an environment variable (set by meson), or fails the test. */
+const char *harness_bin(const char *env_name);
+
+/*
+ * Spawns argv (argv[0] is the path) and, when want_port, waits up to
+ * timeout_ms for the "listening on" line. Returns 0 or -errno.
+ */
+int proc_start(struct proc *p, char *const argv[], bool want_port, int timeout_ms);
+/* Reads what the child printed so far into p->out / p->err. */
+void proc_drain(struct proc *p);
+/* Sends sig and waits up to timeout_ms; returns the exit status, or -1 (then SIGKILLs). */
+int proc_stop(struct proc *p, int sig, int timeout_ms);
+/* Waits for exit without signalling; returns the exit status or -1 on timeout. */
+int proc_wait(struct proc *p, int timeout_ms);
+/* Resident set size of the process in KiB, or -1. */
+long proc_rss_kib(pid_t pid);
+
+/* A connected, blocking TCP socket to host:port (IPv4 or IPv6 literal), or -errno. */
+int tcp_connect(const char *host, int port);
+/* Raises RLIMIT_NOFILE so a test can hold many sockets. */
+void raise_nofile(unsigned want);
+
+/* Sends all of buf within timeout_ms; returns 0 or -errno (-ETIMEDOUT). */
+int send_all(int fd, const void *buf, size_t len, int timeout_ms);
+/* Receives exactly len bytes within timeout_ms; returns 0, -EPIPE on EOF, or -errno. */
+int recv_all(int fd, void *buf, size_t len, int timeout_ms);
+/* Waits for EOF: 0 on EOF, -ECONNRESET, or -ETIMEDOUT (data is discarded and counted). */
+int wait_eof(int fd, int timeout_ms, size_t *discarded);
+
+/*
+ * Streams total bytes of a deterministic pattern through an echo server on fd,
+ * sending and receiving concurrently (poll), and checks every byte. Returns 0,
+ * or -EILSEQ on the first mismatch (offset in *bad_at), or -errno.
+ */
+int echo_stream(int fd, uint64_t total, size_t chunk, int timeout_ms, uint64_t *bad_at);
+
+/* Byte i of the test pattern for a stream seeded with seed. */
+static inline uint8_t pattern_byte(uint64_t seed, uint64_t i)
+{
+	uint64_t x = (i / 8 + 1) * 0x9e3779b97f4a7c15ull ^ seed;
+
+	x ^= x >> 29;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 32;
+	return (uint8_t)(x >> ((i % 8) * 8));
+}
+
+int64_t now_ms(void);
+
+#endif

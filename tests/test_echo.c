@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Integration tests of `ringer --mode echo`: each test starts the real
+ * binary on 127.0.0.1 (or ::1) with an ephemeral port, talks to it over
+ * loopback with deadlines, and stops it by PID.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define START_MS 5000
+#define STOP_MS	 8000
+
+static struct proc srv;
+
+/* Starts ringer with the given extra flags (NULL-terminated). */
+static void start_ringer(const char *listen, ...)
+{
+	char *argv[32];
+	int n = 0;
+	va_list ap;
+	const char *a;
+
+	argv[n++] = (char *)harness_bin("RINGER_BIN");
+	argv[n++] = "--listen";
+	argv[n++] = (char *)(listen ? listen : "127.0.0.1:0");
+	va_start(ap, listen);
+	while ((a = va_arg(ap, const char *)) && n < 30)
+		argv[n++] = (char *)a;
+	va_end(ap);
+	argv[n] = NULL;
+	assert_int_equal(proc_start(&srv, argv, true, START_MS), 0);
+}
+
+static int stop_ringer(void)
+{
+	return proc_stop(&srv, SIGTERM, STOP_MS);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	if (srv.pid > 0)
+		proc_stop(&srv, SIGKILL, 2000);
+	return 0;
+}
+
+static void echo_size(size_t size)
+{
+	uint64_t bad = 0;
+	int fd;
+
+	start_ringer(NULL, "--shards", "1", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	assert_int_equal(echo_stream(fd, size, 65536, 30000, &bad), 0);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+static void echo_1_byte(void **state)
+{
+	(void)state;
+	echo_size(1);
+}
+
+static void echo_4_kib(void **state)
+{
+	(void)state;
+	echo_size(4096);
+}
+
+static void echo_1_mib(void **state)
+{
+	(void)state;
+	echo_size(1 << 20);
+}
+
+/* A 256 MiB stream through small buffers: many buffers, pauses, resumes, all byte-exact. */
+static void echo_stream_256_mib(void **state)
+{
+	uint64_t bad = 0;
+	int fd, ret;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--buf-size", "4096", "--buf-count", "256", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	ret = echo_stream(fd, 256ull << 20, 1 << 16, 60000, &bad);
+	if (ret == -EILSEQ)
+		fail_msg("mismatch at byte %llu", (unsigned long long)bad);
+	assert_int_equal(ret, 0);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* 1,000 connections open at once, each echoing its own message. */
+static void thousand_connections(void **state)
+{
+	enum { N = 1000 };
+	static int fds[N];
+	char msg[64], back[64];
+
+	(void)state;
+	raise_nofile(4096);
+	start_ringer(NULL, "--shards", "2", NULL);
+	for (int i = 0; i < N; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(msg, sizeof(msg), "connection %04d says hello", i);
+		assert_int_equal(send_all(fds[i], msg, sizeof(msg), 5000), 0);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(msg, sizeof(msg), "connection %04d says hello", i);
+		assert_int_equal(recv_all(fds[i], back, sizeof(back), 10000), 0);
+		assert_memory_equal(msg, back, sizeof(msg));
+	}
+	for (int i = 0; i < N; i++)
+		close(fds[i]);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* The peer's half-close: everything sent is echoed, then the server closes (EOF). */
+static void half_close(void **state)
+{
+	enum { LEN = 3 << 20 };
+	char *buf = malloc(LEN), *back = malloc(LEN);
+	size_t extra = 0;
+	int fd;
+
+	(void)state;
+	assert_non_null(buf);
+	assert_non_null(back);
+	for (size_t i = 0; i < LEN; i++)
+		buf[i] = (char)pattern_byte(42, i);
+	start_ringer(NULL, "--shards", "1", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	/* Send in pieces and read as we go: a client that never reads would block both sides. */
+	for (size_t off = 0; off < LEN; off += 1 << 20) {
+		assert_int_equal(send_all(fd, buf + off, 1 << 20, 10000), 0);
+		assert_int_equal(recv_all(fd, back + off, 1 << 20, 10000), 0);
+	}
+	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	assert_int_equal(wait_eof(fd, 5000, &extra), 0);
+	assert_int_equal(extra, 0);
+	assert_memory_equal(buf, back, LEN);
+	close(fd);
+	free(buf);
+	free(back);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* A reset in the middle of a stream closes that connection only. */
+static void reset_mid_stream(void **state)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	char *junk = calloc(1, 1 << 20);
+	uint64_t bad;
+	int a, b;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", NULL);
+	b = tcp_connect("127.0.0.1", srv.port);
+	assert_true(b >= 0);
+	for (int round = 0; round < 20; round++) {
+		a = tcp_connect("127.0.0.1", srv.port);
+		assert_true(a >= 0);
+		/* Whatever fits; the server is echoing into a socket nobody reads. */
+		send(a, junk, 1 << 20, MSG_DONTWAIT | MSG_NOSIGNAL);
+		usleep(2000);
+		setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+		close(a); /* RST */
+		assert_int_equal(echo_stream(b, 4096, 4096, 5000, &bad), 0);
+	}
+	close(b);
+	free(junk);
+	assert_int_equal(stop_ringer(), 0);
+	assert_non_null(strstr(srv.out, "resets"));
+}
+
+/*
+ * A peer that sends and never reads: ringer stops receiving once it holds a
+ * few buffers, so its memory stays flat while the client's sends stall.
+ * Reading afterwards gets every byte back, in order.
+ */
+static void slow_reader_backpressure(void **state)
+{
+	uint64_t pushed = 0, checked = 0;
+	char buf[65536];
+	long rss0, rss1;
+	int64_t deadline;
+	int fd, conns[8];
+
+	(void)state;
+	/* A 4 MiB buffer pool: the clients below push far more than that. */
+	start_ringer(NULL, "--shards", "1", "--buf-size", "16k", "--buf-count", "256", NULL);
+	usleep(100000);
+	rss0 = proc_rss_kib(srv.pid);
+	for (int k = 0; k < 8; k++) {
+		conns[k] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(conns[k] >= 0);
+	}
+	fd = conns[0];
+	/* Push for up to 2 s or until the kernel stops taking data on every connection. */
+	deadline = now_ms() + 2000;
+	for (int k = 0; k < 8; k++) {
+		uint64_t mine = 0;
+
+		while (now_ms() < deadline) {
+			for (size_t i = 0; i < sizeof(buf); i++)
+				buf[i] = (char)pattern_byte(k, mine + i);
+			ssize_t n = send(conns[k], buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (n < 0) {
+				assert_int_equal(errno, EAGAIN);
+				usleep(20000);
+				n = send(conns[k], buf, sizeof(buf), MSG_DONTWAIT | MSG_NOSIGNAL);
+				if (n < 0)
+					break;
+			}
+			mine += (uint64_t)n;
+			if (n < (ssize_t)sizeof(buf))
+				break;
+		}
+		if (k == 0)
+			pushed = mine;
+	}
+	usleep(200000);
+	rss1 = proc_rss_kib(srv.pid);
+	print_message(
+		"slow reader: client pushed %llu bytes on conn 0, server RSS %ld -> %ld KiB\n",
+		(unsigned long long)pushed, rss0, rss1);
+	/*
+	 * The kernel's socket buffers hold most of it. ringer's own memory can
+	 * grow by at most its buffer pool (every buffer touched once), however
+	 * much the clients push.
+	 */
+	assert_true(pushed > (4ull << 20));
+	assert_true(rss1 - rss0 < 4 * 1024 + 2048);
+	/* Now read conn 0 back: every byte, in order. */
+	while (checked < pushed) {
+		size_t want =
+			pushed - checked < sizeof(buf) ? (size_t)(pushed - checked) : sizeof(buf);
+
+		assert_int_equal(recv_all(fd, buf, want, 10000), 0);
+		for (size_t i = 0; i < want; i++)
+			if ((uint8_t)buf[i] != pattern_byte(0, checked + i))
+				fail_msg("mismatch at %llu", (unsigned long long)(checked + i));
+		checked += want;
+	}
+	for (int k = 0; k < 8; k++)
+		close(conns[k]);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* At --max-conns, a new connection is accepted and closed; the others keep working. */
+static void max_conns_refusal(void **state)
+{
+	int fds[4], extra;
+	uint64_t bad;
+	char c;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--max-conns", "4", NULL);
+	for (int i = 0; i < 4; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(echo_stream(fds[i], 100, 100, 5000, &bad), 0);
+	}
+	extra = tcp_connect("127.0.0.1", srv.port);
+	assert_true(extra >= 0);
+	/* The refused connection ends (EOF or reset) without an echo. */
+	send(extra, "x", 1, MSG_NOSIGNAL);
+	assert_true(recv_all(extra, &c, 1, 5000) < 0);
+	close(extra);
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(echo_stream(fds[i], 10000, 4096, 5000, &bad), 0);
+		close(fds[i]);
+	}
+	assert_int_equal(stop_ringer(), 0);
+	assert_non_null(strstr(srv.out, "refused"));
+	{
+		const char *r = strstr(srv.out, "refused");
+		unsigned long long n = 0;
+
+		sscanf(r, "refused %llu", &n);
+		assert_true(n >= 1);
+	}
+}
+
+/* SIGTERM with connections open: clients see EOF, exit status 0, stats printed. */
+static void graceful_stop(void **state)
+{
+	int fds[10];
+	uint64_t bad;
+	int status;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "2", "--drain-timeout", "3000", NULL);
+	for (int i = 0; i < 10; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(echo_stream(fds[i], 1000, 1000, 5000, &bad), 0);
+	}
+	kill(srv.pid, SIGTERM);
+	for (int i = 0; i < 10; i++) {
+		size_t extra;
+
+		assert_int_equal(wait_eof(fds[i], 5000, &extra), 0);
+		close(fds[i]);
+	}
+	status = proc_wait(&srv, STOP_MS);
+	assert_int_equal(status, 0);
+	assert_non_null(strstr(srv.out, "ringer stats"));
+	assert_non_null(strstr(srv.out, "ESTABLISHED=0"));
+	assert_null(strstr(srv.out, "illegal                 1"));
+}
+
+/* A peer that keeps a connection open past the drain timeout is cut off; exit is still 0. */
+static void drain_timeout_bounds_stop(void **state)
+{
+	int64_t t0;
+	int fd, status;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--drain-timeout", "300", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	usleep(50000);
+	t0 = now_ms();
+	kill(srv.pid, SIGTERM);
+	/* We never close: ringer sends FIN, lingers, then gives up at the deadline. */
+	status = proc_wait(&srv, STOP_MS);
+	assert_int_equal(status, 0);
+	assert_true(now_ms() - t0 < 3000);
+	close(fd);
+}
+
+static void ipv6(void **state)
+{
+	uint64_t bad;
+	int fd;
+
+	(void)state;
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	if (fd < 0)
+		skip();
+	close(fd);
+	start_ringer("[::1]:0", "--shards", "1", NULL);
+	assert_non_null(strstr(srv.out, "listening on [::1]:"));
+	fd = tcp_connect("::1", srv.port);
+	assert_true(fd >= 0);
+	assert_int_equal(echo_stream(fd, 100000, 8192, 5000, &bad), 0);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/*
+ * Messages larger than one receive buffer are echoed in several sends. With
+ * Nagle on, every second send would wait for the client's delayed ACK
+ * (~40 ms); 100 round trips would take seconds. TCP_NODELAY, inherited from
+ * the listener, keeps them in the low milliseconds.
+ */
+static void no_nagle_stall(void **state)
+{
+	char msg[6000], back[6000];
+	int64_t t0, took;
+	int fd;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--buf-size", "4096", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	memset(msg, 'n', sizeof(msg));
+	t0 = now_ms();
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(send_all(fd, msg, sizeof(msg), 5000), 0);
+		assert_int_equal(recv_all(fd, back, sizeof(back), 5000), 0);
+	}
+	took = now_ms() - t0;
+	print_message("100 round trips of 6000 bytes: %lld ms\n", (long long)took);
+	assert_true(took < 1000);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* SIGUSR1 prints live stats with the connections by TCP state. */
+static void stats_on_sigusr1(void **state)
+{
+	int fds[3];
+	int64_t deadline;
+	uint64_t bad;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", NULL);
+	for (int i = 0; i < 3; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+		assert_int_equal(echo_stream(fds[i], 10, 10, 5000, &bad), 0);
+	}
+	kill(srv.pid, SIGUSR1);
+	deadline = now_ms() + 3000;
+	while (now_ms() < deadline && !strstr(srv.out, "cqes_per_loop")) {
+		usleep(20000);
+		proc_drain(&srv);
+	}
+	assert_non_null(strstr(srv.out, "ESTABLISHED=3"));
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* Bad flags: a message naming the problem on stderr, exit status 2, no listener. */
+static void bad_flags_exit_2(void **state)
+{
+	static const char *const cases[][4] = {
+		{"--shards", "0", NULL},
+		{"--shards", "many", NULL},
+		{"--listen", "nowhere", NULL},
+		{"--listen", "127.0.0.1:99999", NULL},
+		{"--mode", "ftp", NULL},
+		{"--buf-count", "1000", NULL},
+		{"--max-conns", NULL},
+		{"--frobnicate", NULL},
+		{"--body", "x", NULL},
+		{"--mode", "proxy", NULL},
+		{"--upstream", "127.0.0.1:1", NULL},
+		{"stray", NULL},
+	};
+	const char *bin = harness_bin("RINGER_BIN");
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[6] = {(char *)bin};
+		struct proc p;
+		int n = 1, status;
+
+		for (int k = 0; cases[i][k]; k++)
+			argv[n++] = (char *)cases[i][k];
+		argv[n] = NULL;
+		assert_int_equal(proc_start(&p, argv, false, 0), 0);
+		status = proc_wait(&p, 5000);
+		if (status != 2)
+			fail_msg("case %zu (%s): exit %d, stderr: %s", i, cases[i][0], status,
+				 p.err);
+		assert_non_null(strstr(p.err, "ringer: "));
+		assert_null(strstr(p.out, "listening"));
+		proc_stop(&p, SIGKILL, 100);
+	}
+}
+
+static void help_and_version(void **state)
+{
+	char *argv[3] = {(char *)harness_bin("RINGER_BIN"), "--help", NULL};
+	struct proc p;
+
+	(void)state;
+	assert_int_equal(proc_start(&p, argv, false, 0), 0);
+	assert_int_equal(proc_wait(&p, 5000), 0);
+	assert_non_null(strstr(p.out, "--max-conns"));
+	proc_stop(&p, SIGKILL, 100);
+	argv[1] = "--version";
+	assert_int_equal(proc_start(&p, argv, false, 0), 0);
+	assert_int_equal(proc_wait(&p, 5000), 0);
+	assert_non_null(strstr(p.out, "ringer "));
+	proc_stop(&p, SIGKILL, 100);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(echo_1_byte, teardown),
+		cmocka_unit_test_teardown(echo_4_kib, teardown),
+		cmocka_unit_test_teardown(echo_1_mib, teardown),
+		cmocka_unit_test_teardown(echo_stream_256_mib, teardown),
+		cmocka_unit_test_teardown(thousand_connections, teardown),
+		cmocka_unit_test_teardown(half_close, teardown),
+		cmocka_unit_test_teardown(reset_mid_stream, teardown),
+		cmocka_unit_test_teardown(slow_reader_backpressure, teardown),
+		cmocka_unit_test_teardown(max_conns_refusal, teardown),
+		cmocka_unit_test_teardown(graceful_stop, teardown),
+		cmocka_unit_test_teardown(drain_timeout_bounds_stop, teardown),
+		cmocka_unit_test_teardown(ipv6, teardown),
+		cmocka_unit_test_teardown(no_nagle_stall, teardown),
+		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
+		cmocka_unit_test(bad_flags_exit_2),
+		cmocka_unit_test(help_and_version),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	return cmocka_run_group_tests_name("echo", tests, NULL, NULL);
+}
