@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/types.h>
 
 enum {
 	S_PROTO,
@@ -301,6 +302,43 @@ static int step(struct http_resp *p, uint8_t c)
 	return -EBADMSG;
 }
 
+/*
+ * The fast path for a line that is whole in the buffer and that no state
+ * depends on: the reason phrase, or a header we do not act on (Server, Date,
+ * Content-Type, ...). It is skipped with one memchr instead of byte steps.
+ * Returns the bytes skipped, 0 to take the byte path, or -errno.
+ */
+static ssize_t skip_line(struct http_resp *p, const uint8_t *buf, size_t len)
+{
+	const uint8_t *lf, *colon;
+	size_t n, name;
+
+	if (p->state != S_REASON && p->state != S_HDR_START)
+		return 0;
+	lf = memchr(buf, '\n', len);
+	if (!lf)
+		return 0;
+	n = (size_t)(lf - buf) + 1;
+	if (p->line_len + n > HTTP_RESP_LINE_MAX || p->head_len + n > HTTP_RESP_HEAD_MAX)
+		return -EMSGSIZE;
+	if (p->state == S_HDR_START) {
+		/* Empty lines, malformed names and the headers that frame the body: byte path. */
+		if (buf[0] == '\r' || buf[0] == '\n' || buf[0] == ':' || buf[0] == ' ' ||
+		    buf[0] == '\t')
+			return 0;
+		colon = memchr(buf, ':', n);
+		if (!colon)
+			return 0;
+		name = (size_t)(colon - buf);
+		if (memchr(buf, '\r', name) || name == 14 || name == 17 || name == 10)
+			return 0;
+	}
+	p->head_len += (uint32_t)n;
+	p->line_len = 0;
+	p->state = S_HDR_START;
+	return (ssize_t)n;
+}
+
 int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, size_t *used)
 {
 	size_t i = 0;
@@ -318,6 +356,10 @@ int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, size_t *
 				p->state = p->state == S_BODY ? S_DONE : S_CHUNK_END;
 		} else if (p->state == S_BODY_EOF) {
 			i = len;
+		} else if ((ret = (int)skip_line(p, buf + i, len - i)) != 0) {
+			if (ret < 0)
+				return ret;
+			i += (size_t)ret;
 		} else {
 			uint8_t s = p->state;
 			uint8_t c = buf[i++];
