@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_LOAD_H
+#define RINGER_LOAD_H
+
+/*
+ * The load generator's engine: one thread per ring, each owning a slice of
+ * the connections, its own histogram and counters. Threads share nothing on
+ * the hot path; they meet at a barrier to start together and publish a few
+ * relaxed counters once a second for the progress line. The report sums
+ * them after join.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ringer/hist.h"
+#include "ringer/load_config.h"
+
+/* Status classes: [0] unparseable, [1] 1xx ... [5] 5xx. */
+#define LOAD_STATUS_CLASSES 6
+
+struct load_counters {
+	uint64_t requests; /* measured responses */
+	uint64_t bytes_rx; /* measured bytes received */
+	uint64_t bytes_tx;
+	uint64_t connects;     /* connections established */
+	uint64_t err_connect;  /* refused, unreachable, ... */
+	uint64_t err_reset;    /* reset or closed with requests outstanding */
+	uint64_t err_timeout;  /* connect or response timeouts */
+	uint64_t err_mismatch; /* echo bytes differ, or HTTP framing broken */
+	uint64_t err_status;   /* measured responses outside 2xx */
+	uint64_t status[LOAD_STATUS_CLASSES];
+	uint64_t loops;
+	uint64_t cqes;
+};
+
+/* What every thread reads; written before the threads start, except where noted. */
+struct load_shared {
+	const struct load_config *cfg;
+	uint8_t *request;	 /* http: cfg->pipeline copies of the request */
+	uint32_t request_len;	 /* bytes of one request */
+	pthread_barrier_t ready; /* every thread has tried its first connects */
+	pthread_barrier_t go;	 /* start_ns is set */
+	uint64_t start_ns;	 /* written by one thread between the two barriers */
+	atomic_bool stop;	 /* SIGINT, or a thread's fatal error */
+	atomic_int fatal;	 /* first fatal -errno */
+};
+
+struct load_thread {
+	struct load_shared *sh;
+	unsigned id;
+	uint32_t conn_first; /* global index of the first connection */
+	uint32_t nconns;
+	uint64_t quota; /* measured requests this thread owes; 0 = no limit */
+	int cpu;	/* -1: not pinned */
+	pthread_t tid;
+	uint64_t measure_start_ns;
+	uint64_t measure_end_ns;
+	char error[160]; /* why the thread gave up, when it did */
+	struct load_counters c;
+	/* Published once a second for the progress line. */
+	atomic_uint_least64_t pub_requests;
+	atomic_uint_least64_t pub_errors;
+	atomic_uint_least64_t pub_p99;
+	atomic_bool finished;
+	struct hist hist;
+};
+
+/* Builds what the threads share. Returns 0 or -errno. */
+int load_shared_init(struct load_shared *sh, const struct load_config *cfg);
+void load_shared_exit(struct load_shared *sh);
+
+/* Starts t (which the caller zeroed and filled: sh, id, conn range, quota, cpu). */
+int load_thread_start(struct load_thread *t);
+
+/* The errors of c, summed. */
+uint64_t load_errors(const struct load_counters *c);
+
+uint64_t load_now_ns(void);
+
+#endif

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_LOAD_CONFIG_H
+#define RINGER_LOAD_CONFIG_H
+
+/*
+ * Command-line configuration of ringer-load, the load generator. A pure
+ * module like config.h: load_config_parse() takes an argument vector and
+ * fills the struct, or says in one line what is wrong.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ringer/config.h"
+
+#define LOAD_MAX_CPUS	  256
+#define LOAD_MAX_THREADS  256
+#define LOAD_MAX_PIPELINE 1024
+#define LOAD_MAX_CONNS	  65536
+#define LOAD_MAX_PATH	  1024
+
+enum load_mode {
+	LOAD_ECHO,
+	LOAD_HTTP,
+};
+
+struct load_config {
+	struct net_addr target;
+	const char *target_str;
+	enum load_mode mode;
+	uint32_t size;	  /* echo: message bytes */
+	const char *path; /* http: request path */
+	const char *host; /* http: Host header; NULL means the target */
+	uint32_t connections;
+	uint32_t threads;
+	uint32_t pipeline;    /* requests in flight per connection */
+	uint64_t rate;	      /* open loop: requests/s over all connections; 0 = closed loop */
+	uint64_t duration_ns; /* 0 = until --requests */
+	uint64_t requests;    /* 0 = until --duration */
+	uint64_t warmup_ns;
+	uint64_t connect_timeout_ns;
+	uint64_t timeout_ns; /* a connection with requests out and no progress this long */
+	uint64_t churn;	     /* reconnect every churn requests; 0 = keep connections */
+	int cpus[LOAD_MAX_CPUS];
+	unsigned n_cpus;
+	const char *hdr_out; /* write the percentile distribution here too */
+	bool json;
+	bool help;
+};
+
+void load_config_defaults(struct load_config *cfg);
+
+/* Returns 0, or -EINVAL with a one-line message in err. */
+int load_config_parse(struct load_config *cfg, int argc, char *const argv[], char *err,
+		      size_t err_len);
+
+void load_config_usage(FILE *f, const char *prog);
+
+/* "10", "10s", "250ms", "500us", "2m": nanoseconds. Returns 0 or -EINVAL. */
+int load_parse_duration(const char *s, uint64_t *ns);
+
+/* "1", "0-3", "0,2,4-5" into cpus; returns how many, or -EINVAL. */
+int load_parse_cpus(const char *s, int *cpus, unsigned max);
+
+#endif
