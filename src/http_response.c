@@ -235,6 +235,12 @@ void http_responses_free(struct http_responses *r)
 struct http_resp http_response_get(const struct http_responses *r, enum http_resp_kind kind,
 				   bool keep_alive, unsigned minor)
 {
+	return http_response_get_gen(r, kind, keep_alive, minor, r->cur);
+}
+
+struct http_resp http_response_get_gen(const struct http_responses *r, enum http_resp_kind kind,
+				       bool keep_alive, unsigned minor, unsigned gen)
+{
 	enum http_resp_conn c;
 	struct http_resp resp;
 
@@ -244,7 +250,8 @@ struct http_resp http_response_get(const struct http_responses *r, enum http_res
 		c = HTTP_CONN_CLOSE;
 	else
 		c = minor ? HTTP_CONN_KEEP_11 : HTTP_CONN_KEEP_10;
-	resp.data = r->buf[r->cur] + r->ent[kind][c].off;
+	gen &= 1;
+	resp.data = r->buf[gen] + r->ent[kind][c].off;
 	resp.len = r->ent[kind][c].len;
 	resp.body = NULL;
 	resp.body_len = 0;
@@ -252,7 +259,7 @@ struct http_resp http_response_get(const struct http_responses *r, enum http_res
 		resp.body = r->body;
 		resp.body_len = r->body_len;
 	}
-	resp.gen = r->cur;
+	resp.gen = (uint8_t)gen;
 	resp.close = c == HTTP_CONN_CLOSE;
 	return resp;
 }

@@ -31,7 +31,7 @@ static const struct proto_ops *mode_ops(enum ringer_mode m)
 	case MODE_ECHO:
 		return &proto_echo;
 	case MODE_HTTP:
-		return NULL;
+		return &proto_http;
 	case MODE_PROXY:
 		return NULL;
 	}

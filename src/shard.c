@@ -151,6 +151,8 @@ static void nobufs_wake(struct shard *s)
 
 static void release(struct shard *s, struct conn *c)
 {
+	if (s->proto->close)
+		s->proto->close(s, c);
 	while (conn_inq_len(c))
 		shard_pop_buf(s, c);
 	if (c->flags & CONN_F_NOBUFS)

@@ -121,6 +121,13 @@ void http_responses_free(struct http_responses *r);
 struct http_resp http_response_get(const struct http_responses *r, enum http_resp_kind kind,
 				   bool keep_alive, unsigned minor);
 
+/*
+ * The same from a given generation: a send that resumes (a short send, or the
+ * body after the head) must keep reading the generation it holds.
+ */
+struct http_resp http_response_get_gen(const struct http_responses *r, enum http_resp_kind kind,
+				       bool keep_alive, unsigned minor, unsigned gen);
+
 /* The kind answering an HTTP status from http_error_status(): 400, 414, 431, 501, 505. */
 enum http_resp_kind http_response_kind_for_status(int status);
 

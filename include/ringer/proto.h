@@ -31,6 +31,8 @@ struct proto_ops {
 	void (*process)(struct shard *s, struct conn *c);
 	/* A send completed with res bytes (> 0); return -errno to abort the connection. */
 	int (*sent)(struct shard *s, struct conn *c, int res);
+	/* The connection's slot is about to be freed (may be NULL): drop what it holds. */
+	void (*close)(struct shard *s, struct conn *c);
 	/* Once a second, on every shard (may be NULL): refresh cached headers and such. */
 	void (*tick)(struct shard *s, uint64_t now_ms, int64_t wall_sec);
 };

@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: MIT
+/*
+ * HTTP/1.1 mode: a keep-alive, pipelining responder with a fixed response.
+ *
+ * Input buffers are parsed as they come (http_parser resumes across buffer
+ * boundaries, so each buffer goes back to the ring as soon as it is parsed).
+ * Consecutive requests that get the same response form a run, and a run is
+ * answered with one send: the shard keeps, per response variant, a block of
+ * up to 64 back-to-back copies of the response, so 16 pipelined GETs cost one
+ * send of 16 responses where nginx makes one writev per response.
+ *
+ * Per connection:
+ *
+ *   parse -> extend the run -> (run differs | input exhausted) -> send run
+ *   send done -> next run, or error response, or close (Connection: close,
+ *   HTTP/1.0, or after an error: we close first, FIN_WAIT_1 -> ...)
+ *
+ * The Date header changes once a second: http_response keeps two generations
+ * of every response and a send holds the generation it points into, so a
+ * refresh never rewrites bytes a send still reads. The run blocks follow the
+ * same generations.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ringer/http_parser.h"
+#include "ringer/http_response.h"
+#include "ringer/proto.h"
+#include "ringer/shard.h"
+
+#define RUN_COPIES_MAX 64
+#define RUN_BLOCK_MAX  (64 * 1024) /* bytes of one block of copies */
+
+/* Responses that can keep a connection open and so can repeat within a run. */
+enum { RUN_OK, RUN_HEAD, RUN_405, RUN_KINDS };
+
+static const enum http_resp_kind run_kind_resp[RUN_KINDS] = {
+	[RUN_OK] = HTTP_RESP_OK,
+	[RUN_HEAD] = HTTP_RESP_OK_HEAD,
+	[RUN_405] = HTTP_RESP_NOT_ALLOWED,
+};
+
+struct run_block {
+	char *data;   /* copies back to back */
+	uint32_t one; /* bytes of one response */
+	uint32_t copies;
+};
+
+struct http_shard {
+	struct http_responses resp;
+	/* [generation][kind][minor: 0 = HTTP/1.0, 1 = HTTP/1.1] */
+	struct run_block block[2][RUN_KINDS][2];
+	bool out_of_line; /* the body is too large to copy: head and body go in two sends */
+};
+
+/* A pending run: count requests that all get the same response. */
+struct run {
+	uint32_t count;
+	uint8_t kind; /* enum http_resp_kind */
+	uint8_t minor;
+	uint8_t keep;
+	uint8_t valid;
+};
+
+struct http_conn {
+	struct http_parser parser;
+	struct run run;		/* being built, or being sent */
+	struct run next;	/* the request that ended the run, waiting its turn */
+	uint32_t chunk;		/* responses in the send in flight */
+	uint32_t send_off;	/* bytes of the current piece already sent */
+	uint32_t send_len;	/* bytes of the current piece */
+	uint16_t error;		/* HTTP status of a parse error still to answer, or 0 */
+	uint8_t gen;		/* response generation the send in flight holds */
+	uint8_t holding : 1;	/* a generation is held */
+	uint8_t body_phase : 1; /* out-of-line body: the head went, the body is next */
+	uint8_t closing : 1;	/* the last request asked for a close: parse no further */
+};
+
+_Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
+	       "HTTP state fits in struct conn");
+
+static inline struct http_conn *hconn(struct conn *c)
+{
+	return (struct http_conn *)c->proto.bytes;
+}
+
+static inline struct http_shard *hshard(struct shard *s)
+{
+	return s->proto_data;
+}
+
+static void build_blocks(struct http_shard *hs, unsigned gen)
+{
+	for (int k = 0; k < RUN_KINDS; k++) {
+		for (int minor = 0; minor < 2; minor++) {
+			struct run_block *b = &hs->block[gen][k][minor];
+			struct http_resp r = http_response_get(&hs->resp, run_kind_resp[k], true,
+							       (unsigned)minor);
+
+			b->one = r.len;
+			if (r.body_len || !b->data) {
+				b->copies = 1;
+				continue;
+			}
+			for (uint32_t i = 0; i < b->copies; i++)
+				memcpy(b->data + (size_t)i * r.len, r.data, r.len);
+		}
+	}
+}
+
+static int http_shard_init(struct shard *s)
+{
+	const struct config *cfg = s->cfg;
+	struct http_shard *hs = calloc(1, sizeof(*hs));
+	int ret;
+
+	if (!hs)
+		return -ENOMEM;
+	if (cfg->body_filler)
+		ret = http_responses_init(&hs->resp, NULL, cfg->body_size, time(NULL));
+	else if (cfg->body)
+		ret = http_responses_init(&hs->resp, cfg->body, strlen(cfg->body), time(NULL));
+	else
+		ret = http_responses_init(&hs->resp, NULL, 0, time(NULL));
+	if (ret) {
+		free(hs);
+		return ret;
+	}
+	for (int gen = 0; gen < 2; gen++) {
+		for (int k = 0; k < RUN_KINDS; k++) {
+			for (int minor = 0; minor < 2; minor++) {
+				struct run_block *b = &hs->block[gen][k][minor];
+				struct http_resp r = http_response_get(&hs->resp, run_kind_resp[k],
+								       true, (unsigned)minor);
+				uint32_t copies = r.len ? RUN_BLOCK_MAX / r.len : 1;
+
+				if (r.body_len)
+					hs->out_of_line = true;
+				if (copies > RUN_COPIES_MAX)
+					copies = RUN_COPIES_MAX;
+				if (copies <= 1 || r.body_len) {
+					b->copies = 1; /* sent straight from the response itself */
+					continue;
+				}
+				b->copies = copies;
+				b->data = malloc((size_t)copies * r.len);
+				if (!b->data) {
+					ret = -ENOMEM;
+					goto out_free;
+				}
+			}
+		}
+	}
+	/* Both generations start from the same Date; refreshes then alternate. */
+	build_blocks(hs, 0);
+	build_blocks(hs, 1);
+	s->proto_data = hs;
+	return 0;
+
+out_free:
+	for (int gen = 0; gen < 2; gen++)
+		for (int k = 0; k < RUN_KINDS; k++)
+			for (int minor = 0; minor < 2; minor++)
+				free(hs->block[gen][k][minor].data);
+	http_responses_free(&hs->resp);
+	free(hs);
+	return ret;
+}
+
+static void http_shard_fini(struct shard *s)
+{
+	struct http_shard *hs = hshard(s);
+
+	if (!hs)
+		return;
+	for (int gen = 0; gen < 2; gen++)
+		for (int k = 0; k < RUN_KINDS; k++)
+			for (int minor = 0; minor < 2; minor++)
+				free(hs->block[gen][k][minor].data);
+	http_responses_free(&hs->resp);
+	free(hs);
+	s->proto_data = NULL;
+}
+
+static void http_tick(struct shard *s, uint64_t now_ms, int64_t wall_sec)
+{
+	struct http_shard *hs = hshard(s);
+	unsigned before = hs->resp.cur;
+
+	/* -EBUSY: a send still reads the spare generation; try again next tick. */
+	if (http_response_set_date(&hs->resp, (time_t)wall_sec) == 0 && hs->resp.cur != before)
+		build_blocks(hs, hs->resp.cur);
+}
+
+static void http_open(struct shard *s, struct conn *c)
+{
+	memset(hconn(c), 0, sizeof(struct http_conn));
+	http_parser_init(&hconn(c)->parser);
+}
+
+static int run_index(uint8_t kind)
+{
+	switch (kind) {
+	case HTTP_RESP_OK:
+		return RUN_OK;
+	case HTTP_RESP_OK_HEAD:
+		return RUN_HEAD;
+	case HTTP_RESP_NOT_ALLOWED:
+		return RUN_405;
+	default:
+		return -1;
+	}
+}
+
+static void release_hold(struct http_shard *hs, struct http_conn *hc)
+{
+	if (hc->holding) {
+		http_response_release(&hs->resp, hc->gen);
+		hc->holding = 0;
+	}
+}
+
+/*
+ * Sends what comes next for the current run: a block of up to 64 copies, or
+ * one response (closing, or too large to copy), or one piece of a response
+ * whose body is stored apart; from send_off on, so a short send resumes.
+ */
+static int send_run(struct shard *s, struct conn *c)
+{
+	struct http_shard *hs = hshard(s);
+	struct http_conn *hc = hconn(c);
+	struct http_resp r;
+	const char *ptr;
+	uint32_t len, count = 1;
+	int ri = run_index(hc->run.kind);
+
+	if (!hc->holding) {
+		hc->gen = hs->resp.cur;
+		hc->holding = 1;
+		http_response_hold(&hs->resp, hc->gen);
+	}
+	r = http_response_get_gen(&hs->resp, hc->run.kind, hc->run.keep, hc->run.minor, hc->gen);
+	ptr = r.data;
+	len = r.len;
+	if (r.body_len) {
+		if (hc->body_phase) {
+			ptr = r.body;
+			len = r.body_len;
+		}
+	} else if (ri >= 0 && !r.close) {
+		const struct run_block *b = &hs->block[hc->gen][ri][hc->run.minor ? 1 : 0];
+
+		if (b->data) {
+			count = hc->run.count < b->copies ? hc->run.count : b->copies;
+			ptr = b->data;
+			len = b->one * count;
+		}
+	}
+	hc->chunk = count;
+	hc->send_len = len;
+	return shard_send(s, c, ptr + hc->send_off, len - hc->send_off);
+}
+
+static uint8_t kind_for_method(uint8_t method)
+{
+	switch (method) {
+	case HTTP_METHOD_GET:
+		return HTTP_RESP_OK;
+	case HTTP_METHOD_HEAD:
+		return HTTP_RESP_OK_HEAD;
+	default:
+		return HTTP_RESP_NOT_ALLOWED;
+	}
+}
+
+/*
+ * Parses queued input into the run until the run must be sent (a request
+ * wants another response, an error, a close, or the input ran out), then
+ * sends it; with nothing left to answer, closes if asked to.
+ */
+static void http_pump(struct shard *s, struct conn *c)
+{
+	struct http_conn *hc = hconn(c);
+
+	if (c->flags & (CONN_F_SENDING | CONN_F_DEAD))
+		return;
+	if (!hc->run.count && hc->next.valid) {
+		hc->run = hc->next;
+		hc->next.valid = 0;
+	}
+	while (!hc->next.valid && !hc->error && !hc->closing && conn_inq_len(c)) {
+		uint32_t avail = shard_in_len(s, c);
+		struct http_request req;
+		struct run r;
+		ssize_t n = http_parse(&hc->parser, (const char *)shard_in_ptr(s, c), avail, &req);
+
+		if (n < 0) {
+			hc->error = (uint16_t)http_error_status((enum http_error) - n);
+			STAT_INC(&s->stats, proto_errors);
+			break;
+		}
+		if (n == 0) {
+			shard_pop_buf(s, c); /* all parsed, no request complete yet */
+			continue;
+		}
+		c->in_off += (uint32_t)n;
+		if ((uint32_t)n == avail)
+			shard_pop_buf(s, c);
+		STAT_INC(&s->stats, requests);
+		r.count = 1;
+		r.kind = kind_for_method(req.method);
+		r.minor = req.minor;
+		r.keep = req.keep_alive;
+		r.valid = 1;
+		if (!req.keep_alive)
+			hc->closing = 1;
+		if (!hc->run.count) {
+			hc->run = r;
+		} else if (hc->run.kind == r.kind && hc->run.minor == r.minor &&
+			   hc->run.keep == r.keep) {
+			hc->run.count++;
+		} else {
+			hc->next = r;
+		}
+	}
+	if (!hc->run.count && hc->error) {
+		/* Everything before the bad request is answered; now the error, then close. */
+		hc->run.count = 1;
+		hc->run.kind = (uint8_t)http_response_kind_for_status(hc->error);
+		hc->run.minor = 1;
+		hc->run.keep = 0;
+		hc->error = 0;
+		hc->closing = 1;
+	}
+	if (hc->run.count) {
+		if (send_run(s, c))
+			shard_abort(s, c);
+		return;
+	}
+	if (hc->closing && !hc->next.valid) {
+		/* Nothing more will be answered: drop what else came, then our FIN. */
+		while (conn_inq_len(c))
+			shard_pop_buf(s, c);
+		shard_close_after_send(s, c);
+	}
+}
+
+static int http_sent(struct shard *s, struct conn *c, int res)
+{
+	struct http_shard *hs = hshard(s);
+	struct http_conn *hc = hconn(c);
+
+	hc->send_off += (uint32_t)res;
+	if (hc->send_off > hc->send_len)
+		return -EIO;
+	if (hc->send_off < hc->send_len) {
+		STAT_INC(&s->stats, short_sends);
+		return send_run(s, c);
+	}
+	hc->send_off = 0;
+	if (hs->out_of_line && !hc->body_phase) {
+		struct http_resp r = http_response_get_gen(&hs->resp, hc->run.kind, hc->run.keep,
+							   hc->run.minor, hc->gen);
+
+		if (r.body_len) {
+			hc->body_phase = 1;
+			return send_run(s, c);
+		}
+	}
+	hc->body_phase = 0;
+	hc->run.count -= hc->chunk;
+	hc->chunk = 0;
+	release_hold(hs, hc);
+	http_pump(s, c);
+	return 0;
+}
+
+static void http_close(struct shard *s, struct conn *c)
+{
+	release_hold(hshard(s), hconn(c));
+}
+
+const struct proto_ops proto_http = {
+	.name = "http",
+	.shard_init = http_shard_init,
+	.shard_fini = http_shard_fini,
+	.open = http_open,
+	.process = http_pump,
+	.sent = http_sent,
+	.close = http_close,
+	.tick = http_tick,
+};
