@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_TESTS_LOAD_HARNESS_H
+#define RINGER_TESTS_LOAD_HARNESS_H
+
+/*
+ * What the ringer-load integration tests share on top of harness.h: run
+ * ringer-load to completion with a deadline, read numbers out of its JSON,
+ * and start the independent servers it is checked against (nginx with a
+ * throwaway config, a python echo server) on free loopback ports.
+ */
+#include <stdint.h>
+
+#include "harness.h"
+
+struct load_run {
+	int status;    /* exit status, or -1 when it had to be killed */
+	int64_t ms;    /* how long it ran */
+	struct proc p; /* p.out: stdout (the JSON), p.err: stderr */
+};
+
+/* Runs RINGER_LOAD_BIN with the NULL-terminated args, killing it after timeout_ms. */
+void load_run(struct load_run *r, int timeout_ms, ...);
+
+/* The number after "key": in a JSON document, or -1. */
+double json_num(const char *json, const char *key);
+
+/* A port nothing listens on right now (bound to 0 and released). */
+int free_port(void);
+
+struct nginx {
+	struct proc p;
+	int port;
+	char dir[64];
+	char access_log[96];
+};
+
+/* Starts nginx on 127.0.0.1 (no daemon, no master) with a temp config; 0 or -errno. */
+int nginx_start(struct nginx *n);
+void nginx_stop(struct nginx *n);
+/* Lines in nginx's access log: one per request it answered. */
+long nginx_requests(const struct nginx *n);
+
+/* Starts tests/echo_server.py (ECHO_SERVER_PY); extra args NULL-terminated. */
+int echo_server_start(struct proc *p, const char *host, ...);
+/* Stops it and reads back how many bytes and connections it saw. */
+int echo_server_stop(struct proc *p, long long *bytes, long long *conns);
+
+#endif

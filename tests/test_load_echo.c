@@ -1,0 +1,202 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ringer-load against an echo server we did not write into ringer: a small
+ * python server that counts what it saw and can corrupt a byte on request.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "load_harness.h"
+
+static void target(char *buf, size_t len, const char *host, int port)
+{
+	if (strchr(host, ':'))
+		snprintf(buf, len, "[%s]:%d", host, port);
+	else
+		snprintf(buf, len, "%s:%d", host, port);
+}
+
+/* Every byte the client counts went through the server, and nothing else did. */
+static void counts_agree_with_the_server(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	char t[64];
+
+	(void)state;
+	assert_int_equal(echo_server_start(&srv, "127.0.0.1", NULL), 0);
+	target(t, sizeof(t), "127.0.0.1", srv.port);
+	load_run(&r, 30000, "--mode", "echo", "--target", t, "--requests", "3000", "-c", "3",
+		 "--size", "100", "--pipeline", "2", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "requests"), 3000);
+	assert_int_equal(json_num(r.p.out, "total"), 0);
+	assert_int_equal(json_num(r.p.out, "bytes_rx"), 300000);
+	assert_int_equal(echo_server_stop(&srv, &bytes, &conns), 0);
+	assert_int_equal(bytes, 300000);
+	/* Three load connections and the one that checks the target answers. */
+	assert_int_equal(conns, 4);
+}
+
+static void a_corrupted_byte_fails_the_run(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	char t[64];
+
+	(void)state;
+	assert_int_equal(echo_server_start(&srv, "127.0.0.1", "--corrupt-at", "5000", NULL), 0);
+	target(t, sizeof(t), "127.0.0.1", srv.port);
+	load_run(&r, 30000, "--mode", "echo", "--target", t, "--requests", "2000", "-c", "2",
+		 "--size", "64", "--json", NULL);
+	assert_int_equal(r.status, 3);
+	assert_true(json_num(r.p.out, "mismatch") >= 1);
+	assert_non_null(strstr(r.p.err, "failed verification"));
+	echo_server_stop(&srv, &bytes, &conns);
+}
+
+static void churn_reconnects_every_k_requests(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	char t[64];
+
+	(void)state;
+	assert_int_equal(echo_server_start(&srv, "127.0.0.1", NULL), 0);
+	target(t, sizeof(t), "127.0.0.1", srv.port);
+	load_run(&r, 30000, "--mode", "echo", "--target", t, "--requests", "500", "-c", "2",
+		 "--churn", "10", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "requests"), 500);
+	assert_true(json_num(r.p.out, "connects") >= 50);
+	assert_int_equal(echo_server_stop(&srv, &bytes, &conns), 0);
+	assert_true(conns >= 51);
+	assert_int_equal(bytes, 500 * 64);
+}
+
+static void ipv6_and_threads(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	char t[64];
+
+	(void)state;
+	if (echo_server_start(&srv, "::1", NULL)) {
+		skip();
+		return;
+	}
+	target(t, sizeof(t), "::1", srv.port);
+	load_run(&r, 30000, "--mode", "echo", "--target", t, "--requests", "1001", "-c", "4",
+		 "--threads", "2", "--size", "1k", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "requests"), 1001);
+	assert_int_equal(echo_server_stop(&srv, &bytes, &conns), 0);
+	assert_int_equal(bytes, 1001 * 1024);
+}
+
+/* The open loop sends at the asked rate, not as fast as the server answers. */
+static void open_loop_holds_its_rate(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	double rps;
+	char t[64];
+
+	(void)state;
+	assert_int_equal(echo_server_start(&srv, "127.0.0.1", NULL), 0);
+	target(t, sizeof(t), "127.0.0.1", srv.port);
+	load_run(&r, 30000, "--mode", "echo", "--target", t, "--rate", "1500", "--duration", "2",
+		 "-c", "6", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	rps = json_num(r.p.out, "requests_per_s");
+	print_message("open loop: %.1f requests/s for 1500 asked\n", rps);
+	assert_true(rps > 1500 * 0.97 && rps < 1500 * 1.03);
+	echo_server_stop(&srv, &bytes, &conns);
+	/* The server saw what was sent: the measured requests plus at most one per connection. */
+	assert_true(bytes >= (long long)json_num(r.p.out, "requests") * 64);
+}
+
+static void stops_by_itself(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	long long bytes, conns;
+	char t[64];
+
+	(void)state;
+	assert_int_equal(echo_server_start(&srv, "127.0.0.1", NULL), 0);
+	target(t, sizeof(t), "127.0.0.1", srv.port);
+	load_run(&r, 20000, "--mode", "echo", "--target", t, "--duration", "1", "--warmup", "500ms",
+		 "-c", "2", "--pipeline", "8", NULL);
+	assert_int_equal(r.status, 0);
+	assert_true(r.ms < 5000);
+	assert_non_null(strstr(r.p.out, "Value     Percentile TotalCount 1/(1-Percentile)"));
+	assert_non_null(strstr(r.p.out, "#[Mean    ="));
+	echo_server_stop(&srv, &bytes, &conns);
+}
+
+static void bad_flags_exit_2(void **state)
+{
+	static const char *const bad[][4] = {
+		{"--bogus", NULL},
+		{"--target", NULL},
+		{"--target", "nowhere", NULL},
+		{"--target", "127.0.0.1:0", NULL},
+		{"--target", "127.0.0.1:9", "--connections", "0"},
+		{"--target", "127.0.0.1:9", "--mode", "ftp"},
+		{"--target", "127.0.0.1:9", "--duration", "soon"},
+		{"--target", "127.0.0.1:9", "--rate", "-5"},
+		{"--target", "127.0.0.1:9", "--cpus", "3-1"},
+		{"--target", "127.0.0.1:9", "--size", "10"},
+	};
+	struct load_run r;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		load_run(&r, 5000, bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL);
+		assert_int_equal(r.status, 2);
+		assert_non_null(strstr(r.p.err, "ringer-load: "));
+	}
+	load_run(&r, 5000, "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.p.out, "--pipeline"));
+}
+
+static void unreachable_target_is_a_clear_error(void **state)
+{
+	struct load_run r;
+	char t[64];
+
+	(void)state;
+	target(t, sizeof(t), "127.0.0.1", free_port());
+	load_run(&r, 10000, "--target", t, "--duration", "30", NULL);
+	assert_int_equal(r.status, 1);
+	assert_true(r.ms < 5000);
+	assert_non_null(strstr(r.p.err, "cannot connect"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(counts_agree_with_the_server),
+		cmocka_unit_test(a_corrupted_byte_fails_the_run),
+		cmocka_unit_test(churn_reconnects_every_k_requests),
+		cmocka_unit_test(ipv6_and_threads),
+		cmocka_unit_test(open_loop_holds_its_rate),
+		cmocka_unit_test(stops_by_itself),
+		cmocka_unit_test(bad_flags_exit_2),
+		cmocka_unit_test(unreachable_target_is_a_clear_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,138 @@
+// SPDX-License-Identifier: MIT
+/*
+ * ringer-load against ringer itself. Modes the server does not have yet are
+ * skipped, not failed: the test starts the server and skips when it refuses
+ * the mode.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <signal.h>
+#include <cmocka.h>
+
+#include "load_harness.h"
+
+/* Starts ringer in mode on an ephemeral port; false when this build lacks the mode. */
+static bool ringer_start(struct proc *p, const char *mode)
+{
+	char *argv[] = {(char *)harness_bin("RINGER_BIN"),
+			"--mode",
+			(char *)mode,
+			"--listen",
+			"127.0.0.1:0",
+			"--shards",
+			"1",
+			"--quiet",
+			NULL};
+
+	if (proc_start(p, argv, true, 10000) == 0)
+		return true;
+	proc_stop(p, SIGKILL, 1000);
+	return false;
+}
+
+static const char *target(const struct proc *p)
+{
+	static char t[32];
+
+	snprintf(t, sizeof(t), "127.0.0.1:%d", p->port);
+	return t;
+}
+
+static void echo_pipelined_bytes_verified(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+
+	(void)state;
+	if (!ringer_start(&srv, "echo")) {
+		skip();
+		return;
+	}
+	load_run(&r, 30000, "--mode", "echo", "--target", target(&srv), "--requests", "20000", "-c",
+		 "8", "--pipeline", "8", "--size", "300", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "requests"), 20000);
+	assert_int_equal(json_num(r.p.out, "total"), 0);
+	assert_int_equal(proc_stop(&srv, SIGTERM, 10000), 0);
+}
+
+static void echo_large_messages_and_churn(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+
+	(void)state;
+	if (!ringer_start(&srv, "echo")) {
+		skip();
+		return;
+	}
+	/* Messages larger than one receive buffer on either side. */
+	load_run(&r, 30000, "--mode", "echo", "--target", target(&srv), "--requests", "300", "-c",
+		 "3", "--size", "100k", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "requests"), 300);
+	/* The accept/close path: a new connection every 5 requests. */
+	load_run(&r, 30000, "--mode", "echo", "--target", target(&srv), "--requests", "1000", "-c",
+		 "4", "--churn", "5", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "total"), 0);
+	assert_true(json_num(r.p.out, "connects") >= 200);
+	assert_int_equal(proc_stop(&srv, SIGTERM, 10000), 0);
+}
+
+static void echo_open_loop_rate(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+	double rps;
+
+	(void)state;
+	if (!ringer_start(&srv, "echo")) {
+		skip();
+		return;
+	}
+	load_run(&r, 30000, "--mode", "echo", "--target", target(&srv), "--rate", "5000",
+		 "--duration", "2", "-c", "10", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	rps = json_num(r.p.out, "requests_per_s");
+	print_message("open loop against ringer: %.1f requests/s for 5000 asked\n", rps);
+	assert_true(rps > 5000 * 0.97 && rps < 5000 * 1.03);
+	assert_int_equal(proc_stop(&srv, SIGTERM, 10000), 0);
+}
+
+static void http_keep_alive_and_pipelined(void **state)
+{
+	struct load_run r;
+	struct proc srv;
+
+	(void)state;
+	if (!ringer_start(&srv, "http")) {
+		skip();
+		return;
+	}
+	load_run(&r, 30000, "--target", target(&srv), "--requests", "5000", "-c", "4", "--json",
+		 NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "2xx"), 5000);
+	load_run(&r, 30000, "--target", target(&srv), "--requests", "16000", "-c", "4",
+		 "--pipeline", "16", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(json_num(r.p.out, "2xx"), 16000);
+	assert_int_equal(proc_stop(&srv, SIGTERM, 10000), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(echo_pipelined_bytes_verified),
+		cmocka_unit_test(echo_large_messages_and_churn),
+		cmocka_unit_test(echo_open_loop_rate),
+		cmocka_unit_test(http_keep_alive_and_pipelined),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# ringer-load against wrk, same server, same run: the server pinned to CPU 0,
+# the load generator to CPU 1, repetitions interleaved (wrk, ringer-load,
+# ringer-load --pipeline 16, wrk, ...) and medians reported, so drift of the
+# machine hits every tool alike. For each run: requests/s and the client's
+# own CPU time per request (user + system of the client process, from
+# /usr/bin/time, divided by the requests it completed).
+#
+# Then the latency-honesty experiment: the server is stopped for 1 s in the
+# middle of a run (SIGSTOP/SIGCONT by PID). An open-loop run measures from
+# each request's intended send time and its p99.9 shows the stall; a
+# closed-loop run only measures requests it managed to send and hides it.
+#
+# Not a test: it asserts nothing, it prints figures and the targets next to them.
+# Usage: tools/bench-load.sh [BUILD_DIR]   (env: REPS=5 SECS=5 CONNS=50 RATE=20000)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build-load}
+LOAD=$BUILD/src/ringer-load
+RINGER=$BUILD/src/ringer
+REPS=${REPS:-5}
+SECS=${SECS:-5}
+CONNS=${CONNS:-50}
+RATE=${RATE:-20000}
+STALL_SECS=${STALL_SECS:-6}
+SERVER_CPU=0
+CLIENT_CPU=1
+
+[ -x "$LOAD" ] || { echo "build first: meson setup $BUILD && ninja -C $BUILD" >&2; exit 1; }
+command -v wrk >/dev/null || { echo "wrk is not installed" >&2; exit 1; }
+
+WORK=$(mktemp -d /tmp/bench-load.XXXXXX)
+SERVER_PID=
+cleanup() {
+	if [ -n "$SERVER_PID" ]; then
+		kill -CONT "$SERVER_PID" 2>/dev/null || true
+		kill "$SERVER_PID" 2>/dev/null || true
+		wait "$SERVER_PID" 2>/dev/null || true
+	fi
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+		sleep 0.05
+	done
+	echo "nothing listens on port $1" >&2
+	return 1
+}
+
+start_nginx() {
+	local port
+	port=$(free_port)
+	mkdir -p "$WORK/nginx"
+	cat >"$WORK/nginx/nginx.conf" <<CONF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 100000000;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
+  server { listen 127.0.0.1:$port; location / { return 200 "Hello, World!"; } }
+}
+CONF
+	taskset -c $SERVER_CPU nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
+		-e "$WORK/nginx/error.log" &
+	SERVER_PID=$!
+	wait_port "$port"
+	PORT=$port
+}
+
+# ringer --mode http, if this build has it; returns 1 when it does not.
+start_ringer_http() {
+	taskset -c $SERVER_CPU "$RINGER" --mode http --listen 127.0.0.1:0 --shards 1 --quiet \
+		>"$WORK/ringer.out" 2>"$WORK/ringer.err" &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$WORK/ringer.out" | head -1)
+		[ -n "$PORT" ] && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+	return 1
+}
+
+stop_server() {
+	kill "$SERVER_PID" 2>/dev/null || true
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+
+# run_client NAME CMD...: prints "reqs_per_s cpu_us_per_req" for one run.
+run_client() {
+	local name=$1 out=$WORK/out.$1 tm=$WORK/time.$1 reqs rps cpu
+	shift
+	/usr/bin/time -o "$tm" -f "%U %S" timeout $((SECS + 15)) taskset -c $CLIENT_CPU "$@" \
+		>"$out" 2>"$WORK/err.$name" || true
+	if [ "$name" = wrk ]; then
+		reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$out")
+		rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$out")
+	else
+		reqs=$(grep -o '"requests":[0-9]*' "$out" | cut -d: -f2)
+		rps=$(grep -o '"requests_per_s":[0-9.]*' "$out" | cut -d: -f2)
+	fi
+	cpu=$(awk -v r="${reqs:-0}" '{ if (r > 0) printf "%.3f", ($1 + $2) * 1e6 / r; else print "nan" }' "$tm")
+	echo "${rps:-0} $cpu"
+}
+
+median() {
+	sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+compare() {
+	local label=$1 url="http://127.0.0.1:$PORT/" target="127.0.0.1:$PORT"
+	local -a wrk_rps wrk_cpu rl_rps rl_cpu pl_rps pl_cpu
+	local i r
+
+	echo "== $label on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, $CONNS connections, ${SECS}s runs, $REPS repetitions"
+	for i in $(seq "$REPS"); do
+		r=$(run_client wrk wrk -t1 -c"$CONNS" -d"${SECS}s" "$url")
+		wrk_rps+=("${r% *}"); wrk_cpu+=("${r#* }")
+		r=$(run_client rl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
+			--duration "$SECS" --json)
+		rl_rps+=("${r% *}"); rl_cpu+=("${r#* }")
+		r=$(run_client pl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
+			--pipeline 16 --duration "$SECS" --json)
+		pl_rps+=("${r% *}"); pl_cpu+=("${r#* }")
+		echo "  rep $i: wrk ${wrk_rps[-1]} req/s ${wrk_cpu[-1]} us/req | ringer-load ${rl_rps[-1]} req/s ${rl_cpu[-1]} us/req | ringer-load --pipeline 16 ${pl_rps[-1]} req/s ${pl_cpu[-1]} us/req"
+	done
+	local mw_rps mw_cpu mr_rps mr_cpu mp_rps mp_cpu
+	mw_rps=$(printf '%s\n' "${wrk_rps[@]}" | median); mw_cpu=$(printf '%s\n' "${wrk_cpu[@]}" | median)
+	mr_rps=$(printf '%s\n' "${rl_rps[@]}" | median); mr_cpu=$(printf '%s\n' "${rl_cpu[@]}" | median)
+	mp_rps=$(printf '%s\n' "${pl_rps[@]}" | median); mp_cpu=$(printf '%s\n' "${pl_cpu[@]}" | median)
+	printf '  median  %-28s %12s req/s %9s us/req\n' "wrk" "$mw_rps" "$mw_cpu"
+	printf '  median  %-28s %12s req/s %9s us/req\n' "ringer-load" "$mr_rps" "$mr_cpu"
+	printf '  median  %-28s %12s req/s %9s us/req\n' "ringer-load --pipeline 16" "$mp_rps" "$mp_cpu"
+	awk -v a="$mr_cpu" -v b="$mw_cpu" 'BEGIN { printf "  client CPU per request, ringer-load / wrk: %.2fx (target <= 0.70x)\n", a / b }'
+	awk -v a="$mp_rps" -v b="$mw_rps" 'BEGIN { printf "  rate, ringer-load --pipeline 16 / wrk: %.2fx (target >= 3x)\n", a / b }'
+}
+
+# stall LABEL: p99.9 of an open-loop and a closed-loop run, each with the
+# server stopped for 1 s two seconds in.
+stall() {
+	local label=$1 target="127.0.0.1:$PORT" shape out p999 p50 rps
+	echo "== latency honesty on $label: server SIGSTOPped for 1 s, 2 s into a ${STALL_SECS}s run"
+	for shape in open closed; do
+		local -a extra=()
+		[ $shape = open ] && extra=(--rate "$RATE")
+		out=$WORK/stall.$shape
+		taskset -c $CLIENT_CPU "$LOAD" --target "$target" --connections "$CONNS" \
+			--duration "$STALL_SECS" --json "${extra[@]}" >"$out" &
+		local client=$!
+		sleep 2
+		kill -STOP "$SERVER_PID"
+		sleep 1
+		kill -CONT "$SERVER_PID"
+		wait "$client" || true
+		p999=$(grep -o '"p99.9":[0-9.]*' "$out" | cut -d: -f2)
+		p50=$(grep -o '"p50":[0-9.]*' "$out" | cut -d: -f2)
+		rps=$(grep -o '"requests_per_s":[0-9.]*' "$out" | cut -d: -f2)
+		awk -v s=$shape -v a="$p999" -v b="$p50" -v r="$rps" -v rate="$RATE" 'BEGIN {
+			printf "  %-6s loop%s: p50 %.3f ms, p99.9 %.3f ms (%.0f req/s)\n", s,
+				s == "open" ? " at " rate " req/s" : "", b / 1000, a / 1000, r }'
+	done
+}
+
+if start_ringer_http; then
+	compare "ringer --mode http"
+	stall "ringer --mode http"
+	stop_server
+else
+	echo "== ringer --mode http: not in this build ($(tail -1 "$WORK/ringer.err")), skipped"
+fi
+start_nginx
+compare "nginx $(nginx -v 2>&1 | sed 's/.*\///')"
+stall "nginx"
+stop_server
