@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: MIT
+/* Command-line parsing: good flags land in the config, bad ones give a message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+
+#include "ringer/config.h"
+
+static char err[256];
+
+static int parse(struct config *cfg, const char *const *args)
+{
+	char *argv[32] = {"ringer"};
+	int argc = 1;
+
+	while (*args && argc < 31)
+		argv[argc++] = (char *)*args++;
+	config_defaults(cfg);
+	err[0] = 0;
+	return config_parse(cfg, argc, argv, err, sizeof(err));
+}
+
+#define PARSE_OK(...)                                          \
+	do {                                                   \
+		const char *a_[] = {__VA_ARGS__, NULL};        \
+		if (parse(&cfg, a_))                           \
+			fail_msg("unexpected error: %s", err); \
+	} while (0)
+
+#define PARSE_BAD(needle, ...)                                            \
+	do {                                                              \
+		const char *a_[] = {__VA_ARGS__, NULL};                   \
+		assert_int_equal(parse(&cfg, a_), -EINVAL);               \
+		if (!strstr(err, needle))                                 \
+			fail_msg("message '%s' lacks '%s'", err, needle); \
+	} while (0)
+
+static void defaults(void **state)
+{
+	struct config cfg;
+	const char *none[] = {NULL};
+
+	(void)state;
+	assert_int_equal(parse(&cfg, none), 0);
+	assert_int_equal(cfg.mode, MODE_ECHO);
+	assert_int_equal(net_addr_port(&cfg.listen), 9000);
+	assert_int_equal(cfg.shards, 0);
+	assert_true(cfg.max_conns > 0);
+	assert_int_equal(cfg.buf_count & (cfg.buf_count - 1), 0);
+	assert_true(cfg.pin);
+}
+
+static void good_flags(void **state)
+{
+	struct config cfg;
+	char buf[64];
+
+	(void)state;
+	PARSE_OK("--listen", "127.0.0.1:0", "--mode", "http", "--shards", "3", "--max-conns", "100",
+		 "--buf-size", "4k", "--buf-count", "512", "--ring-entries", "256",
+		 "--drain-timeout=250", "--idle-timeout", "1000", "--body", "hi", "--no-pin",
+		 "--quiet");
+	assert_string_equal(net_addr_str(&cfg.listen, buf, sizeof(buf)), "127.0.0.1:0");
+	assert_int_equal(cfg.mode, MODE_HTTP);
+	assert_int_equal(cfg.shards, 3);
+	assert_int_equal(cfg.max_conns, 100);
+	assert_int_equal(cfg.buf_size, 4096);
+	assert_int_equal(cfg.buf_count, 512);
+	assert_int_equal(cfg.ring_entries, 256);
+	assert_int_equal(cfg.drain_ms, 250);
+	assert_int_equal(cfg.idle_ms, 1000);
+	assert_string_equal(cfg.body, "hi");
+	assert_false(cfg.pin);
+	assert_true(cfg.quiet);
+
+	PARSE_OK("--mode", "http", "--body-size", "1m");
+	assert_true(cfg.body_filler);
+	assert_int_equal(cfg.body_size, 1 << 20);
+
+	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:80", "--upstream", "[::1]:81");
+	assert_int_equal(cfg.n_upstreams, 2);
+	assert_int_equal(net_addr_port(&cfg.upstreams[1]), 81);
+
+	PARSE_OK("--help");
+	assert_true(cfg.help);
+	PARSE_OK("-V");
+	assert_true(cfg.version);
+}
+
+static void addresses(void **state)
+{
+	struct net_addr a;
+	char buf[64];
+
+	(void)state;
+	assert_int_equal(net_addr_parse("[::1]:8080", &a), 0);
+	assert_int_equal(a.ss.ss_family, AF_INET6);
+	assert_string_equal(net_addr_str(&a, buf, sizeof(buf)), "[::1]:8080");
+	assert_int_equal(net_addr_parse(":80", &a), 0);
+	assert_string_equal(net_addr_str(&a, buf, sizeof(buf)), "0.0.0.0:80");
+	assert_int_equal(net_addr_parse("localhost:1", &a), 0);
+	assert_string_equal(net_addr_str(&a, buf, sizeof(buf)), "127.0.0.1:1");
+	assert_int_equal(net_addr_parse("[::]:0", &a), 0);
+	assert_int_equal(net_addr_parse("127.0.0.1", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:65536", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("127.0.0.1:-1", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("::1:80", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("[::1]80", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("300.1.1.1:80", &a), -EINVAL);
+	assert_int_equal(net_addr_parse("", &a), -EINVAL);
+}
+
+static void numbers(void **state)
+{
+	uint64_t v;
+
+	(void)state;
+	assert_int_equal(parse_uint("42", 0, 100, false, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(parse_uint("16k", 0, 1 << 20, true, &v), 0);
+	assert_int_equal(v, 16384);
+	assert_int_equal(parse_uint("16k", 0, 1 << 20, false, &v), -EINVAL);
+	assert_int_equal(parse_uint("101", 0, 100, false, &v), -ERANGE);
+	assert_int_equal(parse_uint("-1", 0, 100, false, &v), -EINVAL);
+	assert_int_equal(parse_uint("1x", 0, 100, true, &v), -EINVAL);
+	assert_int_equal(parse_uint("99999999999999999999999", 0, UINT64_MAX, false, &v), -EINVAL);
+	assert_int_equal(parse_uint("18446744073709551615k", 0, UINT64_MAX, true, &v), -ERANGE);
+}
+
+static void bad_flags(void **state)
+{
+	struct config cfg;
+
+	(void)state;
+	PARSE_BAD("unknown option '--nope'", "--nope");
+	PARSE_BAD("unknown option '--nope'", "--nope=3");
+	PARSE_BAD("--shards needs a value", "--shards");
+	PARSE_BAD("--shards: '0'", "--shards", "0");
+	PARSE_BAD("--shards: 'x'", "--shards", "x");
+	PARSE_BAD("--max-conns", "--max-conns", "-5");
+	PARSE_BAD("not a power of two", "--buf-count", "1000");
+	PARSE_BAD("not a power of two", "--ring-entries", "1000");
+	PARSE_BAD("--buf-size", "--buf-size", "10");
+	PARSE_BAD("--listen: 'nowhere'", "--listen", "nowhere");
+	PARSE_BAD("--mode: 'ftp'", "--mode", "ftp");
+	PARSE_BAD("conflict", "--mode", "http", "--body", "a", "--body-size", "3");
+	PARSE_BAD("need --mode http", "--body", "a");
+	PARSE_BAD("needs --mode proxy", "--upstream", "127.0.0.1:1");
+	PARSE_BAD("needs at least one --upstream", "--mode", "proxy");
+	PARSE_BAD("with a port", "--mode", "proxy", "--upstream", "127.0.0.1:0");
+	PARSE_BAD("takes no value", "--quiet=1");
+	PARSE_BAD("unexpected argument 'echo'", "echo");
+	PARSE_BAD("same port", "--listen", "127.0.0.1:5000", "--admin", "127.0.0.1:5000");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(defaults),  cmocka_unit_test(good_flags),
+		cmocka_unit_test(addresses), cmocka_unit_test(numbers),
+		cmocka_unit_test(bad_flags),
+	};
+
+	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what ringer needs (Debian 12, as root), builds it twice (the normal
+# -O2 build and an ASan+UBSan build), runs the whole suite in both, and ends
+# with one line: N passed, N failed, N skipped (every cmocka case counted).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/install-deps.sh || exit 1
+
+build() { # dir [meson options...]
+	local dir=$1
+	shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null || return 1
+	ninja -C "$dir" >/dev/null
+}
+
+status=0
+build build || { echo "build failed"; exit 1; }
+build build-san -Db_sanitize=address,undefined -Db_lundef=false || { echo "sanitizer build failed"; exit 1; }
+
+# Meson 1.0.1 does not set UBSAN_OPTIONS; the 'san' test setup (meson.build) does.
+meson test -C build --print-errorlogs --num-processes 2 >build/test-output.txt 2>&1 || status=1
+meson test -C build-san --setup san --print-errorlogs --num-processes 2 \
+	>build-san/test-output.txt 2>&1 || status=1
+grep -E '^ *[0-9]+/[0-9]+ ' build/test-output.txt build-san/test-output.txt | sed 's/^[^:]*://'
+
+python3 tools/count-tests.py build=build/meson-logs/testlog.json \
+	asan+ubsan=build-san/meson-logs/testlog-san.json || status=1
+if [ $status -ne 0 ]; then
+	echo "--- failures (full logs: build*/meson-logs/) ---"
+	grep -h -B2 -A20 -E 'FAIL|ERROR|runtime error' build/test-output.txt build-san/test-output.txt | tail -150
+fi
+exit $status
