@@ -482,6 +482,74 @@ static void help_and_version(void **state)
 	proc_stop(&p, SIGKILL, 100);
 }
 
+/* --idle-timeout: a silent connection gets our FIN; an active one is left alone. */
+static void idle_timeout_closes_silent_peers(void **state)
+{
+	int idle, busy;
+	int64_t t0;
+	uint64_t bad;
+	size_t extra;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--idle-timeout", "300", NULL);
+	idle = tcp_connect("127.0.0.1", srv.port);
+	busy = tcp_connect("127.0.0.1", srv.port);
+	assert_true(idle >= 0 && busy >= 0);
+	t0 = now_ms();
+	for (int i = 0; i < 10; i++) {
+		assert_int_equal(echo_stream(busy, 100, 100, 2000, &bad), 0);
+		usleep(100000);
+	}
+	assert_int_equal(wait_eof(idle, 3000, &extra), 0);
+	assert_true(now_ms() - t0 >= 250);
+	/* The busy one, active every 100 ms, still echoes. */
+	assert_int_equal(echo_stream(busy, 1000, 1000, 2000, &bad), 0);
+	close(idle);
+	close(busy);
+	assert_int_equal(stop_ringer(), 0);
+}
+
+/* --admin serves the stats as Prometheus text, connections by TCP state included. */
+static void admin_metrics(void **state)
+{
+	char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", *port_s, body[32768];
+	int a, b, m, admin_port;
+	size_t got = 0;
+	uint64_t bad;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "2", "--admin", "127.0.0.1:0", NULL);
+	for (int64_t end = now_ms() + 2000; !strstr(srv.out, "admin on ") && now_ms() < end;) {
+		usleep(10000);
+		proc_drain(&srv);
+	}
+	port_s = strstr(srv.out, "admin on ");
+	assert_non_null(port_s);
+	admin_port = atoi(strrchr(strtok(port_s, "\n"), ':') + 1);
+	a = tcp_connect("127.0.0.1", srv.port);
+	b = tcp_connect("127.0.0.1", srv.port);
+	assert_int_equal(echo_stream(a, 10, 10, 2000, &bad), 0);
+	assert_int_equal(echo_stream(b, 10, 10, 2000, &bad), 0);
+	m = tcp_connect("127.0.0.1", admin_port);
+	assert_true(m >= 0);
+	assert_int_equal(send_all(m, req, sizeof(req) - 1, 2000), 0);
+	for (;;) {
+		ssize_t n = recv(m, body + got, sizeof(body) - 1 - got, 0);
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	body[got] = 0;
+	assert_non_null(strstr(body, "HTTP/1.1 200 OK"));
+	assert_non_null(strstr(body, "ringer_connections{state=\"ESTABLISHED\"} 2\n"));
+	assert_non_null(strstr(body, "ringer_accepts_total 2\n"));
+	close(m);
+	close(a);
+	close(b);
+	assert_int_equal(stop_ringer(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -499,6 +567,8 @@ int main(void)
 		cmocka_unit_test_teardown(ipv6, teardown),
 		cmocka_unit_test_teardown(no_nagle_stall, teardown),
 		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
+		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
+		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test(bad_flags_exit_2),
 		cmocka_unit_test(help_and_version),
 	};
