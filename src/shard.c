@@ -683,7 +683,7 @@ out_errno:
 static int shard_setup(struct shard *s)
 {
 	char note[128];
-	unsigned slots;
+	unsigned slots, cap, headroom;
 	int ret;
 
 	if (s->cpu >= 0) {
@@ -700,18 +700,38 @@ static int shard_setup(struct shard *s)
 	ret = bufring_init(&s->bufs, &s->ring, 0, s->cfg->buf_count, s->cfg->buf_size);
 	if (ret)
 		goto out_ring;
-	ret = conn_slab_init(&s->slab, s->cfg->max_conns);
+	/*
+	 * Direct descriptors: accepted sockets live in the ring's fixed-file
+	 * table only. The table has room beyond the connection limit, so a
+	 * connection over the limit can still be accepted and closed with a FIN;
+	 * a full table makes the kernel drop the accepted socket with a RST. When
+	 * the descriptor limit keeps the table small, the connection limit
+	 * shrinks to keep that headroom, and the note says so.
+	 */
+	cap = s->cfg->max_conns;
+	slots = cap + FILE_SLOT_EXTRA;
+	if (s->file_slots && slots > s->file_slots) {
+		slots = s->file_slots;
+		headroom = slots / 2 < FILE_SLOT_EXTRA ? slots / 2 : FILE_SLOT_EXTRA;
+		cap = slots - headroom;
+		if (cap < 1)
+			cap = 1;
+	}
+	s->direct = ring_register_files_sparse(&s->ring, slots) == 0;
+	if (!s->direct)
+		cap = s->cfg->max_conns; /* plain fds: EMFILE leaves connections in the backlog */
+	ret = conn_slab_init(&s->slab, cap);
 	if (ret)
 		goto out_bufs;
 	s->nobufs_head = LIST_END;
-
-	/* Direct descriptors: accepted sockets live in the ring's fixed-file table only. */
-	slots = s->cfg->max_conns + FILE_SLOT_EXTRA;
-	if (s->file_slots && slots > s->file_slots)
-		slots = s->file_slots;
-	s->direct = ring_register_files_sparse(&s->ring, slots) == 0;
 	snprintf(s->start_note, sizeof(s->start_note), "shard %u cpu %d: %s%s", s->id, s->cpu, note,
 		 s->direct ? " direct-fds" : " (plain fds: fixed-file table refused)");
+	if (cap < s->cfg->max_conns) {
+		size_t len = strlen(s->start_note);
+
+		snprintf(s->start_note + len, sizeof(s->start_note) - len,
+			 "; max-conns %u (descriptor limit)", cap);
+	}
 
 	if (s->proto->shard_init) {
 		ret = s->proto->shard_init(s);

@@ -550,6 +550,61 @@ static void admin_metrics(void **state)
 	assert_int_equal(stop_ringer(), 0);
 }
 
+/*
+ * A descriptor limit far below --max-conns: ringer shrinks its connection
+ * limit to keep room in the fixed-file table, refuses the excess cleanly
+ * (EOF, not a reset) and keeps serving the others.
+ */
+static void descriptor_limit(void **state)
+{
+	char *argv[] = {"/usr/bin/prlimit",
+			"--nofile=80",
+			(char *)harness_bin("RINGER_BIN"),
+			"--listen",
+			"127.0.0.1:0",
+			"--shards",
+			"1",
+			"--max-conns",
+			"1000",
+			NULL};
+	int fds[20], served = 0, refused = 0;
+	uint64_t bad;
+	char c;
+
+	(void)state;
+	if (access(argv[0], X_OK))
+		skip();
+	assert_int_equal(proc_start(&srv, argv, true, START_MS), 0);
+	assert_non_null(strstr(srv.err, "(descriptor limit)"));
+	for (int i = 0; i < 20; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+		usleep(2000);
+	}
+	for (int i = 0; i < 20; i++) {
+		if (echo_stream(fds[i], 64, 64, 1000, &bad) == 0) {
+			served++;
+		} else {
+			assert_int_equal(recv(fds[i], &c, 1, 0), 0); /* EOF: a clean refusal */
+			refused++;
+		}
+	}
+	print_message("descriptor limit: %d served, %d refused\n", served, refused);
+	assert_int_equal(served, 8);
+	assert_int_equal(refused, 12);
+	for (int i = 0; i < 20; i++)
+		close(fds[i]);
+	usleep(100000);
+	/* Room again: new connections are served. */
+	for (int i = 0; i < 8; i++) {
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_int_equal(echo_stream(fds[i], 1000, 1000, 2000, &bad), 0);
+	}
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	assert_int_equal(stop_ringer(), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -569,6 +624,7 @@ int main(void)
 		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
+		cmocka_unit_test_teardown(descriptor_limit, teardown),
 		cmocka_unit_test(bad_flags_exit_2),
 		cmocka_unit_test(help_and_version),
 	};
