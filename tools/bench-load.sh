@@ -17,7 +17,7 @@
 # Usage: tools/bench-load.sh [BUILD_DIR]   (env: REPS=5 SECS=5 CONNS=50 RATE=20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build-load}
+BUILD=${1:-build}
 LOAD=$BUILD/src/ringer-load
 RINGER=$BUILD/src/ringer
 REPS=${REPS:-5}
