@@ -118,8 +118,13 @@ static int http_shard_init(struct shard *s)
 
 	if (!hs)
 		return -ENOMEM;
+	/*
+	 * http_responses_init() reads (NULL, 0) as "the default body", so an
+	 * empty filler body is passed as an empty string instead.
+	 */
 	if (cfg->body_filler)
-		ret = http_responses_init(&hs->resp, NULL, cfg->body_size, time(NULL));
+		ret = http_responses_init(&hs->resp, cfg->body_size ? NULL : "", cfg->body_size,
+					  time(NULL));
 	else if (cfg->body)
 		ret = http_responses_init(&hs->resp, cfg->body, strlen(cfg->body), time(NULL));
 	else
