@@ -241,7 +241,7 @@ static int send_run(struct shard *s, struct conn *c)
 	uint32_t len, count = 1;
 	int ri = run_index(hc->run.kind);
 
-	if (!hc->holding) {
+	if (!hc->holding && !hc->body_phase) {
 		hc->gen = hs->resp.cur;
 		hc->holding = 1;
 		http_response_hold(&hs->resp, hc->gen);
@@ -370,6 +370,12 @@ static int http_sent(struct shard *s, struct conn *c, int res)
 							   hc->run.minor, hc->gen);
 
 		if (r.body_len) {
+			/*
+			 * The body is stored once and never rewritten: only the head
+			 * needed its generation held, and a slow reader of a large
+			 * body must not hold up the Date refresh for everyone.
+			 */
+			release_hold(hs, hc);
 			hc->body_phase = 1;
 			return send_run(s, c);
 		}

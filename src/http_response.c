@@ -279,8 +279,16 @@ int http_response_set_date(struct http_responses *r, time_t now)
 
 	if ((int64_t)now == r->date_sec)
 		return 0;
-	if (r->holds[spare])
-		return -EBUSY;
+	if (r->holds[spare]) {
+		/* A clock stepped back restarts the wait rather than extending it. */
+		if (!r->busy_since || (int64_t)now < r->busy_since)
+			r->busy_since = (int64_t)now;
+		if ((int64_t)now - r->busy_since < HTTP_RESPONSE_HOLD_MAX_SEC)
+			return -EBUSY;
+		/* Held by sends stuck that long: their peers do not read (see the header). */
+		r->forced++;
+	}
+	r->busy_since = 0;
 	http_format_date(date, now);
 	/* Aliased error entries are written twice over; harmless. */
 	for (int k = 0; k < HTTP_RESP_KIND_COUNT; k++)

@@ -290,6 +290,29 @@ static void date_refresh(void **state)
 	http_response_release(&r, 0);
 	http_response_release(&r, 1);
 	assert_int_equal(http_response_set_date(&r, T0 + 63), 0);
+
+	/*
+	 * A hold that never ends (a peer that does not read) delays the refresh
+	 * by HTTP_RESPONSE_HOLD_MAX_SEC at most; then the held generation is
+	 * rewritten anyway, and the wait starts afresh for the next hold.
+	 */
+	b = http_response_get(&r, HTTP_RESP_OK, true, 1);
+	http_response_hold(&r, b.gen ^ 1);
+	for (int i = 0; i < HTTP_RESPONSE_HOLD_MAX_SEC; i++)
+		assert_int_equal(http_response_set_date(&r, T0 + 64 + i), -EBUSY);
+	assert_int_equal(r.forced, 0);
+	assert_int_equal(http_response_set_date(&r, T0 + 64 + HTTP_RESPONSE_HOLD_MAX_SEC), 0);
+	assert_int_equal(r.forced, 1);
+	c = http_response_get(&r, HTTP_RESP_OK, true, 1);
+	assert_int_equal(c.gen, b.gen ^ 1);
+	parse_response(c.data, c.len, &p);
+	assert_string_equal(p.date, "Wed, 21 Oct 2015 07:29:09 GMT");
+	http_response_hold(&r, b.gen);
+	assert_int_equal(http_response_set_date(&r, T0 + 70), -EBUSY);
+	http_response_release(&r, b.gen);
+	http_response_release(&r, b.gen ^ 1);
+	assert_int_equal(http_response_set_date(&r, T0 + 71), 0);
+	assert_int_equal(r.forced, 1);
 	http_responses_free(&r);
 }
 

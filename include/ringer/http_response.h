@@ -41,7 +41,16 @@
  * http_response_hold()/http_response_release(); a refresh then refuses
  * (-EBUSY, date unchanged) to rewrite a generation that still has a send
  * holding it, and the caller simply tries again next tick.
+ *
+ * A send to a peer that never reads never completes, so a hold can last
+ * forever, and with it the Date of every other connection would stop. So a
+ * refresh waits for a held generation only HTTP_RESPONSE_HOLD_MAX_SEC
+ * seconds and then rewrites it anyway: the sends still holding it have made
+ * no progress for that long, and the worst they can see is a Date that
+ * mixes two seconds. Only the 29 Date bytes change; nothing moves or is
+ * freed, so this is never a memory hazard.
  */
+#define HTTP_RESPONSE_HOLD_MAX_SEC 5
 
 /* The kinds of response. */
 enum http_resp_kind {
@@ -93,10 +102,12 @@ struct http_responses {
 	char *buf[2]; /* the two generations, each buf_size bytes */
 	char *body;   /* an out-of-line body, or NULL */
 	size_t buf_size;
-	uint32_t body_len; /* out-of-line body length */
-	uint32_t holds[2]; /* sends in flight per generation */
-	int64_t date_sec;  /* the second the current generation's Date shows */
-	uint8_t cur;	   /* current generation */
+	uint32_t body_len;  /* out-of-line body length */
+	uint32_t holds[2];  /* sends in flight per generation */
+	int64_t date_sec;   /* the second the current generation's Date shows */
+	int64_t busy_since; /* when a refresh was first refused for a hold, or 0 */
+	uint64_t forced;    /* refreshes that rewrote a generation still held */
+	uint8_t cur;	    /* current generation */
 	struct {
 		uint32_t off;	   /* start of the response in buf[gen] */
 		uint32_t len;	   /* its length */
@@ -135,6 +146,8 @@ enum http_resp_kind http_response_kind_for_status(int status);
  * Makes the Date of every response show now (in whole seconds; a call
  * within the same second does nothing). Returns 0, or -EBUSY when the spare
  * generation is still held by a send: nothing changed, call again later.
+ * After HTTP_RESPONSE_HOLD_MAX_SEC seconds of refusals it rewrites the held
+ * generation regardless (see above) and returns 0.
  */
 int http_response_set_date(struct http_responses *r, time_t now);
 
