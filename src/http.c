@@ -76,6 +76,7 @@ struct http_conn {
 	uint8_t holding : 1;	/* a generation is held */
 	uint8_t body_phase : 1; /* out-of-line body: the head went, the body is next */
 	uint8_t closing : 1;	/* the last request asked for a close: parse no further */
+	uint8_t errored : 1;	/* the close follows an error response */
 };
 
 _Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
@@ -338,6 +339,7 @@ static void http_pump(struct shard *s, struct conn *c)
 		hc->run.keep = 0;
 		hc->error = 0;
 		hc->closing = 1;
+		hc->errored = 1;
 	}
 	if (hc->run.count) {
 		if (send_run(s, c))
@@ -345,10 +347,18 @@ static void http_pump(struct shard *s, struct conn *c)
 		return;
 	}
 	if (hc->closing && !hc->next.valid) {
-		/* Nothing more will be answered: drop what else came, then our FIN. */
+		/*
+		 * Nothing more will be answered: drop what else came, then our FIN.
+		 * Linger (shutdown, then read until the peer's FIN) when the peer
+		 * may still be sending: after an error, or when more input came
+		 * behind the last request. A client that said Connection: close
+		 * and sent nothing more gets a plain close, as nginx does.
+		 */
+		bool linger = hc->errored || conn_inq_len(c) || !http_parser_idle(&hc->parser);
+
 		while (conn_inq_len(c))
 			shard_pop_buf(s, c);
-		shard_close_after_send(s, c);
+		shard_close_after_send(s, c, linger);
 	}
 }
 

@@ -165,10 +165,11 @@ static void release(struct shard *s, struct conn *c)
 		/* The kernel keeps TIME_WAIT for 2MSL; our part of the connection ends here. */
 		conn_event(c, TCP_EV_TIMEOUT, &s->stats);
 		break;
-	case TCPS_CLOSED:
-		break;
 	default:
-		conn_event(c, TCP_EV_RCV_RST, &s->stats);
+		/*
+		 * CLOSED after a reset, or FIN_WAIT_1/2 or CLOSING after a plain
+		 * close: the kernel finishes that exchange; our view of it ends.
+		 */
 		break;
 	}
 	conn_untrack(c, &s->stats);
@@ -185,6 +186,16 @@ static void maybe_release(struct shard *s, struct conn *c)
 static void issue_close(struct shard *s, struct conn *c)
 {
 	c->flags |= CONN_F_DEAD | CONN_F_CLOSING;
+	/*
+	 * IORING_OP_SHUTDOWN runs on an io-wq worker, which looks the direct
+	 * descriptor up only when it runs. Closing the slot before then would let
+	 * multishot accept hand it to a new connection, and the late shutdown
+	 * would send that stranger our FIN. So a close waits for the shutdown.
+	 */
+	if (c->flags & CONN_F_SHUT_PENDING) {
+		c->flags |= CONN_F_CLOSE_DEFERRED;
+		return;
+	}
 	if (c->flags & (CONN_F_RECVING | CONN_F_SENDING)) {
 		/* close does not cancel in-flight requests: cancel everything on the socket first. */
 		if (ring_cancel_fd(&s->ring, c->fd, s->direct, conn_ud(s, c, UD_OP_CANCEL)) == 0)
@@ -231,15 +242,25 @@ static void start_shutdown(struct shard *s, struct conn *c)
 		return;
 	}
 	c->inflight++;
-	c->flags |= CONN_F_SHUT_WR | CONN_F_CLOSING;
+	c->flags |= CONN_F_SHUT_WR | CONN_F_CLOSING | CONN_F_SHUT_PENDING;
 	c->last_active_ms = s->now_ms;
 	/* The lingering read needs a recv armed, even if backpressure had paused it. */
 	ensure_recv(s, c);
 }
 
-void shard_close_after_send(struct shard *s, struct conn *c)
+/* We close first without lingering: ESTABLISHED -> FIN_WAIT_1, and the kernel takes it from there. */
+static void close_now(struct shard *s, struct conn *c)
 {
-	c->flags |= CONN_F_CLOSE_AFTER_SEND;
+	if (conn_event(c, TCP_EV_CLOSE, &s->stats)) {
+		shard_abort(s, c);
+		return;
+	}
+	issue_close(s, c);
+}
+
+void shard_close_after_send(struct shard *s, struct conn *c, bool linger)
+{
+	c->flags |= CONN_F_CLOSE_AFTER_SEND | (linger ? CONN_F_LINGER : 0);
 }
 
 /* ---- the data path ---------------------------------------------------------------------- */
@@ -286,7 +307,10 @@ static void kick(struct shard *s, struct conn *c)
 			return;
 		}
 		if ((c->flags & CONN_F_CLOSE_AFTER_SEND) && !(c->flags & CONN_F_SHUT_WR)) {
-			start_shutdown(s, c);
+			if (c->flags & CONN_F_LINGER)
+				start_shutdown(s, c);
+			else
+				close_now(s, c);
 			return;
 		}
 	}
@@ -410,6 +434,12 @@ static void on_send(struct shard *s, struct conn *c, const struct io_uring_cqe *
 static void on_shutdown(struct shard *s, struct conn *c, const struct io_uring_cqe *cqe)
 {
 	c->inflight--;
+	c->flags &= ~CONN_F_SHUT_PENDING;
+	if (c->flags & CONN_F_CLOSE_DEFERRED) {
+		c->flags &= ~CONN_F_CLOSE_DEFERRED;
+		issue_close(s, c);
+		return;
+	}
 	if (cqe->res < 0 && !(c->flags & CONN_F_DEAD)) {
 		/* ENOTCONN: the peer reset meanwhile. */
 		STAT_INC(&s->stats, resets);
@@ -506,7 +536,7 @@ static void begin_drain(struct shard *s)
 		struct conn *c = &s->slab.conns[i];
 
 		if ((c->flags & CONN_F_USED) && !(c->flags & CONN_F_DEAD)) {
-			shard_close_after_send(s, c);
+			shard_close_after_send(s, c, true);
 			kick(s, c);
 		}
 	}
@@ -529,10 +559,15 @@ static void scan_timeouts(struct shard *s)
 		if (c->flags & CONN_F_SHUT_WR) {
 			if (s->now_ms - c->last_active_ms > LINGER_MS)
 				shard_abort(s, c);
-		} else if (idle && s->now_ms - c->last_active_ms > idle &&
-			   !(c->flags & CONN_F_SENDING)) {
-			shard_close_after_send(s, c);
-			kick(s, c);
+		} else if (idle && s->now_ms - c->last_active_ms > idle) {
+			if (c->flags & CONN_F_SENDING) {
+				/* A send stalled that long: the peer stopped reading. */
+				STAT_INC(&s->stats, resets);
+				shard_abort(s, c);
+			} else {
+				shard_close_after_send(s, c, false);
+				kick(s, c);
+			}
 		}
 	}
 }

@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -1380,6 +1381,98 @@ static void wrk_short_run(void **state)
 }
 
 /*
+ * A new connection per request, as wrk -H 'Connection: close' makes them:
+ * every close happens while multishot accept hands out fixed-file slots as
+ * fast as they come free, so a close that reached the wrong tenant of a
+ * slot would show as wrk read errors.
+ */
+static void wrk_connection_per_request(void **state)
+{
+	char cmd[256], *out;
+	int status;
+
+	(void)state;
+	start_http(NULL);
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 30 wrk -t1 -c50 -d2s -H 'Connection: close' http://127.0.0.1:%d/ 2>&1",
+		 srv.port);
+	out = run_cmd(cmd, &status);
+	print_message("%s", out);
+	assert_int_equal(status, 0);
+	assert_null(strstr(out, "Socket errors"));
+	assert_null(strstr(out, "Non-2xx or 3xx responses"));
+	assert_true(wrk_num(out, "Requests/sec:") > 100);
+	free(out);
+	stop_http();
+}
+
+/*
+ * After an error ringer closes first with shutdown and a lingering read. The
+ * shutdown runs on an io-wq worker that looks the fixed-file slot up late: if
+ * the slot were closed and handed to a new connection before then, that
+ * stranger would get our FIN before its response. Here bad clients churn
+ * through error closes in child processes while the parent makes one fresh
+ * connection per good request; every good request must get its 200.
+ */
+static void error_closes_never_hit_other_connections(void **state)
+{
+	enum { CHILDREN = 3, GOOD = 1500 };
+	pid_t kids[CHILDREN];
+	struct reader *r = malloc(sizeof(*r));
+	int64_t deadline;
+	int good = 0, lost = 0;
+
+	(void)state;
+	assert_non_null(r);
+	start_http(NULL);
+	deadline = now_ms() + 8000;
+	for (int k = 0; k < CHILDREN; k++) {
+		kids[k] = fork();
+		assert_true(kids[k] >= 0);
+		if (kids[k] == 0) {
+			/*
+			 * Bad request, then hang up as soon as the 400 starts to
+			 * arrive, racing ringer's shutdown; over and over, bounded.
+			 */
+			for (int i = 0; i < 20000 && now_ms() < deadline; i++) {
+				int fd = tcp_connect("127.0.0.1", srv.port);
+				char buf[256];
+
+				if (fd < 0)
+					continue;
+				send_all(fd, "BAD\r\n\r\n", 7, 1000);
+				recv_all(fd, buf, 12, 1000);
+				close(fd);
+			}
+			_exit(0);
+		}
+	}
+	for (int i = 0; i < GOOD && now_ms() < deadline - 2000; i++) {
+		static const char req[] = "GET / HTTP/1.1\r\nHost: t\r\n\r\n";
+		struct response m;
+		int fd = connect_srv();
+
+		reader_init(r, fd);
+		assert_int_equal(send_all(fd, req, sizeof(req) - 1, IO_MS), 0);
+		if (read_response(r, &m, false, IO_MS) == 0 && m.status == 200)
+			good++;
+		else
+			lost++;
+		response_free(&m);
+		close(fd);
+	}
+	for (int k = 0; k < CHILDREN; k++) {
+		kill(kids[k], SIGKILL);
+		waitpid(kids[k], NULL, 0);
+	}
+	print_message("good requests answered: %d, lost: %d\n", good, lost);
+	assert_int_equal(lost, 0);
+	assert_true(good > 100);
+	free(r);
+	stop_http();
+}
+
+/*
  * Peers that send garbage, half requests, requests they never read the
  * answers to, and then reset or vanish: a well-behaved connection opened
  * before them keeps getting correct answers throughout.
@@ -1475,6 +1568,8 @@ int main(void)
 		cmocka_unit_test_teardown(date_past_stalled_reader_blocks, teardown),
 		cmocka_unit_test_teardown(date_past_stalled_reader_large_body, teardown),
 		cmocka_unit_test_teardown(wrk_short_run, teardown),
+		cmocka_unit_test_teardown(wrk_connection_per_request, teardown),
+		cmocka_unit_test_teardown(error_closes_never_hit_other_connections, teardown),
 		cmocka_unit_test_teardown(bad_peers_do_not_hurt_others, teardown),
 	};
 

@@ -36,6 +36,10 @@ enum conn_flag {
 	CONN_F_CLOSE_AFTER_SEND = 1u << 10, /* protocol asked to close once output drains */
 	CONN_F_UPSTREAM = 1u << 11,	    /* proxy: this side is the upstream connection */
 	CONN_F_DEAD = 1u << 12, /* close issued: the slot is released when inflight is 0 */
+	CONN_F_LINGER =
+		1u << 13, /* close first with shutdown + lingering read, not a plain close */
+	CONN_F_SHUT_PENDING = 1u << 14,	  /* a shutdown is in flight: no close until it completes */
+	CONN_F_CLOSE_DEFERRED = 1u << 15, /* a close waits for that shutdown */
 };
 
 struct conn {

@@ -72,8 +72,15 @@ static inline uint32_t shard_in_len(const struct shard *s, const struct conn *c)
 {
 	return s->bufs.len[c->in_head] - c->in_off;
 }
-/* Close after pending output: graceful FIN from our side (FIN_WAIT_1 ...). */
-void shard_close_after_send(struct shard *s, struct conn *c);
+/*
+ * Close after pending output: our FIN first (FIN_WAIT_1 ...). With linger,
+ * the FIN goes by shutdown and the connection keeps reading (and dropping)
+ * until the peer's FIN, so a peer still sending gets no RST that could cost
+ * it our last response; use it when the peer may still be sending. Without,
+ * a plain close, which is far cheaper: shutdown always runs on an io-wq
+ * worker thread, close does not.
+ */
+void shard_close_after_send(struct shard *s, struct conn *c, bool linger);
 /* Tear the connection down now (error, reset). */
 void shard_abort(struct shard *s, struct conn *c);
 
