@@ -183,6 +183,14 @@ static void maybe_release(struct shard *s, struct conn *c)
 		release(s, c);
 }
 
+static void cancel_op(struct shard *s, struct conn *c, unsigned op)
+{
+	if (ring_cancel(&s->ring, conn_ud(s, c, op), conn_ud(s, c, UD_OP_CANCEL)) == 0)
+		c->inflight++;
+	else
+		STAT_INC(&s->stats, errors);
+}
+
 static void issue_close(struct shard *s, struct conn *c)
 {
 	c->flags |= CONN_F_DEAD | CONN_F_CLOSING;
@@ -196,11 +204,15 @@ static void issue_close(struct shard *s, struct conn *c)
 		c->flags |= CONN_F_CLOSE_DEFERRED;
 		return;
 	}
-	if (c->flags & (CONN_F_RECVING | CONN_F_SENDING)) {
-		/* close does not cancel in-flight requests: cancel everything on the socket first. */
-		if (ring_cancel_fd(&s->ring, c->fd, s->direct, conn_ud(s, c, UD_OP_CANCEL)) == 0)
-			c->inflight++;
-	}
+	/*
+	 * close does not cancel in-flight requests: cancel them first. By
+	 * user_data, not by fd: the kernel finds a request by user_data in a
+	 * hash, while matching by fd walks every armed poll of the ring.
+	 */
+	if (c->flags & CONN_F_RECVING)
+		cancel_op(s, c, UD_OP_RECV);
+	if (c->flags & CONN_F_SENDING)
+		cancel_op(s, c, UD_OP_SEND);
 	if (ring_close(&s->ring, c->fd, s->direct, conn_ud(s, c, UD_OP_CLOSE)) == 0)
 		c->inflight++;
 	else
