@@ -190,7 +190,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --body TEXT            http: the response body (default \"Hello, World!\")\n"
 		"  --body-size BYTES      http: a body of BYTES filler bytes instead\n"
 		"  --upstream ADDR:PORT   proxy (planned): an upstream, repeatable up to %d\n"
-		"  --connect-timeout MS   proxy (planned): upstream connect timeout (default 3000)\n"
+		"  --connect-timeout MS   proxy (planned): upstream connect timeout (default "
+		"3000)\n"
 		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
@@ -200,7 +201,7 @@ void config_usage(FILE *f, const char *prog)
 		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
 }
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
+int cli_fail(char *err, size_t err_len, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -209,6 +210,41 @@ static int fail(char *err, size_t err_len, const char *fmt, ...)
 		vsnprintf(err, err_len, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
+}
+
+int cli_next(const struct cli_opt *opts, size_t n_opts, int argc, char *const argv[], int *i,
+	     const char **val, char *err, size_t err_len)
+{
+	const char *arg, *eq;
+	size_t name_len, k;
+
+	if (++*i >= argc)
+		return -1;
+	arg = argv[*i];
+	*val = NULL;
+	if (arg[0] != '-' || !strcmp(arg, "-") || !strcmp(arg, "--"))
+		return cli_fail(err, err_len, "unexpected argument '%s' (see --help)", arg);
+	eq = strncmp(arg, "--", 2) ? NULL : strchr(arg, '=');
+	name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+	for (k = 0; k < n_opts; k++) {
+		if ((strlen(opts[k].name) == name_len && !strncmp(arg, opts[k].name, name_len)) ||
+		    (opts[k].short_name && !eq && !strcmp(arg, opts[k].short_name)))
+			break;
+	}
+	if (k == n_opts)
+		return cli_fail(err, err_len, "unknown option '%.*s' (see --help)", (int)name_len,
+				arg);
+	if (opts[k].has_arg) {
+		if (eq)
+			*val = eq + 1;
+		else if (*i + 1 < argc)
+			*val = argv[++*i];
+		else
+			return cli_fail(err, err_len, "%s needs a value", opts[k].name);
+	} else if (eq) {
+		return cli_fail(err, err_len, "%s takes no value", opts[k].name);
+	}
+	return (int)k;
 }
 
 /* Flags that take a value; the table keeps the parser a loop, not a chain of ifs. */
@@ -233,12 +269,7 @@ enum opt_id {
 	OPT_VERSION,
 };
 
-static const struct {
-	const char *name;
-	const char *short_name;
-	enum opt_id id;
-	bool has_arg;
-} options[] = {
+static const struct cli_opt options[] = {
 	{"--listen", NULL, OPT_LISTEN, true},
 	{"--mode", NULL, OPT_MODE, true},
 	{"--shards", NULL, OPT_SHARDS, true},
@@ -265,8 +296,8 @@ static int set_uint(const char *flag, const char *val, uint64_t min, uint64_t ma
 	uint64_t v;
 
 	if (parse_uint(val, min, max, suffix, &v))
-		return fail(err, err_len, "%s: '%s' is not a whole number from %llu to %llu", flag,
-			    val, (unsigned long long)min, (unsigned long long)max);
+		return cli_fail(err, err_len, "%s: '%s' is not a whole number from %llu to %llu",
+				flag, val, (unsigned long long)min, (unsigned long long)max);
 	*dst = (unsigned)v;
 	return 0;
 }
@@ -279,10 +310,10 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	switch (id) {
 	case OPT_LISTEN:
 		if (net_addr_parse(val, &cfg->listen))
-			return fail(err, err_len,
-				    "--listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9000 or "
-				    "[::1]:9000)",
-				    val);
+			return cli_fail(err, err_len,
+					"--listen: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9000 or "
+					"[::1]:9000)",
+					val);
 		return 0;
 	case OPT_MODE:
 		for (unsigned m = 0; m < sizeof(mode_names) / sizeof(mode_names[0]); m++) {
@@ -291,7 +322,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 				return 0;
 			}
 		}
-		return fail(err, err_len, "--mode: '%s' is not one of echo, http, proxy", val);
+		return cli_fail(err, err_len, "--mode: '%s' is not one of echo, http, proxy", val);
 	case OPT_SHARDS:
 		return set_uint(flag, val, 1, 1024, false, &cfg->shards, err, err_len);
 	case OPT_MAX_CONNS:
@@ -302,15 +333,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		if (set_uint(flag, val, 1, 32768, false, &cfg->buf_count, err, err_len))
 			return -EINVAL;
 		if (cfg->buf_count & (cfg->buf_count - 1))
-			return fail(err, err_len, "--buf-count: %u is not a power of two",
-				    cfg->buf_count);
+			return cli_fail(err, err_len, "--buf-count: %u is not a power of two",
+					cfg->buf_count);
 		return 0;
 	case OPT_RING_ENTRIES:
 		if (set_uint(flag, val, 8, 32768, false, &cfg->ring_entries, err, err_len))
 			return -EINVAL;
 		if (cfg->ring_entries & (cfg->ring_entries - 1))
-			return fail(err, err_len, "--ring-entries: %u is not a power of two",
-				    cfg->ring_entries);
+			return cli_fail(err, err_len, "--ring-entries: %u is not a power of two",
+					cfg->ring_entries);
 		return 0;
 	case OPT_DRAIN:
 		return set_uint(flag, val, 0, 3600000, false, &cfg->drain_ms, err, err_len);
@@ -320,33 +351,33 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		return set_uint(flag, val, 1, 3600000, false, &cfg->connect_ms, err, err_len);
 	case OPT_BODY:
 		if (*seen_body)
-			return fail(err, err_len, "--body and --body-size conflict: give one");
+			return cli_fail(err, err_len, "--body and --body-size conflict: give one");
 		*seen_body = true;
 		cfg->body = val;
 		return 0;
 	case OPT_BODY_SIZE:
 		if (*seen_body)
-			return fail(err, err_len, "--body and --body-size conflict: give one");
+			return cli_fail(err, err_len, "--body and --body-size conflict: give one");
 		*seen_body = true;
 		if (parse_uint(val, 0, 64u << 20, true, &v))
-			return fail(err, err_len, "--body-size: '%s' is not a size from 0 to 64m",
-				    val);
+			return cli_fail(err, err_len,
+					"--body-size: '%s' is not a size from 0 to 64m", val);
 		cfg->body_size = (size_t)v;
 		cfg->body_filler = true;
 		return 0;
 	case OPT_UPSTREAM:
 		if (cfg->n_upstreams == CONFIG_MAX_UPSTREAMS)
-			return fail(err, err_len, "--upstream: at most %d upstreams",
-				    CONFIG_MAX_UPSTREAMS);
+			return cli_fail(err, err_len, "--upstream: at most %d upstreams",
+					CONFIG_MAX_UPSTREAMS);
 		if (net_addr_parse(val, &cfg->upstreams[cfg->n_upstreams]) ||
 		    net_addr_port(&cfg->upstreams[cfg->n_upstreams]) == 0)
-			return fail(err, err_len, "--upstream: '%s' is not ADDR:PORT with a port",
-				    val);
+			return cli_fail(err, err_len,
+					"--upstream: '%s' is not ADDR:PORT with a port", val);
 		cfg->n_upstreams++;
 		return 0;
 	case OPT_ADMIN:
 		if (net_addr_parse(val, &cfg->admin))
-			return fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
+			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
 		cfg->admin_set = true;
 		return 0;
 	case OPT_NO_PIN:
@@ -362,7 +393,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		cfg->version = true;
 		return 0;
 	}
-	return fail(err, err_len, "internal: unhandled option %s", flag);
+	return cli_fail(err, err_len, "internal: unhandled option %s", flag);
 }
 
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
@@ -370,36 +401,17 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	bool seen_body = false;
 	int i;
 
-	for (i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
-		size_t name_len;
-		size_t k;
+	for (i = 0;;) {
+		const char *val;
+		int k = cli_next(options, sizeof(options) / sizeof(options[0]), argc, argv, &i,
+				 &val, err, err_len);
 
-		if (strncmp(arg, "-", 1) || !strcmp(arg, "-") || !strcmp(arg, "--"))
-			return fail(err, err_len, "unexpected argument '%s' (see --help)", arg);
-		eq = strncmp(arg, "--", 2) ? NULL : strchr(arg, '=');
-		name_len = eq ? (size_t)(eq - arg) : strlen(arg);
-		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
-			if ((strlen(options[k].name) == name_len &&
-			     !strncmp(arg, options[k].name, name_len)) ||
-			    (options[k].short_name && !eq && !strcmp(arg, options[k].short_name)))
-				break;
-		}
-		if (k == sizeof(options) / sizeof(options[0]))
-			return fail(err, err_len, "unknown option '%.*s' (see --help)",
-				    (int)name_len, arg);
-		if (options[k].has_arg) {
-			if (eq) {
-				val = eq + 1;
-			} else if (i + 1 < argc) {
-				val = argv[++i];
-			} else {
-				return fail(err, err_len, "%s needs a value", options[k].name);
-			}
-		} else if (eq) {
-			return fail(err, err_len, "%s takes no value", options[k].name);
-		}
-		if (apply(cfg, options[k].id, options[k].name, val, err, err_len, &seen_body))
+		if (k == -1)
+			break;
+		if (k < 0)
+			return k;
+		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len,
+			  &seen_body))
 			return -EINVAL;
 	}
 	if (cfg->help || cfg->version)
@@ -407,16 +419,17 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 
 	/* Flags that belong to another mode are errors, not silently ignored. */
 	if (seen_body && cfg->mode != MODE_HTTP)
-		return fail(err, err_len, "--body/--body-size need --mode http");
+		return cli_fail(err, err_len, "--body/--body-size need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
-		return fail(err, err_len, "--upstream needs --mode proxy");
+		return cli_fail(err, err_len, "--upstream needs --mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
-		return fail(err, err_len, "--mode proxy needs at least one --upstream ADDR:PORT");
+		return cli_fail(err, err_len,
+				"--mode proxy needs at least one --upstream ADDR:PORT");
 	if (cfg->body && strlen(cfg->body) > (64u << 20))
-		return fail(err, err_len, "--body: longer than 64m");
+		return cli_fail(err, err_len, "--body: longer than 64m");
 	if (cfg->admin_set && net_addr_port(&cfg->admin) != 0 &&
 	    net_addr_port(&cfg->admin) == net_addr_port(&cfg->listen) &&
 	    cfg->admin.ss.ss_family == cfg->listen.ss.ss_family)
-		return fail(err, err_len, "--admin and --listen use the same port");
+		return cli_fail(err, err_len, "--admin and --listen use the same port");
 	return 0;
 }

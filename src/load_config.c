@@ -129,17 +129,6 @@ int load_parse_cpus(const char *s, int *cpus, unsigned max)
 	return (int)n;
 }
 
-static int fail(char *err, size_t err_len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	if (err && err_len)
-		vsnprintf(err, err_len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 enum opt_id {
 	OPT_TARGET,
 	OPT_MODE,
@@ -162,12 +151,7 @@ enum opt_id {
 	OPT_HELP,
 };
 
-static const struct {
-	const char *name;
-	const char *short_name;
-	enum opt_id id;
-	bool has_arg;
-} options[] = {
+static const struct cli_opt options[] = {
 	{"--target", NULL, OPT_TARGET, true},
 	{"--mode", NULL, OPT_MODE, true},
 	{"--path", NULL, OPT_PATH, true},
@@ -193,8 +177,8 @@ static int set_u64(const char *flag, const char *val, uint64_t min, uint64_t max
 		   uint64_t *out, char *err, size_t err_len)
 {
 	if (parse_uint(val, min, max, suffix, out))
-		return fail(err, err_len, "%s: '%s' is not a number in %llu..%llu", flag, val,
-			    (unsigned long long)min, (unsigned long long)max);
+		return cli_fail(err, err_len, "%s: '%s' is not a number in %llu..%llu", flag, val,
+				(unsigned long long)min, (unsigned long long)max);
 	return 0;
 }
 
@@ -213,8 +197,8 @@ static int set_time(const char *flag, const char *val, bool zero_ok, uint64_t *o
 		    size_t err_len)
 {
 	if (load_parse_duration(val, out) || (!zero_ok && !*out))
-		return fail(err, err_len, "%s: '%s' is not a %stime like 10s, 250ms, 2m", flag, val,
-			    zero_ok ? "" : "positive ");
+		return cli_fail(err, err_len, "%s: '%s' is not a %stime like 10s, 250ms, 2m", flag,
+				val, zero_ok ? "" : "positive ");
 	return 0;
 }
 
@@ -226,8 +210,9 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	switch (id) {
 	case OPT_TARGET:
 		if (net_addr_parse(val, &cfg->target) || net_addr_port(&cfg->target) == 0)
-			return fail(err, err_len, "%s: '%s' is not HOST:PORT (IPv6 as [::1]:PORT)",
-				    flag, val);
+			return cli_fail(err, err_len,
+					"%s: '%s' is not HOST:PORT (IPv6 as [::1]:PORT)", flag,
+					val);
 		cfg->target_str = val;
 		return 0;
 	case OPT_MODE:
@@ -236,17 +221,17 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 		else if (!strcmp(val, "echo"))
 			cfg->mode = LOAD_ECHO;
 		else
-			return fail(err, err_len, "%s: '%s' is not http or echo", flag, val);
+			return cli_fail(err, err_len, "%s: '%s' is not http or echo", flag, val);
 		return 0;
 	case OPT_PATH:
 		if (val[0] != '/' || strlen(val) > LOAD_MAX_PATH || strpbrk(val, " \r\n"))
-			return fail(err, err_len, "%s: '%s' must start with / and hold no spaces",
-				    flag, val);
+			return cli_fail(err, err_len,
+					"%s: '%s' must start with / and hold no spaces", flag, val);
 		cfg->path = val;
 		return 0;
 	case OPT_HOST:
 		if (!*val || strlen(val) > 255 || strpbrk(val, " \r\n"))
-			return fail(err, err_len, "%s: '%s' is not a host name", flag, val);
+			return cli_fail(err, err_len, "%s: '%s' is not a host name", flag, val);
 		cfg->host = val;
 		return 0;
 	case OPT_SIZE:
@@ -259,8 +244,8 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	case OPT_CPUS:
 		n = load_parse_cpus(val, cfg->cpus, LOAD_MAX_CPUS);
 		if (n <= 0)
-			return fail(err, err_len, "%s: '%s' is not a CPU list like 1 or 0-3,6",
-				    flag, val);
+			return cli_fail(err, err_len, "%s: '%s' is not a CPU list like 1 or 0-3,6",
+					flag, val);
 		cfg->n_cpus = (unsigned)n;
 		return 0;
 	case OPT_PIPELINE:
@@ -290,7 +275,7 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 		cfg->help = true;
 		return 0;
 	}
-	return fail(err, err_len, "internal: unhandled option %s", flag);
+	return cli_fail(err, err_len, "internal: unhandled option %s", flag);
 }
 
 int load_config_parse(struct load_config *cfg, int argc, char *const argv[], char *err,
@@ -298,54 +283,36 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 {
 	bool seen_size = false, seen_path = false;
 
-	for (int i = 1; i < argc; i++) {
-		const char *arg = argv[i], *val = NULL, *eq;
-		size_t name_len, k;
+	for (int i = 0;;) {
+		const char *val;
+		int k = cli_next(options, sizeof(options) / sizeof(options[0]), argc, argv, &i,
+				 &val, err, err_len);
 
-		if (arg[0] != '-' || !strcmp(arg, "-") || !strcmp(arg, "--"))
-			return fail(err, err_len, "unexpected argument '%s' (see --help)", arg);
-		eq = strncmp(arg, "--", 2) ? NULL : strchr(arg, '=');
-		name_len = eq ? (size_t)(eq - arg) : strlen(arg);
-		for (k = 0; k < sizeof(options) / sizeof(options[0]); k++) {
-			if ((strlen(options[k].name) == name_len &&
-			     !strncmp(arg, options[k].name, name_len)) ||
-			    (options[k].short_name && !eq && !strcmp(arg, options[k].short_name)))
-				break;
-		}
-		if (k == sizeof(options) / sizeof(options[0]))
-			return fail(err, err_len, "unknown option '%.*s' (see --help)",
-				    (int)name_len, arg);
-		if (options[k].has_arg) {
-			if (eq)
-				val = eq + 1;
-			else if (i + 1 < argc)
-				val = argv[++i];
-			else
-				return fail(err, err_len, "%s needs a value", options[k].name);
-		} else if (eq) {
-			return fail(err, err_len, "%s takes no value", options[k].name);
-		}
+		if (k == -1)
+			break;
+		if (k < 0)
+			return k;
 		seen_size |= options[k].id == OPT_SIZE;
 		seen_path |= options[k].id == OPT_PATH || options[k].id == OPT_HOST;
-		if (apply(cfg, options[k].id, options[k].name, val, err, err_len))
+		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len))
 			return -EINVAL;
 	}
 	if (cfg->help)
 		return 0;
 	if (!cfg->target_str)
-		return fail(err, err_len, "--target HOST:PORT is required");
+		return cli_fail(err, err_len, "--target HOST:PORT is required");
 	if (seen_size && cfg->mode != LOAD_ECHO)
-		return fail(err, err_len, "--size needs --mode echo");
+		return cli_fail(err, err_len, "--size needs --mode echo");
 	if (seen_path && cfg->mode != LOAD_HTTP)
-		return fail(err, err_len, "--path/--host need --mode http");
+		return cli_fail(err, err_len, "--path/--host need --mode http");
 	if (cfg->threads > cfg->connections)
-		return fail(err, err_len, "--threads %u exceeds --connections %u", cfg->threads,
-			    cfg->connections);
+		return cli_fail(err, err_len, "--threads %u exceeds --connections %u", cfg->threads,
+				cfg->connections);
 	if ((uint64_t)cfg->size * cfg->pipeline > (64u << 20))
-		return fail(err, err_len, "--size times --pipeline exceeds 64m");
+		return cli_fail(err, err_len, "--size times --pipeline exceeds 64m");
 	if (cfg->churn && cfg->churn < cfg->pipeline)
-		return fail(err, err_len, "--churn %llu is below --pipeline %u",
-			    (unsigned long long)cfg->churn, cfg->pipeline);
+		return cli_fail(err, err_len, "--churn %llu is below --pipeline %u",
+				(unsigned long long)cfg->churn, cfg->pipeline);
 	if (!cfg->duration_ns && !cfg->requests)
 		cfg->duration_ns = 10 * NS_PER_S;
 	return 0;

@@ -76,4 +76,22 @@ int parse_uint(const char *s, uint64_t min, uint64_t max, bool allow_suffix, uin
 
 const char *mode_name(enum ringer_mode m);
 
+/*
+ * The flag walker both binaries use: "--name value", "--name=value" and short
+ * aliases ("-h"), looked up in a table. cli_next() returns the index of the
+ * next flag in opts (its value in *val, NULL for a flag without one), -1 when
+ * argv is used up, or -EINVAL with a one-line message in err.
+ */
+struct cli_opt {
+	const char *name;	/* "--listen" */
+	const char *short_name; /* "-h", or NULL */
+	int id;
+	bool has_arg;
+};
+
+int cli_next(const struct cli_opt *opts, size_t n_opts, int argc, char *const argv[], int *i,
+	     const char **val, char *err, size_t err_len);
+/* Formats a message into err and returns -EINVAL. */
+int cli_fail(char *err, size_t err_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 #endif
