@@ -307,13 +307,13 @@ void shard_pop_buf(struct shard *s, struct conn *c)
  */
 static void kick(struct shard *s, struct conn *c)
 {
-	if (c->flags & (CONN_F_SENDING | CONN_F_DEAD))
+	if (c->flags & CONN_F_DEAD)
 		return;
-	if (conn_inq_len(c) && !(c->flags & CONN_F_SHUT_WR))
+	if (!(c->flags & (CONN_F_SENDING | CONN_F_SHUT_WR)) && conn_inq_len(c))
 		s->proto->process(s, c);
-	if (c->flags & (CONN_F_SENDING | CONN_F_DEAD))
+	if (c->flags & CONN_F_DEAD)
 		return;
-	if (conn_inq_len(c) == 0) {
+	if (!(c->flags & CONN_F_SENDING) && conn_inq_len(c) == 0) {
 		if (c->flags & CONN_F_PEER_FIN) {
 			finish_close(s, c);
 			return;
@@ -326,7 +326,13 @@ static void kick(struct shard *s, struct conn *c)
 			return;
 		}
 	}
-	ensure_recv(s, c);
+	/*
+	 * Keep receiving while a send is in flight (a multishot that reached
+	 * its byte limit is re-armed here), so input and output overlap; but a
+	 * connection on its way out takes no new input until it lingers.
+	 */
+	if (!(c->flags & CONN_F_CLOSE_AFTER_SEND) || (c->flags & CONN_F_SHUT_WR))
+		ensure_recv(s, c);
 }
 
 static void on_peer_fin(struct shard *s, struct conn *c)
