@@ -10,6 +10,7 @@
 # Usage: tools/bench-echo.sh [BUILD_DIR]   (env: SECS=5 CONNS=100 SIZE=64 IDLE=10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/bench-lib.sh
 BUILD=${1:-build}
 SECS=${SECS:-5}
 CONNS=${CONNS:-100}
@@ -45,9 +46,6 @@ stop_ringer() {
 	SERVER_PID=
 }
 
-cpu_ticks() { # pid -> utime+stime in clock ticks
-	awk '{print $14 + $15}' "/proc/$1/stat"
-}
 
 echo "== syscalls per echoed message: $CONNS connections, $SIZE-byte messages, ${SECS}s"
 start_ringer

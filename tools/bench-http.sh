@@ -22,6 +22,7 @@
 # Usage: tools/bench-http.sh [BUILD_DIR]   (env: REPS=3 SECS=10 CONNS=100 SHAPES="keepalive pipeline close")
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/bench-lib.sh
 BUILD=${1:-build}
 RINGER=$BUILD/src/ringer
 REPS=${REPS:-3}
@@ -50,19 +51,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
-
 start_ringer() {
 	taskset -c $SERVER_CPU "$RINGER" --mode http --listen 127.0.0.1:0 --shards 1 --quiet \
 		>"$WORK/ringer.out" 2>"$WORK/ringer.err" &
@@ -76,42 +64,8 @@ start_ringer() {
 	exit 1
 }
 
-# The fairest nginx for this: one worker on the same CPU, no access log,
-# keep-alive without a request cap, room for every connection, and the same
-# response (13-byte text/plain body) ringer sends.
 start_nginx() {
-	NGINX_PORT=$(free_port)
-	mkdir -p "$WORK/nginx"
-	cat >"$WORK/nginx/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-worker_rlimit_nofile 65536;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 16384; multi_accept on; }
-http {
-  access_log off;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server {
-    listen 127.0.0.1:$NGINX_PORT;
-    location / { default_type text/plain; return 200 "Hello, World!"; }
-  }
-}
-CONF
-	taskset -c $SERVER_CPU "$NGINX" -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
-		-e "$WORK/nginx/error.log" &
-	NGINX_PID=$!
-	wait_port "$NGINX_PORT"
-}
-
-# utime + stime of a process (all its threads, io_uring's io-wq workers
-# included), in clock ticks; empty when the process is gone.
-cpu_ticks() {
-	sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | awk '{ print $12 + $13 }'
+	start_nginx_on "$WORK" "$SERVER_CPU"
 }
 
 # A server that died is reported with what it said, and started again.
@@ -161,9 +115,9 @@ run() {
 }
 
 # median COLUMN FILE
-median() {
-	awk -v c="$1" '{ print $c }' "$2" | sort -g |
-		awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+# median_col COLUMN FILE
+median_col() {
+	awk -v c="$1" '{ print $c }' "$2" | median
 }
 
 start_ringer
@@ -188,15 +142,15 @@ printf '%-10s %-7s %12s %10s %10s %10s\n' shape server req/s p50 p99 cpu/req
 for shape in $SHAPES; do
 	for server in ringer nginx; do
 		printf '%-10s %-7s %12s %10s %10s %10s\n' "$shape" "$server" \
-			"$(median 1 "$WORK/res.$server.$shape")" "$(median 2 "$WORK/res.$server.$shape")" \
-			"$(median 3 "$WORK/res.$server.$shape")" "$(median 4 "$WORK/res.$server.$shape")"
+			"$(median_col 1 "$WORK/res.$server.$shape")" "$(median_col 2 "$WORK/res.$server.$shape")" \
+			"$(median_col 3 "$WORK/res.$server.$shape")" "$(median_col 4 "$WORK/res.$server.$shape")"
 	done
 done
 echo
 echo "== ringer / nginx"
 for shape in $SHAPES; do
-	rr=$(median 1 "$WORK/res.ringer.$shape") nr=$(median 1 "$WORK/res.nginx.$shape")
-	rc=$(median 4 "$WORK/res.ringer.$shape") nc=$(median 4 "$WORK/res.nginx.$shape")
+	rr=$(median_col 1 "$WORK/res.ringer.$shape") nr=$(median_col 1 "$WORK/res.nginx.$shape")
+	rc=$(median_col 4 "$WORK/res.ringer.$shape") nc=$(median_col 4 "$WORK/res.nginx.$shape")
 	case $shape in
 	keepalive) target="target: CPU/req < 1x" ;;
 	pipeline) target="target: req/s >= 3x" ;;

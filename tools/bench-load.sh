@@ -17,6 +17,7 @@
 # Usage: tools/bench-load.sh [BUILD_DIR]   (env: REPS=5 SECS=5 CONNS=50 RATE=20000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. tools/bench-lib.sh
 BUILD=${1:-build}
 LOAD=$BUILD/src/ringer-load
 RINGER=$BUILD/src/ringer
@@ -43,43 +44,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
-wait_port() {
-	for _ in $(seq 100); do
-		(exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-		sleep 0.05
-	done
-	echo "nothing listens on port $1" >&2
-	return 1
-}
-
 start_nginx() {
-	local port
-	port=$(free_port)
-	mkdir -p "$WORK/nginx"
-	cat >"$WORK/nginx/nginx.conf" <<CONF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  keepalive_requests 100000000;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
-  fastcgi_temp_path $WORK/nginx; uwsgi_temp_path $WORK/nginx; scgi_temp_path $WORK/nginx;
-  server { listen 127.0.0.1:$port; location / { return 200 "Hello, World!"; } }
-}
-CONF
-	taskset -c $SERVER_CPU nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" \
-		-e "$WORK/nginx/error.log" &
-	SERVER_PID=$!
-	wait_port "$port"
-	PORT=$port
+	start_nginx_on "$WORK" "$SERVER_CPU"
+	SERVER_PID=$NGINX_PID
+	PORT=$NGINX_PORT
 }
 
 # ringer --mode http, if this build has it; returns 1 when it does not.
@@ -119,10 +87,6 @@ run_client() {
 	fi
 	cpu=$(awk -v r="${reqs:-0}" '{ if (r > 0) printf "%.3f", ($1 + $2) * 1e6 / r; else print "nan" }' "$tm")
 	echo "${rps:-0} $cpu"
-}
-
-median() {
-	sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 compare() {
