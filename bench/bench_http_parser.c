@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "bench.h"
-#include "ringer/http_parser.h"
+#include "http_parser.h"
 
 static const char wrk_get[] = "GET /plaintext HTTP/1.1\r\n"
 			      "Host: 127.0.0.1:8080\r\n"

@@ -16,8 +16,8 @@ SECS=${SECS:-5}
 CONNS=${CONNS:-100}
 SIZE=${SIZE:-64}
 IDLE=${IDLE:-10000}
-RINGER=$BUILD/src/ringer
-LOAD=$BUILD/src/ringer-load
+RINGER=$BUILD/src/server/ringer
+LOAD=$BUILD/src/load/ringer-load
 [ -x "$RINGER" ] && [ -x "$LOAD" ] || { echo "build first: tools/build.sh" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 

@@ -24,7 +24,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
 BUILD=${1:-build}
-RINGER=$BUILD/src/ringer
+RINGER=$BUILD/src/server/ringer
 REPS=${REPS:-3}
 SECS=${SECS:-10}
 CONNS=${CONNS:-100}

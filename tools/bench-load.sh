@@ -19,8 +19,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
 BUILD=${1:-build}
-LOAD=$BUILD/src/ringer-load
-RINGER=$BUILD/src/ringer
+LOAD=$BUILD/src/load/ringer-load
+RINGER=$BUILD/src/server/ringer
 REPS=${REPS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-50}

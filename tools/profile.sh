@@ -26,8 +26,8 @@ SECS=${SECS:-5}
 MODE=${MODE:-http}
 OUT=${OUT:-/tmp/ringer-profile}
 CALLGRAPH=${CALLGRAPH:-fp}
-RINGER=$BUILD/src/ringer
-LOAD=$BUILD/src/ringer-load
+RINGER=$BUILD/src/server/ringer
+LOAD=$BUILD/src/load/ringer-load
 [ -x "$RINGER" ] && [ -x "$LOAD" ] || { echo "build first: tools/build.sh" >&2; exit 1; }
 command -v perf >/dev/null || { echo "perf is not installed (apt-get install linux-perf)" >&2; exit 1; }
 mkdir -p "$OUT"

@@ -8,4 +8,4 @@ bash tools/install-deps.sh
 bash tools/build.sh
 args=("$@")
 [ ${#args[@]} -gt 0 ] || args=(--mode echo --listen 0.0.0.0:9000)
-exec build/src/ringer "${args[@]}"
+exec build/src/server/ringer "${args[@]}"

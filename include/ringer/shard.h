@@ -8,7 +8,7 @@
 
 #include "ringer/config.h"
 #include "ringer/conn.h"
-#include "ringer/proto.h"
+#include "ringer/mode.h"
 #include "ringer/ring.h"
 #include "ringer/stats.h"
 
@@ -48,9 +48,6 @@ struct shard {
 	int start_status; /* 0, or -errno if the shard failed to start */
 	char start_note[256];
 };
-
-/* Creates a listening socket for cfg->listen (SO_REUSEPORT, TCP_NODELAY). Returns fd or -errno. */
-int shard_listen_socket(const struct net_addr *addr, int backlog);
 
 /* Starts the shard's thread; waits until its ring is up. Returns 0 or -errno. */
 int shard_start(struct shard *s);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "ringer/sched.h"
+#include "schedule.h"
 
 #define S 1000000000ull
 

@@ -14,7 +14,7 @@
  *                     Content-Length: BODY -> DONE
  *                     neither: BODY_EOF until the connection ends
  */
-#include "ringer/http_client.h"
+#include "http_client.h"
 
 #include <errno.h>
 #include <string.h>

@@ -17,7 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ringer/http_parser.h"
+#include "http_parser.h"
 
 #define GUARD_AREA (256 * 1024)
 #define MAX_REQS   64

@@ -12,7 +12,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "ringer/config.h"
+#include "ringer/cli.h"
+#include "ringer/net.h"
 
 #define LOAD_MAX_CPUS	  256
 #define LOAD_MAX_THREADS  256

@@ -25,16 +25,14 @@ UNITS = ("ns", "us", "ms", "s")
 STATS = ("mean", "median", "stddev", "cv")
 REPS = 3
 
-passed = 0
-failed = 0
+# Failures of the test case running now; a case passes when it collects none.
+# The count at the end is of test cases, not of the field checks inside them.
+case_failures = []
 
 
 def check(ok, what):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
+    if not ok:
+        case_failures.append(what)
         print("FAIL: " + what)
 
 
@@ -123,13 +121,23 @@ def check_document(path):
     return doc
 
 
-def check_flags(exe, tmp):
+def test_unknown_flag_exits_2(exe, tmp, state):
     r = run_bench(exe, "--benchmark_no_such_flag")
     check(r.returncode == 2, "an unknown flag exits 2 (got %d)" % r.returncode)
+
+
+def test_list_tests(exe, tmp, state):
     r = run_bench(exe, "--benchmark_list_tests")
-    names = r.stdout.split()
-    check(r.returncode == 0 and names, "--benchmark_list_tests lists names")
+    state["names"] = r.stdout.split()
+    check(r.returncode == 0 and state["names"], "--benchmark_list_tests lists names")
+
+
+def test_min_time_forms(exe, tmp, state):
+    names = state.get("names") or run_bench(exe, "--benchmark_list_tests").stdout.split()
+    check(bool(names), "there is a benchmark to filter for")
     for value in ("0.01", "0.01s", "10x"):
+        if not names:
+            break
         out = os.path.join(tmp, "min_time.json")
         r = run_bench(exe, "--benchmark_min_time=" + value, "--benchmark_filter=" + names[0],
                       "--benchmark_out=" + out)
@@ -139,16 +147,59 @@ def check_flags(exe, tmp):
                 runs = json.load(f)["benchmarks"]
             ok = len(runs) == 1 and (value != "10x" or runs[0]["iterations"] == 10)
         check(ok, "--benchmark_min_time=%s runs (10x runs exactly 10 iterations)" % value)
+
+
+def test_csv_header(exe, tmp, state):
     r = run_bench(exe, "--benchmark_min_time=10x", "--benchmark_format=csv")
     check(r.returncode == 0 and r.stdout.startswith(
         "name,iterations,real_time,cpu_time,time_unit,bytes_per_second,items_per_second,"
         "label,error_occurred,error_message\n"), "CSV header is Google Benchmark's")
+
+
+def test_time_unit(exe, tmp, state):
     r = run_bench(exe, "--benchmark_min_time=10x", "--benchmark_time_unit=us",
                   "--benchmark_format=json")
     ok = r.returncode == 0
     if ok:
         ok = all(b["time_unit"] == "us" for b in json.loads(r.stdout)["benchmarks"])
     check(ok, "--benchmark_time_unit=us reaches the JSON")
+
+
+def test_json_documents(exe, tmp, state):
+    """Two runs with repetitions; every field compare.py reads, in both files."""
+    state["files"] = []
+    for tag in ("a", "b"):
+        path = os.path.join(tmp, tag + ".json")
+        r = run_bench(exe, "--benchmark_repetitions=%d" % REPS, "--benchmark_min_time=0.02",
+                      "--benchmark_out=" + path)
+        check(r.returncode == 0, "%s exits 0 (stderr: %s)" % (exe, r.stderr.strip()))
+        if r.returncode != 0:
+            return
+        state["files"].append(path)
+        state["doc"] = check_document(path)
+
+
+def test_compare_py(exe, tmp, state):
+    """Google Benchmark's own compare.py reads the two files of test_json_documents."""
+    files = state.get("files", [])
+    check(len(files) == 2, "two JSON files to compare")
+    if len(files) != 2:
+        return
+    r = subprocess.run(["/usr/bin/python3", COMPARE, "benchmarks", files[0], files[1]],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                       timeout=120)
+    check(r.returncode == 0, "compare.py exits 0:\n" + r.stdout)
+    for b in state["doc"]["benchmarks"]:
+        if b["run_type"] == "iteration":
+            check(b["name"] in r.stdout, "compare.py reports %s" % b["name"])
+    check("_pvalue" in r.stdout, "compare.py ran its U test")
+    check("OVERALL_GEOMEAN" in r.stdout, "compare.py printed its geomean")
+    if case_failures:
+        print(r.stdout)
+
+
+CASES = [test_json_documents, test_compare_py, test_unknown_flag_exits_2, test_list_tests,
+         test_min_time_forms, test_csv_header, test_time_unit]
 
 
 def main():
@@ -160,32 +211,21 @@ def main():
         print("skip: %s not installed (package libbenchmark-tools)" % COMPARE)
         return 77
 
+    passed = failed = 0
+    state = {}
     with tempfile.TemporaryDirectory() as tmp:
-        files = []
-        for tag in ("a", "b"):
-            path = os.path.join(tmp, tag + ".json")
-            r = run_bench(exe, "--benchmark_repetitions=%d" % REPS, "--benchmark_min_time=0.02",
-                          "--benchmark_out=" + path)
-            check(r.returncode == 0, "%s exits 0 (stderr: %s)" % (exe, r.stderr.strip()))
-            if r.returncode != 0:
-                break
-            files.append(path)
-            doc = check_document(path)
-
-        check_flags(exe, tmp)
-
-        if len(files) == 2:
-            r = subprocess.run(["/usr/bin/python3", COMPARE, "benchmarks", files[0], files[1]],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               timeout=120)
-            check(r.returncode == 0, "compare.py exits 0:\n" + r.stdout)
-            for b in doc["benchmarks"]:
-                if b["run_type"] == "iteration":
-                    check(b["name"] in r.stdout, "compare.py reports %s" % b["name"])
-            check("_pvalue" in r.stdout, "compare.py ran its U test")
-            check("OVERALL_GEOMEAN" in r.stdout, "compare.py printed its geomean")
-            if failed:
-                print(r.stdout)
+        for case in CASES:
+            del case_failures[:]
+            try:
+                case(exe, tmp, state)
+            except Exception as e:  # a crash inside a case fails that case only
+                check(False, "%s raised %r" % (case.__name__, e))
+            if case_failures:
+                failed += 1
+                print("[  FAILED  ] %s (%d checks)" % (case.__name__, len(case_failures)))
+            else:
+                passed += 1
+                print("[       OK ] %s" % case.__name__)
 
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0

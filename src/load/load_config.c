@@ -3,7 +3,7 @@
  * ringer-load's flags. Every bad value is reported with the flag's name;
  * main turns a failure into exit status 2.
  */
-#include "ringer/load_config.h"
+#include "load_config.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -25,9 +25,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "ringer/http_parser.h"
-#include "ringer/http_response.h"
-#include "ringer/proto.h"
+#include "http_parser.h"
+#include "http_response.h"
+#include "ringer/mode.h"
 #include "ringer/shard.h"
 
 #define RUN_COPIES_MAX 64

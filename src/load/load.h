@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "ringer/hist.h"
-#include "ringer/load_config.h"
+#include "load_config.h"
 
 /* Status classes: [0] unparseable, [1] 1xx ... [5] 5xx. */
 #define LOAD_STATUS_CLASSES 6

@@ -20,7 +20,7 @@
  * response is counted when its request was sent inside the measured window
  * and it completes before the window ends.
  */
-#include "ringer/load.h"
+#include "load.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -33,9 +33,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ringer/http_client.h"
+#include "http_client.h"
 #include "ringer/ring.h"
-#include "ringer/sched.h"
+#include "schedule.h"
 #include "ringer/user_data.h"
 
 #define NS_PER_MS  1000000ull

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "ringer/http_client.h"
+#include "http_client.h"
 
 static uint8_t *guard_base;
 static size_t page;

@@ -3,7 +3,7 @@
  * The open-loop schedule. 128-bit intermediates keep n * 1e9 exact for any
  * run a 64-bit nanosecond clock can express.
  */
-#include "ringer/sched.h"
+#include "schedule.h"
 
 #define NS_PER_S 1000000000ull
 

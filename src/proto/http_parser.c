@@ -37,7 +37,7 @@
  */
 #include <string.h>
 
-#include "ringer/http_parser.h"
+#include "http_parser.h"
 
 /* As in the kernel: a case that continues into the next one says so. */
 #define fallthrough __attribute__((__fallthrough__))

@@ -8,7 +8,7 @@
  */
 #include <errno.h>
 
-#include "ringer/proto.h"
+#include "ringer/mode.h"
 #include "ringer/shard.h"
 
 static void echo_process(struct shard *s, struct conn *c)

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "ringer/config.h"
-#include "ringer/shard.h"
+#include "ringer/sock.h"
 
 static int getopt_int(int fd, int level, int name)
 {
@@ -36,7 +36,7 @@ static void accepted_sockets_inherit_nodelay(void **state)
 
 	(void)state;
 	assert_int_equal(net_addr_parse("127.0.0.1:0", &a), 0);
-	lfd = shard_listen_socket(&a, 16);
+	lfd = sock_listen(&a, 16);
 	assert_true(lfd >= 0);
 	assert_int_equal(getopt_int(lfd, IPPROTO_TCP, TCP_NODELAY), 1);
 	assert_int_equal(getopt_int(lfd, SOL_SOCKET, SO_REUSEPORT), 1);
@@ -44,7 +44,7 @@ static void accepted_sockets_inherit_nodelay(void **state)
 	bound.len = len;
 
 	/* A second shard's listener joins the same port (closed again, so accept below is sure). */
-	second = shard_listen_socket(&bound, 16);
+	second = sock_listen(&bound, 16);
 	assert_true(second >= 0);
 	close(second);
 
@@ -71,7 +71,7 @@ static void bind_conflict_is_an_error(void **state)
 	assert_int_equal(listen(other, 1), 0);
 	a.len = sizeof(a.ss);
 	assert_int_equal(getsockname(other, (struct sockaddr *)&a.ss, &a.len), 0);
-	assert_true(shard_listen_socket(&a, 16) < 0);
+	assert_true(sock_listen(&a, 16) < 0);
 	close(other);
 }
 

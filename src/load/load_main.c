@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "ringer/load.h"
+#include "load.h"
 
 #define EXIT_USAGE    2
 #define EXIT_MISMATCH 3

@@ -18,6 +18,7 @@
 
 #include "ringer/config.h"
 #include "ringer/shard.h"
+#include "ringer/sock.h"
 
 #ifndef RINGER_VERSION
 #define RINGER_VERSION "0.1.0"
@@ -177,7 +178,7 @@ int main(int argc, char **argv)
 		s->proto = mode_ops(cfg.mode);
 		s->cpu = cfg.pin ? cpus[i % (unsigned)ncpus] : -1;
 		s->file_slots = nofile > 64 ? nofile - 64 : nofile;
-		s->listen_fd = shard_listen_socket(&cfg.listen, LISTEN_BACKLOG);
+		s->listen_fd = sock_listen(&cfg.listen, LISTEN_BACKLOG);
 		if (s->listen_fd < 0) {
 			fprintf(stderr, "ringer: cannot listen on %s: %s\n",
 				net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)),
@@ -191,7 +192,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (cfg.admin_set) {
-		admin_fd = shard_listen_socket(&cfg.admin, 64);
+		admin_fd = sock_listen(&cfg.admin, 64);
 		if (admin_fd < 0) {
 			fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 				net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)),

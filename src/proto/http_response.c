@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ringer/http_response.h"
+#include "http_response.h"
 
 static const char default_body[] = "Hello, World!";
 

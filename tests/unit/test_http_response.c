@@ -15,7 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "ringer/http_response.h"
+#include "http_response.h"
 
 /* 2015-10-21 07:28:00 UTC, a Wednesday. */
 #define T0 ((time_t)1445412480)

@@ -1,0 +1,39 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Socket setup done with plain syscalls at startup, never on the hot path:
+ * the listeners. Everything a connection does afterwards goes through the ring.
+ */
+#include "ringer/sock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int sock_listen(const struct net_addr *addr, int backlog)
+{
+	int fd, one = 1, ret;
+
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/*
+	 * TCP_NODELAY on the listener: Linux copies it to every accepted socket,
+	 * which matters because direct descriptors cannot take a setsockopt.
+	 * Without it, a message larger than one receive buffer is echoed in two
+	 * sends and Nagle holds the second until the peer's delayed ACK (40 ms).
+	 */
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)))
+		goto out_errno;
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len) || listen(fd, backlog))
+		goto out_errno;
+	return fd;
+
+out_errno:
+	ret = -errno;
+	close(fd);
+	return ret;
+}
