@@ -22,53 +22,88 @@
  * for it (inflight == 0); closing is a state, not a free.
  */
 
-enum conn_flag {
-	CONN_F_USED = 1u << 0,		    /* slot is allocated */
-	CONN_F_RECVING = 1u << 1,	    /* a multishot recv is armed */
-	CONN_F_SENDING = 1u << 2,	    /* a send is in flight */
-	CONN_F_PEER_FIN = 1u << 3,	    /* the peer half-closed (recv returned 0) */
-	CONN_F_CLOSING = 1u << 4,	    /* close or shutdown issued; no new work */
-	CONN_F_PAUSED = 1u << 5,	    /* recv stopped for backpressure */
-	CONN_F_NOBUFS = 1u << 6,	    /* recv ended by ENOBUFS; re-arm when buffers return */
-	CONN_F_SHUT_WR = 1u << 7,	    /* our FIN was sent (shutdown SHUT_WR) */
-	CONN_F_CANCELING = 1u << 8,	    /* a cancel for the recv is in flight */
-	CONN_F_ERROR = 1u << 9,		    /* reset or error: no graceful FIN exchange */
-	CONN_F_CLOSE_AFTER_SEND = 1u << 10, /* protocol asked to close once output drains */
-	CONN_F_UPSTREAM = 1u << 11,	    /* proxy: this side is the upstream connection */
-	CONN_F_DEAD = 1u << 12, /* close issued: the slot is released when inflight is 0 */
-	CONN_F_LINGER =
-		1u << 13, /* close first with shutdown + lingering read, not a plain close */
-	CONN_F_SHUT_PENDING = 1u << 14,	  /* a shutdown is in flight: no close until it completes */
-	CONN_F_CLOSE_DEFERRED = 1u << 15, /* a close waits for that shutdown */
+/*
+ * A connection's flags, kept apart by owner (HAProxy's habit): what the
+ * receive side, the send side and the lifecycle each asked for and what was
+ * done, so an asynchronous action in flight is never mistaken for a finished
+ * one. Only the engine (src/engine/) writes them; modes ask through its API.
+ */
+enum conn_rx {
+	CONN_RX_ARMED = 1u << 0,     /* a multishot recv is armed */
+	CONN_RX_CANCELING = 1u << 1, /* a cancel of that recv is in flight */
+	CONN_RX_NOBUFS = 1u << 2,    /* ended by ENOBUFS: waits on the starved list */
+	CONN_RX_PAUSED = 1u << 3,    /* own input queue full: resume when it is short again */
+	CONN_RX_BLOCKED = 1u << 4,   /* the destination of forwarded input is full */
+	CONN_RX_EOF = 1u << 5,	     /* the peer's FIN arrived (recv returned 0) */
+	CONN_RX_EOF_NOTIFY = 1u << 6,	/* ... and the mode has not been told yet */
+	CONN_RX_NOTIFY = 1u << 7,	/* input arrived since the mode last looked */
+	CONN_RX_DISCARD = 1u << 8,	/* lingering after our FIN: input is dropped */
+};
+
+enum conn_tx {
+	CONN_TX_SENDING = 1u << 0,	 /* a send is in flight */
+	CONN_TX_SENT_NOTIFY = 1u << 1,	 /* the mode's bytes all went out; tell it */
+	CONN_TX_SHUT_WANTED = 1u << 2,	 /* send our FIN once output has drained */
+	CONN_TX_SHUT_INFLIGHT = 1u << 3, /* a shutdown(SHUT_WR) is in flight */
+	CONN_TX_SHUT_DONE = 1u << 4,	 /* our FIN is out (by shutdown or by close) */
+};
+
+enum conn_life {
+	CONN_L_USED = 1u << 0,		/* slot is allocated */
+	CONN_L_FIXED = 1u << 1,		/* fd is a direct descriptor (fixed-file slot) */
+	CONN_L_CONNECTING = 1u << 2,	/* outbound: socket or connect in flight */
+	CONN_L_CLOSE_WANTED = 1u << 3,	/* close once output (and input) is done */
+	CONN_L_LINGER = 1u << 4,	/* ... by shutdown and a lingering read, not a plain close */
+	CONN_L_DEAD = 1u << 5,		/* close issued: the slot is freed when inflight is 0 */
+	CONN_L_CLOSE_DEFERRED = 1u << 6, /* the close waits for a shutdown in flight */
+	CONN_L_KICKING = 1u << 7,	/* the engine is deciding for it (no re-entry) */
+	CONN_L_RESET = 1u << 8,		/* closed abortively (RST) */
+};
+
+enum conn_side {
+	CONN_SIDE_CLIENT,   /* accepted from a listener */
+	CONN_SIDE_UPSTREAM, /* connected out by the engine */
+	CONN_SIDE_COUNT,
 };
 
 struct conn {
 	uint32_t gen;
-	uint32_t next_free;
-	int32_t fd;	    /* fixed-file index (direct descriptor) or process fd */
-	uint16_t inflight;  /* operations in flight for this slot */
-	uint8_t state;	    /* enum tcp_state, changed only by conn_event() */
-	uint8_t mode_state; /* small per-protocol state */
-	uint32_t flags;	    /* enum conn_flag */
+	uint32_t link;	   /* free list, or the engine's list of buffer-starved connections */
+	int32_t fd;	   /* fixed-file index (direct descriptor) or process fd */
+	uint16_t inflight; /* operations in flight for this slot */
+	uint8_t state;	   /* enum tcp_state, changed only by conn_event() */
+	uint8_t side;	   /* enum conn_side */
+	uint16_t rx;	   /* enum conn_rx */
+	uint16_t tx;	   /* enum conn_tx */
+	uint16_t life;	   /* enum conn_life */
 	/*
-	 * Received buffers not yet consumed, oldest first: a chain of buffer ids
-	 * linked through the shard's buffer table (struct bufring's next[]), so
-	 * a connection can hold any number without a per-connection array.
+	 * Buffers are chained through the buffer table (struct bufring's
+	 * next[]), so a connection holds any number without an array. Input:
+	 * received and not yet consumed, oldest first. Output: buffers forwarded
+	 * to this connection to send (from its own input, or another's), which
+	 * return to the ring only when the send carrying them completes.
 	 */
 	uint16_t in_head;
 	uint16_t in_tail;
-	uint32_t in_count;
-	uint32_t in_off;	 /* bytes of the head buffer already consumed */
-	uint32_t peer;		 /* proxy: slot of the other side, or UINT32_MAX */
-	uint64_t last_active_ms; /* for idle timeouts */
-	/* Protocol-private state (HTTP parser, pending responses, ...). */
+	uint16_t out_head;
+	uint16_t out_tail;
+	uint16_t in_count;
+	uint16_t out_count;
+	uint32_t in_off;	 /* bytes of the input head already consumed */
+	uint32_t out_off;	 /* bytes of the output head (buffer or span) already sent */
+	uint32_t out_len;	 /* bytes of the span given to engine_send() */
+	uint32_t feeder;	 /* slot whose receive waits for our output to drain, or UINT32_MAX */
+	const uint8_t *out_ptr;	 /* the span given to engine_send(), or NULL */
+	uint32_t last_active_ms; /* engine clock, for idle and linger timeouts (wraps in 49 days) */
+	uint32_t deadline_ms;	 /* a mode's deadline on the engine clock, or 0 */
+	/* Mode-private state (HTTP parser, pending responses, the proxy's pair, ...). */
 	union {
-		uint8_t bytes[64];
+		uint8_t bytes[56];
 		uint64_t align;
 	} proto;
 };
 
-_Static_assert(sizeof(struct conn) <= 128, "struct conn stays within two cache lines");
+_Static_assert(sizeof(struct conn) == 128, "struct conn is two cache lines");
 
 struct conn_slab {
 	struct conn *conns;
@@ -110,6 +145,12 @@ void conn_untrack(struct conn *c, struct stats *st);
 static inline uint32_t conn_inq_len(const struct conn *c)
 {
 	return c->in_count;
+}
+
+/* The mode's private bytes of c. */
+static inline void *conn_mode(struct conn *c)
+{
+	return c->proto.bytes;
 }
 
 #endif

@@ -1,43 +1,57 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef RINGER_PROTO_H
-#define RINGER_PROTO_H
+#ifndef RINGER_MODE_H
+#define RINGER_MODE_H
 
 #include <stdint.h>
 
-struct shard;
+struct engine;
 struct conn;
 
 /*
- * One table per mode (echo, http, proxy), as io_uring's opdef.c keeps one
- * row per opcode. The shard owns sockets, buffers and the TCP lifecycle; a
- * protocol only decides what to send for the bytes a connection received.
+ * A mode (echo, http, proxy; ringer-load's client too) is one table of
+ * callbacks, as io_uring's opdef.c keeps one row per opcode. The engine owns
+ * sockets, buffers, backpressure and the TCP lifecycle, and calls these when
+ * something happened that the mode must decide about; the mode answers with
+ * engine calls (engine.h) and never touches a connection's flags or the
+ * shard. Every callback may be NULL except readable.
  *
- * Received buffers queue on the connection (a chain, see conn.h) in arrival
- * order; shard_in_ptr()/shard_in_len() give what is left of the oldest one.
- * The shard calls process() whenever the connection has queued input and no
- * send in flight; process() issues at most one send (shard_send) or decides
- * to close, and gives buffers back with shard_pop_buf() once consumed.
- * sent() sees each send's result first, so a protocol can resume a short
- * send or account what went out before process() runs again.
+ * Order on one connection: accepted or connected first; readable whenever
+ * new input is queued (also while a send is in flight: a mode that sends
+ * one thing at a time checks engine_sending()); sent when the bytes given to
+ * engine_send() have all gone out; peer_eof after the input that came before
+ * the FIN was shown; closed last, just before the slot is freed.
  */
-struct proto_ops {
+struct mode_ops {
 	const char *name;
-	/* Per-shard setup and teardown (may be NULL). Return 0 or -errno. */
-	int (*shard_init)(struct shard *s);
-	void (*shard_fini)(struct shard *s);
-	/* A new connection is ESTABLISHED (may be NULL). */
-	void (*open)(struct shard *s, struct conn *c);
-	/* Queued input and no send in flight: make progress. */
-	void (*process)(struct shard *s, struct conn *c);
-	/* A send completed with res bytes (> 0); return -errno to abort the connection. */
-	int (*sent)(struct shard *s, struct conn *c, int res);
-	/* The connection's slot is about to be freed (may be NULL): drop what it holds. */
-	void (*close)(struct shard *s, struct conn *c);
-	/* Once a second, on every shard (may be NULL): refresh cached headers and such. */
-	void (*tick)(struct shard *s, uint64_t now_ms, int64_t wall_sec);
+	/* Per engine (per shard) setup: arg is the mode's configuration. Return 0 or -errno. */
+	int (*init)(struct engine *e, const void *arg, void **data);
+	void (*fini)(struct engine *e, void *data);
+	/* An accepted connection is ESTABLISHED and receiving. */
+	void (*accepted)(struct engine *e, struct conn *c);
+	/*
+	 * An engine_connect() finished: res 0, ESTABLISHED and receiving; or
+	 * -errno (-ETIMEDOUT for the timeout), and c is released after this returns.
+	 */
+	void (*connected)(struct engine *e, struct conn *c, int res);
+	/* New input is queued: engine_input() / engine_consume() / engine_forward(). */
+	void (*readable)(struct engine *e, struct conn *c);
+	/* The span given to engine_send() has all been sent. */
+	void (*sent)(struct engine *e, struct conn *c);
+	/*
+	 * The peer sent its FIN. The connection stays open for sending until the
+	 * mode calls engine_shutdown() or engine_close(). NULL: close once output drains.
+	 */
+	void (*peer_eof)(struct engine *e, struct conn *c);
+	/* A deadline set with engine_set_deadline() passed. NULL: abort the connection. */
+	void (*expired)(struct engine *e, struct conn *c);
+	/* c's slot is about to be freed: drop what refers to it. */
+	void (*closed)(struct engine *e, struct conn *c);
+	/* Once a second: refresh cached headers and such. */
+	void (*tick)(struct engine *e, uint64_t now_ms, int64_t wall_sec);
 };
 
-extern const struct proto_ops proto_echo;
-extern const struct proto_ops proto_http;
+extern const struct mode_ops mode_echo;
+extern const struct mode_ops mode_http;
+extern const struct mode_ops mode_proxy;
 
 #endif

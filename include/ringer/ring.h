@@ -94,6 +94,23 @@ int ring_cancel(struct ring *r, uint64_t target_ud, uint64_t ud);
 int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud);
 int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr, unsigned len,
 		 uint64_t ud);
+/* A socket installed straight into a free fixed-file slot (the slot comes back in cqe->res). */
+int ring_socket_direct(struct ring *r, int domain, uint64_t ud);
+/* setsockopt through io_uring (kernel 6.7+): works on direct descriptors. optval must outlive the op. */
+int ring_setsockopt(struct ring *r, int fd, bool fixed, int level, int optname, const void *optval,
+		    unsigned optlen, uint64_t ud);
+/*
+ * One chain: [setsockopt TCP_NODELAY ->] connect [-> link timeout]. nodelay
+ * (may be NULL) and timeout must outlive the submission; the address is
+ * copied by the kernel when the connect is submitted.
+ */
+int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockaddr *addr,
+			unsigned len, const int *nodelay, struct __kernel_timespec *timeout,
+			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout);
+/* setsockopt(SO_LINGER 0) -> close, linked: the peer gets a RST. */
+int ring_close_reset(struct ring *r, int fd, bool fixed, uint64_t ud_opt, uint64_t ud_close);
+/* 0 when setsockopt works as an io_uring command here, else the kernel's -errno. */
+int ring_probe_setsockopt(struct ring *r);
 int ring_nop(struct ring *r, uint64_t ud);
 /* A timeout that fires every ts and keeps going (multishot, kernel 6.4+), or once. */
 int ring_tick(struct ring *r, struct __kernel_timespec *ts, bool multishot, uint64_t ud);

@@ -40,6 +40,9 @@ enum ud_op {
 	UD_OP_CONNECT,
 	UD_OP_MSG,
 	UD_OP_NOP,
+	UD_OP_SOCKET,	    /* socket for an outbound connection */
+	UD_OP_SOCKOPT,	    /* setsockopt as an io_uring command */
+	UD_OP_LINK_TIMEOUT, /* a connect's timeout */
 	UD_OP_COUNT,
 };
 

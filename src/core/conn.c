@@ -50,33 +50,33 @@ struct conn *conn_alloc(struct conn_slab *s)
 
 	if (s->free_head != FREE_END) {
 		c = &s->conns[s->free_head];
-		s->free_head = c->next_free;
+		s->free_head = c->link;
 	} else if (s->high_water < s->cap) {
 		c = &s->conns[s->high_water++];
 	} else {
 		return NULL;
 	}
-	assert(!(c->flags & CONN_F_USED));
+	assert(!(c->life & CONN_L_USED));
 	gen = c->gen;
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
-	c->next_free = FREE_END;
+	c->link = FREE_END;
 	c->fd = -1;
-	c->peer = UINT32_MAX;
+	c->feeder = UINT32_MAX;
 	c->state = TCPS_CLOSED;
-	c->flags = CONN_F_USED;
+	c->life = CONN_L_USED;
 	s->used++;
 	return c;
 }
 
 void conn_free(struct conn_slab *s, struct conn *c)
 {
-	assert(c->flags & CONN_F_USED);
+	assert(c->life & CONN_L_USED);
 	assert(c->inflight == 0);
-	c->flags = 0;
+	c->life = 0;
 	/* A new generation makes every completion still naming the old one stale. */
 	c->gen = (c->gen + 1) & UD_GEN_MASK;
-	c->next_free = s->free_head;
+	c->link = s->free_head;
 	s->free_head = conn_slot(s, c);
 	s->used--;
 }
@@ -88,7 +88,7 @@ struct conn *conn_lookup(struct conn_slab *s, uint32_t slot, uint32_t gen)
 	if (slot >= s->high_water)
 		return NULL;
 	c = &s->conns[slot];
-	if (!(c->flags & CONN_F_USED) || c->gen != gen)
+	if (!(c->life & CONN_L_USED) || c->gen != gen)
 		return NULL;
 	return c;
 }

@@ -5,6 +5,8 @@
 #include "ringer/ring.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,6 +342,134 @@ int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr
 	set_fixed(sqe, fixed);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
+}
+
+/* Room for n SQEs in one submission, so a linked chain is never split by an early submit. */
+static int reserve(struct ring *r, unsigned n)
+{
+	if (io_uring_sq_space_left(&r->uring) >= n)
+		return 0;
+	r->early_submits++;
+	if (io_uring_submit(&r->uring) < 0 || io_uring_sq_space_left(&r->uring) < n)
+		return -EBUSY;
+	return 0;
+}
+
+int ring_socket_direct(struct ring *r, int domain, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	/* 2.3's _alloc helper encodes IORING_FILE_INDEX_ALLOC correctly (unlike accept_direct). */
+	io_uring_prep_socket_direct_alloc(sqe, domain, SOCK_STREAM | SOCK_CLOEXEC, 0, 0);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+/*
+ * setsockopt as an io_uring command (kernel 6.7+, SOCKET_URING_OP_SETSOCKOPT):
+ * the only way to set an option on a direct descriptor, which has no process
+ * fd. liburing 2.3 knows neither the command nor the SQE fields it uses, so
+ * they are filled by hand: cmd_op in off, level and optname in the two
+ * halves of addr, optlen where file_index lives, optval in addr3.
+ */
+#define RING_SOCKET_OP_SETSOCKOPT 3
+
+static void prep_setsockopt(struct io_uring_sqe *sqe, int fd, bool fixed, int level, int optname,
+			    const void *optval, unsigned optlen, uint64_t ud)
+{
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = RING_SOCKET_OP_SETSOCKOPT;
+	sqe->addr = (uint32_t)level | (uint64_t)(uint32_t)optname << 32;
+	sqe->file_index = optlen;
+	sqe->addr3 = (uint64_t)(uintptr_t)optval;
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+}
+
+int ring_setsockopt(struct ring *r, int fd, bool fixed, int level, int optname, const void *optval,
+		    unsigned optlen, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	prep_setsockopt(sqe, fd, fixed, level, optname, optval, optlen, ud);
+	return 0;
+}
+
+int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockaddr *addr,
+			unsigned len, const int *nodelay, struct __kernel_timespec *timeout,
+			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout)
+{
+	struct io_uring_sqe *sqe;
+	int ret = reserve(r, 3);
+
+	if (ret)
+		return ret;
+	if (nodelay) {
+		sqe = io_uring_get_sqe(&r->uring);
+		prep_setsockopt(sqe, fd, fixed, IPPROTO_TCP, TCP_NODELAY, nodelay, sizeof(*nodelay),
+				ud_opt);
+		sqe->flags |= IOSQE_IO_LINK;
+	}
+	sqe = io_uring_get_sqe(&r->uring);
+	io_uring_prep_connect(sqe, fd, addr, len);
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud_connect);
+	if (timeout) {
+		sqe->flags |= IOSQE_IO_LINK;
+		sqe = io_uring_get_sqe(&r->uring);
+		io_uring_prep_link_timeout(sqe, timeout, 0);
+		io_uring_sqe_set_data64(sqe, ud_timeout);
+	}
+	return 0;
+}
+
+int ring_close_reset(struct ring *r, int fd, bool fixed, uint64_t ud_opt, uint64_t ud_close)
+{
+	/* l_linger 0: the close sends a RST and drops unsent data (SO_LINGER 0 semantics). */
+	static const struct linger reset = {.l_onoff = 1, .l_linger = 0};
+	struct io_uring_sqe *sqe;
+	int ret = reserve(r, 2);
+
+	if (ret)
+		return ret;
+	sqe = io_uring_get_sqe(&r->uring);
+	prep_setsockopt(sqe, fd, fixed, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset), ud_opt);
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = io_uring_get_sqe(&r->uring);
+	if (fixed)
+		io_uring_prep_close_direct(sqe, (unsigned)fd);
+	else
+		io_uring_prep_close(sqe, fd);
+	io_uring_sqe_set_data64(sqe, ud_close);
+	return 0;
+}
+
+/*
+ * Whether this kernel takes setsockopt as an io_uring command: tried once on
+ * a throwaway socket at startup. Returns 0, or the -errno the kernel gave.
+ */
+int ring_probe_setsockopt(struct ring *r)
+{
+	struct io_uring_cqe *cqe;
+	int one = 1, fd, ret;
+
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = ring_setsockopt(r, fd, false, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one), 0);
+	if (!ret)
+		ret = io_uring_submit_and_wait(&r->uring, 1) < 0 ? -EIO : 0;
+	if (!ret) {
+		ret = io_uring_wait_cqe(&r->uring, &cqe);
+		if (!ret) {
+			ret = cqe->res < 0 ? cqe->res : 0;
+			io_uring_cqe_seen(&r->uring, cqe);
+		}
+	}
+	close(fd);
+	return ret;
 }
 
 int ring_nop(struct ring *r, uint64_t ud)

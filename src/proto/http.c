@@ -27,8 +27,9 @@
 
 #include "http_parser.h"
 #include "http_response.h"
+#include "ringer/config.h"
+#include "ringer/engine.h"
 #include "ringer/mode.h"
-#include "ringer/shard.h"
 
 #define RUN_COPIES_MAX 64
 #define RUN_BLOCK_MAX  (64 * 1024) /* bytes of one block of copies */
@@ -69,14 +70,13 @@ struct http_conn {
 	struct run run;		/* being built, or being sent */
 	struct run next;	/* the request that ended the run, waiting its turn */
 	uint32_t chunk;		/* responses in the send in flight */
-	uint32_t send_off;	/* bytes of the current piece already sent */
-	uint32_t send_len;	/* bytes of the current piece */
 	uint16_t error;		/* HTTP status of a parse error still to answer, or 0 */
 	uint8_t gen;		/* response generation the send in flight holds */
 	uint8_t holding : 1;	/* a generation is held */
 	uint8_t body_phase : 1; /* out-of-line body: the head went, the body is next */
 	uint8_t closing : 1;	/* the last request asked for a close: parse no further */
 	uint8_t errored : 1;	/* the close follows an error response */
+	uint8_t eof : 1;	/* the peer's FIN arrived: close once all is answered */
 };
 
 _Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
@@ -84,12 +84,12 @@ _Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
 
 static inline struct http_conn *hconn(struct conn *c)
 {
-	return (struct http_conn *)c->proto.bytes;
+	return conn_mode(c);
 }
 
-static inline struct http_shard *hshard(struct shard *s)
+static inline struct http_shard *hshard(struct engine *e)
 {
-	return s->proto_data;
+	return engine_mode_data(e);
 }
 
 static void build_blocks(struct http_shard *hs, unsigned gen)
@@ -111,9 +111,9 @@ static void build_blocks(struct http_shard *hs, unsigned gen)
 	}
 }
 
-static int http_shard_init(struct shard *s)
+static int http_init(struct engine *e, const void *arg, void **data)
 {
-	const struct config *cfg = s->cfg;
+	const struct config *cfg = arg;
 	struct http_shard *hs = calloc(1, sizeof(*hs));
 	int ret;
 
@@ -162,7 +162,7 @@ static int http_shard_init(struct shard *s)
 	/* Both generations start from the same Date; refreshes then alternate. */
 	build_blocks(hs, 0);
 	build_blocks(hs, 1);
-	s->proto_data = hs;
+	*data = hs;
 	return 0;
 
 out_free:
@@ -175,9 +175,9 @@ out_free:
 	return ret;
 }
 
-static void http_shard_fini(struct shard *s)
+static void http_fini(struct engine *e, void *data)
 {
-	struct http_shard *hs = hshard(s);
+	struct http_shard *hs = data;
 
 	if (!hs)
 		return;
@@ -187,12 +187,11 @@ static void http_shard_fini(struct shard *s)
 				free(hs->block[gen][k][minor].data);
 	http_responses_free(&hs->resp);
 	free(hs);
-	s->proto_data = NULL;
 }
 
-static void http_tick(struct shard *s, uint64_t now_ms, int64_t wall_sec)
+static void http_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 {
-	struct http_shard *hs = hshard(s);
+	struct http_shard *hs = hshard(e);
 	unsigned before = hs->resp.cur;
 
 	/* -EBUSY: a send still reads the spare generation; try again next tick. */
@@ -200,7 +199,7 @@ static void http_tick(struct shard *s, uint64_t now_ms, int64_t wall_sec)
 		build_blocks(hs, hs->resp.cur);
 }
 
-static void http_open(struct shard *s, struct conn *c)
+static void http_accepted(struct engine *e, struct conn *c)
 {
 	memset(hconn(c), 0, sizeof(struct http_conn));
 	http_parser_init(&hconn(c)->parser);
@@ -231,11 +230,11 @@ static void release_hold(struct http_shard *hs, struct http_conn *hc)
 /*
  * Sends what comes next for the current run: a block of up to 64 copies, or
  * one response (closing, or too large to copy), or one piece of a response
- * whose body is stored apart; from send_off on, so a short send resumes.
+ * whose body is stored apart. The engine resumes a short send itself.
  */
-static int send_run(struct shard *s, struct conn *c)
+static int send_run(struct engine *e, struct conn *c)
 {
-	struct http_shard *hs = hshard(s);
+	struct http_shard *hs = hshard(e);
 	struct http_conn *hc = hconn(c);
 	struct http_resp r;
 	const char *ptr;
@@ -265,8 +264,7 @@ static int send_run(struct shard *s, struct conn *c)
 		}
 	}
 	hc->chunk = count;
-	hc->send_len = len;
-	return shard_send(s, c, ptr + hc->send_off, len - hc->send_off);
+	return engine_send(e, c, ptr, len);
 }
 
 static uint8_t kind_for_method(uint8_t method)
@@ -286,35 +284,33 @@ static uint8_t kind_for_method(uint8_t method)
  * wants another response, an error, a close, or the input ran out), then
  * sends it; with nothing left to answer, closes if asked to.
  */
-static void http_pump(struct shard *s, struct conn *c)
+static void http_pump(struct engine *e, struct conn *c)
 {
 	struct http_conn *hc = hconn(c);
+	const uint8_t *in;
 
-	if (c->flags & (CONN_F_SENDING | CONN_F_DEAD))
+	if (engine_sending(c) || engine_closing(c))
 		return;
 	if (!hc->run.count && hc->next.valid) {
 		hc->run = hc->next;
 		hc->next.valid = 0;
 	}
 	while (!hc->next.valid && !hc->error && !hc->closing && conn_inq_len(c)) {
-		uint32_t avail = shard_in_len(s, c);
+		uint32_t avail = engine_input(e, c, &in);
 		struct http_request req;
 		struct run r;
-		ssize_t n = http_parse(&hc->parser, (const char *)shard_in_ptr(s, c), avail, &req);
+		ssize_t n = http_parse(&hc->parser, (const char *)in, avail, &req);
 
 		if (n < 0) {
 			hc->error = (uint16_t)http_error_status((enum http_error) - n);
-			STAT_INC(&s->stats, proto_errors);
+			STAT_INC(engine_stats(e), proto_errors);
 			break;
 		}
-		if (n == 0) {
-			shard_pop_buf(s, c); /* all parsed, no request complete yet */
+		/* n == 0: all of it parsed and no request complete yet; the buffer goes back. */
+		engine_consume(e, c, n ? (uint32_t)n : avail);
+		if (n == 0)
 			continue;
-		}
-		c->in_off += (uint32_t)n;
-		if ((uint32_t)n == avail)
-			shard_pop_buf(s, c);
-		STAT_INC(&s->stats, requests);
+		STAT_INC(engine_stats(e), requests);
 		r.count = 1;
 		r.kind = kind_for_method(req.method);
 		r.minor = req.minor;
@@ -342,8 +338,8 @@ static void http_pump(struct shard *s, struct conn *c)
 		hc->errored = 1;
 	}
 	if (hc->run.count) {
-		if (send_run(s, c))
-			shard_abort(s, c);
+		if (send_run(e, c))
+			engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
 	if (hc->closing && !hc->next.valid) {
@@ -356,25 +352,31 @@ static void http_pump(struct shard *s, struct conn *c)
 		 */
 		bool linger = hc->errored || conn_inq_len(c) || !http_parser_idle(&hc->parser);
 
-		while (conn_inq_len(c))
-			shard_pop_buf(s, c);
-		shard_close_after_send(s, c, linger);
+		engine_drop_input(e, c);
+		engine_close(e, c, linger ? ENGINE_CLOSE_LINGER : ENGINE_CLOSE);
+		return;
 	}
+	/* The peer's FIN came and everything before it is answered: our close (LAST_ACK). */
+	if (hc->eof && !conn_inq_len(c))
+		engine_close(e, c, ENGINE_CLOSE);
 }
 
-static int http_sent(struct shard *s, struct conn *c, int res)
+static void http_readable(struct engine *e, struct conn *c)
 {
-	struct http_shard *hs = hshard(s);
+	http_pump(e, c);
+}
+
+static void http_peer_eof(struct engine *e, struct conn *c)
+{
+	hconn(c)->eof = 1;
+	http_pump(e, c);
+}
+
+static void http_sent(struct engine *e, struct conn *c)
+{
+	struct http_shard *hs = hshard(e);
 	struct http_conn *hc = hconn(c);
 
-	hc->send_off += (uint32_t)res;
-	if (hc->send_off > hc->send_len)
-		return -EIO;
-	if (hc->send_off < hc->send_len) {
-		STAT_INC(&s->stats, short_sends);
-		return send_run(s, c);
-	}
-	hc->send_off = 0;
 	if (hs->out_of_line && !hc->body_phase) {
 		struct http_resp r = http_response_get_gen(&hs->resp, hc->run.kind, hc->run.keep,
 							   hc->run.minor, hc->gen);
@@ -387,29 +389,31 @@ static int http_sent(struct shard *s, struct conn *c, int res)
 			 */
 			release_hold(hs, hc);
 			hc->body_phase = 1;
-			return send_run(s, c);
+			if (send_run(e, c))
+				engine_close(e, c, ENGINE_CLOSE_RESET);
+			return;
 		}
 	}
 	hc->body_phase = 0;
 	hc->run.count -= hc->chunk;
 	hc->chunk = 0;
 	release_hold(hs, hc);
-	http_pump(s, c);
-	return 0;
+	http_pump(e, c);
 }
 
-static void http_close(struct shard *s, struct conn *c)
+static void http_closed(struct engine *e, struct conn *c)
 {
-	release_hold(hshard(s), hconn(c));
+	release_hold(hshard(e), hconn(c));
 }
 
-const struct proto_ops proto_http = {
+const struct mode_ops mode_http = {
 	.name = "http",
-	.shard_init = http_shard_init,
-	.shard_fini = http_shard_fini,
-	.open = http_open,
-	.process = http_pump,
+	.init = http_init,
+	.fini = http_fini,
+	.accepted = http_accepted,
+	.readable = http_readable,
 	.sent = http_sent,
-	.close = http_close,
+	.peer_eof = http_peer_eof,
+	.closed = http_closed,
 	.tick = http_tick,
 };

@@ -26,13 +26,13 @@
 
 #define LISTEN_BACKLOG 4096
 
-static const struct proto_ops *mode_ops(enum ringer_mode m)
+static const struct mode_ops *mode_ops(enum ringer_mode m)
 {
 	switch (m) {
 	case MODE_ECHO:
-		return &proto_echo;
+		return &mode_echo;
 	case MODE_HTTP:
-		return &proto_http;
+		return &mode_http;
 	case MODE_PROXY:
 		return NULL;
 	}
@@ -175,7 +175,7 @@ int main(int argc, char **argv)
 
 		s->id = i;
 		s->cfg = &cfg;
-		s->proto = mode_ops(cfg.mode);
+		s->mode = mode_ops(cfg.mode);
 		s->cpu = cfg.pin ? cpus[i % (unsigned)ncpus] : -1;
 		s->file_slots = nofile > 64 ? nofile - 64 : nofile;
 		s->listen_fd = sock_listen(&cfg.listen, LISTEN_BACKLOG);

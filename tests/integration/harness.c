@@ -382,3 +382,150 @@ out_free:
 	free(in);
 	return ret;
 }
+
+/* Fills ss from a numeric host (IPv4 or IPv6 literal) and port; returns its length or -EINVAL. */
+static int addr_fill(const char *host, int port, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (strchr(host, ':')) {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) != 1)
+			return -EINVAL;
+		return (int)sizeof(*in6);
+	} else {
+		struct sockaddr_in *in = (struct sockaddr_in *)ss;
+
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &in->sin_addr) != 1)
+			return -EINVAL;
+		return (int)sizeof(*in);
+	}
+}
+
+int tcp_listen(const char *host, int port, int backlog, int *bound)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int fd, len, one = 1, e;
+
+	len = addr_fill(host, port, &ss);
+	if (len < 0)
+		return len;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) || listen(fd, backlog))
+		goto out_close;
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl))
+		goto out_close;
+	if (bound)
+		*bound = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+							: ((struct sockaddr_in *)&ss)->sin_port);
+	return fd;
+out_close:
+	e = -errno;
+	close(fd);
+	return e;
+}
+
+int tcp_connect_from(const char *src, const char *host, int port)
+{
+	struct sockaddr_storage local, remote;
+	int fd, llen, rlen, one = 1, e;
+
+	llen = addr_fill(src, 0, &local);
+	rlen = addr_fill(host, port, &remote);
+	if (llen < 0 || rlen < 0)
+		return -EINVAL;
+	fd = socket(remote.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&local, (socklen_t)llen) ||
+	    connect(fd, (struct sockaddr *)&remote, (socklen_t)rlen)) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int proc_wait_port(struct proc *p, const char *prefix, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+
+	for (;;) {
+		const char *line = strstr(p->out, prefix), *nl, *colon;
+
+		if (line && (nl = strchr(line, '\n'))) {
+			colon = NULL;
+			for (const char *c = line; c < nl; c++)
+				if (*c == ':')
+					colon = c;
+			return colon ? atoi(colon + 1) : -EPROTO;
+		}
+		if (now_ms() >= deadline)
+			return -ETIMEDOUT;
+		usleep(10000);
+		proc_drain(p);
+	}
+}
+
+int http_get(const char *host, int port, const char *path, char *buf, size_t len,
+	     int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	char req[512];
+	size_t got = 0;
+	int fd, r;
+
+	if (len == 0)
+		return -ENOSPC;
+	fd = tcp_connect(host, port);
+	if (fd < 0)
+		return fd;
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+		 path, host);
+	r = send_all(fd, req, strlen(req), timeout_ms);
+	while (r == 0) {
+		ssize_t n = recv(fd, buf + got, len - 1 - got, MSG_DONTWAIT);
+
+		if (n == 0)
+			break;
+		if (n > 0) {
+			got += (size_t)n;
+			if (got == len - 1)
+				r = -ENOSPC;
+			continue;
+		}
+		if (errno != EAGAIN && errno != EINTR)
+			r = -errno;
+		else
+			r = wait_fd(fd, POLLIN, deadline);
+	}
+	close(fd);
+	buf[got] = 0;
+	return r ? r : (int)got;
+}
+
+int metric_value(const char *text, const char *series, double *val)
+{
+	size_t n = strlen(series);
+
+	for (const char *line = text; line && *line;) {
+		if (!strncmp(line, series, n) && line[n] == ' ') {
+			*val = strtod(line + n + 1, NULL);
+			return 0;
+		}
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return -ENOENT;
+}

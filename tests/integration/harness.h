@@ -72,4 +72,31 @@ static inline uint8_t pattern_byte(uint64_t seed, uint64_t i)
 
 int64_t now_ms(void);
 
+/*
+ * Generic helpers added for the proxy tests; they serve any integration test.
+ */
+
+/* A listening TCP socket on host:port (port 0: any) with SO_REUSEADDR; *bound gets the port. */
+int tcp_listen(const char *host, int port, int backlog, int *bound);
+/* Like tcp_connect, from the local address src (e.g. "127.0.0.5", port chosen by the kernel). */
+int tcp_connect_from(const char *src, const char *host, int port);
+/*
+ * Waits up to timeout_ms for a stdout line of p that starts with prefix (e.g.
+ * "admin on ") and returns the port at its end, or -ETIMEDOUT / -EPROTO.
+ * Does not modify p->out.
+ */
+int proc_wait_port(struct proc *p, const char *prefix, int timeout_ms);
+/*
+ * GET path over HTTP/1.1 with "Connection: close", reading until EOF; the
+ * response (head and body) goes to buf, NUL-terminated. Returns its length or -errno.
+ */
+int http_get(const char *host, int port, const char *path, char *buf, size_t len,
+	     int timeout_ms);
+/*
+ * The value of the sample `series` (name and labels exactly as exposed, e.g.
+ * ringer_connections{state="ESTABLISHED"}) in Prometheus text: 0 with *val,
+ * or -ENOENT when no line carries it.
+ */
+int metric_value(const char *text, const char *series, double *val);
+
 #endif

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_ENGINE_H
+#define RINGER_ENGINE_H
+
+/*
+ * The connection engine: accept, connect, recv, send, shutdown, close,
+ * backpressure and buffer ownership for one ring, whoever runs the loop
+ * (a server shard, or a ringer-load thread). Modes (mode.h) program against
+ * the calls below and nothing else; struct engine is opaque to them.
+ *
+ * Buffers: received buffers queue on the receiving connection as input.
+ * engine_forward() moves them to another connection's output (or the same
+ * one's: echo); they go back to the buffer ring only when the send carrying
+ * them completes, whatever happened to either connection meanwhile.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ringer/conn.h"
+#include "ringer/net.h"
+#include "ringer/ring.h"
+#include "ringer/stats.h"
+
+struct engine;
+struct mode_ops;
+struct io_uring_cqe;
+
+struct engine_params {
+	const struct mode_ops *mode;
+	const void *mode_arg; /* handed to mode->init */
+	struct stats *stats;  /* written by this engine's thread only */
+	unsigned max_conns;   /* slab size */
+	unsigned file_slots;  /* cap on the fixed-file table (descriptor limit), 0: none */
+	unsigned buf_count;   /* provided buffers, a power of two */
+	unsigned buf_size;
+	uint16_t bgid;
+	uint32_t idle_ms; /* close connections idle this long; 0: never */
+};
+
+/* ---- for the owner of the loop ---- */
+
+/* Sets up buffers, slab and fixed-file table on r; note gets a human line. Returns 0 or -errno. */
+int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
+		  size_t note_len);
+void engine_destroy(struct engine *e);
+/* Serves a listening socket with multishot accept. */
+void engine_listen(struct engine *e, int listen_fd);
+/* The engine's completions (see engine_owns()); call once per CQE. */
+void engine_complete(struct engine *e, const struct io_uring_cqe *cqe);
+/* True when the CQE's op belongs to the engine. */
+bool engine_owns(uint64_t user_data);
+/* After each batch of CQEs: publish returned buffers, re-arm starved receives. */
+void engine_flush(struct engine *e);
+/* Every tick (~100 ms) with the loop's clock: accept back-off, timeouts. */
+void engine_tick(struct engine *e, uint64_t now_ms);
+/* Once a second: the mode's tick. */
+void engine_second(struct engine *e, int64_t wall_sec);
+/* Sets the engine clock (monotonic ms), once per loop iteration. */
+void engine_set_now(struct engine *e, uint64_t now_ms);
+/* Graceful stop: no more accepts; every connection finishes what it holds and closes. */
+void engine_drain(struct engine *e);
+/* Abort every connection now. */
+void engine_abort_all(struct engine *e);
+/* Nothing left: no connection, no accept armed. */
+bool engine_done(const struct engine *e);
+/* The effective connection limit (may be below max_conns under a low descriptor limit). */
+unsigned engine_max_conns(const struct engine *e);
+
+/* ---- for modes ---- */
+
+struct conn_ref {
+	uint32_t slot;
+	uint32_t gen;
+};
+
+uint64_t engine_now_ms(const struct engine *e);
+struct stats *engine_stats(struct engine *e);
+void *engine_mode_data(struct engine *e);
+/* A handle that survives the slot's reuse, and its lookup (NULL once c is gone). */
+struct conn_ref engine_ref(const struct engine *e, const struct conn *c);
+struct conn *engine_conn(struct engine *e, struct conn_ref ref);
+uint32_t engine_slot(const struct engine *e, const struct conn *c);
+struct conn *engine_slot_conn(struct engine *e, uint32_t slot);
+
+/* The oldest unconsumed input: returns its length (0: none) and points *data at it. */
+uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data);
+/* n bytes of that span are consumed (n <= its length); emptied buffers go back. */
+void engine_consume(struct engine *e, struct conn *c, uint32_t n);
+/* Drops all queued input. */
+void engine_drop_input(struct engine *e, struct conn *c);
+
+/*
+ * Sends len bytes that stay valid until mode->sent (short sends resumed).
+ * Returns 0, -EBUSY while output is pending, -EPIPE once our FIN or a close
+ * was asked for.
+ */
+int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len);
+/* True while output is queued or a send is in flight. */
+bool engine_sending(const struct conn *c);
+/*
+ * Moves all of from's input to the end of to's output, without a copy
+ * (from == to echoes). When to holds enough, from stops receiving until to
+ * has drained. Returns 0, or -EPIPE (input dropped) if to cannot send.
+ */
+int engine_forward(struct engine *e, struct conn *from, struct conn *to);
+
+/*
+ * Opens an outbound connection (socket and connect as io_uring operations
+ * into a direct descriptor; SYN_SENT until mode->connected). addr must stay
+ * valid until then. Returns the connection, or NULL with -errno in *err.
+ */
+struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint32_t timeout_ms,
+			    int *err);
+
+/* Our FIN once output has drained; receiving continues (half-close). */
+void engine_shutdown(struct engine *e, struct conn *c);
+
+enum engine_close {
+	ENGINE_CLOSE,	     /* after output drains: a plain close (our FIN) */
+	ENGINE_CLOSE_LINGER, /* after output: FIN, then read and drop until the peer's FIN */
+	ENGINE_CLOSE_RESET,  /* now: RST (SO_LINGER 0); queued output is dropped */
+};
+void engine_close(struct engine *e, struct conn *c, enum engine_close how);
+/* Makes the engine look at c again (after the mode's own state changed). */
+void engine_wake(struct engine *e, struct conn *c);
+/* Calls mode->expired(c) once the engine clock passes at_ms (0: no deadline). Resolution: 1 s. */
+void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
+
+/* True after the peer's FIN; true once our FIN is out or asked for. */
+static inline bool engine_peer_done(const struct conn *c)
+{
+	return c->rx & CONN_RX_EOF;
+}
+
+static inline bool engine_closing(const struct conn *c)
+{
+	return c->life & (CONN_L_CLOSE_WANTED | CONN_L_DEAD);
+}
+
+static inline bool engine_connected(const struct conn *c)
+{
+	return !(c->life & CONN_L_CONNECTING);
+}
+
+#endif

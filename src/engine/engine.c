@@ -1,0 +1,1229 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The connection engine: every socket operation of every connection on one
+ * ring, and the life of each connection from accept or connect to the free
+ * of its slot. Whoever owns the ring runs the loop (a server shard, a
+ * ringer-load thread) and hands the engine its completions.
+ *
+ * A connection's TCP life, and which function drives each edge:
+ *
+ *   on_accept     CLOSED -> LISTEN -> SYN_RCVD -> ESTABLISHED (the kernel did the handshake)
+ *   engine_connect CLOSED -> SYN_SENT;  on_connect  SYN_SENT -> ESTABLISHED, or -> CLOSED
+ *   on_peer_fin   ESTABLISHED -> CLOSE_WAIT;  FIN_WAIT_1/2 -> TIME_WAIT
+ *   our_fin       ESTABLISHED -> FIN_WAIT_1;  CLOSE_WAIT -> LAST_ACK  (shutdown or close)
+ *   abort_conn    any -> CLOSED (a reset, an error, a timeout that ran out)
+ *   release       LAST_ACK -> CLOSED, TIME_WAIT -> CLOSED; the slot is freed
+ *
+ * and its I/O, decided in one place: kick() asks engine_next() (a pure
+ * function of the flags, engine_next.c) what to do, does it, and asks again:
+ *
+ *        recv CQE                     send CQE                 mode calls
+ *   input queued, NOTIFY        output popped, SENT_NOTIFY   send / forward / close
+ *            \                          |                        /
+ *             +-------------------> kick(c) <-------------------+
+ *                                      |
+ *          send | readable | sent | eof | shutdown | close | arm / pause recv
+ *
+ * Closing is a state, not a free: close does not cancel in-flight
+ * operations, so they are cancelled first, and the slot returns to the
+ * slab only when its in-flight count reaches zero. Buffers follow their
+ * owner: a buffer forwarded to another connection's output goes back to
+ * the ring when that connection's send of it completes, or when that
+ * connection is released (after its in-flight send has completed).
+ */
+#include "ringer/engine.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ringer/engine_next.h"
+#include "ringer/mode.h"
+#include "ringer/user_data.h"
+
+#define PAUSE_AT	8    /* buffers queued (input, or output of a destination) that pause recv */
+#define RESUME_AT	2    /* ... and resume it */
+#define NOBUFS_RESERVE	16   /* free buffers needed before a starved recv is re-armed */
+#define LINGER_MS	5000 /* after our FIN, how long we wait for the peer's */
+#define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
+#define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
+#define NO_SLOT		UD_SLOT_MAX
+#define LIST_END	UINT32_MAX
+
+struct engine {
+	struct ring *ring;
+	struct bufring bufs;
+	struct conn_slab slab;
+	const struct mode_ops *mode;
+	void *mode_data;
+	struct stats *stats;
+	uint64_t now_ms;
+	uint32_t idle_ms;
+	int listen_fd;
+	bool direct;	    /* accepted connections are direct descriptors */
+	bool sockopt_cmd;   /* setsockopt works as an io_uring command (kernel 6.7+) */
+	bool accept_armed;
+	bool accept_backoff;
+	bool draining;
+	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
+	uint32_t scan_cursor; /* where the timeout scan continues */
+	uint32_t connect_timeout_ms;
+	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
+};
+
+static const int one = 1;
+
+static void kick(struct engine *e, struct conn *c);
+
+static inline uint64_t conn_ud(struct engine *e, struct conn *c, unsigned op)
+{
+	return ud_encode(op, c->gen, conn_slot(&e->slab, c));
+}
+
+static inline bool conn_fixed(const struct conn *c)
+{
+	return c->life & CONN_L_FIXED;
+}
+
+static inline uint32_t now32(const struct engine *e)
+{
+	return (uint32_t)e->now_ms;
+}
+
+/* ---- buffers ------------------------------------------------------------------------------ */
+
+static void pop_input(struct engine *e, struct conn *c)
+{
+	uint16_t bid = c->in_head;
+
+	c->in_head = e->bufs.next[bid];
+	c->in_count--;
+	c->in_off = 0;
+	bufring_put(&e->bufs, bid);
+}
+
+static void pop_output(struct engine *e, struct conn *c)
+{
+	uint16_t bid = c->out_head;
+
+	c->out_head = e->bufs.next[bid];
+	c->out_count--;
+	c->out_off = 0;
+	bufring_put(&e->bufs, bid);
+}
+
+/* c's output drained far enough: the connection feeding it may receive again. */
+static void wake_feeder(struct engine *e, struct conn *c)
+{
+	struct conn *f;
+
+	if (c->feeder == NO_SLOT)
+		return;
+	f = &e->slab.conns[c->feeder];
+	c->feeder = NO_SLOT;
+	if (!(f->life & CONN_L_USED) || !(f->rx & CONN_RX_BLOCKED))
+		return;
+	f->rx &= ~CONN_RX_BLOCKED;
+	kick(e, f);
+}
+
+/* ---- receive ------------------------------------------------------------------------------ */
+
+static void abort_conn(struct engine *e, struct conn *c);
+
+static void arm_recv(struct engine *e, struct conn *c)
+{
+	if (ring_recv_multishot(e->ring, c->fd, conn_fixed(c), e->bufs.bgid,
+				PAUSE_AT * e->bufs.buf_size, conn_ud(e, c, UD_OP_RECV))) {
+		STAT_INC(e->stats, errors);
+		abort_conn(e, c);
+		return;
+	}
+	c->rx = (c->rx | CONN_RX_ARMED) & ~CONN_RX_PAUSED;
+	c->inflight++;
+}
+
+/* Backpressure: stop taking input until what is held has been worked through. */
+static void pause_recv(struct engine *e, struct conn *c)
+{
+	c->rx |= CONN_RX_PAUSED | CONN_RX_CANCELING;
+	if (ring_cancel(e->ring, conn_ud(e, c, UD_OP_RECV), conn_ud(e, c, UD_OP_CANCEL))) {
+		STAT_INC(e->stats, errors);
+		return;
+	}
+	c->inflight++;
+	STAT_INC(e->stats, paused);
+}
+
+static void nobufs_push(struct engine *e, struct conn *c)
+{
+	if (c->rx & CONN_RX_NOBUFS)
+		return;
+	c->rx |= CONN_RX_NOBUFS;
+	c->link = e->nobufs_head;
+	e->nobufs_head = conn_slot(&e->slab, c);
+}
+
+static void nobufs_unlink(struct engine *e, struct conn *c)
+{
+	uint32_t slot = conn_slot(&e->slab, c), *link = &e->nobufs_head;
+
+	while (*link != LIST_END) {
+		if (*link == slot) {
+			*link = c->link;
+			break;
+		}
+		link = &e->slab.conns[*link].link;
+	}
+	c->rx &= ~CONN_RX_NOBUFS;
+}
+
+/*
+ * A multishot recv that ran out of provided buffers has ended; re-arm the
+ * starved connections only once enough buffers came back, never in a spin.
+ */
+static void nobufs_wake(struct engine *e)
+{
+	uint32_t free_bufs = e->bufs.count - e->bufs.outstanding;
+
+	while (e->nobufs_head != LIST_END && free_bufs >= NOBUFS_RESERVE) {
+		struct conn *c = &e->slab.conns[e->nobufs_head];
+
+		e->nobufs_head = c->link;
+		c->rx &= ~CONN_RX_NOBUFS;
+		kick(e, c);
+		STAT_INC(e->stats, recv_rearms);
+		free_bufs -= NOBUFS_RESERVE / 2;
+	}
+}
+
+/* ---- teardown ----------------------------------------------------------------------------- */
+
+static void release(struct engine *e, struct conn *c)
+{
+	if (e->mode->closed)
+		e->mode->closed(e, c);
+	while (c->in_count)
+		pop_input(e, c);
+	/* Nothing is in flight any more, so no send still reads these. */
+	while (c->out_count)
+		pop_output(e, c);
+	if (c->rx & CONN_RX_NOBUFS)
+		nobufs_unlink(e, c);
+	switch (c->state) {
+	case TCPS_LAST_ACK:
+		conn_event(c, TCP_EV_RCV_ACK, e->stats);
+		break;
+	case TCPS_TIME_WAIT:
+		/* The kernel keeps TIME_WAIT for 2MSL; our part of the connection ends here. */
+		conn_event(c, TCP_EV_TIMEOUT, e->stats);
+		break;
+	default:
+		/*
+		 * CLOSED after a reset or a failed connect, or FIN_WAIT_1/2 or
+		 * CLOSING after a plain close: the kernel finishes that exchange.
+		 */
+		break;
+	}
+	wake_feeder(e, c);
+	conn_untrack(c, e->stats);
+	STAT_INC(e->stats, closed);
+	conn_free(&e->slab, c);
+}
+
+static void maybe_release(struct engine *e, struct conn *c)
+{
+	if ((c->life & CONN_L_DEAD) && c->inflight == 0 && !(c->life & CONN_L_KICKING))
+		release(e, c);
+}
+
+static void cancel_op(struct engine *e, struct conn *c, unsigned op)
+{
+	if (ring_cancel(e->ring, conn_ud(e, c, op), conn_ud(e, c, UD_OP_CANCEL)) == 0)
+		c->inflight++;
+	else
+		STAT_INC(e->stats, errors);
+}
+
+/* Our FIN goes out (by shutdown or by close): ESTABLISHED -> FIN_WAIT_1, CLOSE_WAIT -> LAST_ACK. */
+static void our_fin(struct engine *e, struct conn *c)
+{
+	if (c->state == TCPS_ESTABLISHED || c->state == TCPS_CLOSE_WAIT)
+		conn_event(c, TCP_EV_CLOSE, e->stats);
+}
+
+static void issue_close(struct engine *e, struct conn *c, bool reset)
+{
+	int ret;
+
+	c->life |= CONN_L_DEAD;
+	/*
+	 * IORING_OP_SHUTDOWN runs on an io-wq worker, which looks the direct
+	 * descriptor up only when it runs. Closing the slot before then would let
+	 * multishot accept hand it to a new connection, and the late shutdown
+	 * would send that stranger our FIN. So a close waits for the shutdown.
+	 */
+	if (c->tx & CONN_TX_SHUT_INFLIGHT) {
+		c->life |= CONN_L_CLOSE_DEFERRED;
+		return;
+	}
+	if (c->fd < 0)
+		return; /* an outbound socket not created yet: on_socket closes it */
+	/*
+	 * close does not cancel in-flight requests: cancel them first. By
+	 * user_data, not by fd: the kernel finds a request by user_data in a
+	 * hash, while matching by fd walks every armed poll of the ring.
+	 */
+	if (c->rx & CONN_RX_ARMED)
+		cancel_op(e, c, UD_OP_RECV);
+	if (c->tx & CONN_TX_SENDING)
+		cancel_op(e, c, UD_OP_SEND);
+	if (c->life & CONN_L_CONNECTING)
+		cancel_op(e, c, UD_OP_CONNECT);
+	if (reset && conn_fixed(c) && e->sockopt_cmd) {
+		ret = ring_close_reset(e->ring, c->fd, true, conn_ud(e, c, UD_OP_SOCKOPT),
+				       conn_ud(e, c, UD_OP_CLOSE));
+		if (ret == 0) {
+			c->inflight += 2;
+			return;
+		}
+	} else if (reset && !conn_fixed(c)) {
+		static const struct linger rst = {.l_onoff = 1, .l_linger = 0};
+
+		setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &rst, sizeof(rst));
+	}
+	if (ring_close(e->ring, c->fd, conn_fixed(c), conn_ud(e, c, UD_OP_CLOSE)) == 0)
+		c->inflight++;
+	else
+		STAT_INC(e->stats, errors);
+}
+
+/* The peer reset, an operation failed, or a timeout ran out: -> CLOSED, and close. */
+static void abort_conn(struct engine *e, struct conn *c)
+{
+	if (c->life & CONN_L_DEAD)
+		return;
+	if (c->state != TCPS_CLOSED)
+		conn_event(c, TCP_EV_RCV_RST, e->stats);
+	issue_close(e, c, false);
+}
+
+/* A close the decision asked for (plain, or the end of a linger). */
+static void do_close(struct engine *e, struct conn *c)
+{
+	if (!(c->tx & CONN_TX_SHUT_DONE))
+		our_fin(e, c);
+	c->tx |= CONN_TX_SHUT_DONE;
+	issue_close(e, c, false);
+}
+
+static void do_shutdown(struct engine *e, struct conn *c)
+{
+	our_fin(e, c);
+	if (ring_shutdown(e->ring, c->fd, conn_fixed(c), SHUT_WR, conn_ud(e, c, UD_OP_SHUTDOWN))) {
+		STAT_INC(e->stats, errors);
+		abort_conn(e, c);
+		return;
+	}
+	c->inflight++;
+	c->tx |= CONN_TX_SHUT_INFLIGHT;
+	if (c->life & CONN_L_LINGER) {
+		/* Lingering: read and drop until the peer's FIN, for at most LINGER_MS. */
+		c->rx |= CONN_RX_DISCARD;
+		c->last_active_ms = now32(e);
+	}
+}
+
+/* ---- the decision, applied ---------------------------------------------------------------- */
+
+static void start_send(struct engine *e, struct conn *c)
+{
+	const uint8_t *p;
+	uint32_t len;
+
+	if (c->out_ptr) {
+		p = c->out_ptr + c->out_off;
+		len = c->out_len - c->out_off;
+	} else {
+		p = bufring_buf(&e->bufs, c->out_head) + c->out_off;
+		len = e->bufs.len[c->out_head] - c->out_off;
+	}
+	if (ring_send(e->ring, c->fd, conn_fixed(c), p, len, MSG_NOSIGNAL | MSG_WAITALL,
+		      conn_ud(e, c, UD_OP_SEND))) {
+		STAT_INC(e->stats, errors);
+		abort_conn(e, c);
+		return;
+	}
+	c->tx |= CONN_TX_SENDING;
+	c->inflight++;
+	STAT_INC(e->stats, send_ops);
+}
+
+static struct next_in next_view(const struct conn *c)
+{
+	return (struct next_in){
+		.rx = c->rx,
+		.tx = c->tx,
+		.life = c->life,
+		.in_queued = c->in_count > 0,
+		.in_full = c->in_count >= PAUSE_AT,
+		.in_low = c->in_count <= RESUME_AT,
+		.out_queued = c->out_ptr != NULL || c->out_count > 0,
+	};
+}
+
+static void apply(struct engine *e, struct conn *c, enum next_action a)
+{
+	switch (a) {
+	case NEXT_NONE:
+	case NEXT_ACTION_COUNT:
+		return;
+	case NEXT_SEND:
+		start_send(e, c);
+		return;
+	case NEXT_SENT:
+		c->tx &= ~CONN_TX_SENT_NOTIFY;
+		if (e->mode->sent)
+			e->mode->sent(e, c);
+		return;
+	case NEXT_READABLE:
+		c->rx &= ~CONN_RX_NOTIFY;
+		e->mode->readable(e, c);
+		return;
+	case NEXT_EOF:
+		c->rx &= ~CONN_RX_EOF_NOTIFY;
+		if (e->mode->peer_eof)
+			e->mode->peer_eof(e, c);
+		else
+			engine_close(e, c, ENGINE_CLOSE);
+		return;
+	case NEXT_DROP_INPUT:
+		engine_drop_input(e, c);
+		return;
+	case NEXT_SHUTDOWN:
+		do_shutdown(e, c);
+		return;
+	case NEXT_CLOSE:
+		do_close(e, c);
+		return;
+	case NEXT_PAUSE_RECV:
+		pause_recv(e, c);
+		return;
+	case NEXT_MARK_PAUSED:
+		c->rx |= CONN_RX_PAUSED;
+		STAT_INC(e->stats, paused);
+		return;
+	case NEXT_ARM_RECV:
+		arm_recv(e, c);
+		return;
+	}
+}
+
+/*
+ * Does what the decision says until it says "wait". Mode callbacks run in
+ * here and may call back into the engine for this connection: those calls
+ * change flags and return, and this loop picks the change up.
+ */
+static void kick(struct engine *e, struct conn *c)
+{
+	if (!(c->life & CONN_L_USED) || (c->life & CONN_L_KICKING))
+		return;
+	c->life |= CONN_L_KICKING;
+	for (int i = 0; i < KICK_MAX; i++) {
+		struct next_in in = next_view(c);
+		enum next_action a = engine_next(&in);
+
+		if (a == NEXT_NONE)
+			break;
+		apply(e, c, a);
+	}
+	c->life &= ~CONN_L_KICKING;
+}
+
+/* ---- completions -------------------------------------------------------------------------- */
+
+static void on_peer_fin(struct engine *e, struct conn *c)
+{
+	enum tcp_event ev = TCP_EV_RCV_FIN;
+
+	if (c->rx & CONN_RX_EOF)
+		return;
+	c->rx |= CONN_RX_EOF | CONN_RX_EOF_NOTIFY;
+	/*
+	 * Our FIN went out before theirs arrived: the peer read it before closing,
+	 * so its FIN acknowledges ours (FIN_WAIT_1 -> TIME_WAIT).
+	 */
+	if (c->state == TCPS_FIN_WAIT_1)
+		ev = TCP_EV_RCV_FIN_ACK;
+	if (conn_event(c, ev, e->stats)) {
+		abort_conn(e, c);
+		return;
+	}
+	kick(e, c);
+}
+
+static void on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	int bid = bufring_cqe_bid(cqe);
+	int res = cqe->res;
+
+	STAT_INC(e->stats, recv_cqes);
+	if (bid >= 0)
+		bufring_take(&e->bufs);
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		c->rx &= ~CONN_RX_ARMED;
+		c->inflight--;
+	}
+	if (res > 0 && bid >= 0) {
+		STAT_ADD(e->stats, bytes_in, (uint64_t)res);
+		c->last_active_ms = now32(e);
+		if (c->rx & CONN_RX_DISCARD || (c->life & CONN_L_DEAD)) {
+			/* Lingering after our FIN, or tearing down: input is dropped. */
+			bufring_put(&e->bufs, (uint16_t)bid);
+		} else {
+			/*
+			 * Chain the buffer on the connection. A multishot recv may post
+			 * several CQEs before a pause takes effect; the chain has room
+			 * for all of them, and each arm's byte limit bounds them.
+			 */
+			e->bufs.len[bid] = (uint32_t)res;
+			if (c->in_count++)
+				e->bufs.next[c->in_tail] = (uint16_t)bid;
+			else
+				c->in_head = (uint16_t)bid;
+			c->in_tail = (uint16_t)bid;
+			c->rx |= CONN_RX_NOTIFY;
+		}
+		kick(e, c); /* also re-arms a multishot that ended on its own */
+		maybe_release(e, c);
+		return;
+	}
+	if (bid >= 0)
+		bufring_put(&e->bufs, (uint16_t)bid);
+	if (c->life & CONN_L_DEAD) {
+		maybe_release(e, c);
+		return;
+	}
+	if (res == 0) {
+		on_peer_fin(e, c);
+		maybe_release(e, c);
+		return;
+	}
+	switch (res) {
+	case -ENOBUFS:
+		STAT_INC(e->stats, enobufs);
+		if (!(c->rx & CONN_RX_ARMED))
+			nobufs_push(e, c);
+		return;
+	case -ECANCELED:
+		/* Paused by backpressure; kick() resumes when the queue is short again. */
+		kick(e, c);
+		return;
+	default:
+		STAT_INC(e->stats, resets);
+		abort_conn(e, c);
+		maybe_release(e, c);
+		return;
+	}
+}
+
+static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->inflight--;
+	c->tx &= ~CONN_TX_SENDING;
+	if (c->life & CONN_L_DEAD) {
+		maybe_release(e, c);
+		return;
+	}
+	if (res <= 0) {
+		STAT_INC(e->stats, resets);
+		abort_conn(e, c);
+		maybe_release(e, c);
+		return;
+	}
+	STAT_ADD(e->stats, bytes_out, (uint64_t)res);
+	c->last_active_ms = now32(e);
+	if (c->out_ptr) {
+		c->out_off += (uint32_t)res;
+		if (c->out_off < c->out_len) {
+			/* MSG_WAITALL makes this rare (a signal, a closing socket); resume. */
+			STAT_INC(e->stats, short_sends);
+		} else {
+			c->out_ptr = NULL;
+			c->out_off = c->out_len = 0;
+			c->tx |= CONN_TX_SENT_NOTIFY;
+		}
+	} else {
+		c->out_off += (uint32_t)res;
+		if (c->out_off < e->bufs.len[c->out_head]) {
+			STAT_INC(e->stats, short_sends);
+		} else {
+			pop_output(e, c);
+			if (c->out_count <= RESUME_AT)
+				wake_feeder(e, c);
+		}
+	}
+	kick(e, c);
+	maybe_release(e, c);
+}
+
+static void on_shutdown(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	c->tx = (c->tx & ~CONN_TX_SHUT_INFLIGHT) | CONN_TX_SHUT_DONE;
+	if (c->life & CONN_L_CLOSE_DEFERRED) {
+		c->life &= ~CONN_L_CLOSE_DEFERRED;
+		issue_close(e, c, c->life & CONN_L_RESET);
+		return;
+	}
+	if (c->life & CONN_L_DEAD) {
+		maybe_release(e, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		/* ENOTCONN: the peer reset meanwhile. */
+		STAT_INC(e->stats, resets);
+		abort_conn(e, c);
+		return;
+	}
+	kick(e, c);
+	maybe_release(e, c);
+}
+
+static void on_done(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	if (ud_op(cqe->user_data) == UD_OP_CANCEL)
+		c->rx &= ~CONN_RX_CANCELING;
+	maybe_release(e, c);
+}
+
+static void on_close(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	if (cqe->res == -ECANCELED && (c->life & CONN_L_RESET)) {
+		/* The SO_LINGER before it failed, which cancelled this linked close: close plainly. */
+		if (ring_close(e->ring, c->fd, conn_fixed(c), conn_ud(e, c, UD_OP_CLOSE)) == 0) {
+			c->inflight++;
+			return;
+		}
+	}
+	if (cqe->res < 0 && cqe->res != -ECANCELED)
+		STAT_INC(e->stats, errors);
+	maybe_release(e, c);
+}
+
+static void on_sockopt(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	if (cqe->res < 0 && cqe->res != -ECANCELED)
+		STAT_INC(e->stats, errors);
+	maybe_release(e, c);
+}
+
+/* An outbound connection failed: the mode hears it, then the slot goes. */
+static void fail_connect(struct engine *e, struct conn *c, int err)
+{
+	STAT_INC(e->stats, upstream_failures);
+	c->life &= ~CONN_L_CONNECTING;
+	c->life |= CONN_L_KICKING; /* the mode may close c; the release waits for us */
+	if (e->mode->connected)
+		e->mode->connected(e, c, err);
+	c->life &= ~CONN_L_KICKING;
+	abort_conn(e, c);
+	maybe_release(e, c);
+}
+
+static void submit_connect(struct engine *e, struct conn *c)
+{
+	const struct net_addr *a = (const struct net_addr *)c->out_ptr;
+	int ret;
+
+	ret = ring_connect_linked(e->ring, c->fd, conn_fixed(c), (const struct sockaddr *)&a->ss,
+				  a->len, conn_fixed(c) ? &one : NULL,
+				  e->connect_timeout_ms ? &e->connect_ts : NULL,
+				  conn_ud(e, c, UD_OP_SOCKOPT), conn_ud(e, c, UD_OP_CONNECT),
+				  conn_ud(e, c, UD_OP_LINK_TIMEOUT));
+	if (ret) {
+		fail_connect(e, c, ret);
+		return;
+	}
+	c->inflight += 1 + (conn_fixed(c) ? 1 : 0) + (e->connect_timeout_ms ? 1 : 0);
+}
+
+static void on_socket(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	if (c->life & CONN_L_DEAD) {
+		if (cqe->res >= 0 &&
+		    ring_close(e->ring, cqe->res, true, conn_ud(e, c, UD_OP_CLOSE)) == 0)
+			c->inflight++;
+		maybe_release(e, c);
+		return;
+	}
+	if (cqe->res < 0) {
+		fail_connect(e, c, cqe->res);
+		return;
+	}
+	c->fd = cqe->res;
+	c->life |= CONN_L_FIXED;
+	submit_connect(e, c);
+}
+
+static void on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	int res = cqe->res;
+
+	c->inflight--;
+	if (c->life & CONN_L_DEAD) {
+		maybe_release(e, c);
+		return;
+	}
+	if (res < 0) {
+		/* Cancelled by its linked timeout: we never cancel a live connect otherwise. */
+		fail_connect(e, c, res == -ECANCELED ? -ETIMEDOUT : res);
+		return;
+	}
+	c->life &= ~CONN_L_CONNECTING;
+	c->out_ptr = NULL; /* held the address while connecting */
+	c->last_active_ms = now32(e);
+	conn_event(c, TCP_EV_RCV_SYN_ACK, e->stats);
+	STAT_INC(e->stats, upstream_connects);
+	c->life |= CONN_L_KICKING;
+	if (e->mode->connected)
+		e->mode->connected(e, c, 0);
+	c->life &= ~CONN_L_KICKING;
+	kick(e, c);
+	maybe_release(e, c);
+}
+
+/* ---- accept ------------------------------------------------------------------------------- */
+
+static void arm_accept(struct engine *e)
+{
+	if (ring_accept_multishot(e->ring, e->listen_fd, e->direct,
+				  ud_encode(UD_OP_ACCEPT, 0, NO_SLOT)) == 0)
+		e->accept_armed = true;
+}
+
+/* Closes a socket that never became a connection (refused, or arrived while draining). */
+static void close_unowned(struct engine *e, int fd)
+{
+	if (ring_close(e->ring, fd, e->direct, ud_encode(UD_OP_CLOSE, 0, NO_SLOT)))
+		STAT_INC(e->stats, errors);
+}
+
+static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
+{
+	struct conn *c;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		e->accept_armed = false;
+	if (cqe->res < 0) {
+		if (cqe->res != -ECANCELED) {
+			/* EMFILE, ENFILE (fixed table full), ENOMEM: keep serving, retry on a tick. */
+			STAT_INC(e->stats, accept_errors);
+			e->accept_backoff = true;
+		}
+		return;
+	}
+	if (e->draining) {
+		close_unowned(e, cqe->res);
+		return;
+	}
+	c = conn_alloc(&e->slab);
+	if (!c) {
+		STAT_INC(e->stats, refused);
+		close_unowned(e, cqe->res);
+	} else {
+		c->fd = cqe->res;
+		c->side = CONN_SIDE_CLIENT;
+		if (e->direct)
+			c->life |= CONN_L_FIXED;
+		c->last_active_ms = now32(e);
+		conn_track(c, e->stats);
+		conn_event(c, TCP_EV_PASSIVE_OPEN, e->stats);
+		conn_event(c, TCP_EV_RCV_SYN, e->stats);
+		conn_event(c, TCP_EV_RCV_ACK, e->stats);
+		STAT_INC(e->stats, accepts);
+		arm_recv(e, c);
+		c->life |= CONN_L_KICKING;
+		if (e->mode->accepted)
+			e->mode->accepted(e, c);
+		c->life &= ~CONN_L_KICKING;
+		kick(e, c);
+		maybe_release(e, c);
+	}
+	if (!e->accept_armed && !e->accept_backoff) {
+		arm_accept(e);
+		STAT_INC(e->stats, accept_rearms);
+	}
+}
+
+/* ---- the owner's side --------------------------------------------------------------------- */
+
+typedef void (*conn_handler)(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe);
+
+/* Completions that belong to a connection, by op. */
+static const conn_handler conn_handlers[UD_OP_COUNT] = {
+	[UD_OP_RECV] = on_recv,		[UD_OP_SEND] = on_send,	    [UD_OP_SHUTDOWN] = on_shutdown,
+	[UD_OP_CANCEL] = on_done,	[UD_OP_CLOSE] = on_close,   [UD_OP_CONNECT] = on_connect,
+	[UD_OP_SOCKET] = on_socket,	[UD_OP_SOCKOPT] = on_sockopt,
+	[UD_OP_LINK_TIMEOUT] = on_done,
+};
+
+bool engine_owns(uint64_t user_data)
+{
+	unsigned op = ud_op(user_data);
+
+	return op == UD_OP_ACCEPT || (op < UD_OP_COUNT && conn_handlers[op]);
+}
+
+void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
+{
+	uint64_t ud = cqe->user_data;
+	unsigned op = ud_op(ud);
+	struct conn *c;
+
+	if (op == UD_OP_ACCEPT) {
+		on_accept(e, cqe);
+		return;
+	}
+	if (ud_slot(ud) == NO_SLOT)
+		return; /* an unowned close or the accept cancel */
+	c = conn_lookup(&e->slab, ud_slot(ud), ud_gen(ud));
+	if (!c || op >= UD_OP_COUNT || !conn_handlers[op]) {
+		int bid = bufring_cqe_bid(cqe);
+
+		STAT_INC(e->stats, stale);
+		if (bid >= 0) {
+			bufring_take(&e->bufs);
+			bufring_put(&e->bufs, (uint16_t)bid);
+		}
+		return;
+	}
+	conn_handlers[op](e, c, cqe);
+}
+
+void engine_flush(struct engine *e)
+{
+	bufring_flush(&e->bufs);
+	if (e->nobufs_head != LIST_END)
+		nobufs_wake(e);
+}
+
+void engine_set_now(struct engine *e, uint64_t now_ms)
+{
+	e->now_ms = now_ms;
+}
+
+/* One connection's timers: linger, a mode's deadline, idle. */
+static void check_timeouts(struct engine *e, struct conn *c)
+{
+	uint32_t now = now32(e);
+
+	if (c->life & CONN_L_CONNECTING)
+		return; /* the connect's linked timeout covers it */
+	if (c->rx & CONN_RX_DISCARD) {
+		if (now - c->last_active_ms > LINGER_MS)
+			abort_conn(e, c);
+		return;
+	}
+	if (c->deadline_ms && (int32_t)(now - c->deadline_ms) >= 0) {
+		c->deadline_ms = 0;
+		if (e->mode->expired)
+			e->mode->expired(e, c);
+		else
+			abort_conn(e, c);
+		return;
+	}
+	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
+		return;
+	if (c->tx & CONN_TX_SENDING) {
+		/* A send stalled that long: the peer stopped reading. */
+		STAT_INC(e->stats, resets);
+		abort_conn(e, c);
+	} else {
+		engine_close(e, c, ENGINE_CLOSE);
+	}
+}
+
+/* Timeouts scan a tenth of the table per tick, so all of it each second. */
+void engine_tick(struct engine *e, uint64_t now_ms)
+{
+	uint32_t hw = e->slab.high_water, n = hw / 10 + 1;
+
+	e->now_ms = now_ms;
+	if (e->accept_backoff && !e->draining) {
+		e->accept_backoff = false;
+		if (!e->accept_armed && e->listen_fd >= 0)
+			arm_accept(e);
+	}
+	for (uint32_t i = 0; i < n && hw; i++) {
+		struct conn *c;
+
+		if (e->scan_cursor >= hw)
+			e->scan_cursor = 0;
+		c = &e->slab.conns[e->scan_cursor++];
+		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
+			continue;
+		check_timeouts(e, c);
+		maybe_release(e, c);
+	}
+}
+
+void engine_second(struct engine *e, int64_t wall_sec)
+{
+	if (e->mode->tick)
+		e->mode->tick(e, e->now_ms, wall_sec);
+}
+
+void engine_listen(struct engine *e, int listen_fd)
+{
+	e->listen_fd = listen_fd;
+	arm_accept(e);
+}
+
+void engine_drain(struct engine *e)
+{
+	e->draining = true;
+	if (e->accept_armed)
+		ring_cancel(e->ring, ud_encode(UD_OP_ACCEPT, 0, NO_SLOT),
+			    ud_encode(UD_OP_CANCEL, 0, NO_SLOT));
+	e->accept_backoff = false;
+	for (uint32_t i = 0; i < e->slab.high_water; i++) {
+		struct conn *c = &e->slab.conns[i];
+
+		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
+			engine_close(e, c, ENGINE_CLOSE_LINGER);
+	}
+}
+
+void engine_abort_all(struct engine *e)
+{
+	for (uint32_t i = 0; i < e->slab.high_water; i++) {
+		struct conn *c = &e->slab.conns[i];
+
+		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
+			abort_conn(e, c);
+	}
+}
+
+bool engine_done(const struct engine *e)
+{
+	return e->slab.used == 0 && !e->accept_armed;
+}
+
+unsigned engine_max_conns(const struct engine *e)
+{
+	return e->slab.cap;
+}
+
+int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
+		  size_t note_len)
+{
+	struct engine *e = calloc(1, sizeof(*e));
+	unsigned slots, cap = p->max_conns, headroom;
+	int ret;
+
+	if (!e)
+		return -ENOMEM;
+	e->ring = r;
+	e->mode = p->mode;
+	e->stats = p->stats;
+	e->idle_ms = p->idle_ms;
+	e->listen_fd = -1;
+	e->nobufs_head = LIST_END;
+	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);
+	if (ret)
+		goto out_free;
+	/*
+	 * Direct descriptors: sockets live in the ring's fixed-file table only.
+	 * The table has room beyond the connection limit, so a connection over
+	 * the limit can still be accepted and closed with a FIN; a full table
+	 * makes the kernel drop the accepted socket with a RST. When the
+	 * descriptor limit keeps the table small, the connection limit shrinks
+	 * to keep that headroom, and the note says so.
+	 */
+	slots = cap + FILE_SLOT_EXTRA;
+	if (p->file_slots && slots > p->file_slots) {
+		slots = p->file_slots;
+		headroom = slots / 2 < FILE_SLOT_EXTRA ? slots / 2 : FILE_SLOT_EXTRA;
+		cap = slots - headroom;
+		if (cap < 1)
+			cap = 1;
+	}
+	e->direct = ring_register_files_sparse(r, slots) == 0;
+	if (!e->direct)
+		cap = p->max_conns; /* plain fds: EMFILE leaves connections in the backlog */
+	e->sockopt_cmd = e->direct && ring_probe_setsockopt(r) == 0;
+	ret = conn_slab_init(&e->slab, cap);
+	if (ret)
+		goto out_bufs;
+	snprintf(note, note_len, "%s%s", e->direct ? " direct-fds" : " (plain fds: fixed-file table refused)",
+		 e->direct && !e->sockopt_cmd ? " (no io_uring setsockopt: plain outbound sockets)"
+					      : "");
+	if (cap < p->max_conns) {
+		size_t len = strlen(note);
+
+		snprintf(note + len, note_len - len, "; max-conns %u (descriptor limit)", cap);
+	}
+	if (e->mode->init) {
+		ret = e->mode->init(e, p->mode_arg, &e->mode_data);
+		if (ret)
+			goto out_slab;
+	}
+	*out = e;
+	return 0;
+
+out_slab:
+	conn_slab_destroy(&e->slab);
+out_bufs:
+	bufring_exit(&e->bufs);
+out_free:
+	free(e);
+	return ret;
+}
+
+void engine_destroy(struct engine *e)
+{
+	if (!e)
+		return;
+	if (e->mode->fini)
+		e->mode->fini(e, e->mode_data);
+	conn_slab_destroy(&e->slab);
+	bufring_exit(&e->bufs);
+	free(e);
+}
+
+/* ---- the mode's API ----------------------------------------------------------------------- */
+
+uint64_t engine_now_ms(const struct engine *e)
+{
+	return e->now_ms;
+}
+
+struct stats *engine_stats(struct engine *e)
+{
+	return e->stats;
+}
+
+void *engine_mode_data(struct engine *e)
+{
+	return e->mode_data;
+}
+
+struct conn_ref engine_ref(const struct engine *e, const struct conn *c)
+{
+	return (struct conn_ref){conn_slot(&e->slab, c), c->gen};
+}
+
+struct conn *engine_conn(struct engine *e, struct conn_ref ref)
+{
+	return conn_lookup(&e->slab, ref.slot, ref.gen);
+}
+
+uint32_t engine_slot(const struct engine *e, const struct conn *c)
+{
+	return conn_slot(&e->slab, c);
+}
+
+struct conn *engine_slot_conn(struct engine *e, uint32_t slot)
+{
+	if (slot >= e->slab.high_water || !(e->slab.conns[slot].life & CONN_L_USED))
+		return NULL;
+	return &e->slab.conns[slot];
+}
+
+uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data)
+{
+	if (!c->in_count) {
+		*data = NULL;
+		return 0;
+	}
+	*data = bufring_buf(&e->bufs, c->in_head) + c->in_off;
+	return e->bufs.len[c->in_head] - c->in_off;
+}
+
+void engine_consume(struct engine *e, struct conn *c, uint32_t n)
+{
+	if (!c->in_count)
+		return;
+	c->in_off += n;
+	if (c->in_off >= e->bufs.len[c->in_head])
+		pop_input(e, c);
+	kick(e, c);
+}
+
+void engine_drop_input(struct engine *e, struct conn *c)
+{
+	while (c->in_count)
+		pop_input(e, c);
+	kick(e, c);
+}
+
+static bool can_send(const struct conn *c)
+{
+	return !(c->life & (CONN_L_CLOSE_WANTED | CONN_L_DEAD | CONN_L_CONNECTING)) &&
+	       !(c->tx & (CONN_TX_SHUT_WANTED | CONN_TX_SHUT_INFLIGHT | CONN_TX_SHUT_DONE));
+}
+
+int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len)
+{
+	if (!can_send(c))
+		return -EPIPE;
+	if (c->out_ptr || c->out_count || (c->tx & CONN_TX_SENDING))
+		return -EBUSY;
+	if (!len) {
+		c->tx |= CONN_TX_SENT_NOTIFY;
+	} else {
+		c->out_ptr = buf;
+		c->out_len = len;
+		c->out_off = 0;
+	}
+	kick(e, c);
+	return 0;
+}
+
+bool engine_sending(const struct conn *c)
+{
+	return c->out_ptr || c->out_count || (c->tx & CONN_TX_SENDING);
+}
+
+int engine_forward(struct engine *e, struct conn *from, struct conn *to)
+{
+	uint16_t head;
+
+	if (!from->in_count)
+		return 0;
+	if (!can_send(to) || to->out_ptr) {
+		engine_drop_input(e, from);
+		return -EPIPE;
+	}
+	head = from->in_head;
+	if (from->in_off) {
+		/*
+		 * Only the head of an output chain has an offset, so a partly
+		 * consumed buffer is compacted before it joins one. Echo and the
+		 * proxy never consume partly; this keeps the rare case correct.
+		 */
+		uint8_t *b = bufring_buf(&e->bufs, head);
+
+		e->bufs.len[head] -= from->in_off;
+		memmove(b, b + from->in_off, e->bufs.len[head]);
+		from->in_off = 0;
+	}
+	if (to->out_count)
+		e->bufs.next[to->out_tail] = head;
+	else
+		to->out_head = head;
+	to->out_tail = from->in_tail;
+	to->out_count += from->in_count;
+	from->in_count = 0;
+	if (to->out_count >= PAUSE_AT) {
+		from->rx |= CONN_RX_BLOCKED;
+		to->feeder = conn_slot(&e->slab, from);
+	}
+	kick(e, to);
+	kick(e, from);
+	return 0;
+}
+
+struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint32_t timeout_ms,
+			    int *err)
+{
+	struct conn *c;
+	int ret;
+
+	if (e->draining) {
+		*err = -ESHUTDOWN;
+		return NULL;
+	}
+	c = conn_alloc(&e->slab);
+	if (!c) {
+		*err = -EMFILE;
+		return NULL;
+	}
+	c->side = CONN_SIDE_UPSTREAM;
+	c->life |= CONN_L_CONNECTING;
+	c->out_ptr = (const uint8_t *)addr; /* the address, until the connect is submitted */
+	c->last_active_ms = now32(e);
+	conn_track(c, e->stats);
+	conn_event(c, TCP_EV_ACTIVE_OPEN, e->stats);
+	if (timeout_ms != e->connect_timeout_ms) {
+		/* The kernel reads the timespec at submission: push out those that use the old one. */
+		ring_submit(e->ring);
+		e->connect_timeout_ms = timeout_ms;
+		e->connect_ts.tv_sec = timeout_ms / 1000;
+		e->connect_ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+	}
+	if (e->sockopt_cmd) {
+		ret = ring_socket_direct(e->ring, addr->ss.ss_family, conn_ud(e, c, UD_OP_SOCKET));
+		if (ret)
+			goto out_fail;
+		c->inflight++;
+		return c;
+	}
+	/* No setsockopt for direct descriptors on this kernel: a plain socket, set up here. */
+	c->fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		ret = -errno;
+		goto out_fail;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	submit_connect(e, c);
+	return c;
+
+out_fail:
+	*err = ret;
+	c->out_ptr = NULL;
+	c->life &= ~CONN_L_CONNECTING;
+	conn_event(c, TCP_EV_CLOSE, e->stats);
+	conn_untrack(c, e->stats);
+	if (c->fd >= 0)
+		close(c->fd);
+	conn_free(&e->slab, c);
+	return NULL;
+}
+
+void engine_shutdown(struct engine *e, struct conn *c)
+{
+	if (c->life & CONN_L_DEAD)
+		return;
+	c->tx |= CONN_TX_SHUT_WANTED;
+	kick(e, c);
+}
+
+void engine_close(struct engine *e, struct conn *c, enum engine_close how)
+{
+	if (c->life & CONN_L_DEAD)
+		return;
+	if (how == ENGINE_CLOSE_RESET) {
+		c->life |= CONN_L_RESET;
+		if (c->state != TCPS_CLOSED)
+			conn_event(c, TCP_EV_RCV_RST, e->stats);
+		issue_close(e, c, true);
+		return;
+	}
+	c->life |= CONN_L_CLOSE_WANTED | (how == ENGINE_CLOSE_LINGER ? CONN_L_LINGER : 0);
+	kick(e, c);
+}
+
+void engine_wake(struct engine *e, struct conn *c)
+{
+	if (c->in_count)
+		c->rx |= CONN_RX_NOTIFY;
+	kick(e, c);
+}
+
+void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms)
+{
+	c->deadline_ms = at_ms ? (uint32_t)at_ms | 1 : 0;
+}
