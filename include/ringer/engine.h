@@ -118,6 +118,7 @@ void engine_shutdown(struct engine *e, struct conn *c);
 enum engine_close {
 	ENGINE_CLOSE,	     /* after output drains: a plain close (our FIN) */
 	ENGINE_CLOSE_LINGER, /* after output: FIN, then read and drop until the peer's FIN */
+	ENGINE_CLOSE_NOW,    /* now: a plain close; queued output is dropped */
 	ENGINE_CLOSE_RESET,  /* now: RST (SO_LINGER 0); queued output is dropped */
 };
 void engine_close(struct engine *e, struct conn *c, enum engine_close how);

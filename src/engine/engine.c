@@ -1212,6 +1212,13 @@ void engine_close(struct engine *e, struct conn *c, enum engine_close how)
 		issue_close(e, c, true);
 		return;
 	}
+	if (how == ENGINE_CLOSE_NOW) {
+		c->life |= CONN_L_CLOSE_WANTED;
+		if (c->life & CONN_L_CONNECTING)
+			conn_event(c, TCP_EV_CLOSE, e->stats); /* SYN_SENT -> CLOSED */
+		do_close(e, c);
+		return;
+	}
 	c->life |= CONN_L_CLOSE_WANTED | (how == ENGINE_CLOSE_LINGER ? CONN_L_LINGER : 0);
 	kick(e, c);
 }
