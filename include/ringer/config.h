@@ -21,7 +21,19 @@ enum ringer_mode {
 	MODE_PROXY,
 };
 
-#define CONFIG_MAX_UPSTREAMS 16
+#define CONFIG_MAX_UPSTREAMS 64
+
+enum balance_mode {
+	BALANCE_ROUNDROBIN, /* weighted, smooth */
+	BALANCE_LEASTCONN,  /* fewest active sessions per weight */
+	BALANCE_SOURCE,	    /* consistent hash of the client address */
+};
+
+struct config_upstream {
+	struct net_addr addr;
+	unsigned weight; /* 1..256 */
+	char name[96];	 /* as written on the command line, for stats and logs */
+};
 
 struct config {
 	struct net_addr listen;
@@ -34,6 +46,11 @@ struct config {
 	unsigned drain_ms;     /* graceful stop: how long open connections may finish */
 	unsigned idle_ms;      /* close connections idle this long; 0 = never */
 	unsigned connect_ms;   /* proxy: upstream connect timeout */
+	unsigned connect_retries; /* proxy: further upstreams tried after a failed connect */
+	unsigned half_close_ms;	  /* proxy: a pair with one direction finished; 0 = no limit */
+	unsigned fail_threshold;  /* proxy: consecutive connect failures that mark one down */
+	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
+	enum balance_mode balance;
 	bool pin;	       /* pin shard threads to CPUs */
 	bool quiet;	       /* no startup lines beyond the listening address */
 	bool help;
@@ -43,7 +60,7 @@ struct config {
 	size_t body_size; /* with body_filler: bytes of filler */
 	bool body_filler;
 	/* proxy */
-	struct net_addr upstreams[CONFIG_MAX_UPSTREAMS];
+	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];
 	unsigned n_upstreams;
 	/* admin */
 	struct net_addr admin;
@@ -61,5 +78,6 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 void config_usage(FILE *f, const char *prog);
 
 const char *mode_name(enum ringer_mode m);
+const char *balance_name(enum balance_mode b);
 
 #endif

@@ -29,7 +29,9 @@ struct engine_params {
 	const struct mode_ops *mode;
 	const void *mode_arg; /* handed to mode->init */
 	struct stats *stats;  /* written by this engine's thread only */
-	unsigned max_conns;   /* slab size */
+	unsigned max_conns;   /* slab size: every connection, accepted or connected out */
+	unsigned max_clients; /* accepted connections allowed at once; 0: max_conns */
+	bool peer_addrs;      /* the mode reads accepted peers' addresses (engine_accepted_peer) */
 	unsigned file_slots;  /* cap on the fixed-file table (descriptor limit), 0: none */
 	unsigned buf_count;   /* provided buffers, a power of two */
 	unsigned buf_size;
@@ -63,7 +65,7 @@ void engine_drain(struct engine *e);
 void engine_abort_all(struct engine *e);
 /* Nothing left: no connection, no accept armed. */
 bool engine_done(const struct engine *e);
-/* The effective connection limit (may be below max_conns under a low descriptor limit). */
+/* The effective limit on accepted connections (may be lower under a low descriptor limit). */
 unsigned engine_max_conns(const struct engine *e);
 
 /* ---- for modes ---- */
@@ -80,6 +82,8 @@ void *engine_mode_data(struct engine *e);
 struct conn_ref engine_ref(const struct engine *e, const struct conn *c);
 struct conn *engine_conn(struct engine *e, struct conn_ref ref);
 uint32_t engine_slot(const struct engine *e, const struct conn *c);
+/* Inside mode->accepted, with peer_addrs set: the peer's address; NULL otherwise. */
+const struct sockaddr *engine_accepted_peer(const struct engine *e, socklen_t *len);
 struct conn *engine_slot_conn(struct engine *e, uint32_t slot);
 
 /* The oldest unconsumed input: returns its length (0: none) and points *data at it. */
@@ -100,7 +104,8 @@ bool engine_sending(const struct conn *c);
 /*
  * Moves all of from's input to the end of to's output, without a copy
  * (from == to echoes). When to holds enough, from stops receiving until to
- * has drained. Returns 0, or -EPIPE (input dropped) if to cannot send.
+ * has drained. Returns the bytes moved, or -EPIPE (input dropped) if to
+ * cannot send.
  */
 int engine_forward(struct engine *e, struct conn *from, struct conn *to);
 
@@ -136,6 +141,12 @@ static inline bool engine_peer_done(const struct conn *c)
 static inline bool engine_closing(const struct conn *c)
 {
 	return c->life & (CONN_L_CLOSE_WANTED | CONN_L_DEAD);
+}
+
+/* In mode->closed: the connection ended by a reset, an error or a failed connect. */
+static inline bool engine_aborted(const struct conn *c)
+{
+	return c->state == TCPS_CLOSED;
 }
 
 static inline bool engine_connected(const struct conn *c)

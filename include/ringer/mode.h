@@ -23,6 +23,8 @@ struct conn;
  */
 struct mode_ops {
 	const char *name;
+	/* Connections a session holds (a proxy: 2); the engine's slab is sized for it. */
+	unsigned conns_per_session;
 	/* Per engine (per shard) setup: arg is the mode's configuration. Return 0 or -errno. */
 	int (*init)(struct engine *e, const void *arg, void **data);
 	void (*fini)(struct engine *e, void *data);

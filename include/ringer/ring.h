@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct sockaddr;
 struct msghdr;
@@ -76,6 +77,9 @@ int ring_register_files_sparse(struct ring *r, unsigned nr);
  * table (a direct descriptor), not a process fd.
  */
 int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t ud);
+/* One accept that also writes the peer's address (multishot would share one address buffer). */
+int ring_accept_addr(struct ring *r, int listen_fd, bool direct, struct sockaddr *addr,
+		     socklen_t *addrlen, uint64_t ud);
 /*
  * max_total > 0 ends the multishot after that many bytes where the kernel
  * supports it (r->recv_limit); the caller re-arms, which bounds how much one

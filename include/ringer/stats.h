@@ -39,13 +39,29 @@
 	X(cqes, "completions reaped")                                       \
 	X(cq_overflow, "CQ overflows")                                      \
 	X(upstream_connects, "upstream connects")                           \
-	X(upstream_failures, "upstream connect failures")
+	X(upstream_failures, "upstream connect failures")                   \
+	X(no_upstream, "clients closed with no upstream left to try")
+
+#define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
+#define STATS_MAX_UPSTREAMS 64
+
+/* Proxy mode, per upstream. */
+struct stats_upstream {
+	uint64_t connects; /* connects that succeeded */
+	uint64_t failures; /* connects that failed (refused, timed out, ...) */
+	uint64_t bytes_in; /* bytes received from the upstream */
+	uint64_t bytes_out;
+	int64_t active; /* sessions using it now */
+	int64_t down;	/* 1 while passive health has it marked down */
+};
 
 struct stats {
 #define X(name, help) uint64_t name;
 	STATS_FIELDS(X)
 #undef X
 	int64_t by_state[TCP_STATE_COUNT];
+	int64_t by_side[STATS_SIDES][TCP_STATE_COUNT];
+	struct stats_upstream up[STATS_MAX_UPSTREAMS];
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
@@ -57,5 +73,13 @@ void stats_sum(struct stats *dst, const struct stats *src);
 void stats_print(FILE *f, const struct stats *s, unsigned shards);
 /* Prometheus text exposition; returns bytes written (truncated at len) or -ENOSPC. */
 int stats_prometheus(char *buf, size_t len, const struct stats *s);
+/*
+ * The per-upstream part, for n upstreams named names[i] (proxy mode):
+ * appended to f, or to buf (returns bytes written or -ENOSPC). down is
+ * summed over shards: an upstream is up only where no shard marked it down.
+ */
+void stats_print_upstreams(FILE *f, const struct stats *s, const char *const *names, unsigned n);
+int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
+			       const char *const *names, unsigned n);
 
 #endif

@@ -95,14 +95,18 @@ struct conn *conn_lookup(struct conn_slab *s, uint32_t slot, uint32_t gen)
 
 void conn_track(struct conn *c, struct stats *st)
 {
-	if (st)
+	if (st) {
 		STAT_INC(st, by_state[c->state]);
+		STAT_INC(st, by_side[c->side][c->state]);
+	}
 }
 
 void conn_untrack(struct conn *c, struct stats *st)
 {
-	if (st)
+	if (st) {
 		STAT_ADD(st, by_state[c->state], -1);
+		STAT_ADD(st, by_side[c->side][c->state], -1);
+	}
 }
 
 int conn_event(struct conn *c, enum tcp_event ev, struct stats *st)
@@ -118,6 +122,8 @@ int conn_event(struct conn *c, enum tcp_event ev, struct stats *st)
 	if (st && to != from) {
 		STAT_ADD(st, by_state[from], -1);
 		STAT_INC(st, by_state[to]);
+		STAT_ADD(st, by_side[c->side][from], -1);
+		STAT_INC(st, by_side[c->side][to]);
 	}
 	TRACE_TRANSITION(c->gen, (int)from, (int)to);
 	c->state = (uint8_t)to;

@@ -3,6 +3,7 @@
 #include "ringer/net.h"
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -89,4 +90,36 @@ uint16_t net_addr_port(const struct net_addr *a)
 	if (a->ss.ss_family == AF_INET6)
 		return ntohs(((const struct sockaddr_in6 *)&a->ss)->sin6_port);
 	return ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+}
+
+int net_addr_resolve(const char *s, struct net_addr *a, char *err, size_t err_len)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	char host[256];
+	const char *colon;
+	size_t hlen;
+	int ret;
+
+	if (net_addr_parse(s, a) == 0)
+		return 0;
+	colon = s ? strrchr(s, ':') : NULL;
+	if (!colon || s[0] == '[' || colon == s)
+		return -EINVAL;
+	hlen = (size_t)(colon - s);
+	if (hlen >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, hlen);
+	host[hlen] = 0;
+	if (net_addr_parse(colon, a)) /* ":PORT" checks the port */
+		return -EINVAL;
+	ret = getaddrinfo(host, colon + 1, &hints, &res);
+	if (ret) {
+		snprintf(err, err_len, "cannot resolve '%s': %s", host, gai_strerror(ret));
+		return -ENOENT;
+	}
+	memset(a, 0, sizeof(*a));
+	memcpy(&a->ss, res->ai_addr, res->ai_addrlen);
+	a->len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
 }

@@ -230,6 +230,23 @@ int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t u
 	return 0;
 }
 
+int ring_accept_addr(struct ring *r, int listen_fd, bool direct, struct sockaddr *addr,
+		     socklen_t *addrlen, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_accept(sqe, listen_fd, addr, addrlen, direct ? 0 : SOCK_CLOEXEC);
+	/*
+	 * By hand: liburing 2.3's io_uring_prep_accept_direct() adds 1 to
+	 * IORING_FILE_INDEX_ALLOC, which wraps to 0, "not direct" (fixed in 2.4).
+	 */
+	if (direct)
+		sqe->file_index = IORING_FILE_INDEX_ALLOC;
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
 int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint32_t max_total,
 			uint64_t ud)
 {
@@ -361,7 +378,8 @@ int ring_socket_direct(struct ring *r, int domain, uint64_t ud)
 
 	GET_SQE(r, sqe);
 	/* 2.3's _alloc helper encodes IORING_FILE_INDEX_ALLOC correctly (unlike accept_direct). */
-	io_uring_prep_socket_direct_alloc(sqe, domain, SOCK_STREAM | SOCK_CLOEXEC, 0, 0);
+	/* No SOCK_CLOEXEC: the kernel refuses it (EINVAL) for a socket that gets no fd. */
+	io_uring_prep_socket_direct_alloc(sqe, domain, SOCK_STREAM, 0, 0);
 	io_uring_sqe_set_data64(sqe, ud);
 	return 0;
 }

@@ -52,6 +52,7 @@
 #define LINGER_MS	5000 /* after our FIN, how long we wait for the peer's */
 #define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
 #define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
+#define ACCEPT_SLOTS	16   /* single-shot accepts in flight when peer addresses are wanted */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
 
@@ -67,9 +68,17 @@ struct engine {
 	int listen_fd;
 	bool direct;	    /* accepted connections are direct descriptors */
 	bool sockopt_cmd;   /* setsockopt works as an io_uring command (kernel 6.7+) */
-	bool accept_armed;
 	bool accept_backoff;
 	bool draining;
+	bool peer_addrs;       /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
+	unsigned accept_armed; /* accepts in flight */
+	uint32_t max_clients;  /* accepted connections allowed at once */
+	uint32_t clients;      /* accepted connections now */
+	const struct sockaddr *cur_peer; /* the peer of the connection being accepted */
+	socklen_t cur_peer_len;
+	uint16_t accept_slot_armed; /* bit per address slot */
+	struct sockaddr_storage acc_addr[ACCEPT_SLOTS];
+	socklen_t acc_len[ACCEPT_SLOTS];
 	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
 	uint32_t scan_cursor; /* where the timeout scan continues */
 	uint32_t connect_timeout_ms;
@@ -231,6 +240,8 @@ static void release(struct engine *e, struct conn *c)
 		break;
 	}
 	wake_feeder(e, c);
+	if (c->side == CONN_SIDE_CLIENT)
+		e->clients--;
 	conn_untrack(c, e->stats);
 	STAT_INC(e->stats, closed);
 	conn_free(&e->slab, c);
@@ -706,11 +717,32 @@ static void on_connect(struct engine *e, struct conn *c, const struct io_uring_c
 
 /* ---- accept ------------------------------------------------------------------------------- */
 
+static void arm_accept_slot(struct engine *e, unsigned i)
+{
+	e->acc_len[i] = sizeof(e->acc_addr[i]);
+	if (ring_accept_addr(e->ring, e->listen_fd, e->direct, (struct sockaddr *)&e->acc_addr[i],
+			     &e->acc_len[i], ud_encode(UD_OP_ACCEPT, i, NO_SLOT)) == 0) {
+		e->accept_armed++;
+		e->accept_slot_armed |= (uint16_t)(1u << i);
+	}
+}
+
+/*
+ * One multishot accept; or, when the mode wants peer addresses, ACCEPT_SLOTS
+ * single-shot accepts with an address buffer each (a multishot accept
+ * writes every peer's address into the same buffer).
+ */
 static void arm_accept(struct engine *e)
 {
-	if (ring_accept_multishot(e->ring, e->listen_fd, e->direct,
-				  ud_encode(UD_OP_ACCEPT, 0, NO_SLOT)) == 0)
-		e->accept_armed = true;
+	if (e->peer_addrs) {
+		for (unsigned i = 0; i < ACCEPT_SLOTS; i++)
+			if (!(e->accept_slot_armed & (1u << i)))
+				arm_accept_slot(e, i);
+		return;
+	}
+	if (!e->accept_armed && ring_accept_multishot(e->ring, e->listen_fd, e->direct,
+						      ud_encode(UD_OP_ACCEPT, 0, NO_SLOT)) == 0)
+		e->accept_armed = 1;
 }
 
 /* Closes a socket that never became a connection (refused, or arrived while draining). */
@@ -722,10 +754,14 @@ static void close_unowned(struct engine *e, int fd)
 
 static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 {
+	unsigned slot = ud_gen(cqe->user_data);
 	struct conn *c;
 
-	if (!(cqe->flags & IORING_CQE_F_MORE))
-		e->accept_armed = false;
+	if (!(cqe->flags & IORING_CQE_F_MORE)) {
+		e->accept_armed--;
+		if (e->peer_addrs)
+			e->accept_slot_armed &= (uint16_t)~(1u << slot);
+	}
 	if (cqe->res < 0) {
 		if (cqe->res != -ECANCELED) {
 			/* EMFILE, ENFILE (fixed table full), ENOMEM: keep serving, retry on a tick. */
@@ -738,11 +774,14 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 		close_unowned(e, cqe->res);
 		return;
 	}
-	c = conn_alloc(&e->slab);
+	c = e->clients < e->max_clients ? conn_alloc(&e->slab) : NULL;
 	if (!c) {
 		STAT_INC(e->stats, refused);
 		close_unowned(e, cqe->res);
 	} else {
+		e->clients++;
+		e->cur_peer = e->peer_addrs ? (const struct sockaddr *)&e->acc_addr[slot] : NULL;
+		e->cur_peer_len = e->peer_addrs ? e->acc_len[slot] : 0;
 		c->fd = cqe->res;
 		c->side = CONN_SIDE_CLIENT;
 		if (e->direct)
@@ -757,11 +796,14 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 		c->life |= CONN_L_KICKING;
 		if (e->mode->accepted)
 			e->mode->accepted(e, c);
+		e->cur_peer = NULL;
 		c->life &= ~CONN_L_KICKING;
 		kick(e, c);
 		maybe_release(e, c);
 	}
-	if (!e->accept_armed && !e->accept_backoff) {
+	if (e->peer_addrs && !e->accept_backoff && !e->draining) {
+		arm_accept_slot(e, slot);
+	} else if (!e->accept_armed && !e->accept_backoff) {
 		arm_accept(e);
 		STAT_INC(e->stats, accept_rearms);
 	}
@@ -863,7 +905,7 @@ void engine_tick(struct engine *e, uint64_t now_ms)
 	e->now_ms = now_ms;
 	if (e->accept_backoff && !e->draining) {
 		e->accept_backoff = false;
-		if (!e->accept_armed && e->listen_fd >= 0)
+		if (e->listen_fd >= 0)
 			arm_accept(e);
 	}
 	for (uint32_t i = 0; i < n && hw; i++) {
@@ -895,8 +937,7 @@ void engine_drain(struct engine *e)
 {
 	e->draining = true;
 	if (e->accept_armed)
-		ring_cancel(e->ring, ud_encode(UD_OP_ACCEPT, 0, NO_SLOT),
-			    ud_encode(UD_OP_CANCEL, 0, NO_SLOT));
+		ring_cancel_fd(e->ring, e->listen_fd, false, ud_encode(UD_OP_CANCEL, 0, NO_SLOT));
 	e->accept_backoff = false;
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
@@ -923,7 +964,7 @@ bool engine_done(const struct engine *e)
 
 unsigned engine_max_conns(const struct engine *e)
 {
-	return e->slab.cap;
+	return e->max_clients;
 }
 
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
@@ -939,6 +980,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->mode = p->mode;
 	e->stats = p->stats;
 	e->idle_ms = p->idle_ms;
+	e->peer_addrs = p->peer_addrs;
 	e->listen_fd = -1;
 	e->nobufs_head = LIST_END;
 	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);
@@ -967,13 +1009,20 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	ret = conn_slab_init(&e->slab, cap);
 	if (ret)
 		goto out_bufs;
+	/* Two connections per session (a proxy): the limit on accepted ones is a share of the slab. */
+	e->max_clients = p->max_clients ? p->max_clients : cap;
+	if (cap < p->max_conns && p->max_clients)
+		e->max_clients = (uint32_t)((uint64_t)p->max_clients * cap / p->max_conns);
+	if (e->max_clients < 1)
+		e->max_clients = 1;
 	snprintf(note, note_len, "%s%s", e->direct ? " direct-fds" : " (plain fds: fixed-file table refused)",
 		 e->direct && !e->sockopt_cmd ? " (no io_uring setsockopt: plain outbound sockets)"
 					      : "");
 	if (cap < p->max_conns) {
 		size_t len = strlen(note);
 
-		snprintf(note + len, note_len - len, "; max-conns %u (descriptor limit)", cap);
+		snprintf(note + len, note_len - len, "; max-conns %u (descriptor limit)",
+			 e->max_clients);
 	}
 	if (e->mode->init) {
 		ret = e->mode->init(e, p->mode_arg, &e->mode_data);
@@ -1028,6 +1077,12 @@ struct conn_ref engine_ref(const struct engine *e, const struct conn *c)
 struct conn *engine_conn(struct engine *e, struct conn_ref ref)
 {
 	return conn_lookup(&e->slab, ref.slot, ref.gen);
+}
+
+const struct sockaddr *engine_accepted_peer(const struct engine *e, socklen_t *len)
+{
+	*len = e->cur_peer_len;
+	return e->cur_peer;
 }
 
 uint32_t engine_slot(const struct engine *e, const struct conn *c)
@@ -1099,7 +1154,8 @@ bool engine_sending(const struct conn *c)
 
 int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 {
-	uint16_t head;
+	uint32_t bytes = 0;
+	uint16_t head, bid;
 
 	if (!from->in_count)
 		return 0;
@@ -1120,6 +1176,9 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 		memmove(b, b + from->in_off, e->bufs.len[head]);
 		from->in_off = 0;
 	}
+	bid = head;
+	for (uint16_t i = 0; i < from->in_count; i++, bid = e->bufs.next[bid])
+		bytes += e->bufs.len[bid];
 	if (to->out_count)
 		e->bufs.next[to->out_tail] = head;
 	else
@@ -1133,7 +1192,7 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 	}
 	kick(e, to);
 	kick(e, from);
-	return 0;
+	return (int)bytes;
 }
 
 struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint32_t timeout_ms,

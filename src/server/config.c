@@ -17,6 +17,18 @@ static const char *const mode_names[] = {
 	[MODE_PROXY] = "proxy",
 };
 
+static const char *const balance_names[] = {
+	[BALANCE_ROUNDROBIN] = "roundrobin",
+	[BALANCE_LEASTCONN] = "leastconn",
+	[BALANCE_SOURCE] = "source",
+};
+
+const char *balance_name(enum balance_mode b)
+{
+	return (unsigned)b < sizeof(balance_names) / sizeof(balance_names[0]) ? balance_names[b]
+									       : "?";
+}
+
 const char *mode_name(enum ringer_mode m)
 {
 	return (unsigned)m < sizeof(mode_names) / sizeof(mode_names[0]) ? mode_names[m] : "?";
@@ -39,6 +51,9 @@ void config_defaults(struct config *cfg)
 	cfg->ring_entries = 1024;
 	cfg->drain_ms = 5000;
 	cfg->connect_ms = 3000;
+	cfg->connect_retries = 2;
+	cfg->fail_threshold = 3;
+	cfg->down_ms = 10000;
 	cfg->pin = true;
 }
 
@@ -51,13 +66,14 @@ void config_usage(FILE *f, const char *prog)
 		"  --listen ADDR:PORT     address to listen on (default 0.0.0.0:%d; [::1]:PORT "
 		"for\n"
 		"                         IPv6; port 0 picks a free port and prints it)\n"
-		"  --mode MODE            echo | http (default echo); proxy is planned and\n"
-		"                         refused by this build\n"
+		"  --mode MODE            echo | http | proxy (default echo)\n"
 		"  --shards N             threads, one ring each, pinned one per CPU\n"
 		"                         (default: online CPUs)\n"
 		"  --no-pin               do not pin shard threads to CPUs\n"
 		"  --max-conns N          connections per shard (default 16384); beyond it new\n"
-		"                         connections are accepted and closed at once\n"
+		"                         connections are accepted and closed at once. In proxy\n"
+		"                         mode it counts client sessions (each also holds an\n"
+		"                         upstream connection)\n"
 		"  --buf-size BYTES       size of one receive buffer (default 16k; k/m suffixes)\n"
 		"  --buf-count N          receive buffers per shard, power of two (default 4096)\n"
 		"  --ring-entries N       submission queue entries per shard (default 1024)\n"
@@ -66,9 +82,21 @@ void config_usage(FILE *f, const char *prog)
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
 		"  --body TEXT            http: the response body (default \"Hello, World!\")\n"
 		"  --body-size BYTES      http: a body of BYTES filler bytes instead\n"
-		"  --upstream ADDR:PORT   proxy (planned): an upstream, repeatable up to %d\n"
-		"  --connect-timeout MS   proxy (planned): upstream connect timeout (default "
-		"3000)\n"
+		"proxy mode:\n"
+		"  --upstream HOST:PORT[,weight=N]\n"
+		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
+		"                         startup), repeatable up to %d; weight 1..256 (default 1)\n"
+		"  --balance POLICY       roundrobin (weighted) | leastconn | source (client\n"
+		"                         address hash) (default roundrobin)\n"
+		"  --connect-timeout MS   upstream connect timeout (default 3000)\n"
+		"  --connect-retries N    after a failed connect, try up to N further upstreams\n"
+		"                         (default 2)\n"
+		"  --half-close-timeout MS  a session with one direction finished may last this\n"
+		"                         long (default 0: no limit; --idle-timeout still applies)\n"
+		"  --fail-threshold N     consecutive connect failures that mark an upstream down\n"
+		"                         (default 3)\n"
+		"  --down-time MS         how long it stays down before it is tried again\n"
+		"                         (default 10000)\n"
 		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
@@ -93,6 +121,11 @@ enum opt_id {
 	OPT_BODY_SIZE,
 	OPT_UPSTREAM,
 	OPT_CONNECT_TIMEOUT,
+	OPT_CONNECT_RETRIES,
+	OPT_BALANCE,
+	OPT_HALF_CLOSE,
+	OPT_FAIL_THRESHOLD,
+	OPT_DOWN_TIME,
 	OPT_ADMIN,
 	OPT_NO_PIN,
 	OPT_QUIET,
@@ -114,6 +147,11 @@ static const struct cli_opt options[] = {
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
 	{"--upstream", NULL, OPT_UPSTREAM, true},
 	{"--connect-timeout", NULL, OPT_CONNECT_TIMEOUT, true},
+	{"--connect-retries", NULL, OPT_CONNECT_RETRIES, true},
+	{"--balance", NULL, OPT_BALANCE, true},
+	{"--half-close-timeout", NULL, OPT_HALF_CLOSE, true},
+	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
+	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--admin", NULL, OPT_ADMIN, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
 	{"--quiet", NULL, OPT_QUIET, false},
@@ -133,8 +171,39 @@ static int set_uint(const char *flag, const char *val, uint64_t min, uint64_t ma
 	return 0;
 }
 
+/* "HOST:PORT[,weight=N]": the address is resolved now, so a bad name fails at startup. */
+static int parse_upstream(struct config_upstream *u, const char *val, char *err, size_t err_len)
+{
+	char addr[sizeof(u->name)], why[160] = "";
+	const char *comma = strchr(val, ',');
+	size_t alen = comma ? (size_t)(comma - val) : strlen(val);
+	uint64_t w = 1;
+	int ret;
+
+	if (alen >= sizeof(addr))
+		return cli_fail(err, err_len, "--upstream: '%s' is too long", val);
+	memcpy(addr, val, alen);
+	addr[alen] = 0;
+	if (comma) {
+		if (strncmp(comma + 1, "weight=", 7) || parse_uint(comma + 8, 1, 256, false, &w))
+			return cli_fail(err, err_len,
+					"--upstream: '%s': options are weight=N with N from 1 to "
+					"256",
+					val);
+	}
+	ret = net_addr_resolve(addr, &u->addr, why, sizeof(why));
+	if (ret == -ENOENT)
+		return cli_fail(err, err_len, "--upstream: %s", why);
+	if (ret || net_addr_port(&u->addr) == 0)
+		return cli_fail(err, err_len, "--upstream: '%s' is not HOST:PORT with a port",
+				val);
+	u->weight = (unsigned)w;
+	snprintf(u->name, sizeof(u->name), "%s", addr);
+	return 0;
+}
+
 static int apply(struct config *cfg, enum opt_id id, const char *flag, const char *val, char *err,
-		 size_t err_len, bool *seen_body)
+		 size_t err_len, bool *seen_body, bool *seen_proxy)
 {
 	uint64_t v;
 
@@ -200,12 +269,29 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		if (cfg->n_upstreams == CONFIG_MAX_UPSTREAMS)
 			return cli_fail(err, err_len, "--upstream: at most %d upstreams",
 					CONFIG_MAX_UPSTREAMS);
-		if (net_addr_parse(val, &cfg->upstreams[cfg->n_upstreams]) ||
-		    net_addr_port(&cfg->upstreams[cfg->n_upstreams]) == 0)
-			return cli_fail(err, err_len,
-					"--upstream: '%s' is not ADDR:PORT with a port", val);
-		cfg->n_upstreams++;
-		return 0;
+		return parse_upstream(&cfg->upstreams[cfg->n_upstreams++], val, err, err_len);
+	case OPT_CONNECT_RETRIES:
+		return set_uint(flag, val, 0, CONFIG_MAX_UPSTREAMS, false, &cfg->connect_retries,
+				err, err_len);
+	case OPT_BALANCE:
+		for (unsigned b = 0; b < sizeof(balance_names) / sizeof(balance_names[0]); b++) {
+			if (!strcmp(val, balance_names[b])) {
+				cfg->balance = (enum balance_mode)b;
+				*seen_proxy = true;
+				return 0;
+			}
+		}
+		return cli_fail(err, err_len,
+				"--balance: '%s' is not one of roundrobin, leastconn, source", val);
+	case OPT_HALF_CLOSE:
+		*seen_proxy = true;
+		return set_uint(flag, val, 0, 86400000, false, &cfg->half_close_ms, err, err_len);
+	case OPT_FAIL_THRESHOLD:
+		*seen_proxy = true;
+		return set_uint(flag, val, 1, 1000000, false, &cfg->fail_threshold, err, err_len);
+	case OPT_DOWN_TIME:
+		*seen_proxy = true;
+		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
 	case OPT_ADMIN:
 		if (net_addr_parse(val, &cfg->admin))
 			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
@@ -229,7 +315,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
 {
-	bool seen_body = false;
+	bool seen_body = false, seen_proxy = false;
 	int i;
 
 	for (i = 0;;) {
@@ -242,7 +328,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		if (k < 0)
 			return k;
 		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len,
-			  &seen_body))
+			  &seen_body, &seen_proxy))
 			return -EINVAL;
 	}
 	if (cfg->help || cfg->version)
@@ -253,6 +339,10 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(err, err_len, "--body/--body-size need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream needs --mode proxy");
+	if (seen_proxy && cfg->mode != MODE_PROXY)
+		return cli_fail(err, err_len,
+				"--balance/--half-close-timeout/--fail-threshold/--down-time need "
+				"--mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT");

@@ -34,7 +34,7 @@ static const struct mode_ops *mode_ops(enum ringer_mode m)
 	case MODE_HTTP:
 		return &mode_http;
 	case MODE_PROXY:
-		return NULL;
+		return &mode_proxy;
 	}
 	return NULL;
 }
@@ -75,9 +75,18 @@ static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
 }
 
 /* One request per connection, blocking with short timeouts: this is not the hot path. */
-static void serve_admin(int lfd, struct shard *shards, unsigned n)
+static const char *upstream_names[CONFIG_MAX_UPSTREAMS];
+
+static void print_stats(const struct config *cfg, const struct stats *st)
 {
-	static char body[16384];
+	stats_print(stdout, st, cfg->shards);
+	if (cfg->mode == MODE_PROXY)
+		stats_print_upstreams(stdout, st, upstream_names, cfg->n_upstreams);
+}
+
+static void serve_admin(int lfd, struct shard *shards, unsigned n, const struct config *cfg)
+{
+	static char body[1 << 17];
 	char req[1024], head[256];
 	struct timeval tv = {.tv_sec = 1};
 	struct stats st;
@@ -103,6 +112,13 @@ static void serve_admin(int lfd, struct shard *shards, unsigned n)
 	len = stats_prometheus(body, sizeof(body), &st);
 	if (len < 0)
 		len = 0;
+	if (cfg->mode == MODE_PROXY) {
+		int more = stats_prometheus_upstreams(body + len, sizeof(body) - (size_t)len, &st,
+						      upstream_names, cfg->n_upstreams);
+
+		if (more > 0)
+			len += more;
+	}
 	snprintf(head, sizeof(head),
 		 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 		 "Content-Length: %d\r\nConnection: close\r\n\r\n",
@@ -141,6 +157,8 @@ int main(int argc, char **argv)
 			mode_name(cfg.mode));
 		return 2;
 	}
+	for (i = 0; i < cfg.n_upstreams; i++)
+		upstream_names[i] = cfg.upstreams[i].name;
 	ncpus = allowed_cpus(cpus, CPU_SETSIZE);
 	if (ncpus < 1)
 		ncpus = 1, cpus[0] = 0;
@@ -239,14 +257,14 @@ int main(int argc, char **argv)
 			break;
 		}
 		if (admin_fd >= 0 && (pfd[1].revents & POLLIN))
-			serve_admin(admin_fd, shards, cfg.shards);
+			serve_admin(admin_fd, shards, cfg.shards, &cfg);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGUSR1) {
 			sum_stats(shards, cfg.shards, &total);
-			stats_print(stdout, &total, cfg.shards);
+			print_stats(&cfg, &total);
 			continue;
 		}
 		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
@@ -260,7 +278,7 @@ out_stop:
 	for (i = 0; i < started; i++)
 		shard_join(&shards[i]);
 	sum_stats(shards, cfg.shards, &total);
-	stats_print(stdout, &total, cfg.shards);
+	print_stats(&cfg, &total);
 	if (admin_fd >= 0)
 		close(admin_fd);
 	free(shards);

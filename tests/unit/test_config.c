@@ -86,7 +86,7 @@ static void good_flags(void **state)
 
 	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:80", "--upstream", "[::1]:81");
 	assert_int_equal(cfg.n_upstreams, 2);
-	assert_int_equal(net_addr_port(&cfg.upstreams[1]), 81);
+	assert_int_equal(net_addr_port(&cfg.upstreams[1].addr), 81);
 
 	PARSE_OK("--help");
 	assert_true(cfg.help);

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Proxy: an L4 TCP relay. Each client session is two engine connections,
+ * the accepted client and the upstream the engine connected out, which
+ * point at each other (a conn_ref that goes stale when the other is freed).
+ *
+ *   accepted(client) -> pick an upstream -> engine_connect (SYN_SENT)
+ *       client bytes that arrive meanwhile stay queued on the client: the
+ *       engine stops receiving at its input limit, so they are bounded
+ *   connected(up, 0)  -> forward what the client sent so far; relay from now
+ *   connected(up, <0) -> mark the failure (passive health), try the next
+ *                        upstream up to --connect-retries, else close the client
+ *   readable(x)       -> engine_forward(x, peer): the received buffers move to
+ *                        the peer's output without a copy; the engine blocks
+ *                        x's receive while the peer's output is full
+ *   peer_eof(x)       -> engine_shutdown(peer): our FIN to the peer once its
+ *                        output has drained, while the other direction flows
+ *                        on; each side closes when both of its directions
+ *                        are finished (the engine's rule)
+ *   closed(x)         -> the peer closes too: with a reset when x ended by a
+ *                        reset or an error (the failure propagates), else
+ *                        once its output has drained
+ *
+ * nginx's stream proxy moves bytes for both directions in one function
+ * choosing source and destination; here the engine does the moving and this
+ * file only chooses.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "balance.h"
+#include "ringer/config.h"
+#include "ringer/engine.h"
+#include "ringer/mode.h"
+
+#define NO_PEER UINT32_MAX
+
+struct proxy {
+	const struct config *cfg;
+	struct balance bal;
+};
+
+struct pconn {
+	struct conn_ref peer; /* the other side; slot NO_PEER when there is none */
+	uint64_t tried;	      /* client: upstreams tried for this session (bit each) */
+	uint64_t hash;	      /* client: hash of its address, for --balance source */
+	uint8_t upstream;     /* the session's upstream */
+	uint8_t attempts;     /* client: connects tried */
+	uint8_t is_client;
+	uint8_t counted; /* upstream: counted in its upstream's active sessions */
+};
+
+_Static_assert(sizeof(struct pconn) <= sizeof(((struct conn *)0)->proto), "fits in struct conn");
+
+static inline struct pconn *pconn(struct conn *c)
+{
+	return conn_mode(c);
+}
+
+static struct conn *peer_of(struct engine *e, struct conn *c)
+{
+	struct pconn *pc = pconn(c);
+
+	return pc->peer.slot == NO_PEER ? NULL : engine_conn(e, pc->peer);
+}
+
+static void unlink_peer(struct conn *c)
+{
+	pconn(c)->peer.slot = NO_PEER;
+}
+
+static void uncount(struct engine *e, struct proxy *px, struct conn *up)
+{
+	struct pconn *pu = pconn(up);
+
+	if (!pu->counted)
+		return;
+	pu->counted = 0;
+	px->bal.up[pu->upstream].active--;
+	STAT_ADD(engine_stats(e), up[pu->upstream].active, -1);
+}
+
+/* Connects the client's session to the next upstream; false when none is left. */
+static bool start_upstream(struct engine *e, struct proxy *px, struct conn *client)
+{
+	const struct config *cfg = px->cfg;
+	struct pconn *pc = pconn(client), *pu;
+	struct conn *up;
+	int i, err;
+
+	i = balance_pick(&px->bal, pc->hash, pc->tried, engine_now_ms(e));
+	if (i < 0)
+		return false;
+	pc->tried |= 1ull << i;
+	pc->attempts++;
+	up = engine_connect(e, &cfg->upstreams[i].addr, cfg->connect_ms, &err);
+	if (!up) {
+		/* Out of slots or descriptors here: not the upstream's fault. */
+		STAT_INC(engine_stats(e), errors);
+		return false;
+	}
+	pu = pconn(up);
+	memset(pu, 0, sizeof(*pu));
+	pu->peer = engine_ref(e, client);
+	pu->upstream = (uint8_t)i;
+	pu->counted = 1;
+	px->bal.up[i].active++;
+	STAT_INC(engine_stats(e), up[i].active);
+	pc->peer = engine_ref(e, up);
+	pc->upstream = (uint8_t)i;
+	return true;
+}
+
+static void give_up(struct engine *e, struct conn *client)
+{
+	STAT_INC(engine_stats(e), no_upstream);
+	engine_close(e, client, ENGINE_CLOSE_NOW);
+}
+
+static void proxy_accepted(struct engine *e, struct conn *c)
+{
+	struct proxy *px = engine_mode_data(e);
+	struct pconn *pc = pconn(c);
+	const struct sockaddr *sa;
+	socklen_t len;
+
+	memset(pc, 0, sizeof(*pc));
+	pc->is_client = 1;
+	pc->peer.slot = NO_PEER;
+	sa = engine_accepted_peer(e, &len);
+	if (sa)
+		pc->hash = balance_hash_addr(sa, len);
+	if (!start_upstream(e, px, c))
+		give_up(e, c);
+}
+
+/* Moves src's input to dst and counts it against the session's upstream. */
+static void relay(struct engine *e, struct conn *src, struct conn *dst)
+{
+	struct pconn *ps = pconn(src);
+	struct stats *st = engine_stats(e);
+	int n = engine_forward(e, src, dst);
+
+	if (n <= 0)
+		return;
+	if (ps->is_client)
+		STAT_ADD(st, up[ps->upstream].bytes_out, (uint64_t)n);
+	else
+		STAT_ADD(st, up[ps->upstream].bytes_in, (uint64_t)n);
+}
+
+/* One direction finished: src sent its FIN, so dst gets ours once dst's output has drained. */
+static void finish_direction(struct engine *e, struct conn *src, struct conn *dst)
+{
+	struct proxy *px = engine_mode_data(e);
+	uint32_t hc = px->cfg->half_close_ms;
+
+	engine_shutdown(e, dst);
+	if (hc) {
+		uint64_t at = engine_now_ms(e) + hc;
+
+		engine_set_deadline(e, src, at);
+		engine_set_deadline(e, dst, at);
+	}
+}
+
+static void proxy_connected(struct engine *e, struct conn *up, int res)
+{
+	struct proxy *px = engine_mode_data(e);
+	struct pconn *pu = pconn(up);
+	struct stats *st = engine_stats(e);
+	struct conn *client = peer_of(e, up);
+	unsigned i = pu->upstream;
+	bool was_down = balance_is_down(&px->bal, i);
+
+	if (res < 0) {
+		STAT_INC(st, up[i].failures);
+		if (balance_result(&px->bal, i, false, engine_now_ms(e)))
+			STAT_ADD(st, up[i].down, 1);
+		uncount(e, px, up);
+		unlink_peer(up);
+		if (!client)
+			return;
+		unlink_peer(client);
+		if (pconn(client)->attempts <= px->cfg->connect_retries &&
+		    start_upstream(e, px, client))
+			return;
+		give_up(e, client);
+		return;
+	}
+	balance_result(&px->bal, i, true, engine_now_ms(e));
+	if (was_down)
+		STAT_ADD(st, up[i].down, -1);
+	STAT_INC(st, up[i].connects);
+	if (!client) {
+		engine_close(e, up, ENGINE_CLOSE_NOW);
+		return;
+	}
+	relay(e, client, up);
+	if (engine_peer_done(client))
+		finish_direction(e, client, up);
+}
+
+static void proxy_readable(struct engine *e, struct conn *c)
+{
+	struct conn *peer = peer_of(e, c);
+
+	if (!peer) {
+		engine_drop_input(e, c);
+		return;
+	}
+	/* Before the upstream is connected the client's bytes wait, bounded by the engine. */
+	if (engine_connected(peer))
+		relay(e, c, peer);
+}
+
+static void proxy_peer_eof(struct engine *e, struct conn *c)
+{
+	struct conn *peer = peer_of(e, c);
+
+	if (!peer) {
+		engine_close(e, c, ENGINE_CLOSE);
+		return;
+	}
+	if (engine_connected(peer))
+		finish_direction(e, c, peer);
+	/* else: connected() forwards the held bytes, then the FIN. */
+}
+
+/* --half-close-timeout: the session had one direction finished for too long. */
+static void proxy_expired(struct engine *e, struct conn *c)
+{
+	engine_close(e, c, ENGINE_CLOSE_NOW);
+}
+
+static void proxy_closed(struct engine *e, struct conn *c)
+{
+	struct proxy *px = engine_mode_data(e);
+	struct conn *peer = peer_of(e, c);
+
+	if (!pconn(c)->is_client)
+		uncount(e, px, c);
+	if (!peer)
+		return;
+	unlink_peer(peer);
+	unlink_peer(c);
+	/* A reset (or an error) on one side aborts the other with a reset: the failure propagates. */
+	engine_close(e, peer, engine_aborted(c) ? ENGINE_CLOSE_RESET : ENGINE_CLOSE);
+}
+
+static int proxy_init(struct engine *e, const void *arg, void **data)
+{
+	static const enum balance_policy policy[] = {
+		[BALANCE_ROUNDROBIN] = BAL_ROUNDROBIN,
+		[BALANCE_LEASTCONN] = BAL_LEASTCONN,
+		[BALANCE_SOURCE] = BAL_SOURCE,
+	};
+	const struct config *cfg = arg;
+	uint32_t weights[BALANCE_MAX];
+	struct proxy *px = calloc(1, sizeof(*px));
+
+	if (!px)
+		return -ENOMEM;
+	px->cfg = cfg;
+	for (unsigned i = 0; i < cfg->n_upstreams && i < BALANCE_MAX; i++)
+		weights[i] = cfg->upstreams[i].weight;
+	balance_init(&px->bal, policy[cfg->balance], cfg->n_upstreams, weights, cfg->fail_threshold,
+		     cfg->down_ms);
+	*data = px;
+	return 0;
+}
+
+static void proxy_fini(struct engine *e, void *data)
+{
+	free(data);
+}
+
+const struct mode_ops mode_proxy = {
+	.name = "proxy",
+	.conns_per_session = 2,
+	.init = proxy_init,
+	.fini = proxy_fini,
+	.accepted = proxy_accepted,
+	.connected = proxy_connected,
+	.readable = proxy_readable,
+	.peer_eof = proxy_peer_eof,
+	.expired = proxy_expired,
+	.closed = proxy_closed,
+};
