@@ -65,6 +65,8 @@ void engine_drain(struct engine *e);
 void engine_abort_all(struct engine *e);
 /* Nothing left: no connection, no accept armed. */
 bool engine_done(const struct engine *e);
+/* Provided buffers the kernel handed out and nobody has given back yet. */
+unsigned engine_buffers_held(const struct engine *e);
 /* The effective limit on accepted connections (may be lower under a low descriptor limit). */
 unsigned engine_max_conns(const struct engine *e);
 

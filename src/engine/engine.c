@@ -962,6 +962,11 @@ bool engine_done(const struct engine *e)
 	return e->slab.used == 0 && !e->accept_armed;
 }
 
+unsigned engine_buffers_held(const struct engine *e)
+{
+	return e->bufs.outstanding;
+}
+
 unsigned engine_max_conns(const struct engine *e)
 {
 	return e->max_clients;
