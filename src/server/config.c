@@ -80,8 +80,13 @@ void config_usage(FILE *f, const char *prog)
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
-		"  --body TEXT            http: the response body (default \"Hello, World!\")\n"
-		"  --body-size BYTES      http: a body of BYTES filler bytes instead\n"
+		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
+		"  --quiet                print only the listening address\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          the version\n"
+		"http mode:\n"
+		"  --body TEXT            the response body (default \"Hello, World!\")\n"
+		"  --body-size BYTES      a body of BYTES filler bytes instead\n"
 		"proxy mode:\n"
 		"  --upstream HOST:PORT[,weight=N]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
@@ -97,10 +102,7 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 3)\n"
 		"  --down-time MS         how long it stays down before it is tried again\n"
 		"                         (default 10000)\n"
-		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
-		"  --quiet                print only the listening address\n"
-		"  -h, --help             this text\n"
-		"  -V, --version          the version\n"
+
 		"\n"
 		"Signals: SIGUSR1 prints stats; SIGINT/SIGTERM drain and exit 0.\n",
 		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
