@@ -477,8 +477,7 @@ int proc_wait_port(struct proc *p, const char *prefix, int timeout_ms)
 	}
 }
 
-int http_get(const char *host, int port, const char *path, char *buf, size_t len,
-	     int timeout_ms)
+int http_get(const char *host, int port, const char *path, char *buf, size_t len, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	char req[512];
@@ -490,8 +489,8 @@ int http_get(const char *host, int port, const char *path, char *buf, size_t len
 	fd = tcp_connect(host, port);
 	if (fd < 0)
 		return fd;
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
-		 path, host);
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
+		 host);
 	r = send_all(fd, req, strlen(req), timeout_ms);
 	while (r == 0) {
 		ssize_t n = recv(fd, buf + got, len - 1 - got, MSG_DONTWAIT);

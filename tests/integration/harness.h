@@ -90,8 +90,7 @@ int proc_wait_port(struct proc *p, const char *prefix, int timeout_ms);
  * GET path over HTTP/1.1 with "Connection: close", reading until EOF; the
  * response (head and body) goes to buf, NUL-terminated. Returns its length or -errno.
  */
-int http_get(const char *host, int port, const char *path, char *buf, size_t len,
-	     int timeout_ms);
+int http_get(const char *host, int port, const char *path, char *buf, size_t len, int timeout_ms);
 /*
  * The value of the sample `series` (name and labels exactly as exposed, e.g.
  * ringer_connections{state="ESTABLISHED"}) in Prometheus text: 0 with *val,
