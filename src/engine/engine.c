@@ -39,7 +39,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "ringer/engine_next.h"
@@ -53,11 +55,24 @@
 #define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
 #define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
 #define ACCEPT_SLOTS	16   /* single-shot accepts in flight when peer addresses are wanted */
+#define SEND_IOV_MAX	8    /* queued buffers one sendmsg carries */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
 
+/*
+ * A send of several queued buffers is one sendmsg: its header and iovec live
+ * here, one per slot, until the send completes (one send in flight per
+ * connection). A mapping touched only by connections that send that way.
+ */
+struct send_vec {
+	struct msghdr msg;
+	struct iovec iov[SEND_IOV_MAX];
+};
+
 struct engine {
 	struct ring *ring;
+	struct send_vec *vecs;
+	size_t vecs_bytes;
 	struct bufring bufs;
 	struct conn_slab slab;
 	const struct mode_ops *mode;
@@ -357,15 +372,37 @@ static void start_send(struct engine *e, struct conn *c)
 	const uint8_t *p;
 	uint32_t len;
 
+	int ret;
+
 	if (c->out_ptr) {
 		p = c->out_ptr + c->out_off;
 		len = c->out_len - c->out_off;
+	} else if (c->out_count > 1 && e->vecs) {
+		/* Several buffers queued (a stream): one sendmsg for all of them. */
+		struct send_vec *v = &e->vecs[conn_slot(&e->slab, c)];
+		uint16_t bid = c->out_head;
+		unsigned n = 0;
+
+		for (; n < SEND_IOV_MAX && n < c->out_count; n++, bid = e->bufs.next[bid]) {
+			uint32_t off = n ? 0 : c->out_off;
+
+			v->iov[n].iov_base = bufring_buf(&e->bufs, bid) + off;
+			v->iov[n].iov_len = e->bufs.len[bid] - off;
+		}
+		memset(&v->msg, 0, sizeof(v->msg));
+		v->msg.msg_iov = v->iov;
+		v->msg.msg_iovlen = n;
+		ret = ring_sendmsg(e->ring, c->fd, conn_fixed(c), &v->msg,
+				   MSG_NOSIGNAL | MSG_WAITALL, conn_ud(e, c, UD_OP_SEND));
+		goto out;
 	} else {
 		p = bufring_buf(&e->bufs, c->out_head) + c->out_off;
 		len = e->bufs.len[c->out_head] - c->out_off;
 	}
-	if (ring_send(e->ring, c->fd, conn_fixed(c), p, len, MSG_NOSIGNAL | MSG_WAITALL,
-		      conn_ud(e, c, UD_OP_SEND))) {
+	ret = ring_send(e->ring, c->fd, conn_fixed(c), p, len, MSG_NOSIGNAL | MSG_WAITALL,
+			conn_ud(e, c, UD_OP_SEND));
+out:
+	if (ret) {
 		STAT_INC(e->stats, errors);
 		abort_conn(e, c);
 		return;
@@ -572,14 +609,22 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 			c->tx |= CONN_TX_SENT_NOTIFY;
 		}
 	} else {
-		c->out_off += (uint32_t)res;
-		if (c->out_off < e->bufs.len[c->out_head]) {
-			STAT_INC(e->stats, short_sends);
-		} else {
+		uint32_t left = (uint32_t)res;
+
+		/* Pop every buffer the send finished; a part left over resumes next time. */
+		while (left && c->out_count) {
+			uint32_t rest = e->bufs.len[c->out_head] - c->out_off;
+
+			if (left < rest) {
+				c->out_off += left;
+				STAT_INC(e->stats, short_sends);
+				break;
+			}
+			left -= rest;
 			pop_output(e, c);
-			if (c->out_count <= RESUME_AT)
-				wake_feeder(e, c);
 		}
+		if (c->out_count <= RESUME_AT)
+			wake_feeder(e, c);
 	}
 	kick(e, c);
 	maybe_release(e, c);
@@ -1014,6 +1059,11 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	ret = conn_slab_init(&e->slab, cap);
 	if (ret)
 		goto out_bufs;
+	e->vecs_bytes = (size_t)cap * sizeof(*e->vecs);
+	e->vecs = mmap(NULL, e->vecs_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (e->vecs == MAP_FAILED)
+		e->vecs = NULL; /* one buffer per send then */
 	/* Two connections per session (a proxy): the limit on accepted ones is a share of the slab. */
 	e->max_clients = p->max_clients ? p->max_clients : cap;
 	if (cap < p->max_conns && p->max_clients)
@@ -1038,6 +1088,8 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	return 0;
 
 out_slab:
+	if (e->vecs)
+		munmap(e->vecs, e->vecs_bytes);
 	conn_slab_destroy(&e->slab);
 out_bufs:
 	bufring_exit(&e->bufs);
@@ -1052,6 +1104,8 @@ void engine_destroy(struct engine *e)
 		return;
 	if (e->mode->fini)
 		e->mode->fini(e, e->mode_data);
+	if (e->vecs)
+		munmap(e->vecs, e->vecs_bytes);
 	conn_slab_destroy(&e->slab);
 	bufring_exit(&e->bufs);
 	free(e);
