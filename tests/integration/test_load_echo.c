@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "load_harness.h"
@@ -185,6 +189,40 @@ static void unreachable_target_is_a_clear_error(void **state)
 	assert_non_null(strstr(r.p.err, "cannot connect"));
 }
 
+/*
+ * A listener that never accepts, with a backlog of one: the check that the
+ * target answers fills it, the kernel drops every later SYN, and each of the
+ * load's connects runs into --connect-timeout. Those count as timeouts, not
+ * connect errors, and the run gives up after the connect plus response
+ * timeouts with nothing answered.
+ */
+static void connect_timeouts_count_as_timeouts(void **state)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct load_run r;
+	char t[64];
+	int fd;
+
+	(void)state;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(fd, 0), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	target(t, sizeof(t), "127.0.0.1", ntohs(sa.sin_port));
+	load_run(&r, 10000, "--mode", "echo", "--target", t, "--duration", "5", "-c", "4",
+		 "--connect-timeout", "200ms", "--timeout", "500ms", "--json", NULL);
+	close(fd);
+	assert_int_equal(r.status, 1);
+	assert_true(r.ms < 5000);
+	assert_int_equal(json_num(r.p.out, "requests"), 0);
+	assert_true(json_num(r.p.out, "timeout") >= 4);
+	assert_int_equal(json_num(r.p.out, "connect"), 0);
+	assert_non_null(strstr(r.p.err, "no connection or response"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -196,6 +234,7 @@ int main(void)
 		cmocka_unit_test(stops_by_itself),
 		cmocka_unit_test(bad_flags_exit_2),
 		cmocka_unit_test(unreachable_target_is_a_clear_error),
+		cmocka_unit_test(connect_timeouts_count_as_timeouts),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
