@@ -1,20 +1,33 @@
 // SPDX-License-Identifier: MIT
 /*
- * The load engine: one ring per thread, connections as a fixed array, every
- * socket operation through the ring. A loop iteration is
+ * The load generator's client: one ring per thread, driven by the same
+ * connection engine as the server (engine.h). Connect (a socket straight
+ * into a direct descriptor, TCP_NODELAY, a linked timeout), receive, send
+ * and the cancel -> close -> free of a connection are the server's code;
+ * this file is a mode on that engine (callbacks that check what comes back)
+ * and the loop around it that decides when to send. A loop iteration is
  *
- *   submit + wait (one syscall, bounded by the next tick or send time)
- *   -> reap CQEs (connect / recv / send / cancel / close)
- *   -> return buffers -> serve connections marked dirty (send, re-arm)
- *   -> open loop: send what the schedule says is due
- *   -> every tick: timeouts, reconnects, progress, end of run
+ *   serve connections marked dirty (send, reconnect)
+ *   -> submit + wait (one syscall, bounded by the next tick or send time)
+ *   -> hand every CQE to the engine, which calls back (connected, readable,
+ *      sent, peer_eof, closed) -> engine_flush: buffers go back
+ *   -> open loop: find the connections whose next request is due
+ *   -> every tick: response timeouts, reconnects, progress, end of run
  *
- * A connection's life:
+ * A client connection (struct lconn) outlives the engine connections it runs
+ * on: it keeps its schedule and counters across reconnects and holds the
+ * current engine connection by reference, and that connection's mode bytes
+ * hold the lconn's index. Its life:
  *
- *   IDLE --connect--> CONNECTING --ok--> OPEN --error / churn / EOF--+
- *     ^                    | fail/timeout                              |
- *     |                    v                                           v
- *     +----close CQE---- CLOSING <---cancel every op on the fd, close--+
+ *   IDLE --engine_connect--> CONNECTING --connected(0)--> OPEN
+ *     ^                        | connected(-errno)          | error, churn, EOF:
+ *     |                        v                            v  engine_close(NOW)
+ *     +------closed()------ CLOSING <-----------------------+
+ *     |                                                     |
+ *     +------closed(): the engine aborted it (a reset) -----+
+ *
+ * An lconn reconnects only after closed(), so it holds at most one engine
+ * connection at a time.
  *
  * Requests sent before the warmup ends are answered but not counted; a
  * response is counted when its request was sent inside the measured window
@@ -24,28 +37,30 @@
 
 #include <errno.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
+#include <sys/resource.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "http_client.h"
+#include "ringer/engine.h"
+#include "ringer/mode.h"
 #include "ringer/ring.h"
+#include "ringer/stats.h"
 #include "schedule.h"
-#include "ringer/user_data.h"
 
-#define NS_PER_MS  1000000ull
-#define NS_PER_S   1000000000ull
-#define TICK_NS	   (10 * NS_PER_MS) /* timeouts and reconnects are checked this often */
-#define PUBLISH_NS NS_PER_S
-#define RETRY_NS   (50 * NS_PER_MS) /* pause before reconnecting after a failure */
-#define DRAIN_NS   (2 * NS_PER_S)   /* at the end, time for closes to complete */
-#define BUF_SIZE   8192
-#define BGID	   1
+#define NS_PER_MS      1000000ull
+#define NS_PER_S       1000000000ull
+#define TICK_NS	       (10 * NS_PER_MS)	 /* timeouts and reconnects are checked this often */
+#define ENGINE_TICK_NS (100 * NS_PER_MS) /* the engine's own timers (engine_tick) */
+#define PUBLISH_NS     NS_PER_S
+#define RETRY_NS       (50 * NS_PER_MS) /* pause before reconnecting after a failure */
+#define DRAIN_NS       (2 * NS_PER_S)	/* at the end, time for closes to complete */
+#define BUF_SIZE       8192
+#define BGID	       1
+#define NO_SLOT	       UINT32_MAX
 /*
  * Echo payloads repeat a 251-byte pattern: prime, so messages of any size
  * start at shifting offsets and a dropped, duplicated or reordered chunk of
@@ -61,48 +76,56 @@ enum lconn_state {
 };
 
 struct lconn {
-	int fd;
-	uint32_t gen;
+	struct conn_ref ref; /* the engine connection while not IDLE; slot NO_SLOT when none */
 	uint8_t state;
-	uint8_t ops; /* operations in flight on fd, counted to their last CQE */
-	bool sending;
-	bool recv_armed;
 	bool dirty;
-	bool last_call; /* the server said it closes after this response */
-	bool close_issued;
+	bool last_call;		/* the server said it closes after this response */
 	uint32_t inflight;	/* requests sent and not yet answered */
 	uint32_t inflight_meas; /* the newest of those that were sent while measuring */
 	uint32_t ts_tail;	/* closed loop: oldest entry of this connection's send times */
-	uint32_t send_left;
-	uint32_t seed; /* echo: where in the pattern this connection starts */
-	const uint8_t *send_ptr;
-	uint64_t conn_sent; /* requests sent since connect (churn) */
-	uint64_t seq_sent;  /* open loop: schedule slots used, across reconnects */
+	uint32_t seed;		/* echo: where in the pattern this connection starts */
+	uint64_t conn_sent;	/* requests sent since connect (churn) */
+	uint64_t seq_sent;	/* open loop: schedule slots used, across reconnects */
 	uint64_t seq_done;
 	uint64_t echo_tx;
 	uint64_t echo_rx;
 	uint64_t last_io_ns;
-	uint64_t deadline_ns;
 	uint64_t retry_ns;
 	struct sched sched;
 	struct http_resp http;
 };
 
+/*
+ * What an engine connection's mode bytes hold: its lconn's index plus one.
+ * Zero means engine_connect() has not returned yet, so a failure it reports
+ * at once (a call back before it returns) belongs to loader.connecting.
+ */
+struct lconn_tag {
+	uint32_t idx1;
+};
+
+_Static_assert(sizeof(struct lconn_tag) <= sizeof(((struct conn *)0)->proto),
+	       "the tag fits in struct conn");
+
 struct loader {
+	struct stats stats; /* the engine's counters (first: the struct is cache-line aligned) */
 	struct load_thread *t;
 	struct load_shared *sh;
 	const struct load_config *cfg;
 	struct ring ring;
-	struct bufring br;
+	struct engine *engine;
 	struct lconn *conns;
 	uint64_t *send_ts; /* closed loop: nconns x pipeline send times */
 	uint32_t *dirty;
 	uint32_t ndirty;
+	uint32_t connecting; /* the lconn inside engine_connect() */
+	uint32_t connect_timeout_ms;
 	uint8_t *pattern;
 	uint64_t now;
 	uint64_t reserved; /* measured requests sent and not lost */
 	uint64_t end_ns;   /* 0: no time limit */
 	uint64_t next_tick_ns;
+	uint64_t next_engine_tick_ns;
 	uint64_t next_pub_ns;
 	uint64_t last_progress_ns;
 	bool open_loop;
@@ -124,17 +147,32 @@ uint64_t load_errors(const struct load_counters *c)
 	return c->err_connect + c->err_reset + c->err_timeout + c->err_mismatch + c->err_status;
 }
 
-static uint64_t ud_of(const struct loader *L, unsigned op, const struct lconn *c)
+static uint32_t lconn_idx(const struct loader *L, const struct lconn *lc)
 {
-	return ud_encode(op, c->gen, (uint32_t)(c - L->conns));
+	return (uint32_t)(lc - L->conns);
 }
 
-static void mark_dirty(struct loader *L, struct lconn *c)
+static struct lconn *lconn_of(struct loader *L, struct conn *c)
 {
-	if (c->dirty)
+	const struct lconn_tag *tag = conn_mode(c);
+
+	return &L->conns[tag->idx1 ? tag->idx1 - 1 : L->connecting];
+}
+
+/* lc's engine connection, or NULL when it has none. */
+static struct conn *lconn_conn(struct loader *L, const struct lconn *lc)
+{
+	if (lc->ref.slot == NO_SLOT)
+		return NULL;
+	return engine_conn(L->engine, lc->ref);
+}
+
+static void mark_dirty(struct loader *L, struct lconn *lc)
+{
+	if (lc->dirty)
 		return;
-	c->dirty = true;
-	L->dirty[L->ndirty++] = (uint32_t)(c - L->conns);
+	lc->dirty = true;
+	L->dirty[L->ndirty++] = lconn_idx(L, lc);
 }
 
 static bool measuring(const struct loader *L)
@@ -151,95 +189,89 @@ static void fatal(struct loader *L, int err, const char *what)
 	atomic_store(&L->sh->stop, true);
 }
 
-/* An SQE could not be had even after submitting: the ring is wedged. */
-static void ring_failed(struct loader *L, int ret)
+/*
+ * Requests still out are lost: they leave the quota so others replace them,
+ * and in the open loop their schedule slots are skipped.
+ */
+static void lose_requests(struct loader *L, struct lconn *lc)
 {
-	if (ret)
-		fatal(L, ret, "io_uring submission");
-}
-
-static void close_fd(struct loader *L, struct lconn *c)
-{
-	c->close_issued = true;
-	c->ops++;
-	ring_failed(L, ring_close(&L->ring, c->fd, false, ud_of(L, UD_OP_CLOSE, c)));
+	L->reserved -= lc->inflight_meas;
+	lc->seq_done = lc->seq_sent;
+	lc->inflight = lc->inflight_meas = 0;
 }
 
 /*
- * Requests still out are lost: they leave the quota so others replace them,
- * and in the open loop their schedule slots are skipped. Closing cancels
- * every operation on the fd first, because a close does not end them.
+ * Closes lc's connection now (the engine cancels what is in flight, then
+ * closes); lc stays CLOSING until the engine's closed() call back.
  */
-static void begin_close(struct loader *L, struct lconn *c)
+static void begin_close(struct loader *L, struct lconn *lc)
 {
-	if (c->state == C_CLOSING || c->state == C_IDLE)
+	struct conn *c;
+
+	if (lc->state == C_CLOSING || lc->state == C_IDLE)
 		return;
-	L->reserved -= c->inflight_meas;
-	c->seq_done = c->seq_sent;
-	c->inflight = c->inflight_meas = 0;
-	c->state = C_CLOSING;
-	c->close_issued = false;
-	if (c->ops) {
-		c->ops++;
-		ring_failed(L, ring_cancel_fd(&L->ring, c->fd, false, ud_of(L, UD_OP_CANCEL, c)));
-	} else {
-		close_fd(L, c);
-	}
+	lose_requests(L, lc);
+	lc->state = C_CLOSING;
+	c = lconn_conn(L, lc);
+	if (c)
+		engine_close(L->engine, c, ENGINE_CLOSE_NOW);
 }
 
-static void fail_conn(struct loader *L, struct lconn *c, uint64_t *counter)
+static void fail_conn(struct loader *L, struct lconn *lc, uint64_t *counter)
 {
 	if (!L->stopping)
 		(*counter)++;
-	c->retry_ns = L->now + RETRY_NS;
-	begin_close(L, c);
+	lc->retry_ns = L->now + RETRY_NS;
+	begin_close(L, lc);
 }
 
-static void start_connect(struct loader *L, struct lconn *c)
+static void start_connect(struct loader *L, struct lconn *lc)
 {
-	const struct net_addr *a = &L->cfg->target;
-	int one = 1;
+	struct lconn_tag *tag;
+	struct conn *c;
+	int err;
 
-	c->fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (c->fd < 0) {
-		/* Out of descriptors or memory: count it and try again later. */
+	lc->state = C_CONNECTING;
+	L->connecting = lconn_idx(L, lc);
+	c = engine_connect(L->engine, &L->cfg->target, L->connect_timeout_ms, &err);
+	if (!c) {
+		/* Out of slots, descriptors or memory: count it and try again later. */
+		lc->state = C_IDLE;
 		L->t->c.err_connect++;
-		c->retry_ns = L->now + RETRY_NS;
+		lc->retry_ns = L->now + RETRY_NS;
 		return;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->state = C_CONNECTING;
-	c->deadline_ns = L->now + L->cfg->connect_timeout_ns;
-	c->ops = 1;
-	ring_failed(L, ring_connect(&L->ring, c->fd, false, (const struct sockaddr *)&a->ss, a->len,
-				    ud_of(L, UD_OP_CONNECT, c)));
+	if (lc->state == C_IDLE)
+		return; /* failed and released before engine_connect() returned */
+	tag = conn_mode(c);
+	tag->idx1 = lconn_idx(L, lc) + 1;
+	lc->ref = engine_ref(L->engine, c);
 }
 
-static void reset_stream(struct lconn *c)
+static void reset_stream(struct lconn *lc)
 {
-	c->inflight = c->inflight_meas = 0;
-	c->ts_tail = 0;
-	c->conn_sent = 0;
-	c->echo_tx = c->echo_rx = 0;
-	c->last_call = false;
-	c->send_left = 0;
-	http_resp_init(&c->http);
+	lc->inflight = lc->inflight_meas = 0;
+	lc->ts_tail = 0;
+	lc->conn_sent = 0;
+	lc->echo_tx = lc->echo_rx = 0;
+	lc->last_call = false;
+	http_resp_init(&lc->http);
 }
 
-/* How many requests c may send now. */
-static uint32_t sendable(struct loader *L, struct lconn *c)
+/* How many requests lc may send now. */
+static uint32_t sendable(struct loader *L, struct lconn *lc)
 {
 	const struct load_config *cfg = L->cfg;
-	uint64_t n = cfg->pipeline - c->inflight;
+	uint64_t n = cfg->pipeline - lc->inflight;
 
-	if (!L->started || L->done || c->last_call)
+	if (!L->started || L->done || lc->last_call)
 		return 0;
-	if (cfg->churn && cfg->churn - c->conn_sent < n)
-		n = cfg->churn - c->conn_sent;
+	if (cfg->churn && cfg->churn - lc->conn_sent < n)
+		n = cfg->churn - lc->conn_sent;
 	if (L->open_loop) {
-		uint64_t due = sched_due(&c->sched, L->now);
+		uint64_t due = sched_due(&lc->sched, L->now);
 
-		n = due > c->seq_sent ? (due - c->seq_sent < n ? due - c->seq_sent : n) : 0;
+		n = due > lc->seq_sent ? (due - lc->seq_sent < n ? due - lc->seq_sent : n) : 0;
 	}
 	if (cfg->requests && L->now >= L->t->measure_start_ns) {
 		uint64_t left = L->t->quota - L->reserved;
@@ -249,112 +281,106 @@ static uint32_t sendable(struct loader *L, struct lconn *c)
 	return (uint32_t)n;
 }
 
-static void issue_send(struct loader *L, struct lconn *c)
-{
-	c->sending = true;
-	c->ops++;
-	c->last_io_ns = L->now;
-	ring_failed(L, ring_send(&L->ring, c->fd, false, c->send_ptr, c->send_left,
-				 MSG_NOSIGNAL | MSG_WAITALL, ud_of(L, UD_OP_SEND, c)));
-}
-
-/* n requests in one send: the pipeline's batch, or the refill of those just answered. */
-static void start_send(struct loader *L, struct lconn *c, uint32_t n)
+/*
+ * n requests in one send: the pipeline's batch, or the refill of those just
+ * answered. The bytes (the pattern, or the shared request copies) outlive
+ * the send, which the engine resumes itself if it goes out short.
+ */
+static void start_send(struct loader *L, struct lconn *lc, struct conn *c, uint32_t n)
 {
 	const struct load_config *cfg = L->cfg;
+	const uint8_t *ptr;
+	uint32_t len;
 
 	if (!L->open_loop) {
-		uint64_t *ts = L->send_ts + (size_t)(c - L->conns) * cfg->pipeline;
+		uint64_t *ts = L->send_ts + (size_t)lconn_idx(L, lc) * cfg->pipeline;
 
 		for (uint32_t i = 0; i < n; i++)
-			ts[(c->ts_tail + c->inflight + i) % cfg->pipeline] = L->now;
+			ts[(lc->ts_tail + lc->inflight + i) % cfg->pipeline] = L->now;
 	}
 	if (cfg->mode == LOAD_ECHO) {
-		c->send_ptr = L->pattern + (c->echo_tx + c->seed) % PATTERN_PERIOD;
-		c->send_left = n * cfg->size;
-		c->echo_tx += c->send_left;
+		ptr = L->pattern + (lc->echo_tx + lc->seed) % PATTERN_PERIOD;
+		len = n * cfg->size;
+		lc->echo_tx += len;
 	} else {
-		c->send_ptr = L->sh->request;
-		c->send_left = n * L->sh->request_len;
+		ptr = L->sh->request;
+		len = n * L->sh->request_len;
 	}
 	if (measuring(L)) {
-		c->inflight_meas += n;
+		lc->inflight_meas += n;
 		L->reserved += n;
-		L->t->c.bytes_tx += c->send_left;
+		L->t->c.bytes_tx += len;
 	}
-	c->inflight += n;
-	c->conn_sent += n;
-	c->seq_sent += n;
-	issue_send(L, c);
+	lc->inflight += n;
+	lc->conn_sent += n;
+	lc->seq_sent += n;
+	lc->last_io_ns = L->now;
+	/* serve() checked the connection can send; -EPIPE here means it just went. */
+	if (engine_send(L->engine, c, ptr, len))
+		fail_conn(L, lc, &L->t->c.err_reset);
 }
 
 /* Everything a connection may need to do next, given its state. */
-static void serve(struct loader *L, struct lconn *c)
+static void serve(struct loader *L, struct lconn *lc)
 {
+	struct conn *c;
 	uint32_t n;
 
-	switch (c->state) {
+	switch (lc->state) {
 	case C_IDLE:
 		/* Before the start, a failed first connect waits: the start must not. */
-		if (!L->started && c->retry_ns)
+		if (!L->started && lc->retry_ns)
 			return;
 		if (!L->stopping && !atomic_load_explicit(&L->sh->stop, memory_order_relaxed) &&
-		    L->now >= c->retry_ns)
-			start_connect(L, c);
+		    L->now >= lc->retry_ns)
+			start_connect(L, lc);
 		return;
 	case C_CONNECTING:
-		return;
 	case C_CLOSING:
-		if (!c->ops && !c->close_issued)
-			close_fd(L, c);
 		return;
 	case C_OPEN:
 		break;
 	}
-	if (!c->recv_armed) {
-		c->recv_armed = true;
-		c->ops++;
-		ring_failed(L, ring_recv_multishot(&L->ring, c->fd, false, BGID, 0,
-						   ud_of(L, UD_OP_RECV, c)));
-	}
-	if (c->sending)
+	c = lconn_conn(L, lc);
+	/* Closing on the engine's own (a reset): closed() follows. One send at a time. */
+	if (!c || engine_closing(c) || engine_sending(c))
 		return;
-	n = sendable(L, c);
+	n = sendable(L, lc);
 	if (n) {
-		start_send(L, c, n);
+		start_send(L, lc, c, n);
 		return;
 	}
 	/* Churn, or the server's Connection: close: once all is answered, reconnect. */
-	if (!c->inflight && (c->last_call || (L->cfg->churn && c->conn_sent >= L->cfg->churn))) {
-		c->retry_ns = L->now;
-		begin_close(L, c);
+	if (!lc->inflight && (lc->last_call || (L->cfg->churn && lc->conn_sent >= L->cfg->churn))) {
+		lc->retry_ns = L->now;
+		begin_close(L, lc);
 	}
 }
 
-static void complete_one(struct loader *L, struct lconn *c, unsigned status)
+static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 {
 	struct load_counters *k = &L->t->c;
-	bool counted = c->inflight_meas == c->inflight && c->inflight_meas;
+	bool counted = lc->inflight_meas == lc->inflight && lc->inflight_meas;
 	uint64_t sent;
 
-	if (!c->inflight) {
+	if (!lc->inflight) {
 		/* A response nobody asked for: the stream is not what we sent. */
-		fail_conn(L, c, &k->err_mismatch);
+		fail_conn(L, lc, &k->err_mismatch);
 		return;
 	}
 	if (L->open_loop) {
-		sent = sched_time(&c->sched, c->seq_done);
+		sent = sched_time(&lc->sched, lc->seq_done);
 	} else {
-		sent = L->send_ts[(size_t)(c - L->conns) * L->cfg->pipeline + c->ts_tail];
-		c->ts_tail = (c->ts_tail + 1) % L->cfg->pipeline;
+		sent = L->send_ts[(size_t)lconn_idx(L, lc) * L->cfg->pipeline + lc->ts_tail];
+		lc->ts_tail = (lc->ts_tail + 1) % L->cfg->pipeline;
 	}
-	c->seq_done++;
-	c->inflight--;
+	lc->seq_done++;
+	lc->inflight--;
 	L->last_progress_ns = L->now;
-	mark_dirty(L, c);
+	mark_dirty(L, lc);
 	if (!counted)
 		return;
-	c->inflight_meas--;
+	lc->inflight_meas--;
 	if (L->done || (L->end_ns && L->now > L->end_ns))
 		return;
 	hist_record(&L->t->hist, L->now > sent ? L->now - sent : 0);
@@ -368,36 +394,36 @@ static void complete_one(struct loader *L, struct lconn *c, unsigned status)
 		L->done = true;
 }
 
-static void consume_echo(struct loader *L, struct lconn *c, const uint8_t *data, uint32_t n)
+static void consume_echo(struct loader *L, struct lconn *lc, const uint8_t *data, uint32_t n)
 {
-	uint64_t before = c->echo_rx / L->cfg->size, after;
+	uint64_t before = lc->echo_rx / L->cfg->size, after;
 
-	if (c->echo_rx + n > c->echo_tx ||
-	    memcmp(data, L->pattern + (c->echo_rx + c->seed) % PATTERN_PERIOD, n)) {
-		fail_conn(L, c, &L->t->c.err_mismatch);
+	if (lc->echo_rx + n > lc->echo_tx ||
+	    memcmp(data, L->pattern + (lc->echo_rx + lc->seed) % PATTERN_PERIOD, n)) {
+		fail_conn(L, lc, &L->t->c.err_mismatch);
 		return;
 	}
-	c->echo_rx += n;
-	after = c->echo_rx / L->cfg->size;
-	while (before++ < after && c->state == C_OPEN)
-		complete_one(L, c, 200);
+	lc->echo_rx += n;
+	after = lc->echo_rx / L->cfg->size;
+	while (before++ < after && lc->state == C_OPEN)
+		complete_one(L, lc, 200);
 }
 
-static void consume_http(struct loader *L, struct lconn *c, const uint8_t *data, uint32_t n)
+static void consume_http(struct loader *L, struct lconn *lc, const uint8_t *data, uint32_t n)
 {
-	while (n && c->state == C_OPEN) {
+	while (n && lc->state == C_OPEN) {
 		size_t used = 0;
-		int r = http_resp_feed(&c->http, data, n, &used);
+		int r = http_resp_feed(&lc->http, data, n, &used);
 
 		if (r < 0) {
-			fail_conn(L, c, &L->t->c.err_mismatch);
+			fail_conn(L, lc, &L->t->c.err_mismatch);
 			return;
 		}
 		if (r == HTTP_RESP_DONE) {
-			if (http_resp_close(&c->http))
-				c->last_call = true;
-			complete_one(L, c, c->http.status);
-			if (c->last_call)
+			if (http_resp_close(&lc->http))
+				lc->last_call = true;
+			complete_one(L, lc, lc->http.status);
+			if (lc->last_call)
 				return;
 		}
 		data += used;
@@ -405,136 +431,122 @@ static void consume_http(struct loader *L, struct lconn *c, const uint8_t *data,
 	}
 }
 
-static void on_eof(struct loader *L, struct lconn *c)
+/* ---- the mode: what the engine tells us ---------------------------------------------------- */
+
+static int lmode_init(struct engine *e, const void *arg, void **data)
 {
-	if (L->cfg->mode == LOAD_HTTP && http_resp_eof(&c->http) == HTTP_RESP_DONE)
-		complete_one(L, c, c->http.status);
-	if (c->state != C_OPEN)
+	(void)e;
+	*data = (void *)arg; /* the loader: the engine hands it back to every call below */
+	return 0;
+}
+
+static void lmode_connected(struct engine *e, struct conn *c, int res)
+{
+	struct loader *L = engine_mode_data(e);
+	struct lconn *lc = lconn_of(L, c);
+
+	if (lc->state != C_CONNECTING)
 		return;
-	if (c->inflight) {
-		fail_conn(L, c, &L->t->c.err_reset);
+	if (res < 0) {
+		/* The engine releases c after this; closed() makes lc IDLE again. */
+		uint64_t *counter = res == -ETIMEDOUT ? &L->t->c.err_timeout : &L->t->c.err_connect;
+
+		if (!L->stopping)
+			(*counter)++;
+		lc->retry_ns = L->now + RETRY_NS;
+		lc->state = C_CLOSING;
+		return;
+	}
+	lc->state = C_OPEN;
+	reset_stream(lc);
+	L->t->c.connects++;
+	L->last_progress_ns = L->now;
+	mark_dirty(L, lc);
+}
+
+/* Responses: every byte is checked (echo) or parsed (http), and consumed at once. */
+static void lmode_readable(struct engine *e, struct conn *c)
+{
+	struct loader *L = engine_mode_data(e);
+	struct lconn *lc = lconn_of(L, c);
+	const uint8_t *data;
+	uint32_t n;
+
+	/* After a failure lc is CLOSING and the engine drops what is left. */
+	while (lc->state == C_OPEN && (n = engine_input(e, c, &data)) != 0) {
+		lc->last_io_ns = L->now;
+		if (measuring(L))
+			L->t->c.bytes_rx += n;
+		if (L->cfg->mode == LOAD_ECHO)
+			consume_echo(L, lc, data, n);
+		else
+			consume_http(L, lc, data, n);
+		engine_consume(e, c, n);
+	}
+}
+
+static void lmode_sent(struct engine *e, struct conn *c)
+{
+	struct loader *L = engine_mode_data(e);
+
+	mark_dirty(L, lconn_of(L, c));
+}
+
+static void lmode_peer_eof(struct engine *e, struct conn *c)
+{
+	struct loader *L = engine_mode_data(e);
+	struct lconn *lc = lconn_of(L, c);
+
+	if (lc->state != C_OPEN)
+		return;
+	if (L->cfg->mode == LOAD_HTTP && http_resp_eof(&lc->http) == HTTP_RESP_DONE)
+		complete_one(L, lc, lc->http.status);
+	if (lc->state != C_OPEN)
+		return;
+	if (lc->inflight) {
+		fail_conn(L, lc, &L->t->c.err_reset);
 		return;
 	}
 	/* The server closed an idle keep-alive connection: not an error, reconnect. */
-	c->retry_ns = L->now;
-	begin_close(L, c);
+	lc->retry_ns = L->now;
+	begin_close(L, lc);
 }
 
-static void on_recv(struct loader *L, struct lconn *c, const struct io_uring_cqe *cqe)
+/*
+ * The engine connection is gone. If we did not close it, the engine did:
+ * the peer reset it or an operation on it failed.
+ */
+static void lmode_closed(struct engine *e, struct conn *c)
 {
-	int bid = bufring_cqe_bid(cqe);
+	struct loader *L = engine_mode_data(e);
+	struct lconn *lc = lconn_of(L, c);
 
-	if (bid >= 0)
-		bufring_take(&L->br);
-	if (!(cqe->flags & IORING_CQE_F_MORE)) {
-		c->recv_armed = false;
-		c->ops--;
+	if (lc->state == C_OPEN || lc->state == C_CONNECTING) {
+		uint64_t *counter = lc->state == C_OPEN ? &L->t->c.err_reset : &L->t->c.err_connect;
+
+		if (!L->stopping)
+			(*counter)++;
+		lose_requests(L, lc);
+		lc->retry_ns = L->now + RETRY_NS;
 	}
-	if (c->state == C_OPEN) {
-		if (cqe->res > 0 && bid >= 0) {
-			c->last_io_ns = L->now;
-			if (measuring(L))
-				L->t->c.bytes_rx += (uint64_t)cqe->res;
-			if (L->cfg->mode == LOAD_ECHO)
-				consume_echo(L, c, bufring_buf(&L->br, (uint16_t)bid),
-					     (uint32_t)cqe->res);
-			else
-				consume_http(L, c, bufring_buf(&L->br, (uint16_t)bid),
-					     (uint32_t)cqe->res);
-		} else if (cqe->res == 0) {
-			on_eof(L, c);
-		} else if (cqe->res != -ENOBUFS && cqe->res != -ECANCELED && cqe->res < 0) {
-			fail_conn(L, c, &L->t->c.err_reset);
-		}
-	}
-	if (bid >= 0)
-		bufring_put(&L->br, (uint16_t)bid);
-	/* -ENOBUFS ends the multishot; buffers go back this iteration, re-arm after. */
-	mark_dirty(L, c);
+	lc->state = C_IDLE;
+	lc->ref = (struct conn_ref){NO_SLOT, 0};
+	mark_dirty(L, lc);
 }
 
-static void on_send(struct loader *L, struct lconn *c, int res)
-{
-	c->sending = false;
-	if (c->state != C_OPEN)
-		return;
-	if (res < 0) {
-		fail_conn(L, c, &L->t->c.err_reset);
-		return;
-	}
-	if ((uint32_t)res < c->send_left) {
-		/* MSG_WAITALL makes this rare, but a short send resumes where it stopped. */
-		c->send_ptr += res;
-		c->send_left -= (uint32_t)res;
-		issue_send(L, c);
-		return;
-	}
-	c->send_left = 0;
-	mark_dirty(L, c);
-}
+static const struct mode_ops load_mode = {
+	.name = "load",
+	.init = lmode_init,
+	.connected = lmode_connected,
+	.readable = lmode_readable,
+	.sent = lmode_sent,
+	.peer_eof = lmode_peer_eof,
+	.closed = lmode_closed,
+};
 
-static void on_connect(struct loader *L, struct lconn *c, int res)
-{
-	if (c->state != C_CONNECTING)
-		return;
-	if (res < 0) {
-		fail_conn(L, c, &L->t->c.err_connect);
-		return;
-	}
-	c->state = C_OPEN;
-	reset_stream(c);
-	L->t->c.connects++;
-	L->last_progress_ns = L->now;
-	mark_dirty(L, c);
-}
+/* ---- the loop ------------------------------------------------------------------------------ */
 
-static void on_cqe(struct loader *L, const struct io_uring_cqe *cqe)
-{
-	uint64_t ud = cqe->user_data;
-	uint32_t slot = ud_slot(ud);
-	unsigned op = ud_op(ud);
-	struct lconn *c;
-
-	if (slot >= L->t->nconns) {
-		/* Not ours (a probe leftover): only make sure a buffer is not leaked. */
-		return;
-	}
-	c = &L->conns[slot];
-	if (ud_gen(ud) != (c->gen & UD_GEN_MASK)) {
-		int bid = bufring_cqe_bid(cqe);
-
-		if (bid >= 0) {
-			bufring_take(&L->br);
-			bufring_put(&L->br, (uint16_t)bid);
-		}
-		return;
-	}
-	switch (op) {
-	case UD_OP_RECV:
-		on_recv(L, c, cqe);
-		break;
-	case UD_OP_SEND:
-		c->ops--;
-		on_send(L, c, cqe->res);
-		break;
-	case UD_OP_CONNECT:
-		c->ops--;
-		on_connect(L, c, cqe->res);
-		break;
-	case UD_OP_CANCEL:
-		c->ops--;
-		break;
-	case UD_OP_CLOSE:
-		c->ops--;
-		c->fd = -1;
-		c->gen++;
-		c->state = C_IDLE;
-		break;
-	}
-	mark_dirty(L, c);
-}
-
-/* Timeouts, reconnects, the end of the run and the published progress. */
+/* Response timeouts, reconnects, the end of the run and the published progress. */
 static void tick(struct loader *L)
 {
 	const struct load_config *cfg = L->cfg;
@@ -542,17 +554,16 @@ static void tick(struct loader *L)
 	uint64_t stall = cfg->connect_timeout_ns + cfg->timeout_ns;
 	bool owed = false;
 
+	/* Connects time out in the kernel: engine_connect() links a timeout to each. */
 	for (uint32_t i = 0; i < L->t->nconns; i++) {
-		struct lconn *c = &L->conns[i];
+		struct lconn *lc = &L->conns[i];
 
-		owed |= c->state != C_OPEN || c->inflight;
-		if (c->state == C_CONNECTING && L->now > c->deadline_ns)
-			fail_conn(L, c, &k->err_timeout);
-		else if (c->state == C_OPEN && c->inflight &&
-			 L->now - c->last_io_ns > cfg->timeout_ns)
-			fail_conn(L, c, &k->err_timeout);
-		else if (c->state == C_IDLE)
-			mark_dirty(L, c);
+		owed |= lc->state != C_OPEN || lc->inflight;
+		if (lc->state == C_OPEN && lc->inflight &&
+		    L->now - lc->last_io_ns > cfg->timeout_ns)
+			fail_conn(L, lc, &k->err_timeout);
+		else if (lc->state == C_IDLE)
+			mark_dirty(L, lc);
 	}
 	/*
 	 * The run must end even with --requests and no --duration: when nothing
@@ -573,6 +584,10 @@ static void tick(struct loader *L)
 		L->done = true;
 	if (atomic_load_explicit(&L->sh->stop, memory_order_relaxed))
 		L->done = true;
+	if (L->now >= L->next_engine_tick_ns) {
+		engine_tick(L->engine, L->now / NS_PER_MS);
+		L->next_engine_tick_ns = L->now + ENGINE_TICK_NS;
+	}
 	if (L->now >= L->next_pub_ns) {
 		atomic_store_explicit(&L->t->pub_requests, k->requests, memory_order_relaxed);
 		atomic_store_explicit(&L->t->pub_errors, load_errors(k), memory_order_relaxed);
@@ -589,14 +604,18 @@ static uint64_t schedule_sends(struct loader *L)
 	uint64_t next = UINT64_MAX;
 
 	for (uint32_t i = 0; i < L->t->nconns; i++) {
-		struct lconn *c = &L->conns[i];
+		struct lconn *lc = &L->conns[i];
+		struct conn *c;
 		uint64_t at;
 
-		if (c->state != C_OPEN || c->sending || c->inflight >= L->cfg->pipeline)
+		if (lc->state != C_OPEN || lc->inflight >= L->cfg->pipeline)
 			continue;
-		at = sched_time(&c->sched, c->seq_sent);
+		c = lconn_conn(L, lc);
+		if (!c || engine_sending(c))
+			continue;
+		at = sched_time(&lc->sched, lc->seq_sent);
 		if (at <= L->now)
-			mark_dirty(L, c);
+			mark_dirty(L, lc);
 		else if (at < next)
 			next = at;
 	}
@@ -619,10 +638,10 @@ static void loop_once(struct loader *L)
 			wake = due;
 	}
 	for (uint32_t i = 0; i < L->ndirty; i++) {
-		struct lconn *c = &L->conns[L->dirty[i]];
+		struct lconn *lc = &L->conns[L->dirty[i]];
 
-		c->dirty = false;
-		serve(L, c);
+		lc->dirty = false;
+		serve(L, lc);
 	}
 	L->ndirty = 0;
 
@@ -630,13 +649,16 @@ static void loop_once(struct loader *L)
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
 		fatal(L, ret, "io_uring_enter");
 	L->now = load_now_ns();
+	engine_set_now(L->engine, L->now / NS_PER_MS);
 	ring_for_each_cqe(&L->ring, head, cqe)
 	{
-		on_cqe(L, cqe);
+		/* Every operation is the engine's; anything else (a liburing timeout) is not ours. */
+		if (engine_owns(cqe->user_data))
+			engine_complete(L->engine, cqe);
 		n++;
 	}
 	ring_cq_advance(&L->ring, n);
-	bufring_flush(&L->br);
+	engine_flush(L->engine);
 	L->t->c.loops++;
 	L->t->c.cqes += n;
 	/* The end of the run is exact, not rounded up to the next tick. */
@@ -654,14 +676,14 @@ static bool all(const struct loader *L, bool (*pred)(const struct lconn *))
 	return true;
 }
 
-static bool settled(const struct lconn *c)
+static bool settled(const struct lconn *lc)
 {
-	return c->state != C_CONNECTING;
+	return lc->state != C_CONNECTING;
 }
 
-static bool idle(const struct lconn *c)
+static bool idle(const struct lconn *lc)
 {
-	return c->state == C_IDLE;
+	return lc->state == C_IDLE;
 }
 
 static uint32_t pow2_at_least(uint32_t v, uint32_t lo, uint32_t hi)
@@ -673,10 +695,37 @@ static uint32_t pow2_at_least(uint32_t v, uint32_t lo, uint32_t hi)
 	return p;
 }
 
+/* The fixed-file table may not exceed the descriptor limit (load_main raised it). */
+static unsigned file_slot_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return 1024;
+	return rl.rlim_cur > (1u << 20) ? (1u << 20) : (unsigned)rl.rlim_cur;
+}
+
 static int loader_init(struct loader *L, struct load_thread *t)
 {
 	const struct load_config *cfg = t->sh->cfg;
 	uint32_t n = t->nconns;
+	uint64_t timeout_ms = (cfg->connect_timeout_ns + NS_PER_MS - 1) / NS_PER_MS;
+	/*
+	 * An lconn holds one engine connection at a time; the headroom only
+	 * keeps a closing one from ever standing in a new connect's way.
+	 */
+	struct engine_params p = {
+		.mode = &load_mode,
+		.mode_arg = L,
+		.stats = &L->stats,
+		.max_conns = 2 * n + 16,
+		.file_slots = file_slot_limit(),
+		.buf_count = pow2_at_least(n * 2, 64, 8192),
+		.buf_size = BUF_SIZE,
+		.bgid = BGID,
+		.idle_ms = 0,
+	};
+	char note[160];
 	size_t pat_len;
 	int ret;
 
@@ -684,15 +733,16 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->sh = t->sh;
 	L->cfg = cfg;
 	L->open_loop = cfg->rate != 0;
+	L->connect_timeout_ms = timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)timeout_ms;
 	hist_init(&t->hist);
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
 	if (ret) {
 		fatal(L, ret, "io_uring setup");
 		return ret;
 	}
-	ret = bufring_init(&L->br, &L->ring, BGID, pow2_at_least(n * 2, 64, 8192), BUF_SIZE);
+	ret = engine_create(&L->engine, &L->ring, &p, note, sizeof(note));
 	if (ret) {
-		fatal(L, ret, "buffer ring setup");
+		fatal(L, ret, "connection engine setup");
 		goto out_ring;
 	}
 	pat_len = PATTERN_PERIOD + (size_t)cfg->size * cfg->pipeline + BUF_SIZE;
@@ -709,7 +759,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	for (size_t i = 0; L->pattern && i < pat_len; i++)
 		L->pattern[i] = (uint8_t)((i % PATTERN_PERIOD) * 167 + 13);
 	for (uint32_t i = 0; i < n; i++) {
-		L->conns[i].fd = -1;
+		L->conns[i].ref = (struct conn_ref){NO_SLOT, 0};
 		L->conns[i].seed = ((t->conn_first + i) * 97u) % PATTERN_PERIOD;
 	}
 	return 0;
@@ -719,18 +769,17 @@ out_free:
 	free(L->dirty);
 	free(L->send_ts);
 	free(L->pattern);
-	bufring_exit(&L->br);
+	engine_destroy(L->engine);
 out_ring:
 	ring_exit(&L->ring);
 	return ret;
 }
 
+/* Whatever is still open after the drain goes with the ring (its fixed-file table). */
 static void loader_exit(struct loader *L)
 {
-	for (uint32_t i = 0; i < L->t->nconns; i++)
-		if (L->conns[i].fd >= 0)
-			close(L->conns[i].fd);
-	bufring_exit(&L->br);
+	engine_destroy(L->engine);
+	L->engine = NULL;
 	ring_exit(&L->ring);
 	free(L->conns);
 	free(L->dirty);
@@ -780,10 +829,13 @@ static void rendezvous(struct loader *L, bool ok)
 static void *thread_main(void *arg)
 {
 	struct load_thread *t = arg;
-	struct loader *L = calloc(1, sizeof(*L));
+	/* Aligned: struct stats keeps its own cache line. */
+	struct loader *L = aligned_alloc(_Alignof(struct loader), sizeof(*L));
 	uint64_t deadline;
 
 	pin(t->cpu);
+	if (L)
+		memset(L, 0, sizeof(*L));
 	if (!L || loader_init(L, t)) {
 		if (!L)
 			atomic_store(&t->sh->stop, true);
@@ -795,9 +847,11 @@ static void *thread_main(void *arg)
 	}
 	L->now = load_now_ns();
 	L->next_tick_ns = L->now + TICK_NS;
+	L->next_engine_tick_ns = L->now + ENGINE_TICK_NS;
+	engine_set_now(L->engine, L->now / NS_PER_MS);
 	for (uint32_t i = 0; i < t->nconns; i++)
 		mark_dirty(L, &L->conns[i]);
-	/* Phase 1: first connects, bounded by the connect timeout (ticks enforce it). */
+	/* Phase 1: first connects, each bounded by its linked connect timeout. */
 	while (!all(L, settled) && !atomic_load(&t->sh->stop))
 		loop_once(L);
 	rendezvous(L, true);

@@ -3,11 +3,11 @@
 #define RINGER_LOAD_H
 
 /*
- * The load generator's engine: one thread per ring, each owning a slice of
- * the connections, its own histogram and counters. Threads share nothing on
- * the hot path; they meet at a barrier to start together and publish a few
- * relaxed counters once a second for the progress line. The report sums
- * them after join.
+ * The load generator's threads: each runs one ring and one connection
+ * engine (ringer/engine.h), and owns a slice of the connections, its own
+ * histogram and counters. Threads share nothing on the hot path; they
+ * meet at a barrier to start together and publish a few relaxed counters
+ * once a second for the progress line. The report sums them after join.
  */
 #include <pthread.h>
 #include <stdatomic.h>
