@@ -96,6 +96,12 @@ run() {
 	fi
 	kill -INT "$perf_pid"
 	wait "$perf_pid" 2>/dev/null || true
+	if [ "${reqs:-0}" = 0 ]; then
+		echo "  !! $label $shape: no requests; the client said:" >&2
+		tail -5 "$WORK/out" >&2
+		kill -USR1 "$SERVER_PID" 2>/dev/null && sleep 0.2
+		grep -E '^  (accepts|refused|accept_errors|errors|closed) ' "$WORK/server.out" >&2 || true
+	fi
 	stop_server
 	sys=$(awk -F, '/raw_syscalls:sys_enter/ {print $1}' "$WORK/perf.csv")
 	awk -v r="${reqs:-0}" -v rps="${rps:-0}" -v d=$((t1 - t0)) -v hz="$HZ" -v s="${sys:-0}" 'BEGIN {

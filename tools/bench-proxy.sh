@@ -32,13 +32,18 @@
 # Not a test: it asserts nothing, it prints figures.
 # Usage: tools/bench-proxy.sh [BUILD_DIR]
 #   env: REPS=5 SECS=5 CONNS=100 STREAM_CONNS=4 SHAPES="echo64 echo4k stream http"
-#        PLACEMENTS="cpu0 cpu1" PERF=1
+#        PLACEMENTS="cpu0 cpu1" PERF=1 RINGER_B_FLAGS=
 # With the defaults a repetition is 24 runs of SECS seconds (about 3 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
 BUILD=${1:-build}
 RINGER=$BUILD/src/server/ringer
+# RINGER_B_FLAGS="--recv-bundle on": also run a second ringer proxy with these
+# flags in the same repetitions, and compare the two.
+RINGER_B_FLAGS=${RINGER_B_FLAGS:-}
+TARGETS="ringer haproxy direct"
+[ -n "$RINGER_B_FLAGS" ] && TARGETS="ringer ringerB haproxy direct"
 LOAD=$BUILD/src/load/ringer-load
 REPS=${REPS:-5}
 SECS=${SECS:-5}
@@ -156,6 +161,11 @@ for pl in $PLACEMENTS; do
 	for kind in echo http; do
 		bport=PORT_${kind}_$pl
 		start_ringer "ringer_${kind}_$pl" $PROXY_CPU --mode proxy --quiet --upstream "127.0.0.1:${!bport}"
+		if [ -n "$RINGER_B_FLAGS" ]; then
+			# shellcheck disable=SC2086 # the flags are words
+			start_ringer "ringerB_${kind}_$pl" $PROXY_CPU --mode proxy --quiet \
+				--upstream "127.0.0.1:${!bport}" $RINGER_B_FLAGS
+		fi
 		start_haproxy "haproxy_${kind}_$pl" "${!bport}"
 	done
 done
@@ -279,7 +289,7 @@ for rep in $(seq "$REPS"); do
 	echo "rep $rep"
 	for shape in $SHAPES; do
 		for pl in $PLACEMENTS; do
-			if [ $((rep % 2)) = 1 ]; then order="ringer haproxy direct"; else order="haproxy ringer direct"; fi
+			if [ $((rep % 2)) = 1 ]; then order=$TARGETS; else order=$(echo "$TARGETS" | awk '{ for (i = NF; i > 0; i--) printf "%s ", $i }'); fi
 			for target in $order; do
 				run "$target" "$pl" "$shape"
 			done
@@ -295,7 +305,7 @@ echo "| shape | backend | path | rate | p50 us | p99 us | proxy CPU us/msg | bac
 echo "|---|---|---|---|---|---|---|---|---|"
 for shape in $SHAPES; do
 	for pl in $PLACEMENTS; do
-		for target in ringer haproxy direct; do
+		for target in $TARGETS; do
 			f=$WORK/res.$target.$pl.$shape
 			printf '| %s | %s | %s | %s %s | %s | %s | %s | %s | %s |\n' "$shape" "$pl" "$target" \
 				"$(median_col 1 "$f")" "$(unit "$shape")" "$(median_col 2 "$f")" "$(median_col 3 "$f")" \
@@ -320,3 +330,22 @@ for shape in $SHAPES; do
 			BEGIN { printf "| %s | %s | %s | %s | %s | %s |\n", s, p, ratio(r1, h1), ratio(r3, h3), ratio(r4, h4), ratio(r6, h6) }'
 	done
 done
+if [ -n "$RINGER_B_FLAGS" ]; then
+	echo
+	echo "== ringer with '$RINGER_B_FLAGS' (ringerB) / ringer as built (same run)"
+	echo
+	echo "| shape | backend | rate | p99 | proxy CPU/msg | syscalls/msg |"
+	echo "|---|---|---|---|---|---|"
+	for shape in $SHAPES; do
+		for pl in $PLACEMENTS; do
+			r=$WORK/res.ringerB.$pl.$shape h=$WORK/res.ringer.$pl.$shape
+			awk -v s="$shape" -v p="$pl" \
+				-v r1="$(median_col 1 "$r")" -v h1="$(median_col 1 "$h")" \
+				-v r3="$(median_col 3 "$r")" -v h3="$(median_col 3 "$h")" \
+				-v r4="$(median_col 4 "$r")" -v h4="$(median_col 4 "$h")" \
+				-v r6="$(median_col 6 "$r")" -v h6="$(median_col 6 "$h")" '
+				function ratio(a, b) { return (a == "nan" || b == "nan" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+				BEGIN { printf "| %s | %s | %s | %s | %s | %s |\n", s, p, ratio(r1, h1), ratio(r3, h3), ratio(r4, h4), ratio(r6, h6) }'
+		done
+	done
+fi

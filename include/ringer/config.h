@@ -52,6 +52,7 @@ struct config {
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
 	enum balance_mode balance;
 	bool pin;	       /* pin shard threads to CPUs */
+	bool recv_bundle;      /* recv bundles (kernel 6.10+): several buffers per completion */
 	bool quiet;	       /* no startup lines beyond the listening address */
 	bool help;
 	bool version;

@@ -32,6 +32,7 @@ struct engine_params {
 	unsigned max_conns;   /* slab size: every connection, accepted or connected out */
 	unsigned max_clients; /* accepted connections allowed at once; 0: max_conns */
 	bool peer_addrs;      /* the mode reads accepted peers' addresses (engine_accepted_peer) */
+	bool recv_bundle;     /* use recv bundles where the kernel has them (6.10+) */
 	unsigned file_slots;  /* cap on the fixed-file table (descriptor limit), 0: none */
 	unsigned buf_count;   /* provided buffers, a power of two */
 	unsigned buf_size;

@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+/* Kernel 6.10 names liburing 2.3 does not have. */
+#define RING_FEAT_RECVSEND_BUNDLE (1U << 14)
+#define RING_RECVSEND_BUNDLE	  (1U << 4)
+
 struct sockaddr;
 struct msghdr;
 
@@ -27,6 +31,7 @@ struct ring {
 	bool ring_fd_registered;
 	bool multishot_timeout; /* kernel 6.4+: IORING_TIMEOUT_MULTISHOT works */
 	bool recv_limit;	/* multishot recv takes a total byte limit (sqe->optlen) */
+	bool recv_bundle;	/* a recv may fill several buffers per CQE (kernel 6.10+) */
 	unsigned sq_entries;
 	unsigned cq_entries;
 	uint64_t early_submits; /* SQ was full: ring_sqe() submitted to make room */
@@ -86,7 +91,7 @@ int ring_accept_addr(struct ring *r, int listen_fd, bool direct, struct sockaddr
  * connection can take from the buffer ring before it looks at it again.
  */
 int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint32_t max_total,
-			uint64_t ud);
+			bool bundle, uint64_t ud);
 int ring_recv(struct ring *r, int fd, bool fixed, void *buf, size_t len, uint64_t ud);
 int ring_send(struct ring *r, int fd, bool fixed, const void *buf, size_t len, int flags,
 	      uint64_t ud);
@@ -144,6 +149,14 @@ struct bufring {
 	/* Per buffer, while userspace holds it: bytes in it, and the next in its owner's chain. */
 	uint32_t *len;
 	uint16_t *next;
+	/*
+	 * Where each buffer sits in the ring, and which buffer each ring entry
+	 * holds: a bundle CQE names its first buffer only, and the rest are the
+	 * ring entries that follow it.
+	 */
+	uint16_t *at;  /* ring position (mod count) -> buffer id */
+	uint16_t *pos; /* buffer id -> ring position it was last added at */
+	uint16_t tail; /* ring position of the next buffer added */
 };
 
 /* count must be a power of two, at most 32768. */
@@ -172,16 +185,33 @@ static inline void bufring_take(struct bufring *b)
 
 static inline void bufring_put(struct bufring *b, uint16_t bid)
 {
+	uint16_t p = (uint16_t)(b->tail + b->pending);
+
 	io_uring_buf_ring_add(b->br, bufring_buf(b, bid), b->buf_size, bid, (int)b->mask,
 			      (int)b->pending);
+	b->at[p & b->mask] = bid;
+	b->pos[bid] = p;
 	b->pending++;
 	b->outstanding--;
+}
+
+/* The i-th buffer of a bundle that starts at buffer first. */
+static inline uint16_t bufring_bundle_bid(const struct bufring *b, uint16_t first, unsigned i)
+{
+	return b->at[(uint16_t)(b->pos[first] + i) & b->mask];
+}
+
+/* How many buffers a bundle of res bytes filled (each one full but the last). */
+static inline unsigned bufring_bundle_count(const struct bufring *b, int res)
+{
+	return res > 0 ? ((unsigned)res + b->buf_size - 1) / b->buf_size : 1;
 }
 
 static inline void bufring_flush(struct bufring *b)
 {
 	if (b->pending) {
 		io_uring_buf_ring_advance(b->br, (int)b->pending);
+		b->tail = (uint16_t)(b->tail + b->pending);
 		b->pending = 0;
 	}
 }

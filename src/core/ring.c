@@ -139,12 +139,15 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 	}
 
 	r->recv_limit = probe_recv_limit(r);
+	/* Kernel 6.10+: a recv may fill several provided buffers and post one CQE (a bundle). */
+	r->recv_bundle = r->features & RING_FEAT_RECVSEND_BUNDLE;
 
 	if (note && note_len)
 		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s%s%s", r->sq_entries,
 			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
 			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "",
-			 r->recv_limit ? " recv-limit" : "",
+			 r->recv_limit ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
+				       : (r->recv_bundle ? " recv-bundle" : ""),
 			 r->multishot_timeout ? " multishot-timeout" : "");
 	return 0;
 }
@@ -248,12 +251,15 @@ int ring_accept_addr(struct ring *r, int listen_fd, bool direct, struct sockaddr
 }
 
 int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint32_t max_total,
-			uint64_t ud)
+			bool bundle, uint64_t ud)
 {
 	struct io_uring_sqe *sqe;
 
 	GET_SQE(r, sqe);
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+	/* IORING_RECVSEND_BUNDLE (kernel 6.10+) is unknown to liburing 2.3: set by hand. */
+	if (bundle && r->recv_bundle)
+		sqe->ioprio |= RING_RECVSEND_BUNDLE;
 	sqe->flags |= IOSQE_BUFFER_SELECT;
 	sqe->buf_group = bgid;
 	/*
@@ -550,7 +556,9 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 	}
 	b->len = calloc(count, sizeof(*b->len));
 	b->next = calloc(count, sizeof(*b->next));
-	if (!b->len || !b->next) {
+	b->at = calloc(count, sizeof(*b->at));
+	b->pos = calloc(count, sizeof(*b->pos));
+	if (!b->len || !b->next || !b->at || !b->pos) {
 		ret = -ENOMEM;
 		goto out_free_meta;
 	}
@@ -567,15 +575,21 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 	b->count = count;
 	b->mask = count - 1;
 	b->buf_size = buf_size;
-	for (i = 0; i < count; i++)
+	for (i = 0; i < count; i++) {
 		io_uring_buf_ring_add(b->br, bufring_buf(b, (uint16_t)i), buf_size, (uint16_t)i,
 				      (int)b->mask, (int)i);
+		b->at[i] = (uint16_t)i;
+		b->pos[i] = (uint16_t)i;
+	}
 	io_uring_buf_ring_advance(b->br, (int)count);
+	b->tail = (uint16_t)count;
 	return 0;
 
 out_free_meta:
 	free(b->len);
 	free(b->next);
+	free(b->at);
+	free(b->pos);
 	munmap(b->mem, b->mem_bytes);
 out_unmap_ring:
 	munmap(b->br, b->ring_bytes);
@@ -593,8 +607,12 @@ void bufring_exit(struct bufring *b)
 	munmap(b->br, b->ring_bytes);
 	free(b->len);
 	free(b->next);
+	free(b->at);
+	free(b->pos);
 	b->br = NULL;
 	b->mem = NULL;
 	b->len = NULL;
 	b->next = NULL;
+	b->at = NULL;
+	b->pos = NULL;
 }

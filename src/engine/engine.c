@@ -86,6 +86,7 @@ struct engine {
 	bool accept_backoff;
 	bool draining;
 	bool peer_addrs;       /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
+	bool bundle;	       /* recv bundles: one CQE for several buffers (kernel 6.10+) */
 	unsigned accept_armed; /* accepts in flight */
 	uint32_t max_clients;  /* accepted connections allowed at once */
 	uint32_t clients;      /* accepted connections now */
@@ -163,7 +164,7 @@ static void abort_conn(struct engine *e, struct conn *c);
 static void arm_recv(struct engine *e, struct conn *c)
 {
 	if (ring_recv_multishot(e->ring, c->fd, conn_fixed(c), e->bufs.bgid,
-				PAUSE_AT * e->bufs.buf_size, conn_ud(e, c, UD_OP_RECV))) {
+				PAUSE_AT * e->bufs.buf_size, e->bundle, conn_ud(e, c, UD_OP_RECV))) {
 		STAT_INC(e->stats, errors);
 		abort_conn(e, c);
 		return;
@@ -515,44 +516,74 @@ static void on_peer_fin(struct engine *e, struct conn *c)
 	kick(e, c);
 }
 
-static void on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+/*
+ * The buffers a recv CQE carries, in order: one, or with a bundle as many as
+ * its bytes filled (each full but the last), which are the ring entries
+ * following the first. Returns how many; each is counted as taken.
+ */
+static unsigned cqe_buffers(struct engine *e, const struct io_uring_cqe *cqe, uint16_t *bids)
 {
 	int bid = bufring_cqe_bid(cqe);
+	unsigned n = 1;
+
+	if (bid < 0)
+		return 0;
+	if (e->bundle)
+		n = bufring_bundle_count(&e->bufs, cqe->res);
+	if (n > PAUSE_AT * 2)
+		n = PAUSE_AT * 2; /* an arm's byte limit keeps it to PAUSE_AT */
+	for (unsigned i = 0; i < n; i++) {
+		bids[i] = i ? bufring_bundle_bid(&e->bufs, (uint16_t)bid, i) : (uint16_t)bid;
+		bufring_take(&e->bufs);
+	}
+	return n;
+}
+
+static void on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	uint16_t bids[PAUSE_AT * 2];
+	unsigned nb = cqe_buffers(e, cqe, bids);
 	int res = cqe->res;
 
 	STAT_INC(e->stats, recv_cqes);
-	if (bid >= 0)
-		bufring_take(&e->bufs);
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		c->rx &= ~CONN_RX_ARMED;
 		c->inflight--;
 	}
-	if (res > 0 && bid >= 0) {
+	if (res > 0 && nb) {
+		uint32_t left = (uint32_t)res;
+
 		STAT_ADD(e->stats, bytes_in, (uint64_t)res);
 		c->last_active_ms = now32(e);
-		if (c->rx & CONN_RX_DISCARD || (c->life & CONN_L_DEAD)) {
-			/* Lingering after our FIN, or tearing down: input is dropped. */
-			bufring_put(&e->bufs, (uint16_t)bid);
-		} else {
+		for (unsigned i = 0; i < nb; i++) {
+			uint16_t bid = bids[i];
+			uint32_t len = left < e->bufs.buf_size ? left : e->bufs.buf_size;
+
+			left -= len;
+			if (c->rx & CONN_RX_DISCARD || (c->life & CONN_L_DEAD)) {
+				/* Lingering after our FIN, or tearing down: input is dropped. */
+				bufring_put(&e->bufs, bid);
+				continue;
+			}
 			/*
 			 * Chain the buffer on the connection. A multishot recv may post
 			 * several CQEs before a pause takes effect; the chain has room
 			 * for all of them, and each arm's byte limit bounds them.
 			 */
-			e->bufs.len[bid] = (uint32_t)res;
+			e->bufs.len[bid] = len;
 			if (c->in_count++)
-				e->bufs.next[c->in_tail] = (uint16_t)bid;
+				e->bufs.next[c->in_tail] = bid;
 			else
-				c->in_head = (uint16_t)bid;
-			c->in_tail = (uint16_t)bid;
+				c->in_head = bid;
+			c->in_tail = bid;
 			c->rx |= CONN_RX_NOTIFY;
 		}
 		kick(e, c); /* also re-arms a multishot that ended on its own */
 		maybe_release(e, c);
 		return;
 	}
-	if (bid >= 0)
-		bufring_put(&e->bufs, (uint16_t)bid);
+	for (unsigned i = 0; i < nb; i++)
+		bufring_put(&e->bufs, bids[i]);
 	if (c->life & CONN_L_DEAD) {
 		maybe_release(e, c);
 		return;
@@ -887,13 +918,12 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 		return; /* an unowned close or the accept cancel */
 	c = conn_lookup(&e->slab, ud_slot(ud), ud_gen(ud));
 	if (!c || op >= UD_OP_COUNT || !conn_handlers[op]) {
-		int bid = bufring_cqe_bid(cqe);
+		uint16_t bids[PAUSE_AT * 2];
+		unsigned nb = cqe_buffers(e, cqe, bids);
 
 		STAT_INC(e->stats, stale);
-		if (bid >= 0) {
-			bufring_take(&e->bufs);
-			bufring_put(&e->bufs, (uint16_t)bid);
-		}
+		for (unsigned i = 0; i < nb; i++)
+			bufring_put(&e->bufs, bids[i]);
 		return;
 	}
 	conn_handlers[op](e, c, cqe);
@@ -1031,6 +1061,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->stats = p->stats;
 	e->idle_ms = p->idle_ms;
 	e->peer_addrs = p->peer_addrs;
+	e->bundle = p->recv_bundle && r->recv_bundle;
 	e->listen_fd = -1;
 	e->nobufs_head = LIST_END;
 	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);

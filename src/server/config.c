@@ -80,6 +80,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
+		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
+		"                         default off)\n"
 		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
@@ -129,6 +131,7 @@ enum opt_id {
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
 	OPT_ADMIN,
+	OPT_RECV_BUNDLE,
 	OPT_NO_PIN,
 	OPT_QUIET,
 	OPT_HELP,
@@ -155,6 +158,7 @@ static const struct cli_opt options[] = {
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--admin", NULL, OPT_ADMIN, true},
+	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
 	{"--quiet", NULL, OPT_QUIET, false},
 	{"--help", "-h", OPT_HELP, false},
@@ -298,6 +302,11 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		if (net_addr_parse(val, &cfg->admin))
 			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
 		cfg->admin_set = true;
+		return 0;
+	case OPT_RECV_BUNDLE:
+		if (strcmp(val, "on") && strcmp(val, "off"))
+			return cli_fail(err, err_len, "--recv-bundle: '%s' is not on or off", val);
+		cfg->recv_bundle = !strcmp(val, "on");
 		return 0;
 	case OPT_NO_PIN:
 		cfg->pin = false;
