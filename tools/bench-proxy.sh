@@ -314,38 +314,30 @@ for shape in $SHAPES; do
 	done
 done
 echo
-echo "== ringer / HAProxy (rate: higher is better; p99, CPU and syscalls: lower is better)"
-echo
-echo "| shape | backend | rate | p99 | proxy CPU/msg | syscalls/msg |"
-echo "|---|---|---|---|---|---|"
-for shape in $SHAPES; do
-	for pl in $PLACEMENTS; do
-		r=$WORK/res.ringer.$pl.$shape h=$WORK/res.haproxy.$pl.$shape
-		awk -v s="$shape" -v p="$pl" \
-			-v r1="$(median_col 1 "$r")" -v h1="$(median_col 1 "$h")" \
-			-v r3="$(median_col 3 "$r")" -v h3="$(median_col 3 "$h")" \
-			-v r4="$(median_col 4 "$r")" -v h4="$(median_col 4 "$h")" \
-			-v r6="$(median_col 6 "$r")" -v h6="$(median_col 6 "$h")" '
-			function ratio(a, b) { return (a == "nan" || b == "nan" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
-			BEGIN { printf "| %s | %s | %s | %s | %s | %s |\n", s, p, ratio(r1, h1), ratio(r3, h3), ratio(r4, h4), ratio(r6, h6) }'
-	done
-done
-if [ -n "$RINGER_B_FLAGS" ]; then
-	echo
-	echo "== ringer with '$RINGER_B_FLAGS' (ringerB) / ringer as built (same run)"
+# ratio_table A B: medians of path A over path B, per shape and placement.
+ratio_table() {
+	local a=$1 b=$2 shape pl r h
 	echo
 	echo "| shape | backend | rate | p99 | proxy CPU/msg | syscalls/msg |"
 	echo "|---|---|---|---|---|---|"
 	for shape in $SHAPES; do
 		for pl in $PLACEMENTS; do
-			r=$WORK/res.ringerB.$pl.$shape h=$WORK/res.ringer.$pl.$shape
+			r=$WORK/res.$a.$pl.$shape h=$WORK/res.$b.$pl.$shape
 			awk -v s="$shape" -v p="$pl" \
 				-v r1="$(median_col 1 "$r")" -v h1="$(median_col 1 "$h")" \
 				-v r3="$(median_col 3 "$r")" -v h3="$(median_col 3 "$h")" \
 				-v r4="$(median_col 4 "$r")" -v h4="$(median_col 4 "$h")" \
 				-v r6="$(median_col 6 "$r")" -v h6="$(median_col 6 "$h")" '
-				function ratio(a, b) { return (a == "nan" || b == "nan" || b + 0 == 0) ? "n/a" : sprintf("%.2fx", a / b) }
+				function ratio(x, y) { return (x == "nan" || y == "nan" || y + 0 == 0) ? "n/a" : sprintf("%.2fx", x / y) }
 				BEGIN { printf "| %s | %s | %s | %s | %s | %s |\n", s, p, ratio(r1, h1), ratio(r3, h3), ratio(r4, h4), ratio(r6, h6) }'
 		done
 	done
+}
+
+echo "== ringer / HAProxy (rate: higher is better; p99, CPU and syscalls: lower is better)"
+ratio_table ringer haproxy
+if [ -n "$RINGER_B_FLAGS" ]; then
+	echo
+	echo "== ringer with '$RINGER_B_FLAGS' (ringerB) / ringer as built (same run)"
+	ratio_table ringerB ringer
 fi

@@ -6,10 +6,23 @@
 #include <netdb.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ringer/cli.h"
+
+/* The host part of "host:port" (s up to colon) into host; false when it does not fit. */
+static bool split_host(const char *s, const char *colon, char *host, size_t cap)
+{
+	size_t hlen = (size_t)(colon - s);
+
+	if (hlen >= cap)
+		return false;
+	memcpy(host, s, hlen);
+	host[hlen] = 0;
+	return true;
+}
 
 int net_addr_parse(const char *s, struct net_addr *a)
 {
@@ -46,11 +59,9 @@ int net_addr_parse(const char *s, struct net_addr *a)
 	colon = strrchr(s, ':');
 	if (!colon || strchr(s, ':') != colon)
 		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen >= sizeof(host))
+	if (!split_host(s, colon, host, sizeof(host)))
 		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = 0;
+	hlen = strlen(host);
 	if (parse_uint(colon + 1, 0, 65535, false, &port))
 		return -EINVAL;
 	struct sockaddr_in *in = (struct sockaddr_in *)&a->ss;
@@ -97,19 +108,13 @@ int net_addr_resolve(const char *s, struct net_addr *a, char *err, size_t err_le
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
 	char host[256];
 	const char *colon;
-	size_t hlen;
 	int ret;
 
 	if (net_addr_parse(s, a) == 0)
 		return 0;
 	colon = s ? strrchr(s, ':') : NULL;
-	if (!colon || s[0] == '[' || colon == s)
+	if (!colon || s[0] == '[' || colon == s || !split_host(s, colon, host, sizeof(host)))
 		return -EINVAL;
-	hlen = (size_t)(colon - s);
-	if (hlen >= sizeof(host))
-		return -EINVAL;
-	memcpy(host, s, hlen);
-	host[hlen] = 0;
 	if (net_addr_parse(colon, a)) /* ":PORT" checks the port */
 		return -EINVAL;
 	ret = getaddrinfo(host, colon + 1, &hints, &res);
