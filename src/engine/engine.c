@@ -368,41 +368,42 @@ static void do_shutdown(struct engine *e, struct conn *c)
 
 /* ---- the decision, applied ---------------------------------------------------------------- */
 
+/* Several buffers queued (a stream): one sendmsg carries up to SEND_IOV_MAX of them. */
+static int send_queued_vec(struct engine *e, struct conn *c)
+{
+	struct send_vec *v = &e->vecs[conn_slot(&e->slab, c)];
+	uint16_t bid = c->out_head;
+	unsigned n;
+
+	for (n = 0; n < SEND_IOV_MAX && n < c->out_count; n++, bid = e->bufs.next[bid]) {
+		uint32_t off = n ? 0 : c->out_off;
+
+		v->iov[n].iov_base = bufring_buf(&e->bufs, bid) + off;
+		v->iov[n].iov_len = e->bufs.len[bid] - off;
+	}
+	memset(&v->msg, 0, sizeof(v->msg));
+	v->msg.msg_iov = v->iov;
+	v->msg.msg_iovlen = n;
+	return ring_sendmsg(e->ring, c->fd, conn_fixed(c), &v->msg, MSG_NOSIGNAL | MSG_WAITALL,
+			    conn_ud(e, c, UD_OP_SEND));
+}
+
+/* One send from the output: the mode's span, several queued buffers, or the head buffer. */
 static void start_send(struct engine *e, struct conn *c)
 {
-	const uint8_t *p;
-	uint32_t len;
-
+	const int flags = MSG_NOSIGNAL | MSG_WAITALL;
+	uint64_t ud = conn_ud(e, c, UD_OP_SEND);
 	int ret;
 
-	if (c->out_ptr) {
-		p = c->out_ptr + c->out_off;
-		len = c->out_len - c->out_off;
-	} else if (c->out_count > 1 && e->vecs) {
-		/* Several buffers queued (a stream): one sendmsg for all of them. */
-		struct send_vec *v = &e->vecs[conn_slot(&e->slab, c)];
-		uint16_t bid = c->out_head;
-		unsigned n = 0;
-
-		for (; n < SEND_IOV_MAX && n < c->out_count; n++, bid = e->bufs.next[bid]) {
-			uint32_t off = n ? 0 : c->out_off;
-
-			v->iov[n].iov_base = bufring_buf(&e->bufs, bid) + off;
-			v->iov[n].iov_len = e->bufs.len[bid] - off;
-		}
-		memset(&v->msg, 0, sizeof(v->msg));
-		v->msg.msg_iov = v->iov;
-		v->msg.msg_iovlen = n;
-		ret = ring_sendmsg(e->ring, c->fd, conn_fixed(c), &v->msg,
-				   MSG_NOSIGNAL | MSG_WAITALL, conn_ud(e, c, UD_OP_SEND));
-		goto out;
-	} else {
-		p = bufring_buf(&e->bufs, c->out_head) + c->out_off;
-		len = e->bufs.len[c->out_head] - c->out_off;
-	}
-	ret = ring_send(e->ring, c->fd, conn_fixed(c), p, len, MSG_NOSIGNAL | MSG_WAITALL,
-			conn_ud(e, c, UD_OP_SEND));
-out:
+	if (c->out_ptr)
+		ret = ring_send(e->ring, c->fd, conn_fixed(c), c->out_ptr + c->out_off,
+				c->out_len - c->out_off, flags, ud);
+	else if (c->out_count > 1 && e->vecs)
+		ret = send_queued_vec(e, c);
+	else
+		ret = ring_send(e->ring, c->fd, conn_fixed(c),
+				bufring_buf(&e->bufs, c->out_head) + c->out_off,
+				e->bufs.len[c->out_head] - c->out_off, flags, ud);
 	if (ret) {
 		STAT_INC(e->stats, errors);
 		abort_conn(e, c);
