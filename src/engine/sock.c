@@ -37,3 +37,23 @@ out_errno:
 	close(fd);
 	return ret;
 }
+
+/*
+ * Every listener sets SO_REUSEPORT, so a second process binding the same
+ * port would silently take a share of the new connections. Before the
+ * listeners are made, one bind without SO_REUSEPORT (SO_REUSEADDR only, so
+ * TIME_WAIT leftovers do not count) tells whether anything listens there.
+ */
+int sock_probe_free(const struct net_addr *addr)
+{
+	int fd, one = 1, ret = 0;
+
+	fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&addr->ss, addr->len))
+		ret = -errno;
+	close(fd);
+	return ret;
+}

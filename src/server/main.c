@@ -184,6 +184,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringer: out of memory\n");
 		return 1;
 	}
+	/* A port someone else holds is an error, not a share of its traffic. */
+	if (net_addr_port(&cfg.listen) != 0 && (ret = sock_probe_free(&cfg.listen)) != 0) {
+		fprintf(stderr, "ringer: cannot listen on %s: %s%s\n",
+			net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)), strerror(-ret),
+			ret == -EADDRINUSE ? " (another process, maybe another ringer, listens there)"
+					   : "");
+		return 1;
+	}
+	if (cfg.admin_set && net_addr_port(&cfg.admin) != 0 &&
+	    (ret = sock_probe_free(&cfg.admin)) != 0) {
+		fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
+			net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)), strerror(-ret));
+		return 1;
+	}
 	/*
 	 * Listeners first, in order: with port 0 the first bind picks the port and
 	 * the others join it through SO_REUSEPORT.

@@ -10,7 +10,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,6 +428,47 @@ static void stats_on_sigusr1(void **state)
 	assert_int_equal(stop_ringer(), 0);
 }
 
+/*
+ * A second ringer on a port one already serves must not start and take a
+ * share of its connections (every listener sets SO_REUSEPORT); nor on a port
+ * another program listens on. The first keeps serving.
+ */
+static void port_in_use_refused(void **state)
+{
+	char where[64], *argv[5] = {(char *)harness_bin("RINGER_BIN"), "--listen", where, NULL};
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	uint64_t bad = 0;
+	struct proc p;
+	int fd, other;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "2", NULL);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", srv.port);
+	assert_int_equal(proc_start(&p, argv, false, 0), 0);
+	assert_int_equal(proc_wait(&p, 5000), 1);
+	assert_non_null(strstr(p.err, "in use"));
+	assert_null(strstr(p.out, "listening"));
+	proc_stop(&p, SIGKILL, 100);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	assert_int_equal(echo_stream(fd, 4096, 4096, 5000, &bad), 0);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+
+	/* A plain listener of another program. */
+	other = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(other, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(other, 4), 0);
+	getsockname(other, (struct sockaddr *)&a, &alen);
+	snprintf(where, sizeof(where), "127.0.0.1:%d", ntohs(a.sin_port));
+	assert_int_equal(proc_start(&p, argv, false, 0), 0);
+	assert_int_equal(proc_wait(&p, 5000), 1);
+	assert_non_null(strstr(p.err, "in use"));
+	proc_stop(&p, SIGKILL, 100);
+	close(other);
+}
+
 /* Bad flags: a message naming the problem on stderr, exit status 2, no listener. */
 static void bad_flags_exit_2(void **state)
 {
@@ -625,6 +668,7 @@ int main(void)
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test_teardown(descriptor_limit, teardown),
+		cmocka_unit_test_teardown(port_in_use_refused, teardown),
 		cmocka_unit_test(bad_flags_exit_2),
 		cmocka_unit_test(help_and_version),
 	};
