@@ -76,7 +76,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         upstream connection)\n"
 		"  --buf-size BYTES       size of one receive buffer (default 16k; k/m suffixes)\n"
 		"  --buf-count N          receive buffers per shard, power of two (default 4096)\n"
-		"  --ring-entries N       submission queue entries per shard (default 1024)\n"
+		"  --ring-entries N       submission queue entries per shard, power of two up to\n"
+		"                         16384 (the completion queue is 4x) (default 1024)\n"
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
@@ -243,7 +244,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 					cfg->buf_count);
 		return 0;
 	case OPT_RING_ENTRIES:
-		if (set_uint(flag, val, 8, 32768, false, &cfg->ring_entries, err, err_len))
+		/* The completion queue is 4x the submission queue; the kernel allows 65,536. */
+		if (set_uint(flag, val, 8, 16384, false, &cfg->ring_entries, err, err_len))
 			return -EINVAL;
 		if (cfg->ring_entries & (cfg->ring_entries - 1))
 			return cli_fail(err, err_len, "--ring-entries: %u is not a power of two",
