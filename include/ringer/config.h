@@ -53,6 +53,9 @@ struct config {
 	enum balance_mode balance;
 	bool pin;	       /* pin shard threads to CPUs */
 	bool recv_bundle;      /* recv bundles (kernel 6.10+): several buffers per completion */
+	unsigned ka_idle_s;    /* TCP keepalive on accepted connections; 0 = off */
+	unsigned ka_intvl_s;
+	unsigned ka_cnt;
 	bool quiet;	       /* no startup lines beyond the listening address */
 	bool help;
 	bool version;

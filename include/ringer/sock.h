@@ -6,6 +6,12 @@
 
 /* A listening socket on addr (SO_REUSEPORT, TCP_NODELAY inherited by accepted sockets): fd or -errno. */
 int sock_listen(const struct net_addr *addr, int backlog);
+/*
+ * TCP keepalive on a listener (accepted sockets inherit it, as they inherit
+ * TCP_NODELAY): probes after idle_s seconds of silence, every intvl_s, and
+ * the connection is reset after cnt unanswered ones. Returns 0 or -errno.
+ */
+int sock_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt);
 /* 0 when nothing is bound to addr (a port in use by another process: -EADDRINUSE). */
 int sock_probe_free(const struct net_addr *addr);
 

@@ -57,3 +57,15 @@ int sock_probe_free(const struct net_addr *addr)
 	close(fd);
 	return ret;
 }
+
+int sock_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt)
+{
+	int one = 1, idle = (int)idle_s, intvl = (int)intvl_s, n = (int)cnt;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) ||
+	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &n, sizeof(n)))
+		return -errno;
+	return 0;
+}

@@ -52,6 +52,9 @@ void config_defaults(struct config *cfg)
 	cfg->drain_ms = 5000;
 	cfg->connect_ms = 3000;
 	cfg->connect_retries = 2;
+	cfg->ka_idle_s = 60;
+	cfg->ka_intvl_s = 10;
+	cfg->ka_cnt = 6;
 	cfg->fail_threshold = 3;
 	cfg->down_ms = 10000;
 	cfg->pin = true;
@@ -81,6 +84,10 @@ void config_usage(FILE *f, const char *prog)
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
+		"  --keepalive IDLE,INTVL,CNT|off\n"
+		"                         TCP keepalive on accepted connections: probe after IDLE\n"
+		"                         s of silence, every INTVL s, reset after CNT unanswered\n"
+		"                         (default 60,10,6: a vanished peer goes after 2 minutes)\n"
 		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
 		"                         default off)\n"
 		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
@@ -133,6 +140,7 @@ enum opt_id {
 	OPT_DOWN_TIME,
 	OPT_ADMIN,
 	OPT_RECV_BUNDLE,
+	OPT_KEEPALIVE,
 	OPT_NO_PIN,
 	OPT_QUIET,
 	OPT_HELP,
@@ -160,6 +168,7 @@ static const struct cli_opt options[] = {
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--admin", NULL, OPT_ADMIN, true},
 	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
+	{"--keepalive", NULL, OPT_KEEPALIVE, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
 	{"--quiet", NULL, OPT_QUIET, false},
 	{"--help", "-h", OPT_HELP, false},
@@ -175,6 +184,29 @@ static int set_uint(const char *flag, const char *val, uint64_t min, uint64_t ma
 		return cli_fail(err, err_len, "%s: '%s' is not a whole number from %llu to %llu",
 				flag, val, (unsigned long long)min, (unsigned long long)max);
 	*dst = (unsigned)v;
+	return 0;
+}
+
+/* "off", or "IDLE,INTVL,CNT" in seconds, seconds and probes. */
+static int parse_keepalive(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	unsigned long idle, intvl, cnt;
+	char tail;
+
+	if (!strcmp(val, "off")) {
+		cfg->ka_idle_s = 0;
+		return 0;
+	}
+	if (sscanf(val, "%lu,%lu,%lu%c", &idle, &intvl, &cnt, &tail) != 3 || val[0] == '-' ||
+	    strchr(val, '-') || idle < 1 || idle > 86400 || intvl < 1 || intvl > 3600 ||
+	    cnt < 1 || cnt > 100)
+		return cli_fail(err, err_len,
+				"--keepalive: '%s' is not off or IDLE,INTVL,CNT (seconds 1-86400, "
+				"seconds 1-3600, probes 1-100)",
+				val);
+	cfg->ka_idle_s = (unsigned)idle;
+	cfg->ka_intvl_s = (unsigned)intvl;
+	cfg->ka_cnt = (unsigned)cnt;
 	return 0;
 }
 
@@ -305,6 +337,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
 		cfg->admin_set = true;
 		return 0;
+	case OPT_KEEPALIVE:
+		return parse_keepalive(cfg, val, err, err_len);
 	case OPT_RECV_BUNDLE:
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			return cli_fail(err, err_len, "--recv-bundle: '%s' is not on or off", val);

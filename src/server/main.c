@@ -217,6 +217,11 @@ int main(int argc, char **argv)
 				strerror(-s->listen_fd));
 			return 1;
 		}
+		if (cfg.ka_idle_s &&
+		    (ret = sock_keepalive(s->listen_fd, cfg.ka_idle_s, cfg.ka_intvl_s, cfg.ka_cnt))) {
+			fprintf(stderr, "ringer: --keepalive: %s\n", strerror(-ret));
+			return 1;
+		}
 		if (i == 0 && net_addr_port(&cfg.listen) == 0) {
 			socklen_t len = sizeof(cfg.listen.ss);
 

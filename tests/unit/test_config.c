@@ -51,6 +51,10 @@ static void defaults(void **state)
 	assert_int_equal(parse(&cfg, none), 0);
 	assert_int_equal(cfg.mode, MODE_ECHO);
 	assert_int_equal(net_addr_port(&cfg.listen), 9000);
+	/* Vanished peers go: keepalive is on unless turned off. */
+	assert_int_equal(cfg.ka_idle_s, 60);
+	assert_int_equal(cfg.ka_intvl_s, 10);
+	assert_int_equal(cfg.ka_cnt, 6);
 	assert_int_equal(cfg.shards, 0);
 	assert_true(cfg.max_conns > 0);
 	assert_int_equal(cfg.buf_count & (cfg.buf_count - 1), 0);
@@ -150,6 +154,15 @@ static void bad_flags(void **state)
 	PARSE_BAD("not a power of two", "--ring-entries", "1000");
 	/* 4 x 32768 completion entries is more than the kernel allows: refused here, not at startup. */
 	PARSE_BAD("from 8 to 16384", "--ring-entries", "32768");
+	PARSE_OK("--keepalive", "off");
+	assert_int_equal(cfg.ka_idle_s, 0);
+	PARSE_OK("--keepalive", "30,5,4");
+	assert_int_equal(cfg.ka_idle_s, 30);
+	assert_int_equal(cfg.ka_cnt, 4);
+	PARSE_BAD("--keepalive", "--keepalive", "60,10");
+	PARSE_BAD("--keepalive", "--keepalive", "0,10,6");
+	PARSE_BAD("--keepalive", "--keepalive", "60,-1,6");
+	PARSE_BAD("--keepalive", "--keepalive", "on");
 	PARSE_BAD("--buf-size", "--buf-size", "10");
 	PARSE_BAD("--listen: 'nowhere'", "--listen", "nowhere");
 	PARSE_BAD("--mode: 'ftp'", "--mode", "ftp");
