@@ -62,6 +62,7 @@ struct config {
 	/* http */
 	const char *body; /* NULL: default body */
 	size_t body_size; /* with body_filler: bytes of filler */
+	unsigned header_ms; /* a request's header section must arrive within this; 0 = no limit */
 	bool body_filler;
 	/* proxy */
 	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];

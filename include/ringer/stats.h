@@ -29,6 +29,7 @@
 	X(short_sends, "short sends resumed")                               \
 	X(requests, "requests answered")                                    \
 	X(proto_errors, "protocol errors answered")                         \
+	X(header_timeouts, "http: header sections not complete in time (408)") \
 	X(recv_rearms, "multishot recv re-armed")                           \
 	X(enobufs, "recv out of provided buffers (ENOBUFS)")                \
 	X(paused, "recv paused for backpressure")                           \

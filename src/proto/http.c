@@ -54,6 +54,7 @@ struct http_shard {
 	/* [generation][kind][minor: 0 = HTTP/1.0, 1 = HTTP/1.1] */
 	struct run_block block[2][RUN_KINDS][2];
 	bool out_of_line; /* the body is too large to copy: head and body go in two sends */
+	uint32_t header_ms; /* --header-timeout */
 };
 
 /* A pending run: count requests that all get the same response. */
@@ -77,6 +78,7 @@ struct http_conn {
 	uint8_t closing : 1;	/* the last request asked for a close: parse no further */
 	uint8_t errored : 1;	/* the close follows an error response */
 	uint8_t eof : 1;	/* the peer's FIN arrived: close once all is answered */
+	uint8_t head_timer : 1; /* the header deadline is armed */
 };
 
 _Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
@@ -162,6 +164,7 @@ static int http_init(struct engine *e, const void *arg, void **data)
 	/* Both generations start from the same Date; refreshes then alternate. */
 	build_blocks(hs, 0);
 	build_blocks(hs, 1);
+	hs->header_ms = cfg->header_ms;
 	*data = hs;
 	return 0;
 
@@ -280,6 +283,25 @@ static uint8_t kind_for_method(uint8_t method)
 }
 
 /*
+ * --header-timeout (nginx's client_header_timeout, HAProxy's timeout
+ * http-request): from the first byte of a request to the end of its header
+ * section. Arriving bytes do not extend it, so a client trickling a header
+ * one byte at a time (slowloris) is answered 408 and closed; an idle
+ * keep-alive connection between requests is not timed by it.
+ */
+static void arm_header_deadline(struct engine *e, struct conn *c)
+{
+	struct http_shard *hs = hshard(e);
+	struct http_conn *hc = hconn(c);
+	bool in_head = http_parser_in_head(&hc->parser) && !hc->error;
+
+	if (!hs->header_ms || in_head == hc->head_timer)
+		return;
+	hc->head_timer = in_head;
+	engine_set_deadline(e, c, in_head ? engine_now_ms(e) + hs->header_ms : 0);
+}
+
+/*
  * Parses queued input into the run until the run must be sent (a request
  * wants another response, an error, a close, or the input ran out), then
  * sends it; with nothing left to answer, closes if asked to.
@@ -356,9 +378,24 @@ static void http_pump(struct engine *e, struct conn *c)
 		engine_close(e, c, linger ? ENGINE_CLOSE_LINGER : ENGINE_CLOSE);
 		return;
 	}
+	arm_header_deadline(e, c);
 	/* The peer's FIN came and everything before it is answered: our close (LAST_ACK). */
 	if (hc->eof && !conn_inq_len(c))
 		engine_close(e, c, ENGINE_CLOSE);
+}
+
+static void http_expired(struct engine *e, struct conn *c)
+{
+	struct http_conn *hc = hconn(c);
+
+	hc->head_timer = 0;
+	if (hc->error || hc->closing)
+		return;
+	STAT_INC(engine_stats(e), header_timeouts);
+	/* What came of the late request is dropped; earlier answers still go first. */
+	hc->error = 408;
+	engine_drop_input(e, c);
+	http_pump(e, c);
 }
 
 static void http_readable(struct engine *e, struct conn *c)
@@ -414,6 +451,7 @@ const struct mode_ops mode_http = {
 	.readable = http_readable,
 	.sent = http_sent,
 	.peer_eof = http_peer_eof,
+	.expired = http_expired,
 	.closed = http_closed,
 	.tick = http_tick,
 };

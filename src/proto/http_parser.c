@@ -274,6 +274,11 @@ bool http_parser_idle(const struct http_parser *p)
 	return p->state == S_START && p->count == 0;
 }
 
+bool http_parser_in_head(const struct http_parser *p)
+{
+	return !http_parser_idle(p) && p->state < S_BODY;
+}
+
 /* The request line ended: check the version, get ready for field lines. */
 static enum http_error line_done(struct http_parser *p)
 {

@@ -153,6 +153,8 @@ ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct ht
 
 /* True while the parser is between requests (nothing of a next one seen). */
 bool http_parser_idle(const struct http_parser *p);
+/* True while a request has begun and its header section has not ended (a timeout's span). */
+bool http_parser_in_head(const struct http_parser *p);
 
 /* The HTTP status to answer an error with: 400, 414, 431, 501 or 505 (500 if unknown). */
 int http_error_status(enum http_error err);

@@ -39,6 +39,7 @@ static const struct {
 	[HTTP_RESP_NOT_IMPLEMENTED] = {501, true, false, "Not Implemented", "Not Implemented\n"},
 	[HTTP_RESP_VERSION] = {505, true, false, "HTTP Version Not Supported",
 			       "HTTP Version Not Supported\n"},
+	[HTTP_RESP_TIMEOUT] = {408, true, false, "Request Timeout", "Request Timeout\n"},
 };
 
 static const char *const conn_header[HTTP_CONN_COUNT] = {

@@ -62,6 +62,7 @@ enum http_resp_kind {
 	HTTP_RESP_HEADERS_TOO_LARGE, /* 431, closing */
 	HTTP_RESP_NOT_IMPLEMENTED,   /* 501, closing */
 	HTTP_RESP_VERSION,	     /* 505, closing */
+	HTTP_RESP_TIMEOUT,	     /* 408: the header section did not arrive in time, closing */
 	HTTP_RESP_KIND_COUNT,
 };
 

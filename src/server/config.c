@@ -52,6 +52,7 @@ void config_defaults(struct config *cfg)
 	cfg->drain_ms = 5000;
 	cfg->connect_ms = 3000;
 	cfg->connect_retries = 2;
+	cfg->header_ms = 10000;
 	cfg->ka_idle_s = 60;
 	cfg->ka_intvl_s = 10;
 	cfg->ka_cnt = 6;
@@ -97,6 +98,9 @@ void config_usage(FILE *f, const char *prog)
 		"http mode:\n"
 		"  --body TEXT            the response body (default \"Hello, World!\")\n"
 		"  --body-size BYTES      a body of BYTES filler bytes instead\n"
+		"  --header-timeout MS    a request's line and headers must arrive within MS of\n"
+		"                         its first byte, else 408 and close (default 10000;\n"
+		"                         0: no limit)\n"
 		"proxy mode:\n"
 		"  --upstream HOST:PORT[,weight=N]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
@@ -131,6 +135,7 @@ enum opt_id {
 	OPT_IDLE,
 	OPT_BODY,
 	OPT_BODY_SIZE,
+	OPT_HEADER_TIMEOUT,
 	OPT_UPSTREAM,
 	OPT_CONNECT_TIMEOUT,
 	OPT_CONNECT_RETRIES,
@@ -159,6 +164,7 @@ static const struct cli_opt options[] = {
 	{"--idle-timeout", NULL, OPT_IDLE, true},
 	{"--body", NULL, OPT_BODY, true},
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
+	{"--header-timeout", NULL, OPT_HEADER_TIMEOUT, true},
 	{"--upstream", NULL, OPT_UPSTREAM, true},
 	{"--connect-timeout", NULL, OPT_CONNECT_TIMEOUT, true},
 	{"--connect-retries", NULL, OPT_CONNECT_RETRIES, true},
@@ -241,8 +247,15 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	return 0;
 }
 
+/* Flags seen so far that belong to one mode (or conflict with each other). */
+struct seen {
+	bool body;  /* --body or --body-size */
+	bool http;  /* any http-only flag */
+	bool proxy; /* any proxy-only flag besides --upstream */
+};
+
 static int apply(struct config *cfg, enum opt_id id, const char *flag, const char *val, char *err,
-		 size_t err_len, bool *seen_body, bool *seen_proxy)
+		 size_t err_len, struct seen *seen)
 {
 	uint64_t v;
 
@@ -290,15 +303,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_CONNECT_TIMEOUT:
 		return set_uint(flag, val, 1, 3600000, false, &cfg->connect_ms, err, err_len);
 	case OPT_BODY:
-		if (*seen_body)
+		if (seen->body)
 			return cli_fail(err, err_len, "--body and --body-size conflict: give one");
-		*seen_body = true;
+		seen->body = seen->http = true;
 		cfg->body = val;
 		return 0;
 	case OPT_BODY_SIZE:
-		if (*seen_body)
+		if (seen->body)
 			return cli_fail(err, err_len, "--body and --body-size conflict: give one");
-		*seen_body = true;
+		seen->body = seen->http = true;
 		if (parse_uint(val, 0, 64u << 20, true, &v))
 			return cli_fail(err, err_len,
 					"--body-size: '%s' is not a size from 0 to 64m", val);
@@ -310,6 +323,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 			return cli_fail(err, err_len, "--upstream: at most %d upstreams",
 					CONFIG_MAX_UPSTREAMS);
 		return parse_upstream(&cfg->upstreams[cfg->n_upstreams++], val, err, err_len);
+	case OPT_HEADER_TIMEOUT:
+		seen->http = true;
+		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
 	case OPT_CONNECT_RETRIES:
 		return set_uint(flag, val, 0, CONFIG_MAX_UPSTREAMS, false, &cfg->connect_retries,
 				err, err_len);
@@ -317,20 +333,20 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		for (unsigned b = 0; b < sizeof(balance_names) / sizeof(balance_names[0]); b++) {
 			if (!strcmp(val, balance_names[b])) {
 				cfg->balance = (enum balance_mode)b;
-				*seen_proxy = true;
+				seen->proxy = true;
 				return 0;
 			}
 		}
 		return cli_fail(err, err_len,
 				"--balance: '%s' is not one of roundrobin, leastconn, source", val);
 	case OPT_HALF_CLOSE:
-		*seen_proxy = true;
+		seen->proxy = true;
 		return set_uint(flag, val, 0, 86400000, false, &cfg->half_close_ms, err, err_len);
 	case OPT_FAIL_THRESHOLD:
-		*seen_proxy = true;
+		seen->proxy = true;
 		return set_uint(flag, val, 1, 1000000, false, &cfg->fail_threshold, err, err_len);
 	case OPT_DOWN_TIME:
-		*seen_proxy = true;
+		seen->proxy = true;
 		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
 	case OPT_ADMIN:
 		if (net_addr_parse(val, &cfg->admin))
@@ -362,7 +378,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len)
 {
-	bool seen_body = false, seen_proxy = false;
+	struct seen seen = {0};
 	int i;
 
 	for (i = 0;;) {
@@ -375,18 +391,18 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		if (k < 0)
 			return k;
 		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len,
-			  &seen_body, &seen_proxy))
+			  &seen))
 			return -EINVAL;
 	}
 	if (cfg->help || cfg->version)
 		return 0;
 
 	/* Flags that belong to another mode are errors, not silently ignored. */
-	if (seen_body && cfg->mode != MODE_HTTP)
-		return cli_fail(err, err_len, "--body/--body-size need --mode http");
+	if (seen.http && cfg->mode != MODE_HTTP)
+		return cli_fail(err, err_len, "--body/--body-size/--header-timeout need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream needs --mode proxy");
-	if (seen_proxy && cfg->mode != MODE_PROXY)
+	if (seen.proxy && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len,
 				"--balance/--half-close-timeout/--fail-threshold/--down-time need "
 				"--mode proxy");

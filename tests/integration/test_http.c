@@ -451,6 +451,71 @@ static char *run_cmd(const char *cmd, int *status)
 	return out;
 }
 
+/*
+ * Slowloris: a client that trickles its header section one byte at a time
+ * is answered 408 and closed once --header-timeout has passed since the
+ * request's first byte, however recently its last byte came; a keep-alive
+ * connection idle between requests is not timed, and the header_timeouts
+ * counter says what happened.
+ */
+static void header_timeout_408(void **state)
+{
+	static const char head[] = "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct reader *idle = calloc(1, sizeof(*idle));
+	struct response m;
+	int64_t t0;
+	int fd, fd_idle;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(idle);
+	start_http("--header-timeout", "1000", NULL);
+	fd_idle = connect_srv();
+	reader_init(idle, fd_idle);
+	get_ok(idle);
+	fd = connect_srv();
+	reader_init(r, fd);
+	t0 = now_ms();
+	assert_int_equal(send_all(fd, head, sizeof(head) - 1, IO_MS), 0);
+	/* One byte every 200 ms: the connection is never idle for long. */
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+		if (poll(&pfd, 1, 200) == 1)
+			break;
+		assert_true(now_ms() - t0 < 4000);
+		if (send(fd, "a", 1, MSG_NOSIGNAL) != 1)
+			break;
+	}
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 408);
+	assert_true(now_ms() - t0 >= 900);
+	assert_true(now_ms() - t0 < 3500);
+	response_free(&m);
+	/* Then the close (after the lingering read, the peer's bytes dropped). */
+	shutdown(fd, SHUT_WR);
+	expect_eof(r);
+	close(fd);
+	/* The keep-alive connection that sat idle past the timeout still works. */
+	get_ok(idle);
+	close(fd_idle);
+	kill(srv.pid, SIGUSR1);
+	usleep(200 * 1000);
+	proc_drain(&srv);
+	{
+		const char *line = strstr(srv.out, "  header_timeouts ");
+		unsigned long long n = 0;
+
+		assert_non_null(line);
+		assert_int_equal(sscanf(line, " header_timeouts %llu", &n), 1);
+		assert_int_equal(n, 1);
+	}
+	stop_http();
+	free(r);
+	free(idle);
+}
+
 static void curl_http_11(void **state)
 {
 	char cmd[256], *out;
@@ -1571,6 +1636,7 @@ int main(void)
 		cmocka_unit_test_teardown(wrk_connection_per_request, teardown),
 		cmocka_unit_test_teardown(error_closes_never_hit_other_connections, teardown),
 		cmocka_unit_test_teardown(bad_peers_do_not_hurt_others, teardown),
+		cmocka_unit_test_teardown(header_timeout_408, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

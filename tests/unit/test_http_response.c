@@ -150,6 +150,7 @@ static void all_responses_parse(void **state)
 		[HTTP_RESP_HEADERS_TOO_LARGE] = 431,
 		[HTTP_RESP_NOT_IMPLEMENTED] = 501,
 		[HTTP_RESP_VERSION] = 505,
+		[HTTP_RESP_TIMEOUT] = 408,
 	};
 	struct http_responses r;
 
@@ -192,6 +193,7 @@ static void all_responses_parse(void **state)
 	assert_int_equal(http_response_kind_for_status(431), HTTP_RESP_HEADERS_TOO_LARGE);
 	assert_int_equal(http_response_kind_for_status(501), HTTP_RESP_NOT_IMPLEMENTED);
 	assert_int_equal(http_response_kind_for_status(505), HTTP_RESP_VERSION);
+	assert_int_equal(http_response_kind_for_status(408), HTTP_RESP_TIMEOUT);
 	assert_int_equal(http_response_kind_for_status(405), HTTP_RESP_NOT_ALLOWED);
 	assert_int_equal(http_response_kind_for_status(200), HTTP_RESP_OK);
 	assert_int_equal(http_response_kind_for_status(500), HTTP_RESP_BAD_REQUEST);
