@@ -14,6 +14,8 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ringer/config.h"
@@ -84,29 +86,73 @@ static void print_stats(const struct config *cfg, const struct stats *st)
 		stats_print_upstreams(stdout, st, upstream_names, cfg->n_upstreams);
 }
 
-static void serve_admin(int lfd, struct shard *shards, unsigned n, const struct config *cfg)
-{
-	static char body[1 << 17];
-	char req[1024], head[256];
-	struct timeval tv = {.tv_sec = 1};
-	struct stats st;
-	ssize_t got;
-	int fd, len;
+/*
+ * The admin port, served from the main thread without ever blocking it: up
+ * to ADMIN_CLIENTS connections at once, nonblocking, each with ADMIN_MS to
+ * send its request line, then one response and a close. A silent or slow
+ * admin client delays neither other scrapes nor signals.
+ */
+#define ADMIN_CLIENTS 16
+#define ADMIN_MS      2000
 
-	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+struct admin_client {
+	int fd; /* -1: free */
+	int64_t deadline_ms;
+	size_t len;
+	char req[1024];
+};
+
+static struct admin_client admin_clients[ADMIN_CLIENTS];
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void admin_drop(struct admin_client *ac)
+{
+	close(ac->fd);
+	ac->fd = -1;
+}
+
+static void admin_accept(int lfd)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+
 	if (fd < 0)
 		return;
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	got = recv(fd, req, sizeof(req) - 1, 0);
-	if (got <= 0)
-		goto out;
-	req[got] = 0;
-	if (strncmp(req, "GET /metrics ", 13) && strncmp(req, "GET / ", 6)) {
+	for (int i = 0; i < ADMIN_CLIENTS; i++) {
+		struct admin_client *ac = &admin_clients[i];
+
+		if (ac->fd < 0) {
+			ac->fd = fd;
+			ac->len = 0;
+			ac->deadline_ms = mono_ms() + ADMIN_MS;
+			return;
+		}
+	}
+	close(fd); /* all slots taken: this one is refused, the others go on */
+}
+
+/* The whole response is written at once: its socket gets a send buffer that holds it. */
+static void admin_respond(struct admin_client *ac, struct shard *shards, unsigned n,
+			  const struct config *cfg)
+{
+	static char body[1 << 17];
+	char head[256];
+	struct stats st;
+	int len, sndbuf = (int)sizeof(body) + (int)sizeof(head);
+	struct iovec iov[2];
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+
+	if (strncmp(ac->req, "GET /metrics ", 13) && strncmp(ac->req, "GET / ", 6)) {
 		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
 					 "Connection: close\r\n\r\n";
-		send(fd, nf, sizeof(nf) - 1, MSG_NOSIGNAL);
-		goto out;
+		send(ac->fd, nf, sizeof(nf) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return;
 	}
 	sum_stats(shards, n, &st);
 	len = stats_prometheus(body, sizeof(body), &st);
@@ -123,10 +169,65 @@ static void serve_admin(int lfd, struct shard *shards, unsigned n, const struct 
 		 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
 		 "Content-Length: %d\r\nConnection: close\r\n\r\n",
 		 len);
-	send(fd, head, strlen(head), MSG_NOSIGNAL);
-	send(fd, body, (size_t)len, MSG_NOSIGNAL);
-out:
-	close(fd);
+	setsockopt(ac->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+	iov[0] = (struct iovec){head, strlen(head)};
+	iov[1] = (struct iovec){body, (size_t)len};
+	sendmsg(ac->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+static void admin_read(struct admin_client *ac, struct shard *shards, unsigned n,
+		       const struct config *cfg)
+{
+	ssize_t got = recv(ac->fd, ac->req + ac->len, sizeof(ac->req) - 1 - ac->len, MSG_DONTWAIT);
+
+	if (got < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (got <= 0) {
+		admin_drop(ac);
+		return;
+	}
+	ac->len += (size_t)got;
+	ac->req[ac->len] = 0;
+	/* The request line is all that matters; answer once it is complete (or the buffer full). */
+	if (!strstr(ac->req, "\r\n") && ac->len < sizeof(ac->req) - 1)
+		return;
+	admin_respond(ac, shards, n, cfg);
+	admin_drop(ac);
+}
+
+/* Fills pfd[first..] with the admin clients; returns how many, and the poll timeout. */
+static int admin_pollfds(struct pollfd *pfd, int *timeout_ms)
+{
+	int64_t now = mono_ms(), next = -1;
+	int k = 0;
+
+	for (int i = 0; i < ADMIN_CLIENTS; i++) {
+		struct admin_client *ac = &admin_clients[i];
+
+		if (ac->fd < 0)
+			continue;
+		if (now >= ac->deadline_ms) {
+			admin_drop(ac);
+			continue;
+		}
+		if (next < 0 || ac->deadline_ms < next)
+			next = ac->deadline_ms;
+		pfd[k++] = (struct pollfd){.fd = ac->fd, .events = POLLIN};
+	}
+	*timeout_ms = next < 0 ? -1 : (int)(next - now);
+	return k;
+}
+
+static void admin_serve(struct pollfd *pfd, int k, struct shard *shards, unsigned n,
+			const struct config *cfg)
+{
+	for (int j = 0; j < k; j++) {
+		if (!pfd[j].revents)
+			continue;
+		for (int i = 0; i < ADMIN_CLIENTS; i++)
+			if (admin_clients[i].fd == pfd[j].fd)
+				admin_read(&admin_clients[i], shards, n, cfg);
+	}
 }
 
 int main(int argc, char **argv)
@@ -264,19 +365,23 @@ int main(int argc, char **argv)
 		       cfg.shards, cfg.shards == 1 ? "" : "s", cfg.max_conns);
 	fflush(stdout);
 
+	for (i = 0; i < ADMIN_CLIENTS; i++)
+		admin_clients[i].fd = -1;
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN},
-					{.fd = admin_fd, .events = POLLIN}};
+		struct pollfd pfd[2 + ADMIN_CLIENTS] = {{.fd = sfd, .events = POLLIN},
+							{.fd = admin_fd, .events = POLLIN}};
 		struct signalfd_siginfo si;
+		int timeout_ms, k = admin_pollfds(pfd + 2, &timeout_ms);
 
-		if (poll(pfd, admin_fd >= 0 ? 2 : 1, -1) < 0) {
+		if (poll(pfd, 2 + (nfds_t)k, timeout_ms) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("ringer: poll");
 			break;
 		}
+		admin_serve(pfd + 2, k, shards, cfg.shards, &cfg);
 		if (admin_fd >= 0 && (pfd[1].revents & POLLIN))
-			serve_admin(admin_fd, shards, cfg.shards, &cfg);
+			admin_accept(admin_fd);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
@@ -298,6 +403,9 @@ out_stop:
 		shard_join(&shards[i]);
 	sum_stats(shards, cfg.shards, &total);
 	print_stats(&cfg, &total);
+	for (i = 0; i < ADMIN_CLIENTS; i++)
+		if (admin_clients[i].fd >= 0)
+			admin_drop(&admin_clients[i]);
 	if (admin_fd >= 0)
 		close(admin_fd);
 	free(shards);

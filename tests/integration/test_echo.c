@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -553,22 +554,32 @@ static void idle_timeout_closes_silent_peers(void **state)
 }
 
 /* --admin serves the stats as Prometheus text, connections by TCP state included. */
+/* The port of the "admin on ADDR:PORT" line (waits up to 2 s for it). */
+static int admin_port_of(struct proc *p)
+{
+	char line[128];
+	const char *at;
+
+	for (int64_t end = now_ms() + 2000; !strstr(p->out, "admin on ") && now_ms() < end;) {
+		usleep(10000);
+		proc_drain(p);
+	}
+	at = strstr(p->out, "admin on ");
+	assert_non_null(at);
+	snprintf(line, sizeof(line), "%.*s", (int)strcspn(at, "\n"), at);
+	return atoi(strrchr(line, ':') + 1);
+}
+
 static void admin_metrics(void **state)
 {
-	char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", *port_s, body[32768];
+	char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", body[32768];
 	int a, b, m, admin_port;
 	size_t got = 0;
 	uint64_t bad;
 
 	(void)state;
 	start_ringer(NULL, "--shards", "2", "--admin", "127.0.0.1:0", NULL);
-	for (int64_t end = now_ms() + 2000; !strstr(srv.out, "admin on ") && now_ms() < end;) {
-		usleep(10000);
-		proc_drain(&srv);
-	}
-	port_s = strstr(srv.out, "admin on ");
-	assert_non_null(port_s);
-	admin_port = atoi(strrchr(strtok(port_s, "\n"), ':') + 1);
+	admin_port = admin_port_of(&srv);
 	a = tcp_connect("127.0.0.1", srv.port);
 	b = tcp_connect("127.0.0.1", srv.port);
 	assert_int_equal(echo_stream(a, 10, 10, 2000, &bad), 0);
@@ -591,6 +602,53 @@ static void admin_metrics(void **state)
 	close(a);
 	close(b);
 	assert_int_equal(stop_ringer(), 0);
+}
+
+/*
+ * Silent admin clients hold nothing up: with six connections to the admin
+ * port that never send a byte, /metrics still answers at once, and SIGTERM
+ * still stops the server within its drain time.
+ */
+static void admin_silent_clients_block_nothing(void **state)
+{
+	char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", body[65536];
+	int silent[6], m, admin_port;
+	size_t got = 0;
+	int64_t t0;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--admin", "127.0.0.1:0", "--drain-timeout", "1000",
+		     NULL);
+	admin_port = admin_port_of(&srv);
+	for (int i = 0; i < 6; i++) {
+		silent[i] = tcp_connect("127.0.0.1", admin_port);
+		assert_true(silent[i] >= 0);
+	}
+	usleep(100 * 1000);
+	t0 = now_ms();
+	m = tcp_connect("127.0.0.1", admin_port);
+	assert_true(m >= 0);
+	assert_int_equal(send_all(m, req, sizeof(req) - 1, 2000), 0);
+	for (;;) {
+		struct pollfd pfd = {.fd = m, .events = POLLIN};
+		ssize_t n;
+
+		if (poll(&pfd, 1, 3000) != 1)
+			break;
+		n = recv(m, body + got, sizeof(body) - 1 - got, 0);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	body[got] = 0;
+	assert_non_null(strstr(body, "HTTP/1.1 200 OK"));
+	assert_true(now_ms() - t0 < 1000);
+	close(m);
+	t0 = now_ms();
+	assert_int_equal(stop_ringer(), 0);
+	assert_true(now_ms() - t0 < 1500);
+	for (int i = 0; i < 6; i++)
+		close(silent[i]);
 }
 
 /*
@@ -667,6 +725,7 @@ int main(void)
 		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
+		cmocka_unit_test_teardown(admin_silent_clients_block_nothing, teardown),
 		cmocka_unit_test_teardown(descriptor_limit, teardown),
 		cmocka_unit_test_teardown(port_in_use_refused, teardown),
 		cmocka_unit_test(bad_flags_exit_2),
