@@ -58,6 +58,7 @@ enum conn_life {
 	CONN_L_CLOSE_DEFERRED = 1u << 6, /* the close waits for a shutdown in flight */
 	CONN_L_KICKING = 1u << 7,	/* the engine is deciding for it (no re-entry) */
 	CONN_L_RESET = 1u << 8,		/* closed abortively (RST) */
+	CONN_L_DRAIN = 1u << 9,		/* graceful stop: FIN once the peer has gone quiet */
 };
 
 enum conn_side {

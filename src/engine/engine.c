@@ -55,6 +55,7 @@
 #define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
 #define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
 #define ACCEPT_SLOTS	16   /* single-shot accepts in flight when peer addresses are wanted */
+#define DRAIN_QUIET_MS	200  /* draining: no traffic this long, nothing held, receive armed -> FIN */
 #define SEND_IOV_MAX	8    /* queued buffers one sendmsg carries */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
@@ -973,12 +974,42 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	}
 }
 
+/*
+ * A draining connection gets our FIN only once nothing the peer sent can be
+ * left behind: its receive is armed (so the kernel holds none of its bytes:
+ * not paused by backpressure, not starved of buffers), nothing is queued
+ * either way, and it has been quiet for DRAIN_QUIET_MS. Bytes that come
+ * after our FIN were never acknowledged before it. A connection that never
+ * gets there is reset at the drain deadline, so its peer knows.
+ */
+static bool drain_quiet(const struct engine *e, const struct conn *c)
+{
+	return (c->rx & CONN_RX_ARMED) &&
+	       !(c->rx & (CONN_RX_PAUSED | CONN_RX_BLOCKED | CONN_RX_NOBUFS | CONN_RX_CANCELING)) &&
+	       !engine_sending(c) && !c->in_count && now32(e) - c->last_active_ms >= DRAIN_QUIET_MS;
+}
+
+static void drain_step(struct engine *e)
+{
+	for (uint32_t i = 0; i < e->slab.high_water; i++) {
+		struct conn *c = &e->slab.conns[i];
+
+		if ((c->life & (CONN_L_USED | CONN_L_DRAIN)) != (CONN_L_USED | CONN_L_DRAIN) ||
+		    (c->life & (CONN_L_DEAD | CONN_L_CLOSE_WANTED)))
+			continue;
+		if (drain_quiet(e, c))
+			engine_close(e, c, ENGINE_CLOSE_LINGER);
+	}
+}
+
 /* Timeouts scan a tenth of the table per tick, so all of it each second. */
 void engine_tick(struct engine *e, uint64_t now_ms)
 {
 	uint32_t hw = e->slab.high_water, n = hw / 10 + 1;
 
 	e->now_ms = now_ms;
+	if (e->draining)
+		drain_step(e);
 	if (e->accept_backoff && !e->draining) {
 		e->accept_backoff = false;
 		if (e->listen_fd >= 0)
@@ -1015,21 +1046,30 @@ void engine_drain(struct engine *e)
 	if (e->accept_armed)
 		ring_cancel_fd(e->ring, e->listen_fd, false, ud_encode(UD_OP_CANCEL, 0, NO_SLOT));
 	e->accept_backoff = false;
+	/*
+	 * One connection per session: each closes once its peer is quiet. Two
+	 * (a proxy): the sessions end on their own, both sides in step, or are
+	 * reset at the deadline.
+	 */
+	if (e->mode->conns_per_session > 1)
+		return;
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
 		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
-			engine_close(e, c, ENGINE_CLOSE_LINGER);
+			c->life |= CONN_L_DRAIN;
 	}
+	drain_step(e);
 }
 
+/* The drain deadline: whatever is left is reset, so no peer takes a clean end for a whole one. */
 void engine_abort_all(struct engine *e)
 {
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
 		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
-			abort_conn(e, c);
+			engine_close(e, c, ENGINE_CLOSE_RESET);
 	}
 }
 

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -333,6 +334,75 @@ static void graceful_stop(void **state)
 	assert_non_null(strstr(srv.out, "ringer stats"));
 	assert_non_null(strstr(srv.out, "ESTABLISHED=0"));
 	assert_null(strstr(srv.out, "illegal                 1"));
+}
+
+/*
+ * A graceful stop loses nothing silently. Clients stream into ringer without
+ * reading, until backpressure leaves their bytes in ringer's kernel receive
+ * queue (acknowledged, not yet read); then SIGTERM, and the clients read:
+ * each must get back every byte it sent and then EOF, or a reset. Getting
+ * fewer bytes and a clean EOF is the failure.
+ */
+static void drain_echoes_everything_acknowledged(void **state)
+{
+	enum { CLIENTS = 4, CAP = 8 << 20 };
+	static char chunk[65536];
+	static char in[65536];
+	int fds[CLIENTS];
+	size_t sent[CLIENTS] = {0};
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--drain-timeout", "5000", NULL);
+	for (int i = 0; i < CLIENTS; i++) {
+		int64_t end = now_ms() + 3000;
+
+		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(fds[i] >= 0);
+		fcntl(fds[i], F_SETFL, O_NONBLOCK);
+		/* Until the send side is stuck for 100 ms: ringer stopped reading. */
+		while (sent[i] < CAP && now_ms() < end) {
+			ssize_t n = send(fds[i], chunk, sizeof(chunk), MSG_NOSIGNAL);
+
+			if (n > 0) {
+				sent[i] += (size_t)n;
+				continue;
+			}
+			struct pollfd pfd = {.fd = fds[i], .events = POLLOUT};
+
+			if (poll(&pfd, 1, 100) == 0)
+				break;
+		}
+		assert_true(sent[i] > 0);
+	}
+	kill(srv.pid, SIGTERM);
+	for (int i = 0; i < CLIENTS; i++) {
+		size_t got = 0;
+		int64_t end = now_ms() + 10000;
+		int err = 0;
+
+		for (;;) {
+			struct pollfd pfd = {.fd = fds[i], .events = POLLIN};
+			ssize_t n;
+
+			assert_true(now_ms() < end);
+			if (poll(&pfd, 1, 1000) != 1)
+				continue;
+			n = recv(fds[i], in, sizeof(in), 0);
+			if (n > 0) {
+				got += (size_t)n;
+				continue;
+			}
+			if (n < 0 && errno == EAGAIN)
+				continue;
+			err = n < 0 ? errno : 0;
+			break;
+		}
+		if (err != ECONNRESET && got != sent[i])
+			fail_msg("client %d sent %zu bytes, got %zu back and then %s", i, sent[i], got,
+				 err ? strerror(err) : "a clean EOF");
+		close(fds[i]);
+	}
+	assert_int_equal(proc_wait(&srv, STOP_MS), 0);
 }
 
 /* A peer that keeps a connection open past the drain timeout is cut off; exit is still 0. */
@@ -724,6 +794,7 @@ int main(void)
 		cmocka_unit_test_teardown(no_nagle_stall, teardown),
 		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
+		cmocka_unit_test_teardown(drain_echoes_everything_acknowledged, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test_teardown(admin_silent_clients_block_nothing, teardown),
 		cmocka_unit_test_teardown(descriptor_limit, teardown),
