@@ -45,6 +45,7 @@ struct config {
 	unsigned ring_entries; /* SQ entries; the CQ is 4x */
 	unsigned drain_ms;     /* graceful stop: how long open connections may finish */
 	unsigned idle_ms;      /* close connections idle this long; 0 = never */
+	unsigned send_ms;      /* reset connections whose send is stalled this long; 0 = never */
 	unsigned connect_ms;   /* proxy: upstream connect timeout */
 	unsigned connect_retries; /* proxy: further upstreams tried after a failed connect */
 	unsigned half_close_ms;	  /* proxy: a pair with one direction finished; 0 = no limit */

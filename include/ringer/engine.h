@@ -38,6 +38,7 @@ struct engine_params {
 	unsigned buf_size;
 	uint16_t bgid;
 	uint32_t idle_ms; /* close connections idle this long; 0: never */
+	uint32_t send_ms; /* reset connections whose send is stalled this long; 0: never */
 };
 
 /* ---- for the owner of the loop ---- */

@@ -30,6 +30,7 @@
 	X(requests, "requests answered")                                    \
 	X(proto_errors, "protocol errors answered")                         \
 	X(header_timeouts, "http: header sections not complete in time (408)") \
+	X(send_timeouts, "connections reset: a send stalled past --send-timeout") \
 	X(recv_rearms, "multishot recv re-armed")                           \
 	X(enobufs, "recv out of provided buffers (ENOBUFS)")                \
 	X(paused, "recv paused for backpressure")                           \

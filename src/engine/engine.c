@@ -81,6 +81,7 @@ struct engine {
 	struct stats *stats;
 	uint64_t now_ms;
 	uint32_t idle_ms;
+	uint32_t send_ms;
 	int listen_fd;
 	bool direct;	    /* accepted connections are direct descriptors */
 	bool sockopt_cmd;   /* setsockopt works as an io_uring command (kernel 6.7+) */
@@ -963,6 +964,16 @@ static void check_timeouts(struct engine *e, struct conn *c)
 			abort_conn(e, c);
 		return;
 	}
+	/*
+	 * A send that has not moved for send_ms: the peer stopped reading, and
+	 * its queued buffers are held for nothing. Backpressure has stopped its
+	 * receive by then, so nothing refreshes the clock meanwhile.
+	 */
+	if (e->send_ms && (c->tx & CONN_TX_SENDING) && now - c->last_active_ms > e->send_ms) {
+		STAT_INC(e->stats, send_timeouts);
+		engine_close(e, c, ENGINE_CLOSE_RESET);
+		return;
+	}
 	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
 		return;
 	if (c->tx & CONN_TX_SENDING) {
@@ -1101,6 +1112,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->mode = p->mode;
 	e->stats = p->stats;
 	e->idle_ms = p->idle_ms;
+	e->send_ms = p->send_ms;
 	e->peer_addrs = p->peer_addrs;
 	e->bundle = p->recv_bundle && r->recv_bundle;
 	e->listen_fd = -1;

@@ -109,6 +109,7 @@ static int shard_setup(struct shard *s)
 		.buf_size = s->cfg->buf_size,
 		.bgid = 0,
 		.idle_ms = s->cfg->idle_ms,
+		.send_ms = s->cfg->send_ms,
 		.recv_bundle = s->cfg->recv_bundle,
 	};
 	char note[128], enote[128];

@@ -52,6 +52,7 @@ void config_defaults(struct config *cfg)
 	cfg->drain_ms = 5000;
 	cfg->connect_ms = 3000;
 	cfg->connect_retries = 2;
+	cfg->send_ms = 60000;
 	cfg->header_ms = 10000;
 	cfg->ka_idle_s = 60;
 	cfg->ka_intvl_s = 10;
@@ -85,6 +86,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
+		"  --send-timeout MS      reset a connection whose send has not moved this long\n"
+		"                         (a peer that stopped reading; default 60000, 0: never)\n"
 		"  --keepalive IDLE,INTVL,CNT|off\n"
 		"                         TCP keepalive on accepted connections: probe after IDLE\n"
 		"                         s of silence, every INTVL s, reset after CNT unanswered\n"
@@ -133,6 +136,7 @@ enum opt_id {
 	OPT_RING_ENTRIES,
 	OPT_DRAIN,
 	OPT_IDLE,
+	OPT_SEND_TIMEOUT,
 	OPT_BODY,
 	OPT_BODY_SIZE,
 	OPT_HEADER_TIMEOUT,
@@ -162,6 +166,7 @@ static const struct cli_opt options[] = {
 	{"--ring-entries", NULL, OPT_RING_ENTRIES, true},
 	{"--drain-timeout", NULL, OPT_DRAIN, true},
 	{"--idle-timeout", NULL, OPT_IDLE, true},
+	{"--send-timeout", NULL, OPT_SEND_TIMEOUT, true},
 	{"--body", NULL, OPT_BODY, true},
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
 	{"--header-timeout", NULL, OPT_HEADER_TIMEOUT, true},
@@ -300,6 +305,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		return set_uint(flag, val, 0, 3600000, false, &cfg->drain_ms, err, err_len);
 	case OPT_IDLE:
 		return set_uint(flag, val, 0, 86400000, false, &cfg->idle_ms, err, err_len);
+	case OPT_SEND_TIMEOUT:
+		return set_uint(flag, val, 0, 86400000, false, &cfg->send_ms, err, err_len);
 	case OPT_CONNECT_TIMEOUT:
 		return set_uint(flag, val, 1, 3600000, false, &cfg->connect_ms, err, err_len);
 	case OPT_BODY:

@@ -405,6 +405,69 @@ static void drain_echoes_everything_acknowledged(void **state)
 	assert_int_equal(proc_wait(&srv, STOP_MS), 0);
 }
 
+/*
+ * A peer that sends and never reads stalls ringer's send to it, and its
+ * queued buffers are held for nothing: --send-timeout resets it (counted),
+ * even with no --idle-timeout, while an idle well-behaved peer stays.
+ */
+static void send_timeout_resets_stalled_peer(void **state)
+{
+	static char chunk[65536];
+	int fd, calm, err = 0;
+	size_t sent = 0;
+	uint64_t bad;
+	int64_t end;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--send-timeout", "500", NULL);
+	calm = tcp_connect("127.0.0.1", srv.port);
+	assert_true(calm >= 0);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	end = now_ms() + 8000;
+	while (now_ms() < end) {
+		struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+		ssize_t n = send(fd, chunk, sizeof(chunk), MSG_NOSIGNAL);
+
+		if (n > 0) {
+			sent += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN) {
+			err = errno;
+			break;
+		}
+		poll(&pfd, 1, 100);
+		if (pfd.revents & (POLLERR | POLLHUP)) {
+			socklen_t len = sizeof(err);
+
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			break;
+		}
+	}
+	assert_true(sent > 0);
+	if (err != ECONNRESET && err != EPIPE)
+		fail_msg("the stalled peer was not reset within 8 s (error %d, %zu bytes sent)", err,
+			 sent);
+	close(fd);
+	/* The calm connection is still served. */
+	assert_int_equal(echo_stream(calm, 1000, 1000, 2000, &bad), 0);
+	close(calm);
+	kill(srv.pid, SIGUSR1);
+	usleep(200 * 1000);
+	proc_drain(&srv);
+	{
+		const char *line = strstr(srv.out, "  send_timeouts ");
+		unsigned long long n = 0;
+
+		assert_non_null(line);
+		assert_int_equal(sscanf(line, " send_timeouts %llu", &n), 1);
+		assert_int_equal(n, 1);
+	}
+	assert_int_equal(stop_ringer(), 0);
+}
+
 /* A peer that keeps a connection open past the drain timeout is cut off; exit is still 0. */
 static void drain_timeout_bounds_stop(void **state)
 {
@@ -795,6 +858,7 @@ int main(void)
 		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(drain_echoes_everything_acknowledged, teardown),
+		cmocka_unit_test_teardown(send_timeout_resets_stalled_peer, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test_teardown(admin_silent_clients_block_nothing, teardown),
 		cmocka_unit_test_teardown(descriptor_limit, teardown),
