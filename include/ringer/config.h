@@ -38,31 +38,31 @@ struct config_upstream {
 struct config {
 	struct net_addr listen;
 	enum ringer_mode mode;
-	unsigned shards;       /* 0 until parsed: then online CPUs unless given */
-	unsigned max_conns;    /* per shard */
-	unsigned buf_size;     /* bytes per provided buffer */
-	unsigned buf_count;    /* provided buffers per shard, a power of two */
-	unsigned ring_entries; /* SQ entries; the CQ is 4x */
-	unsigned drain_ms;     /* graceful stop: how long open connections may finish */
-	unsigned idle_ms;      /* close connections idle this long; 0 = never */
-	unsigned send_ms;      /* reset connections whose send is stalled this long; 0 = never */
-	unsigned connect_ms;   /* proxy: upstream connect timeout */
+	unsigned shards;	  /* 0 until parsed: then online CPUs unless given */
+	unsigned max_conns;	  /* per shard */
+	unsigned buf_size;	  /* bytes per provided buffer */
+	unsigned buf_count;	  /* provided buffers per shard, a power of two */
+	unsigned ring_entries;	  /* SQ entries; the CQ is 4x */
+	unsigned drain_ms;	  /* graceful stop: how long open connections may finish */
+	unsigned idle_ms;	  /* close connections idle this long; 0 = never */
+	unsigned send_ms;	  /* reset connections whose send is stalled this long; 0 = never */
+	unsigned connect_ms;	  /* proxy: upstream connect timeout */
 	unsigned connect_retries; /* proxy: further upstreams tried after a failed connect */
 	unsigned half_close_ms;	  /* proxy: a pair with one direction finished; 0 = no limit */
 	unsigned fail_threshold;  /* proxy: consecutive connect failures that mark one down */
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
 	enum balance_mode balance;
-	bool pin;	       /* pin shard threads to CPUs */
-	bool recv_bundle;      /* recv bundles (kernel 6.10+): several buffers per completion */
-	unsigned ka_idle_s;    /* TCP keepalive on accepted connections; 0 = off */
+	bool pin;	    /* pin shard threads to CPUs */
+	bool recv_bundle;   /* recv bundles (kernel 6.10+): several buffers per completion */
+	unsigned ka_idle_s; /* TCP keepalive on accepted connections; 0 = off */
 	unsigned ka_intvl_s;
 	unsigned ka_cnt;
-	bool quiet;	       /* no startup lines beyond the listening address */
+	bool quiet; /* no startup lines beyond the listening address */
 	bool help;
 	bool version;
 	/* http */
-	const char *body; /* NULL: default body */
-	size_t body_size; /* with body_filler: bytes of filler */
+	const char *body;   /* NULL: default body */
+	size_t body_size;   /* with body_filler: bytes of filler */
 	unsigned header_ms; /* a request's header section must arrive within this; 0 = no limit */
 	bool body_filler;
 	/* proxy */

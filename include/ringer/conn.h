@@ -29,15 +29,15 @@
  * one. Only the engine (src/engine/) writes them; modes ask through its API.
  */
 enum conn_rx {
-	CONN_RX_ARMED = 1u << 0,     /* a multishot recv is armed */
-	CONN_RX_CANCELING = 1u << 1, /* a cancel of that recv is in flight */
-	CONN_RX_NOBUFS = 1u << 2,    /* ended by ENOBUFS: waits on the starved list */
-	CONN_RX_PAUSED = 1u << 3,    /* own input queue full: resume when it is short again */
-	CONN_RX_BLOCKED = 1u << 4,   /* the destination of forwarded input is full */
-	CONN_RX_EOF = 1u << 5,	     /* the peer's FIN arrived (recv returned 0) */
-	CONN_RX_EOF_NOTIFY = 1u << 6,	/* ... and the mode has not been told yet */
-	CONN_RX_NOTIFY = 1u << 7,	/* input arrived since the mode last looked */
-	CONN_RX_DISCARD = 1u << 8,	/* lingering after our FIN: input is dropped */
+	CONN_RX_ARMED = 1u << 0,      /* a multishot recv is armed */
+	CONN_RX_CANCELING = 1u << 1,  /* a cancel of that recv is in flight */
+	CONN_RX_NOBUFS = 1u << 2,     /* ended by ENOBUFS: waits on the starved list */
+	CONN_RX_PAUSED = 1u << 3,     /* own input queue full: resume when it is short again */
+	CONN_RX_BLOCKED = 1u << 4,    /* the destination of forwarded input is full */
+	CONN_RX_EOF = 1u << 5,	      /* the peer's FIN arrived (recv returned 0) */
+	CONN_RX_EOF_NOTIFY = 1u << 6, /* ... and the mode has not been told yet */
+	CONN_RX_NOTIFY = 1u << 7,     /* input arrived since the mode last looked */
+	CONN_RX_DISCARD = 1u << 8,    /* lingering after our FIN: input is dropped */
 };
 
 enum conn_tx {
@@ -49,16 +49,16 @@ enum conn_tx {
 };
 
 enum conn_life {
-	CONN_L_USED = 1u << 0,		/* slot is allocated */
-	CONN_L_FIXED = 1u << 1,		/* fd is a direct descriptor (fixed-file slot) */
-	CONN_L_CONNECTING = 1u << 2,	/* outbound: socket or connect in flight */
-	CONN_L_CLOSE_WANTED = 1u << 3,	/* close once output (and input) is done */
-	CONN_L_LINGER = 1u << 4,	/* ... by shutdown and a lingering read, not a plain close */
-	CONN_L_DEAD = 1u << 5,		/* close issued: the slot is freed when inflight is 0 */
+	CONN_L_USED = 1u << 0,	       /* slot is allocated */
+	CONN_L_FIXED = 1u << 1,	       /* fd is a direct descriptor (fixed-file slot) */
+	CONN_L_CONNECTING = 1u << 2,   /* outbound: socket or connect in flight */
+	CONN_L_CLOSE_WANTED = 1u << 3, /* close once output (and input) is done */
+	CONN_L_LINGER = 1u << 4,       /* ... by shutdown and a lingering read, not a plain close */
+	CONN_L_DEAD = 1u << 5,	       /* close issued: the slot is freed when inflight is 0 */
 	CONN_L_CLOSE_DEFERRED = 1u << 6, /* the close waits for a shutdown in flight */
-	CONN_L_KICKING = 1u << 7,	/* the engine is deciding for it (no re-entry) */
-	CONN_L_RESET = 1u << 8,		/* closed abortively (RST) */
-	CONN_L_DRAIN = 1u << 9,		/* graceful stop: FIN once the peer has gone quiet */
+	CONN_L_KICKING = 1u << 7,	 /* the engine is deciding for it (no re-entry) */
+	CONN_L_RESET = 1u << 8,		 /* closed abortively (RST) */
+	CONN_L_DRAIN = 1u << 9,		 /* graceful stop: FIN once the peer has gone quiet */
 };
 
 enum conn_side {
@@ -90,10 +90,10 @@ struct conn {
 	uint16_t out_tail;
 	uint16_t in_count;
 	uint16_t out_count;
-	uint32_t in_off;	 /* bytes of the input head already consumed */
-	uint32_t out_off;	 /* bytes of the output head (buffer or span) already sent */
-	uint32_t out_len;	 /* bytes of the span given to engine_send() */
-	uint32_t feeder;	 /* slot whose receive waits for our output to drain, or UINT32_MAX */
+	uint32_t in_off;  /* bytes of the input head already consumed */
+	uint32_t out_off; /* bytes of the output head (buffer or span) already sent */
+	uint32_t out_len; /* bytes of the span given to engine_send() */
+	uint32_t feeder;  /* slot whose receive waits for our output to drain, or UINT32_MAX */
 	const uint8_t *out_ptr;	 /* the span given to engine_send(), or NULL */
 	uint32_t last_active_ms; /* engine clock, for idle and linger timeouts (wraps in 49 days) */
 	uint32_t deadline_ms;	 /* a mode's deadline on the engine clock, or 0 */

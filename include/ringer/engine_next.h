@@ -16,9 +16,9 @@
  * from, so the loop ends (tests/unit/test_engine_next.c checks that too).
  */
 struct next_in {
-	uint16_t rx;   /* enum conn_rx */
-	uint16_t tx;   /* enum conn_tx */
-	uint16_t life; /* enum conn_life */
+	uint16_t rx;	 /* enum conn_rx */
+	uint16_t tx;	 /* enum conn_tx */
+	uint16_t life;	 /* enum conn_life */
 	bool in_queued;	 /* received input not yet consumed */
 	bool in_full;	 /* ... as many buffers as a connection may hold (pause) */
 	bool in_low;	 /* ... few enough to resume after a pause */

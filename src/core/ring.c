@@ -146,8 +146,9 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s%s%s", r->sq_entries,
 			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
 			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "",
-			 r->recv_limit ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
-				       : (r->recv_bundle ? " recv-bundle" : ""),
+			 r->recv_limit
+				 ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
+				 : (r->recv_bundle ? " recv-bundle" : ""),
 			 r->multishot_timeout ? " multishot-timeout" : "");
 	return 0;
 }

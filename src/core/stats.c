@@ -107,7 +107,8 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 		{"ringer_upstream_up", "gauge", "1 if no shard has the upstream marked down"},
 		{"ringer_upstream_active", "gauge", "sessions using the upstream"},
 		{"ringer_upstream_connects_total", "counter", "upstream connects that succeeded"},
-		{"ringer_upstream_connect_failures_total", "counter", "upstream connects that failed"},
+		{"ringer_upstream_connect_failures_total", "counter",
+		 "upstream connects that failed"},
 		{"ringer_upstream_bytes_in_total", "counter", "bytes received from the upstream"},
 		{"ringer_upstream_bytes_out_total", "counter", "bytes sent to the upstream"},
 	};
@@ -118,12 +119,9 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
 		for (unsigned i = 0; i < count && i < STATS_MAX_UPSTREAMS; i++) {
 			const struct stats_upstream *u = &s->up[i];
-			int64_t v[] = {u->down ? 0 : 1,
-				       u->active,
-				       (int64_t)u->connects,
-				       (int64_t)u->failures,
-				       (int64_t)u->bytes_in,
-				       (int64_t)u->bytes_out};
+			int64_t v[] = {u->down ? 0 : 1,	     u->active,
+				       (int64_t)u->connects, (int64_t)u->failures,
+				       (int64_t)u->bytes_in, (int64_t)u->bytes_out};
 
 			EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name, names[i], v[k]);
 		}

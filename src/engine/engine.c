@@ -48,15 +48,15 @@
 #include "ringer/mode.h"
 #include "ringer/user_data.h"
 
-#define PAUSE_AT	8    /* buffers queued (input, or output of a destination) that pause recv */
-#define RESUME_AT	2    /* ... and resume it */
-#define NOBUFS_RESERVE	16   /* free buffers needed before a starved recv is re-armed */
+#define PAUSE_AT	8  /* buffers queued (input, or output of a destination) that pause recv */
+#define RESUME_AT	2  /* ... and resume it */
+#define NOBUFS_RESERVE	16 /* free buffers needed before a starved recv is re-armed */
 #define LINGER_MS	5000 /* after our FIN, how long we wait for the peer's */
 #define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
 #define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
 #define ACCEPT_SLOTS	16   /* single-shot accepts in flight when peer addresses are wanted */
-#define DRAIN_QUIET_MS	200  /* draining: no traffic this long, nothing held, receive armed -> FIN */
-#define SEND_IOV_MAX	8    /* queued buffers one sendmsg carries */
+#define DRAIN_QUIET_MS	200 /* draining: no traffic this long, nothing held, receive armed -> FIN */
+#define SEND_IOV_MAX	8   /* queued buffers one sendmsg carries */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
 
@@ -83,15 +83,15 @@ struct engine {
 	uint32_t idle_ms;
 	uint32_t send_ms;
 	int listen_fd;
-	bool direct;	    /* accepted connections are direct descriptors */
-	bool sockopt_cmd;   /* setsockopt works as an io_uring command (kernel 6.7+) */
+	bool direct;	  /* accepted connections are direct descriptors */
+	bool sockopt_cmd; /* setsockopt works as an io_uring command (kernel 6.7+) */
 	bool accept_backoff;
 	bool draining;
-	bool peer_addrs;       /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
-	bool bundle;	       /* recv bundles: one CQE for several buffers (kernel 6.10+) */
-	unsigned accept_armed; /* accepts in flight */
-	uint32_t max_clients;  /* accepted connections allowed at once */
-	uint32_t clients;      /* accepted connections now */
+	bool peer_addrs; /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
+	bool bundle;	 /* recv bundles: one CQE for several buffers (kernel 6.10+) */
+	unsigned accept_armed;		 /* accepts in flight */
+	uint32_t max_clients;		 /* accepted connections allowed at once */
+	uint32_t clients;		 /* accepted connections now */
 	const struct sockaddr *cur_peer; /* the peer of the connection being accepted */
 	socklen_t cur_peer_len;
 	uint16_t accept_slot_armed; /* bit per address slot */
@@ -166,7 +166,8 @@ static void abort_conn(struct engine *e, struct conn *c);
 static void arm_recv(struct engine *e, struct conn *c)
 {
 	if (ring_recv_multishot(e->ring, c->fd, conn_fixed(c), e->bufs.bgid,
-				PAUSE_AT * e->bufs.buf_size, e->bundle, conn_ud(e, c, UD_OP_RECV))) {
+				PAUSE_AT * e->bufs.buf_size, e->bundle,
+				conn_ud(e, c, UD_OP_RECV))) {
 		STAT_INC(e->stats, errors);
 		abort_conn(e, c);
 		return;
@@ -839,7 +840,7 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 	if (!(cqe->flags & IORING_CQE_F_MORE)) {
 		e->accept_armed--;
 		if (e->peer_addrs)
-			e->accept_slot_armed &= (uint16_t)~(1u << slot);
+			e->accept_slot_armed &= (uint16_t) ~(1u << slot);
 	}
 	if (cqe->res < 0) {
 		if (cqe->res != -ECANCELED) {
@@ -894,10 +895,9 @@ typedef void (*conn_handler)(struct engine *e, struct conn *c, const struct io_u
 
 /* Completions that belong to a connection, by op. */
 static const conn_handler conn_handlers[UD_OP_COUNT] = {
-	[UD_OP_RECV] = on_recv,		[UD_OP_SEND] = on_send,	    [UD_OP_SHUTDOWN] = on_shutdown,
-	[UD_OP_CANCEL] = on_done,	[UD_OP_CLOSE] = on_close,   [UD_OP_CONNECT] = on_connect,
-	[UD_OP_SOCKET] = on_socket,	[UD_OP_SOCKOPT] = on_sockopt,
-	[UD_OP_LINK_TIMEOUT] = on_done,
+	[UD_OP_RECV] = on_recv,	    [UD_OP_SEND] = on_send,	  [UD_OP_SHUTDOWN] = on_shutdown,
+	[UD_OP_CANCEL] = on_done,   [UD_OP_CLOSE] = on_close,	  [UD_OP_CONNECT] = on_connect,
+	[UD_OP_SOCKET] = on_socket, [UD_OP_SOCKOPT] = on_sockopt, [UD_OP_LINK_TIMEOUT] = on_done,
 };
 
 bool engine_owns(uint64_t user_data)
@@ -1154,7 +1154,8 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		e->max_clients = (uint32_t)((uint64_t)p->max_clients * cap / p->max_conns);
 	if (e->max_clients < 1)
 		e->max_clients = 1;
-	snprintf(note, note_len, "%s%s", e->direct ? " direct-fds" : " (plain fds: fixed-file table refused)",
+	snprintf(note, note_len, "%s%s",
+		 e->direct ? " direct-fds" : " (plain fds: fixed-file table refused)",
 		 e->direct && !e->sockopt_cmd ? " (no io_uring setsockopt: plain outbound sockets)"
 					      : "");
 	if (cap < p->max_conns) {

@@ -18,11 +18,16 @@
 #include "ringer/conn.h"
 
 static const char *const names[NEXT_ACTION_COUNT] = {
-	[NEXT_NONE] = "none",		 [NEXT_SEND] = "send",
-	[NEXT_SENT] = "sent",		 [NEXT_READABLE] = "readable",
-	[NEXT_EOF] = "eof",		 [NEXT_DROP_INPUT] = "drop_input",
-	[NEXT_SHUTDOWN] = "shutdown",	 [NEXT_CLOSE] = "close",
-	[NEXT_PAUSE_RECV] = "pause_recv", [NEXT_MARK_PAUSED] = "mark_paused",
+	[NEXT_NONE] = "none",
+	[NEXT_SEND] = "send",
+	[NEXT_SENT] = "sent",
+	[NEXT_READABLE] = "readable",
+	[NEXT_EOF] = "eof",
+	[NEXT_DROP_INPUT] = "drop_input",
+	[NEXT_SHUTDOWN] = "shutdown",
+	[NEXT_CLOSE] = "close",
+	[NEXT_PAUSE_RECV] = "pause_recv",
+	[NEXT_MARK_PAUSED] = "mark_paused",
 	[NEXT_ARM_RECV] = "arm_recv",
 };
 
@@ -61,7 +66,8 @@ static enum next_action next_recv(const struct next_in *in)
 	bool discard = rx & CONN_RX_DISCARD;
 
 	if (rx & CONN_RX_ARMED) {
-		if (!discard && !(rx & CONN_RX_CANCELING) && (in->in_full || (rx & CONN_RX_BLOCKED)))
+		if (!discard && !(rx & CONN_RX_CANCELING) &&
+		    (in->in_full || (rx & CONN_RX_BLOCKED)))
 			return NEXT_PAUSE_RECV;
 		return NEXT_NONE;
 	}

@@ -101,7 +101,8 @@ static int shard_setup(struct shard *s)
 		.mode = s->mode,
 		.mode_arg = s->cfg,
 		.stats = &s->stats,
-		.max_conns = s->cfg->max_conns * (s->mode->conns_per_session ? s->mode->conns_per_session : 1),
+		.max_conns = s->cfg->max_conns *
+			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),
 		.max_clients = s->cfg->max_conns,
 		.peer_addrs = s->cfg->mode == MODE_PROXY && s->cfg->balance == BALANCE_SOURCE,
 		.file_slots = s->file_slots,

@@ -34,7 +34,7 @@ struct balance_upstream {
 	uint32_t weight;
 	uint32_t active;
 	int64_t credit; /* roundrobin */
-	uint32_t fails;	/* consecutive connect failures */
+	uint32_t fails; /* consecutive connect failures */
 	bool down;
 	uint64_t down_until_ms;
 };

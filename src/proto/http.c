@@ -53,7 +53,7 @@ struct http_shard {
 	struct http_responses resp;
 	/* [generation][kind][minor: 0 = HTTP/1.0, 1 = HTTP/1.1] */
 	struct run_block block[2][RUN_KINDS][2];
-	bool out_of_line; /* the body is too large to copy: head and body go in two sends */
+	bool out_of_line;   /* the body is too large to copy: head and body go in two sends */
 	uint32_t header_ms; /* --header-timeout */
 };
 

@@ -26,7 +26,7 @@ static const char *const balance_names[] = {
 const char *balance_name(enum balance_mode b)
 {
 	return (unsigned)b < sizeof(balance_names) / sizeof(balance_names[0]) ? balance_names[b]
-									       : "?";
+									      : "?";
 }
 
 const char *mode_name(enum ringer_mode m)
@@ -107,14 +107,16 @@ void config_usage(FILE *f, const char *prog)
 		"proxy mode:\n"
 		"  --upstream HOST:PORT[,weight=N]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
-		"                         startup), repeatable up to %d; weight 1..256 (default 1)\n"
+		"                         startup), repeatable up to %d; weight 1..256 (default "
+		"1)\n"
 		"  --balance POLICY       roundrobin (weighted) | leastconn | source (client\n"
 		"                         address hash) (default roundrobin)\n"
 		"  --connect-timeout MS   upstream connect timeout (default 3000)\n"
 		"  --connect-retries N    after a failed connect, try up to N further upstreams\n"
 		"                         (default 2)\n"
 		"  --half-close-timeout MS  a session with one direction finished may last this\n"
-		"                         long (default 0: no limit; --idle-timeout still applies)\n"
+		"                         long (default 0: no limit; --idle-timeout still "
+		"applies)\n"
 		"  --fail-threshold N     consecutive connect failures that mark an upstream down\n"
 		"                         (default 3)\n"
 		"  --down-time MS         how long it stays down before it is tried again\n"
@@ -209,8 +211,8 @@ static int parse_keepalive(struct config *cfg, const char *val, char *err, size_
 		return 0;
 	}
 	if (sscanf(val, "%lu,%lu,%lu%c", &idle, &intvl, &cnt, &tail) != 3 || val[0] == '-' ||
-	    strchr(val, '-') || idle < 1 || idle > 86400 || intvl < 1 || intvl > 3600 ||
-	    cnt < 1 || cnt > 100)
+	    strchr(val, '-') || idle < 1 || idle > 86400 || intvl < 1 || intvl > 3600 || cnt < 1 ||
+	    cnt > 100)
 		return cli_fail(err, err_len,
 				"--keepalive: '%s' is not off or IDLE,INTVL,CNT (seconds 1-86400, "
 				"seconds 1-3600, probes 1-100)",
@@ -245,8 +247,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	if (ret == -ENOENT)
 		return cli_fail(err, err_len, "--upstream: %s", why);
 	if (ret || net_addr_port(&u->addr) == 0)
-		return cli_fail(err, err_len, "--upstream: '%s' is not HOST:PORT with a port",
-				val);
+		return cli_fail(err, err_len, "--upstream: '%s' is not HOST:PORT with a port", val);
 	u->weight = (unsigned)w;
 	snprintf(u->name, sizeof(u->name), "%s", addr);
 	return 0;
@@ -406,7 +407,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 
 	/* Flags that belong to another mode are errors, not silently ignored. */
 	if (seen.http && cfg->mode != MODE_HTTP)
-		return cli_fail(err, err_len, "--body/--body-size/--header-timeout need --mode http");
+		return cli_fail(err, err_len,
+				"--body/--body-size/--header-timeout need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream needs --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)

@@ -289,8 +289,9 @@ int main(int argc, char **argv)
 	if (net_addr_port(&cfg.listen) != 0 && (ret = sock_probe_free(&cfg.listen)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on %s: %s%s\n",
 			net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)), strerror(-ret),
-			ret == -EADDRINUSE ? " (another process, maybe another ringer, listens there)"
-					   : "");
+			ret == -EADDRINUSE
+				? " (another process, maybe another ringer, listens there)"
+				: "");
 		return 1;
 	}
 	if (cfg.admin_set && net_addr_port(&cfg.admin) != 0 &&
@@ -318,8 +319,8 @@ int main(int argc, char **argv)
 				strerror(-s->listen_fd));
 			return 1;
 		}
-		if (cfg.ka_idle_s &&
-		    (ret = sock_keepalive(s->listen_fd, cfg.ka_idle_s, cfg.ka_intvl_s, cfg.ka_cnt))) {
+		if (cfg.ka_idle_s && (ret = sock_keepalive(s->listen_fd, cfg.ka_idle_s,
+							   cfg.ka_intvl_s, cfg.ka_cnt))) {
 			fprintf(stderr, "ringer: --keepalive: %s\n", strerror(-ret));
 			return 1;
 		}

@@ -398,8 +398,8 @@ static void drain_echoes_everything_acknowledged(void **state)
 			break;
 		}
 		if (err != ECONNRESET && got != sent[i])
-			fail_msg("client %d sent %zu bytes, got %zu back and then %s", i, sent[i], got,
-				 err ? strerror(err) : "a clean EOF");
+			fail_msg("client %d sent %zu bytes, got %zu back and then %s", i, sent[i],
+				 got, err ? strerror(err) : "a clean EOF");
 		close(fds[i]);
 	}
 	assert_int_equal(proc_wait(&srv, STOP_MS), 0);
@@ -448,8 +448,8 @@ static void send_timeout_resets_stalled_peer(void **state)
 	}
 	assert_true(sent > 0);
 	if (err != ECONNRESET && err != EPIPE)
-		fail_msg("the stalled peer was not reset within 8 s (error %d, %zu bytes sent)", err,
-			 sent);
+		fail_msg("the stalled peer was not reset within 8 s (error %d, %zu bytes sent)",
+			 err, sent);
 	close(fd);
 	/* The calm connection is still served. */
 	assert_int_equal(echo_stream(calm, 1000, 1000, 2000, &bad), 0);

@@ -64,7 +64,8 @@ static void t_accepted(struct engine *e, struct conn *c)
 
 static void t_readable(struct engine *e, struct conn *c)
 {
-	struct conn *to = seen.forward_to.slot != UINT32_MAX ? engine_conn(e, seen.forward_to) : NULL;
+	struct conn *to =
+		seen.forward_to.slot != UINT32_MAX ? engine_conn(e, seen.forward_to) : NULL;
 	const uint8_t *p;
 	uint32_t n;
 

@@ -19,8 +19,8 @@
 #include "ringer/engine_next.h"
 
 static const uint16_t rx_bits[] = {
-	CONN_RX_ARMED,	CONN_RX_CANCELING,  CONN_RX_NOBUFS, CONN_RX_PAUSED,  CONN_RX_BLOCKED,
-	CONN_RX_EOF,	CONN_RX_EOF_NOTIFY, CONN_RX_NOTIFY, CONN_RX_DISCARD,
+	CONN_RX_ARMED, CONN_RX_CANCELING,  CONN_RX_NOBUFS, CONN_RX_PAUSED,  CONN_RX_BLOCKED,
+	CONN_RX_EOF,   CONN_RX_EOF_NOTIFY, CONN_RX_NOTIFY, CONN_RX_DISCARD,
 };
 static const uint16_t tx_bits[] = {
 	CONN_TX_SENDING,       CONN_TX_SENT_NOTIFY, CONN_TX_SHUT_WANTED,
@@ -217,7 +217,8 @@ static void every_input_safe_and_kick_ends(void **state)
 			const char *why = unsafe(&in, a);
 
 			if (why)
-				fail_msg("input %#x (rx %#x tx %#x life %#x in %d/%d/%d out %d): %s: %s",
+				fail_msg("input %#x (rx %#x tx %#x life %#x in %d/%d/%d out %d): "
+					 "%s: %s",
 					 v, in.rx, in.tx, in.life, in.in_queued, in.in_full,
 					 in.in_low, in.out_queued, engine_next_name(a), why);
 			if (a == NEXT_NONE)
