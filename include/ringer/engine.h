@@ -69,8 +69,6 @@ void engine_abort_all(struct engine *e);
 bool engine_done(const struct engine *e);
 /* Provided buffers the kernel handed out and nobody has given back yet. */
 unsigned engine_buffers_held(const struct engine *e);
-/* The effective limit on accepted connections (may be lower under a low descriptor limit). */
-unsigned engine_max_conns(const struct engine *e);
 
 /* ---- for modes ---- */
 
@@ -85,10 +83,8 @@ void *engine_mode_data(struct engine *e);
 /* A handle that survives the slot's reuse, and its lookup (NULL once c is gone). */
 struct conn_ref engine_ref(const struct engine *e, const struct conn *c);
 struct conn *engine_conn(struct engine *e, struct conn_ref ref);
-uint32_t engine_slot(const struct engine *e, const struct conn *c);
 /* Inside mode->accepted, with peer_addrs set: the peer's address; NULL otherwise. */
 const struct sockaddr *engine_accepted_peer(const struct engine *e, socklen_t *len);
-struct conn *engine_slot_conn(struct engine *e, uint32_t slot);
 
 /* The oldest unconsumed input: returns its length (0: none) and points *data at it. */
 uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data);

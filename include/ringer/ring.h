@@ -101,8 +101,6 @@ int ring_shutdown(struct ring *r, int fd, bool fixed, int how, uint64_t ud);
 int ring_close(struct ring *r, int fd, bool fixed, uint64_t ud);
 int ring_cancel(struct ring *r, uint64_t target_ud, uint64_t ud);
 int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud);
-int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr, unsigned len,
-		 uint64_t ud);
 /* A socket installed straight into a free fixed-file slot (the slot comes back in cqe->res). */
 int ring_socket_direct(struct ring *r, int domain, uint64_t ud);
 /* setsockopt through io_uring (kernel 6.7+): works on direct descriptors. optval must outlive the op. */

@@ -356,18 +356,6 @@ int ring_cancel_fd(struct ring *r, int fd, bool fixed, uint64_t ud)
 	return 0;
 }
 
-int ring_connect(struct ring *r, int fd, bool fixed, const struct sockaddr *addr, unsigned len,
-		 uint64_t ud)
-{
-	struct io_uring_sqe *sqe;
-
-	GET_SQE(r, sqe);
-	io_uring_prep_connect(sqe, fd, addr, len);
-	set_fixed(sqe, fixed);
-	io_uring_sqe_set_data64(sqe, ud);
-	return 0;
-}
-
 /* Room for n SQEs in one submission, so a linked chain is never split by an early submit. */
 static int reserve(struct ring *r, unsigned n)
 {

@@ -1094,11 +1094,6 @@ unsigned engine_buffers_held(const struct engine *e)
 	return e->bufs.outstanding;
 }
 
-unsigned engine_max_conns(const struct engine *e)
-{
-	return e->max_clients;
-}
-
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
 		  size_t note_len)
 {
@@ -1227,18 +1222,6 @@ const struct sockaddr *engine_accepted_peer(const struct engine *e, socklen_t *l
 {
 	*len = e->cur_peer_len;
 	return e->cur_peer;
-}
-
-uint32_t engine_slot(const struct engine *e, const struct conn *c)
-{
-	return conn_slot(&e->slab, c);
-}
-
-struct conn *engine_slot_conn(struct engine *e, uint32_t slot)
-{
-	if (slot >= e->slab.high_water || !(e->slab.conns[slot].life & CONN_L_USED))
-		return NULL;
-	return &e->slab.conns[slot];
 }
 
 uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data)

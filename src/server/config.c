@@ -309,6 +309,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_SEND_TIMEOUT:
 		return set_uint(flag, val, 0, 86400000, false, &cfg->send_ms, err, err_len);
 	case OPT_CONNECT_TIMEOUT:
+		seen->proxy = true;
 		return set_uint(flag, val, 1, 3600000, false, &cfg->connect_ms, err, err_len);
 	case OPT_BODY:
 		if (seen->body)
@@ -335,6 +336,7 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
 	case OPT_CONNECT_RETRIES:
+		seen->proxy = true;
 		return set_uint(flag, val, 0, CONFIG_MAX_UPSTREAMS, false, &cfg->connect_retries,
 				err, err_len);
 	case OPT_BALANCE:
@@ -412,9 +414,10 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream needs --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)
-		return cli_fail(err, err_len,
-				"--balance/--half-close-timeout/--fail-threshold/--down-time need "
-				"--mode proxy");
+		return cli_fail(
+			err, err_len,
+			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
+			"--fail-threshold/--down-time need --mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT");

@@ -169,6 +169,8 @@ static void bad_flags(void **state)
 	PARSE_BAD("conflict", "--mode", "http", "--body", "a", "--body-size", "3");
 	PARSE_BAD("need --mode http", "--body", "a");
 	PARSE_BAD("needs --mode proxy", "--upstream", "127.0.0.1:1");
+	PARSE_BAD("need --mode proxy", "--connect-retries", "1");
+	PARSE_BAD("need --mode proxy", "--balance", "leastconn");
 	PARSE_BAD("needs at least one --upstream", "--mode", "proxy");
 	PARSE_BAD("with a port", "--mode", "proxy", "--upstream", "127.0.0.1:0");
 	PARSE_BAD("takes no value", "--quiet=1");
