@@ -468,6 +468,36 @@ static void send_timeout_resets_stalled_peer(void **state)
 	assert_int_equal(stop_ringer(), 0);
 }
 
+/*
+ * With recv bundles (kernel 6.10+) one completion carries several buffers,
+ * named by the first; the rest are found through the buffer ring's order.
+ * A stream echoed that way comes back byte for byte.
+ */
+static void recv_bundle_echo(void **state)
+{
+	uint64_t bad = 0;
+	int fd;
+
+	(void)state;
+	start_ringer(NULL, "--shards", "1", "--recv-bundle", "on", NULL);
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	assert_int_equal(echo_stream(fd, 64ull << 20, 256 << 10, 30000, &bad), 0);
+	close(fd);
+	assert_int_equal(stop_ringer(), 0);
+	/* Where the kernel has bundles, completions carried more than one 16 KiB buffer on average. */
+	if (strstr(srv.err, "recv-bundle")) {
+		const char *in = strstr(srv.out, "  bytes_in "), *cq = strstr(srv.out, "  recv_cqes ");
+		unsigned long long bytes = 0, cqes = 0;
+
+		assert_non_null(in);
+		assert_non_null(cq);
+		assert_int_equal(sscanf(in, " bytes_in %llu", &bytes), 1);
+		assert_int_equal(sscanf(cq, " recv_cqes %llu", &cqes), 1);
+		assert_true(cqes > 0 && bytes / cqes > 16384);
+	}
+}
+
 /* A peer that keeps a connection open past the drain timeout is cut off; exit is still 0. */
 static void drain_timeout_bounds_stop(void **state)
 {
@@ -618,6 +648,12 @@ static void bad_flags_exit_2(void **state)
 		{"--body", "x", NULL},
 		{"--mode", "proxy", NULL},
 		{"--upstream", "127.0.0.1:1", NULL},
+		{"--connect-retries", "1", NULL},
+		{"--header-timeout", "1000", NULL},
+		{"--recv-bundle", "maybe", NULL},
+		{"--keepalive", "60,10", NULL},
+		{"--send-timeout", "soon", NULL},
+		{"--ring-entries", "32768", NULL},
 		{"stray", NULL},
 	};
 	const char *bin = harness_bin("RINGER_BIN");
@@ -859,6 +895,7 @@ int main(void)
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(drain_echoes_everything_acknowledged, teardown),
 		cmocka_unit_test_teardown(send_timeout_resets_stalled_peer, teardown),
+		cmocka_unit_test_teardown(recv_bundle_echo, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test_teardown(admin_silent_clients_block_nothing, teardown),
 		cmocka_unit_test_teardown(descriptor_limit, teardown),
