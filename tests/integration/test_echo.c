@@ -487,7 +487,8 @@ static void recv_bundle_echo(void **state)
 	assert_int_equal(stop_ringer(), 0);
 	/* Where the kernel has bundles, completions carried more than one 16 KiB buffer on average. */
 	if (strstr(srv.err, "recv-bundle")) {
-		const char *in = strstr(srv.out, "  bytes_in "), *cq = strstr(srv.out, "  recv_cqes ");
+		const char *in = strstr(srv.out, "  bytes_in "),
+			   *cq = strstr(srv.out, "  recv_cqes ");
 		unsigned long long bytes = 0, cqes = 0;
 
 		assert_non_null(in);
