@@ -48,15 +48,14 @@
 #include "ringer/mode.h"
 #include "ringer/user_data.h"
 
-#define PAUSE_AT	8  /* buffers queued (input, or output of a destination) that pause recv */
-#define RESUME_AT	2  /* ... and resume it */
-#define NOBUFS_RESERVE	16 /* free buffers needed before a starved recv is re-armed */
+#define PAUSE_AT	8 /* most buffers queued (input, or output of a destination) before recv pauses */
 #define LINGER_MS	5000 /* after our FIN, how long we wait for the peer's */
 #define FILE_SLOT_EXTRA 64   /* fixed-file slots beyond max-conns, to refuse cleanly */
 #define KICK_MAX	64   /* actions per kick; each changes what the next is decided from */
 #define ACCEPT_SLOTS	16   /* single-shot accepts in flight when peer addresses are wanted */
 #define DRAIN_QUIET_MS	200 /* draining: no traffic this long, nothing held, receive armed -> FIN */
 #define SEND_IOV_MAX	8   /* queued buffers one sendmsg carries */
+#define STARVED_SEND_MS 1000 /* the send timeout of a buffer holder while the pool runs dry */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
 
@@ -82,6 +81,9 @@ struct engine {
 	uint64_t now_ms;
 	uint32_t idle_ms;
 	uint32_t send_ms;
+	uint32_t hold_max;  /* buffers one connection may queue (input, or output it feeds) */
+	uint32_t resume_at; /* ... and how few before a paused one receives again */
+	uint32_t reserve;   /* free buffers below this: the pool is under pressure */
 	int listen_fd;
 	bool direct;	  /* accepted connections are direct descriptors */
 	bool sockopt_cmd; /* setsockopt works as an io_uring command (kernel 6.7+) */
@@ -123,6 +125,55 @@ static inline uint32_t now32(const struct engine *e)
 }
 
 /* ---- buffers ------------------------------------------------------------------------------ */
+
+/*
+ * One receive-buffer pool serves every connection of the ring, so one peer
+ * must never take more than its share, and peers that stop reading must not
+ * starve the rest:
+ *
+ *  - a connection queues at most hold_max buffers (a 32nd of the pool, 2 to
+ *    PAUSE_AT): its input, or the output of the connection it feeds;
+ *  - each armed recv may take only a few: its byte limit (kernel 6.16+)
+ *    shrinks with the free buffers left above the reserve, down to one;
+ *  - below the reserve (a quarter of the pool), a connection with output
+ *    queued (its peer is slow to read, or stopped) does not receive, and a
+ *    feeder pauses as soon as its destination has output queued. Only
+ *    connections that hold nothing take buffers then, one per arm, so new
+ *    and well-behaved connections always make progress;
+ *  - buffers held by a peer that never reads come back at --send-timeout,
+ *    or, while the pool runs dry (free below an eighth of the reserve),
+ *    once its send has not moved for STARVED_SEND_MS: more stalled peers
+ *    than buffers would otherwise starve everyone until the send timeout.
+ *
+ * A connection that stopped receiving under pressure receives again when
+ * its send completes (its output drained) or its destination's does.
+ */
+static inline uint32_t bufs_free(const struct engine *e)
+{
+	return e->bufs.count - e->bufs.outstanding;
+}
+
+static inline bool pool_pressed(const struct engine *e)
+{
+	return bufs_free(e) < e->reserve;
+}
+
+/* Buffers the next recv arm may take: fewer as the pool empties. */
+static uint32_t arm_budget(const struct engine *e)
+{
+	uint32_t free_bufs = bufs_free(e), n;
+
+	if (free_bufs <= e->reserve)
+		return 1;
+	n = (free_bufs - e->reserve) / 16;
+	return n < 1 ? 1 : n > e->hold_max ? e->hold_max : n;
+}
+
+/* A destination's queued output that pauses the connection feeding it. */
+static inline uint32_t feed_limit(const struct engine *e)
+{
+	return pool_pressed(e) ? 1 : e->hold_max;
+}
 
 static void pop_input(struct engine *e, struct conn *c)
 {
@@ -166,7 +217,7 @@ static void abort_conn(struct engine *e, struct conn *c);
 static void arm_recv(struct engine *e, struct conn *c)
 {
 	if (ring_recv_multishot(e->ring, c->fd, conn_fixed(c), e->bufs.bgid,
-				PAUSE_AT * e->bufs.buf_size, e->bundle,
+				arm_budget(e) * e->bufs.buf_size, e->bundle,
 				conn_ud(e, c, UD_OP_RECV))) {
 		STAT_INC(e->stats, errors);
 		abort_conn(e, c);
@@ -213,20 +264,26 @@ static void nobufs_unlink(struct engine *e, struct conn *c)
 
 /*
  * A multishot recv that ran out of provided buffers has ended; re-arm the
- * starved connections only once enough buffers came back, never in a spin.
+ * starved connections as buffers come back, as many as those buffers can
+ * serve (each arm counted at its budget), never in a spin. A connection
+ * that may not receive under pressure leaves the list paused instead; its
+ * send completing resumes it.
  */
 static void nobufs_wake(struct engine *e)
 {
-	uint32_t free_bufs = e->bufs.count - e->bufs.outstanding;
+	uint32_t free_bufs = bufs_free(e);
 
-	while (e->nobufs_head != LIST_END && free_bufs >= NOBUFS_RESERVE) {
+	while (e->nobufs_head != LIST_END && free_bufs) {
 		struct conn *c = &e->slab.conns[e->nobufs_head];
+		uint32_t budget = arm_budget(e);
 
 		e->nobufs_head = c->link;
 		c->rx &= ~CONN_RX_NOBUFS;
 		kick(e, c);
-		STAT_INC(e->stats, recv_rearms);
-		free_bufs -= NOBUFS_RESERVE / 2;
+		if (c->rx & CONN_RX_ARMED) {
+			STAT_INC(e->stats, recv_rearms);
+			free_bufs = free_bufs > budget ? free_bufs - budget : 0;
+		}
 	}
 }
 
@@ -417,15 +474,18 @@ static void start_send(struct engine *e, struct conn *c)
 	STAT_INC(e->stats, send_ops);
 }
 
-static struct next_in next_view(const struct conn *c)
+static struct next_in next_view(const struct engine *e, const struct conn *c)
 {
+	/* Under pressure, a connection waiting for its peer to read takes no more buffers. */
+	bool squeezed = c->out_count && pool_pressed(e);
+
 	return (struct next_in){
 		.rx = c->rx,
 		.tx = c->tx,
 		.life = c->life,
 		.in_queued = c->in_count > 0,
-		.in_full = c->in_count >= PAUSE_AT,
-		.in_low = c->in_count <= RESUME_AT,
+		.in_full = c->in_count >= e->hold_max || squeezed,
+		.in_low = c->in_count <= e->resume_at && !squeezed,
 		.out_queued = c->out_ptr != NULL || c->out_count > 0,
 	};
 }
@@ -488,7 +548,7 @@ static void kick(struct engine *e, struct conn *c)
 		return;
 	c->life |= CONN_L_KICKING;
 	for (int i = 0; i < KICK_MAX; i++) {
-		struct next_in in = next_view(c);
+		struct next_in in = next_view(e, c);
 		enum next_action a = engine_next(&in);
 
 		if (a == NEXT_NONE)
@@ -658,7 +718,7 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 			left -= rest;
 			pop_output(e, c);
 		}
-		if (c->out_count <= RESUME_AT)
+		if (c->out_count <= e->resume_at)
 			wake_feeder(e, c);
 	}
 	kick(e, c);
@@ -974,6 +1034,12 @@ static void check_timeouts(struct engine *e, struct conn *c)
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
+	if (c->out_count && (c->tx & CONN_TX_SENDING) && bufs_free(e) < e->reserve / 8 &&
+	    now - c->last_active_ms > STARVED_SEND_MS) {
+		STAT_INC(e->stats, starved_resets);
+		engine_close(e, c, ENGINE_CLOSE_RESET);
+		return;
+	}
 	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
 		return;
 	if (c->tx & CONN_TX_SENDING) {
@@ -1115,6 +1181,10 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);
 	if (ret)
 		goto out_free;
+	e->hold_max = p->buf_count / 32;
+	e->hold_max = e->hold_max < 2 ? 2 : e->hold_max > PAUSE_AT ? PAUSE_AT : e->hold_max;
+	e->resume_at = e->hold_max / 4;
+	e->reserve = p->buf_count / 4 ? p->buf_count / 4 : 1;
 	/*
 	 * Direct descriptors: sockets live in the ring's fixed-file table only.
 	 * The table has room beyond the connection limit, so a connection over
@@ -1313,7 +1383,7 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 	to->out_tail = from->in_tail;
 	to->out_count += from->in_count;
 	from->in_count = 0;
-	if (to->out_count >= PAUSE_AT) {
+	if (to->out_count >= feed_limit(e)) {
 		from->rx |= CONN_RX_BLOCKED;
 		to->feeder = conn_slot(&e->slab, from);
 	}

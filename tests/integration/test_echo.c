@@ -405,6 +405,23 @@ static void drain_echoes_everything_acknowledged(void **state)
 	assert_int_equal(proc_wait(&srv, STOP_MS), 0);
 }
 
+/* The value of one counter from a SIGUSR1 dump of the running server. */
+static unsigned long long stat_of(const char *name)
+{
+	char key[64];
+	const char *line;
+	unsigned long long n = 0;
+
+	kill(srv.pid, SIGUSR1);
+	usleep(200 * 1000);
+	proc_drain(&srv);
+	snprintf(key, sizeof(key), "  %s ", name);
+	line = strstr(srv.out, key);
+	assert_non_null(line);
+	assert_int_equal(sscanf(line + strlen(key), "%llu", &n), 1);
+	return n;
+}
+
 /*
  * A peer that sends and never reads stalls ringer's send to it, and its
  * queued buffers are held for nothing: --send-timeout resets it (counted),
@@ -454,18 +471,86 @@ static void send_timeout_resets_stalled_peer(void **state)
 	/* The calm connection is still served. */
 	assert_int_equal(echo_stream(calm, 1000, 1000, 2000, &bad), 0);
 	close(calm);
-	kill(srv.pid, SIGUSR1);
-	usleep(200 * 1000);
-	proc_drain(&srv);
-	{
-		const char *line = strstr(srv.out, "  send_timeouts ");
-		unsigned long long n = 0;
-
-		assert_non_null(line);
-		assert_int_equal(sscanf(line, " send_timeouts %llu", &n), 1);
-		assert_int_equal(n, 1);
-	}
+	assert_int_equal(stat_of("send_timeouts"), 1);
 	assert_int_equal(stop_ringer(), 0);
+}
+
+/*
+ * Peers that send and never read, on a pool of 256 receive buffers: each
+ * one's echo stalls with buffers queued. They must not hold the whole pool;
+ * a client that arrives afterwards is served at once, and a stream of its
+ * own keeps moving. Returns the peers' count of starved resets.
+ */
+static unsigned long long stalled_peers(int npeers)
+{
+	static char chunk[65536];
+	int *peers = calloc((size_t)npeers, sizeof(int)), fd;
+	size_t sent = 0;
+	uint64_t bad = 0;
+	int64_t end, t0;
+	unsigned long long resets;
+	bool moved = true;
+
+	assert_non_null(peers);
+	start_ringer(NULL, "--shards", "1", "--buf-count", "256", NULL);
+	for (int i = 0; i < npeers; i++) {
+		peers[i] = tcp_connect("127.0.0.1", srv.port);
+		assert_true(peers[i] >= 0);
+		fcntl(peers[i], F_SETFL, O_NONBLOCK);
+	}
+	/* Fill every path until no peer can send any more (both directions full). */
+	end = now_ms() + 15000;
+	while (moved && now_ms() < end) {
+		moved = false;
+		for (int i = 0; i < npeers; i++) {
+			ssize_t n = send(peers[i], chunk, sizeof(chunk), MSG_NOSIGNAL);
+
+			if (n > 0) {
+				sent += (size_t)n;
+				moved = true;
+			}
+		}
+		if (!moved) {
+			usleep(300 *
+			       1000); /* let the server take what is in flight, then try again */
+			for (int i = 0; i < npeers && !moved; i++)
+				moved = send(peers[i], chunk, sizeof(chunk), MSG_NOSIGNAL) > 0;
+		}
+	}
+	assert_false(moved);
+	t0 = now_ms();
+	fd = tcp_connect("127.0.0.1", srv.port);
+	assert_true(fd >= 0);
+	if (echo_stream(fd, 4096, 4096, 3000, &bad) != 0)
+		fail_msg("a fresh client was not served within 3 s behind %d stalled peers",
+			 npeers);
+	assert_int_equal(echo_stream(fd, 4 << 20, 65536, 5000, &bad), 0);
+	close(fd);
+	printf("# %d stalled peers (%zu MiB in): a fresh client's 4 MiB echoed in %lld ms\n",
+	       npeers, sent >> 20, (long long)(now_ms() - t0));
+	resets = stat_of("starved_resets");
+	for (int i = 0; i < npeers; i++)
+		close(peers[i]);
+	free(peers);
+	assert_int_equal(stop_ringer(), 0);
+	return resets;
+}
+
+/* 64 such peers: the reserve alone keeps the pool open; nobody is reset. */
+static void stalled_peers_leave_a_reserve(void **state)
+{
+	(void)state;
+	assert_int_equal(stalled_peers(64), 0);
+}
+
+/*
+ * 400 such peers hold more than the whole pool at one buffer each: while it
+ * runs dry, the ones whose send has not moved for a second are reset.
+ */
+static void stalled_peers_reset_when_pool_runs_dry(void **state)
+{
+	(void)state;
+	assert_true(stalled_peers(400) > 0);
 }
 
 /*
@@ -896,6 +981,8 @@ int main(void)
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(drain_echoes_everything_acknowledged, teardown),
 		cmocka_unit_test_teardown(send_timeout_resets_stalled_peer, teardown),
+		cmocka_unit_test_teardown(stalled_peers_leave_a_reserve, teardown),
+		cmocka_unit_test_teardown(stalled_peers_reset_when_pool_runs_dry, teardown),
 		cmocka_unit_test_teardown(recv_bundle_echo, teardown),
 		cmocka_unit_test_teardown(admin_metrics, teardown),
 		cmocka_unit_test_teardown(admin_silent_clients_block_nothing, teardown),
