@@ -29,9 +29,9 @@
  * (request line, header section, chunk-size line), which is how limits are
  * exact to the byte without per-byte counting.
  *
- * Only three field names are interpreted (Connection, Content-Length,
- * Transfer-Encoding) and three tokens in their values (close, keep-alive,
- * chunked), plus the methods GET and HEAD. They are matched while the bytes
+ * Only four field names are interpreted (Connection, Content-Length,
+ * Transfer-Encoding, Host) and three tokens in their values (close,
+ * keep-alive, chunked), plus the methods GET and HEAD. They are matched while the bytes
  * stream past, with a bit mask of the candidate words still alive and a
  * position: no byte of a name or token is ever needed twice.
  */
@@ -58,6 +58,8 @@ enum state {
 	S_CL_POST,
 	S_LIST_SEP,
 	S_LIST_TOKEN,
+	S_HOST,
+	S_HOST_POST,
 	S_HDR_LF,
 	S_HDR_END_LF,
 	S_BODY,
@@ -84,6 +86,7 @@ enum flag {
 	F_TE_LAST_CHUNKED = 1u << 7, /* ... the last of which is chunked */
 	F_CHUNKED = 1u << 8,	     /* the body is being decoded as chunked */
 	F_TRAILER = 1u << 9,	     /* the field lines are a chunked body's trailers */
+	F_HOST = 1u << 10,	     /* a Host field was seen */
 };
 
 /* Limit groups: the bytes of a step count against the limit of its state's group. */
@@ -95,13 +98,18 @@ enum group {
 };
 
 static const unsigned char state_group[S_COUNT] = {
-	[S_START] = G_LINE,	   [S_START_LF] = G_LINE,     [S_METHOD] = G_LINE,
-	[S_TARGET_START] = G_LINE, [S_TARGET] = G_LINE,	      [S_VERSION] = G_LINE,
-	[S_LINE_LF] = G_LINE,	   [S_HDR_START] = G_HEADER,  [S_HDR_NAME] = G_HEADER,
-	[S_HDR_VALUE] = G_HEADER,  [S_CL_PRE] = G_HEADER,     [S_CL_DIGITS] = G_HEADER,
-	[S_CL_POST] = G_HEADER,	   [S_LIST_SEP] = G_HEADER,   [S_LIST_TOKEN] = G_HEADER,
-	[S_HDR_LF] = G_HEADER,	   [S_HDR_END_LF] = G_HEADER, [S_CHUNK_SIZE_START] = G_CHUNK,
-	[S_CHUNK_SIZE] = G_CHUNK,  [S_CHUNK_EXT] = G_CHUNK,   [S_CHUNK_LF] = G_CHUNK,
+	[S_START] = G_LINE,	   [S_START_LF] = G_LINE,
+	[S_METHOD] = G_LINE,	   [S_TARGET_START] = G_LINE,
+	[S_TARGET] = G_LINE,	   [S_VERSION] = G_LINE,
+	[S_LINE_LF] = G_LINE,	   [S_HDR_START] = G_HEADER,
+	[S_HDR_NAME] = G_HEADER,   [S_HDR_VALUE] = G_HEADER,
+	[S_CL_PRE] = G_HEADER,	   [S_CL_DIGITS] = G_HEADER,
+	[S_CL_POST] = G_HEADER,	   [S_LIST_SEP] = G_HEADER,
+	[S_LIST_TOKEN] = G_HEADER, [S_HOST] = G_HEADER,
+	[S_HOST_POST] = G_HEADER,  [S_HDR_LF] = G_HEADER,
+	[S_HDR_END_LF] = G_HEADER, [S_CHUNK_SIZE_START] = G_CHUNK,
+	[S_CHUNK_SIZE] = G_CHUNK,  [S_CHUNK_EXT] = G_CHUNK,
+	[S_CHUNK_LF] = G_CHUNK,
 };
 
 /*
@@ -112,6 +120,7 @@ enum word {
 	W_CONNECTION,
 	W_CONTENT_LENGTH,
 	W_TRANSFER_ENCODING,
+	W_HOST,
 	W_CLOSE,
 	W_KEEP_ALIVE,
 	W_CHUNKED,
@@ -127,6 +136,7 @@ static const struct {
 	[W_CONNECTION] = {"connection", 10},
 	[W_CONTENT_LENGTH] = {"content-length", 14},
 	[W_TRANSFER_ENCODING] = {"transfer-encoding", 17},
+	[W_HOST] = {"host", 4},
 	[W_CLOSE] = {"close", 5},
 	[W_KEEP_ALIVE] = {"keep-alive", 10},
 	[W_CHUNKED] = {"chunked", 7},
@@ -134,13 +144,14 @@ static const struct {
 	[W_HEAD] = {"HEAD", 4},
 };
 
-#define BIT(w)	   (1u << (w))
-#define NAME_WORDS (BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING))
+#define BIT(w) (1u << (w))
+#define NAME_WORDS \
+	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST))
 #define CONN_WORDS (BIT(W_CLOSE) | BIT(W_KEEP_ALIVE))
 #define TE_WORDS   BIT(W_CHUNKED)
 #define METH_WORDS (BIT(W_GET) | BIT(W_HEAD))
 
-_Static_assert(W_COUNT <= 8, "candidate masks are a byte");
+_Static_assert(W_COUNT <= 16, "candidate masks are 16 bits");
 
 /* Which field's value is being read (p->field after the colon). */
 enum field {
@@ -148,6 +159,7 @@ enum field {
 	FIELD_CONNECTION,
 	FIELD_CONTENT_LENGTH,
 	FIELD_TRANSFER_ENCODING,
+	FIELD_HOST,
 };
 
 /* tchar of RFC 9110 5.6.2: the bytes of methods and field names. */
@@ -164,13 +176,33 @@ static const unsigned char tchar[256] = {
 	['v'] = 1, ['w'] = 1, ['x'] = 1, ['y'] = 1, ['z'] = 1,
 };
 
+/*
+ * The bytes of a Host value (RFC 9110 7.2, RFC 3986 3.2.2): uri-host [":" port],
+ * where uri-host is a reg-name (unreserved, pct-encoded, sub-delims) or an
+ * IP literal in brackets. Userinfo ('@'), paths, queries, fragments,
+ * backslashes, quotes, controls and obs-text are not part of a host.
+ */
+static const unsigned char hostchar[256] = {
+	['!'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1, ['*'] = 1,
+	['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, [':'] = 1,	[';'] = 1, ['='] = 1, ['['] = 1,
+	[']'] = 1, ['_'] = 1, ['~'] = 1, ['0'] = 1, ['1'] = 1,	['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,	['A'] = 1, ['B'] = 1, ['C'] = 1,
+	['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,	['I'] = 1, ['J'] = 1, ['K'] = 1,
+	['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,	['Q'] = 1, ['R'] = 1, ['S'] = 1,
+	['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,	['Y'] = 1, ['Z'] = 1, ['a'] = 1,
+	['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,	['g'] = 1, ['h'] = 1, ['i'] = 1,
+	['j'] = 1, ['k'] = 1, ['l'] = 1, ['m'] = 1, ['n'] = 1,	['o'] = 1, ['p'] = 1, ['q'] = 1,
+	['r'] = 1, ['s'] = 1, ['t'] = 1, ['u'] = 1, ['v'] = 1,	['w'] = 1, ['x'] = 1, ['y'] = 1,
+	['z'] = 1,
+};
+
 static unsigned char lower(unsigned char c)
 {
 	return c >= 'A' && c <= 'Z' ? c | 0x20 : c;
 }
 
 /* Drops the candidates whose byte at position idx is not c. */
-static unsigned char match_step(unsigned char mask, unsigned char idx, unsigned char c)
+static uint16_t match_step(uint16_t mask, unsigned char idx, unsigned char c)
 {
 	for (unsigned m = mask; m; m &= m - 1) {
 		unsigned w = (unsigned)__builtin_ctz(m);
@@ -182,7 +214,7 @@ static unsigned char match_step(unsigned char mask, unsigned char idx, unsigned 
 }
 
 /* The candidate that matched completely after idx bytes, as a bit, or 0. */
-static unsigned char match_end(unsigned char mask, unsigned char idx)
+static uint16_t match_end(uint16_t mask, unsigned char idx)
 {
 	for (unsigned w = 0; w < W_COUNT; w++)
 		if ((mask & BIT(w)) && words[w].len == idx)
@@ -293,7 +325,7 @@ static enum http_error line_done(struct http_parser *p)
 /* A Connection or Transfer-Encoding token ended. */
 static void token_done(struct http_parser *p)
 {
-	unsigned char m = match_end(p->mask, p->idx);
+	uint16_t m = match_end(p->mask, p->idx);
 
 	if (p->field == FIELD_CONNECTION) {
 		if (m == BIT(W_CLOSE))
@@ -334,6 +366,9 @@ static enum http_error headers_done(struct http_parser *p)
 		p->state = S_DONE;
 		return HTTP_ERR_NONE;
 	}
+	/* RFC 9112 3.2: an HTTP/1.1 request without Host is 400 (1.0 predates it). */
+	if (p->minor && !(p->flags & F_HOST))
+		return HTTP_ERR_BAD_HOST;
 	if (p->flags & F_TE) {
 		if (p->minor == 0 || (p->flags & F_CL) || !(p->flags & F_TE_LAST_CHUNKED))
 			return HTTP_ERR_BAD_FRAMING;
@@ -352,9 +387,9 @@ static enum http_error headers_done(struct http_parser *p)
 }
 
 /* The colon after a field name: pick the value state for the field. */
-static void name_done(struct http_parser *p)
+static enum http_error name_done(struct http_parser *p)
 {
-	unsigned char m = (p->flags & F_TRAILER) ? 0 : match_end(p->mask, p->idx);
+	uint16_t m = (p->flags & F_TRAILER) ? 0 : match_end(p->mask, p->idx);
 
 	p->mask = 0;
 	p->idx = 0;
@@ -369,10 +404,19 @@ static void name_done(struct http_parser *p)
 		p->field = FIELD_CONTENT_LENGTH;
 		p->remaining = 0;
 		p->state = S_CL_PRE;
+	} else if (m == BIT(W_HOST)) {
+		/* RFC 9112 3.2: more than one Host field line is 400. */
+		if (p->flags & F_HOST)
+			return HTTP_ERR_BAD_HOST;
+		p->flags |= F_HOST;
+		p->field = FIELD_HOST;
+		p->idx = 0; /* counts the leading whitespace's end: 1 once the host began */
+		p->state = S_HOST;
 	} else {
 		p->field = FIELD_OTHER;
 		p->state = S_HDR_VALUE;
 	}
+	return HTTP_ERR_NONE;
 }
 
 /*
@@ -428,7 +472,8 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		p->state = S_METHOD;
 		fallthrough;
 	case S_METHOD: {
-		unsigned char mask = p->mask, idx = p->idx;
+		uint16_t mask = p->mask;
+		unsigned char idx = p->idx;
 
 		/* The common case whole, when it lies in this buffer. */
 		if (idx == 0 && len - pos >= 4 && !memcmp(b + pos, "GET ", 4)) {
@@ -558,7 +603,8 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		p->state = S_HDR_NAME;
 		fallthrough;
 	case S_HDR_NAME: {
-		unsigned char mask = p->mask, idx = p->idx;
+		uint16_t mask = p->mask;
+		unsigned char idx = p->idx;
 
 		for (; pos < len; pos++) {
 			c = b[pos];
@@ -576,10 +622,41 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 			break;
 		if (c != ':' || idx == 0)
 			return HTTP_ERR_BAD_REQUEST;
-		name_done(p);
+		err = name_done(p);
 		pos++;
 		break;
 	}
+	case S_HOST:
+		/* OWS, then host bytes; whitespace after them must run to the line end. */
+		for (; pos < len; pos++) {
+			c = b[pos];
+			if (hostchar[c])
+				p->idx = 1;
+			else if ((c != ' ' && c != '\t') || p->idx)
+				break; /* (leading whitespace is skipped) */
+		}
+		if (pos == len)
+			break;
+		if (c == ' ' || c == '\t') {
+			p->state = S_HOST_POST;
+		} else if (c == '\r' || c == '\n') {
+			err = value_done(p, c == '\n');
+			pos++;
+		} else {
+			return HTTP_ERR_BAD_HOST;
+		}
+		break;
+	case S_HOST_POST:
+		while (pos < len && (b[pos] == ' ' || b[pos] == '\t'))
+			pos++;
+		if (pos == len)
+			break;
+		c = b[pos];
+		if (c != '\r' && c != '\n')
+			return HTTP_ERR_BAD_HOST;
+		err = value_done(p, c == '\n');
+		pos++;
+		break;
 	case S_HDR_VALUE:
 		pos = scan_value(b, pos, len);
 		if (pos == len)
@@ -833,6 +910,7 @@ int http_error_status(enum http_error err)
 		[HTTP_ERR_BAD_LENGTH] = 400,
 		[HTTP_ERR_BAD_FRAMING] = 400,
 		[HTTP_ERR_BAD_CHUNK] = 400,
+		[HTTP_ERR_BAD_HOST] = 400,
 		[HTTP_ERR_LINE_TOO_LONG] = 414,
 		[HTTP_ERR_TOO_MANY_HEADERS] = 431,
 		[HTTP_ERR_HEADERS_TOO_LARGE] = 431,
@@ -853,6 +931,7 @@ const char *http_error_name(enum http_error err)
 		[HTTP_ERR_BAD_LENGTH] = "bad content-length",
 		[HTTP_ERR_BAD_FRAMING] = "bad framing",
 		[HTTP_ERR_BAD_CHUNK] = "bad chunk",
+		[HTTP_ERR_BAD_HOST] = "missing, repeated or invalid host",
 		[HTTP_ERR_LINE_TOO_LONG] = "request line too long",
 		[HTTP_ERR_TOO_MANY_HEADERS] = "too many headers",
 		[HTTP_ERR_HEADERS_TOO_LARGE] = "headers too large",

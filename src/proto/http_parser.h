@@ -71,8 +71,10 @@
  *     HTTP/1.0 request, is 400 (framing cannot be trusted, RFC 9112 6.1 and
  *     6.3); other codings before chunked are 501. Content-Length together
  *     with Transfer-Encoding is 400.
- *   - Host is not required, and no header other than the three above is
- *     interpreted.
+ *   - Host (RFC 9112 3.2): an HTTP/1.1 request without one, any request
+ *     with two, or one whose value is not uri-host [":" port] (reg-name
+ *     bytes, pct-encoded, or an IP literal in brackets; empty is allowed)
+ *     is 400. No header other than these four is interpreted.
  */
 
 /* Limits. Each is inclusive: a request exactly at a limit is served. */
@@ -100,6 +102,7 @@ enum http_error {
 	HTTP_ERR_BAD_LENGTH,	   /* 400: Content-Length malformed, overflowing or conflicting */
 	HTTP_ERR_BAD_FRAMING,	   /* 400: Content-Length with Transfer-Encoding, bad coding list */
 	HTTP_ERR_BAD_CHUNK,	   /* 400: malformed chunked body */
+	HTTP_ERR_BAD_HOST,	   /* 400: Host missing (HTTP/1.1), repeated or invalid */
 	HTTP_ERR_LINE_TOO_LONG,	   /* 414: request line over HTTP_MAX_REQUEST_LINE */
 	HTTP_ERR_TOO_MANY_HEADERS, /* 431: over HTTP_MAX_HEADERS field lines */
 	HTTP_ERR_HEADERS_TOO_LARGE, /* 431: header section over HTTP_MAX_HEADER_BYTES */
@@ -122,7 +125,7 @@ struct http_parser {
 	uint8_t minor;	 /* HTTP/1.minor */
 	uint8_t headers; /* field lines so far (saturates above the limit) */
 	uint8_t field;	 /* known field whose value is being read */
-	uint8_t mask;	 /* candidate words still matching the current token */
+	uint16_t mask;	 /* candidate words still matching the current token */
 	uint8_t idx;	 /* position in the token being matched */
 };
 

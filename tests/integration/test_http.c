@@ -352,16 +352,18 @@ static size_t format_request(char *out, size_t cap, enum req_kind k, int i)
 			"GET / HTTP/1.1\r\n\r",
 			i);
 	case REQ_PUT:
-		return (size_t)snprintf(out, cap,
-					"PUT /u/%d HTTP/1.1\r\ncontent-length: 5\r\n\r\nabcde", i);
+		return (size_t)snprintf(
+			out, cap, "PUT /u/%d HTTP/1.1\r\nHost: x\r\ncontent-length: 5\r\n\r\nabcde",
+			i);
 	case REQ_DELETE:
-		return (size_t)snprintf(out, cap, "DELETE /d/%d HTTP/1.1\r\n\r\n", i);
+		return (size_t)snprintf(out, cap, "DELETE /d/%d HTTP/1.1\r\nHost: x\r\n\r\n", i);
 	case REQ_CHUNKED:
-		return (size_t)snprintf(out, cap,
-					"POST /c/%d HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-					"5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n"
-					"0\r\nTrailer: x\r\n\r\n",
-					i);
+		return (size_t)snprintf(
+			out, cap,
+			"POST /c/%d HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+			"5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+			"0\r\nTrailer: x\r\n\r\n",
+			i);
 	default:
 		return 0;
 	}
@@ -588,10 +590,10 @@ static void connection_close_rules(void **state)
 {
 	static const char *const closing[] = {
 		"GET / HTTP/1.0\r\n\r\n",
-		"GET / HTTP/1.1\r\nConnection: close\r\n\r\n",
-		"GET / HTTP/1.1\r\nConnection: keep-alive, Close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, Close\r\n\r\n",
 		/* Whatever follows the closing request is ignored. */
-		"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n",
 	};
 	static const char keep10[] = "GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n";
 	struct reader *r = malloc(sizeof(*r));
@@ -870,8 +872,8 @@ static void pipelined_slow_reader(void **state)
 /* HEAD: the GET headers, Content-Length 13 included, and no body (the next response parses). */
 static void head_has_no_body(void **state)
 {
-	static const char req[] =
-		"HEAD / HTTP/1.1\r\n\r\nHEAD /x HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	static const char req[] = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\nHEAD /x HTTP/1.1\r\nHost: "
+				  "x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct reader *r = malloc(sizeof(*r));
 	struct response m;
 	int fd;
@@ -901,13 +903,15 @@ static void head_has_no_body(void **state)
 static void method_not_allowed(void **state)
 {
 	static const char *const reqs[] = {
-		"POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello=world",
-		"PUT /a HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
-		"DELETE /a HTTP/1.1\r\n\r\n",
-		"OPTIONS * HTTP/1.1\r\n\r\n",
-		"PATCH /a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello=world",
+		"PUT /a HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"DELETE /a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
+		"PATCH /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
 		/* A body that looks like a request: it must be skipped, not answered. */
-		"POST / HTTP/1.1\r\nContent-Length: 18\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET / HTTP/1.1\r\nHost: "
+		"x\r\n\r\n",
 	};
 	struct reader *r = malloc(sizeof(*r));
 	struct response m;
@@ -920,7 +924,7 @@ static void method_not_allowed(void **state)
 	reader_init(r, fd);
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
 		char buf[256];
-		int n = snprintf(buf, sizeof(buf), "%sGET / HTTP/1.1\r\n\r\n", reqs[i]);
+		int n = snprintf(buf, sizeof(buf), "%sGET / HTTP/1.1\r\nHost: x\r\n\r\n", reqs[i]);
 
 		assert_int_equal(send_all(fd, buf, (size_t)n, IO_MS), 0);
 		assert_int_equal(read_response(r, &m, false, IO_MS), 0);
@@ -979,7 +983,7 @@ static char *many_headers(size_t count, size_t *len)
 	size_t n = 0;
 
 	assert_non_null(s);
-	n += (size_t)sprintf(s, "GET / HTTP/1.1\r\n");
+	n += (size_t)sprintf(s, "GET / HTTP/1.1\r\nHost: x\r\n");
 	for (size_t i = 0; i < count; i++)
 		n += (size_t)sprintf(s + n, "X-H%zu: v\r\n", i);
 	n += (size_t)sprintf(s + n, "\r\n");
@@ -1005,8 +1009,8 @@ static void add_case(struct bad_case *c, int *n, const char *name, int status, c
  */
 static void errors_then_close(void **state)
 {
-	static const char good[] = "GET /first HTTP/1.1\r\n\r\n";
-	static const char after[] = "GET /after HTTP/1.1\r\n\r\n";
+	static const char good[] = "GET /first HTTP/1.1\r\nHost: x\r\n\r\n";
+	static const char after[] = "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct bad_case c[40];
 	struct reader *r = malloc(sizeof(*r));
 	int n = 0;
@@ -1014,47 +1018,62 @@ static void errors_then_close(void **state)
 	(void)state;
 	assert_non_null(r);
 	add_case(c, &n, "garbage", 400, "Bad Request", "GARBAGE\r\n\r\n");
-	add_case(c, &n, "two spaces", 400, "Bad Request", "GET  / HTTP/1.1\r\n\r\n");
+	add_case(c, &n, "two spaces", 400, "Bad Request", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n");
+	/* RFC 9112 3.2 */
+	add_case(c, &n, "no Host", 400, "Bad Request", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n");
+	add_case(c, &n, "two Hosts", 400, "Bad Request",
+		 "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n");
+	add_case(c, &n, "two Hosts, HTTP/1.0", 400, "Bad Request",
+		 "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n");
+	add_case(c, &n, "Host with a path", 400, "Bad Request",
+		 "GET / HTTP/1.1\r\nHost: a.example/x\r\n\r\n");
+	add_case(c, &n, "Host with userinfo", 400, "Bad Request",
+		 "GET / HTTP/1.1\r\nHost: u@a.example\r\n\r\n");
 	add_case(c, &n, "no version", 400, "Bad Request", "GET /\r\n\r\n");
 	add_case(c, &n, "bad header", 400, "Bad Request",
-		 "GET / HTTP/1.1\r\nNo colon here\r\n\r\n");
+		 "GET / HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n");
 	add_case(c, &n, "space before colon", 400, "Bad Request",
 		 "GET / HTTP/1.1\r\nHost : x\r\n\r\n");
 	add_case(c, &n, "obs-fold", 400, "Bad Request",
-		 "GET / HTTP/1.1\r\nX-A: b\r\n  folded\r\n\r\n");
+		 "GET / HTTP/1.1\r\nHost: x\r\nX-A: b\r\n  folded\r\n\r\n");
 	add_case(c, &n, "bare CR", 400, "Bad Request", "GET / HTTP/1.1\rX\r\n\r\n");
-	add_case(c, &n, "control byte", 400, "Bad Request", "GET / HTTP/1.1\r\nX-A: \x01\r\n\r\n");
+	add_case(c, &n, "control byte", 400, "Bad Request",
+		 "GET / HTTP/1.1\r\nHost: x\r\nX-A: \x01\r\n\r\n");
 	add_case(c, &n, "bad length", 400, "Bad Request",
-		 "POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n");
+		 "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1x\r\n\r\n");
 	add_case(c, &n, "conflicting lengths", 400, "Bad Request",
-		 "POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
+		 "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab");
 	add_case(c, &n, "length and chunked", 400, "Bad Request",
-		 "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n");
+		 "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: "
+		 "chunked\r\n\r\n");
 	add_case(c, &n, "chunked in 1.0", 400, "Bad Request",
 		 "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
 	add_case(c, &n, "bad chunk size", 400, "Bad Request",
-		 "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+		 "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
 	add_case(c, &n, "chunk without CRLF", 400, "Bad Request",
-		 "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n");
+		 "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+		 "chunked\r\n\r\n3\r\nabcX\r\n0\r\n\r\n");
 	add_case(c, &n, "gzip then chunked", 501, "Not Implemented",
-		 "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
+		 "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
 	add_case(c, &n, "HTTP/2.0", 505, "HTTP Version Not Supported", "GET / HTTP/2.0\r\n\r\n");
 	add_case(c, &n, "HTTP/1.2", 505, "HTTP Version Not Supported", "GET / HTTP/1.2\r\n\r\n");
 	add_case(c, &n, "HTTP/0.9", 505, "HTTP Version Not Supported", "GET / HTTP/0.9\r\n\r\n");
 	c[n].name = "long request line";
 	c[n].status = 414;
 	c[n].reason = "URI Too Long";
-	c[n].req = repeat("GET /", 'a', 9000, " HTTP/1.1\r\n\r\n", &c[n].len);
+	c[n].req = repeat("GET /", 'a', 9000, " HTTP/1.1\r\nHost: x\r\n\r\n", &c[n].len);
 	n++;
 	c[n].name = "huge header";
 	c[n].status = 431;
 	c[n].reason = "Request Header Fields Too Large";
-	c[n].req = repeat("GET / HTTP/1.1\r\nX-Big: ", 'b', 20000, "\r\n\r\n", &c[n].len);
+	c[n].req =
+		repeat("GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", 'b', 20000, "\r\n\r\n", &c[n].len);
 	n++;
 	c[n].name = "huge headers, 64 KiB more after the limit";
 	c[n].status = 431;
 	c[n].reason = "Request Header Fields Too Large";
-	c[n].req = repeat("GET / HTTP/1.1\r\nX-Big: ", 'b', 80000, "\r\n\r\n", &c[n].len);
+	c[n].req =
+		repeat("GET / HTTP/1.1\r\nHost: x\r\nX-Big: ", 'b', 80000, "\r\n\r\n", &c[n].len);
 	n++;
 	c[n].name = "too many headers";
 	c[n].status = 431;
@@ -1133,9 +1152,9 @@ static void request_bodies_split(void **state)
 	reader_init(r, fd);
 
 	/* Content-Length: the head, then the body in 7-byte pieces, then a GET. */
-	send_pieces(fd, "POST /f HTTP/1.1\r\nContent-Length: 40\r\n\r\n", 40, 40);
+	send_pieces(fd, "POST /f HTTP/1.1\r\nHost: x\r\nContent-Length: 40\r\n\r\n", 49, 49);
 	send_pieces(fd, "0123456789012345678901234567890123456789", 40, 7);
-	send_pieces(fd, "GET / HTTP/1.1\r\n\r\n", 18, 5);
+	send_pieces(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, 5);
 	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
 	assert_int_equal(m.status, 405);
 	response_free(&m);
@@ -1144,11 +1163,12 @@ static void request_bodies_split(void **state)
 	response_free(&m);
 
 	/* A large Content-Length body (many receive buffers), then a GET. */
-	n = snprintf(head, sizeof(head), "PUT /big HTTP/1.1\r\nContent-Length: %d\r\n\r\n", BIG);
+	n = snprintf(head, sizeof(head),
+		     "PUT /big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", BIG);
 	memset(big, 'x', BIG);
 	assert_int_equal(send_all(fd, head, (size_t)n, IO_MS), 0);
 	send_pieces(fd, big, BIG, 65000);
-	assert_int_equal(send_all(fd, "GET / HTTP/1.1\r\n\r\n", 18, IO_MS), 0);
+	assert_int_equal(send_all(fd, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27, IO_MS), 0);
 	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
 	assert_int_equal(m.status, 405);
 	response_free(&m);
@@ -1159,10 +1179,10 @@ static void request_bodies_split(void **state)
 	/* Chunked: sizes, extensions, a trailer, cut in 3-byte pieces, then a GET. */
 	{
 		static const char chunked[] =
-			"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+			"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
 			"4\r\nWiki\r\n5;name=value\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n"
 			"0\r\nX-Trailer: yes\r\n\r\n"
-			"GET / HTTP/1.1\r\n\r\n";
+			"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 
 		send_pieces(fd, chunked, sizeof(chunked) - 1, 3);
 	}
@@ -1179,15 +1199,15 @@ static void request_bodies_split(void **state)
 		char *body = malloc(5 * (0x10000 + 16) + 64);
 
 		assert_non_null(body);
-		len += (size_t)sprintf(body,
-				       "POST /bc HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n");
+		len += (size_t)sprintf(
+			body, "POST /bc HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n");
 		for (int i = 0; i < 5; i++) {
 			len += (size_t)sprintf(body + len, "10000\r\n");
 			memset(body + len, 'a' + i, 0x10000);
 			len += 0x10000;
 			len += (size_t)sprintf(body + len, "\r\n");
 		}
-		len += (size_t)sprintf(body + len, "0\r\n\r\nHEAD / HTTP/1.1\r\n\r\n");
+		len += (size_t)sprintf(body + len, "0\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n");
 		send_pieces(fd, body, len, 9999);
 		free(body);
 	}
@@ -1209,8 +1229,8 @@ static void request_bodies_split(void **state)
 static void body_text(void **state)
 {
 	static const char body[] = "a configured body, with spaces and 'quotes'\n";
-	static const char req[] =
-		"GET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\nHEAD / HTTP/1.1\r\nHost: "
+				  "x\r\n\r\nGET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct reader *r = malloc(sizeof(*r));
 	struct response m;
 	int fd;
@@ -1255,9 +1275,9 @@ static void check_filler(const struct response *m, size_t size)
 static void body_size(void **state)
 {
 	static const size_t sizes[] = {0, 1, 100000, 1 << 20};
-	static const char req[] =
-		"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\nHEAD / HTTP/1.1\r\n\r\n"
-		"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.0\r\n\r\n";
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.1\r\nHost: "
+				  "x\r\n\r\nHEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "GET / HTTP/1.1\r\nHost: x\r\n\r\nGET / HTTP/1.0\r\n\r\n";
 	static const bool head[] = {false, false, true, false, false};
 	struct reader *r = malloc(sizeof(*r));
 	struct response m;
@@ -1297,7 +1317,7 @@ static void body_size(void **state)
 static void date_advances(void **state)
 {
 	struct reader *r = malloc(sizeof(*r));
-	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct response m;
 	time_t first, later;
 	int fd;
@@ -1334,7 +1354,7 @@ static void date_advances(void **state)
  */
 static int64_t date_past_stalled_reader(const char *body_size)
 {
-	static const char req[] = "GET / HTTP/1.1\r\n\r\n";
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct reader *r = malloc(sizeof(*r));
 	char *flood = malloc(1 << 16);
 	size_t flood_len = 0;
@@ -1573,15 +1593,17 @@ static void bad_peers_do_not_hurt_others(void **state)
 			send(fd, "GET /half", 9, MSG_NOSIGNAL);
 			break;
 		case 2: /* half a body */
-			send(fd, "POST / HTTP/1.1\r\nContent-Length: 1000\r\n\r\nabc", 45,
-			     MSG_NOSIGNAL);
+			send(fd, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc",
+			     53, MSG_NOSIGNAL);
 			break;
 		case 3: /* a megabyte of pipelined GETs, never read */
 			send(fd, flood, flood_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			break;
 		case 4: /* half of a chunked body */
-			send(fd, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nab",
-			     53, MSG_NOSIGNAL);
+			send(fd,
+			     "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+			     "chunked\r\n\r\n10\r\nab",
+			     62, MSG_NOSIGNAL);
 			break;
 		default: /* a bad request, then gone without reading the 400 */
 			send(fd, "BAD\x01\r\n\r\n", 8, MSG_NOSIGNAL);

@@ -239,7 +239,7 @@ static void valid_requests(void **state)
 	one_request("\r\n\nGET /lf HTTP/1.1\nHost: x\n\n", &q);
 	assert_int_equal(q.method, HTTP_METHOD_GET);
 	assert_true(q.keep_alive);
-	one_request("GET * HTTP/1.1\r\nX-Empty:\r\nX-Spaces:   \r\n\r\n", &q);
+	one_request("GET * HTTP/1.1\r\nHost: x\r\nX-Empty:\r\nX-Spaces:   \r\n\r\n", &q);
 }
 
 static void methods(void **state)
@@ -248,16 +248,16 @@ static void methods(void **state)
 		const char *req;
 		int method;
 	} cases[] = {
-		{"GET / HTTP/1.1\r\n\r\n", HTTP_METHOD_GET},
-		{"HEAD / HTTP/1.1\r\n\r\n", HTTP_METHOD_HEAD},
-		{"POST / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"OPTIONS * HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"get / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"GETX / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"GE / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"HEA / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"HEADS / HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
-		{"M-SEARCH * HTTP/1.1\r\n\r\n", HTTP_METHOD_OTHER},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_GET},
+		{"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_HEAD},
+		{"POST / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"get / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"GETX / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"GE / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"HEA / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"HEADS / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"M-SEARCH * HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
 	};
 	struct http_request q;
 
@@ -274,18 +274,18 @@ static void keep_alive(void **state)
 		const char *req;
 		bool ka;
 	} cases[] = {
-		{"GET / HTTP/1.1\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nconnection: CLOSE\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nCONNECTION:close\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nConnection: Keep-Alive, Upgrade\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nConnection: Upgrade, close\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nConnection: upgrade,close,te\r\n\r\n", false},
-		{"GET / HTTP/1.1\r\nConnection: closed\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nConnection: x-close\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nX-Connection: close\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nConnectio: close\r\n\r\n", true},
-		{"GET / HTTP/1.1\r\nConnection: \r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nconnection: CLOSE\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nCONNECTION:close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: Keep-Alive, Upgrade\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, close\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade,close,te\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: closed\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: x-close\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nX-Connection: close\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnectio: close\r\n\r\n", true},
+		{"GET / HTTP/1.1\r\nHost: x\r\nConnection: \r\n\r\n", true},
 		{"GET / HTTP/1.0\r\n\r\n", false},
 		{"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", true},
 		{"GET / HTTP/1.0\r\nConnection: KEEP-ALIVE \r\n\r\n", true},
@@ -324,30 +324,30 @@ static void versions(void **state)
 static void malformed(void **state)
 {
 	static const char *const bad[] = {
-		"GET  / HTTP/1.1\r\n\r\n",
-		"GET /  HTTP/1.1\r\n\r\n",
-		" GET / HTTP/1.1\r\n\r\n",
-		"GET\t/ HTTP/1.1\r\n\r\n",
-		"GET /\tHTTP/1.1\r\n\r\n",
-		"G(T / HTTP/1.1\r\n\r\n",
-		"G\x01T / HTTP/1.1\r\n\r\n",
-		"GET /a\x7f HTTP/1.1\r\n\r\n",
-		"GET /a\x01 HTTP/1.1\r\n\r\n",
-		"\rGET / HTTP/1.1\r\n\r\n",
+		"GET  / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /  HTTP/1.1\r\nHost: x\r\n\r\n",
+		" GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET\t/ HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /\tHTTP/1.1\r\nHost: x\r\n\r\n",
+		"G(T / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"G\x01T / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /a\x7f HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /a\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
+		"\rGET / HTTP/1.1\r\nHost: x\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHo\x01st: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHo st: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHo\"st: x\r\n\r\n",
-		"GET / HTTP/1.1\r\n: x\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nHo\x01st: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nHo st: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nHo\"st: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nHost\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n b\r\n\r\n",
-		"GET / HTTP/1.1\r\nX-Fold: a\r\n\tb\r\n\r\n",
-		"GET / HTTP/1.1\r\n Host: x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-Fold: a\r\n\tb\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\n Host: x\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\rY: z\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: x\r\n\rX",
-		"GET / HTTP/1.1\r\nHost: a\x01b\r\n\r\n",
-		"GET / HTTP/1.1\r\nHost: a\x7f\r\n\r\n",
-		"GET / HTTP/1.1\r\nConnection: clo\x01se\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x7f\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: x\r\nConnection: clo\x01se\r\n\r\n",
 	};
 
 	(void)state;
@@ -356,7 +356,7 @@ static void malformed(void **state)
 			fail_msg("case %zu accepted or wrong error: %zd", i, parse_err(bad[i]));
 
 	/* NUL in a value, which strlen() cannot carry. */
-	static const char nul[] = "GET / HTTP/1.1\r\nHost: a\0b\r\n\r\n";
+	static const char nul[] = "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\0b\r\n\r\n";
 	struct result r;
 
 	feed(nul, sizeof(nul) - 1, &r);
@@ -366,17 +366,18 @@ static void malformed(void **state)
 static void content_length(void **state)
 {
 	static const char *const bad[] = {
-		"POST / HTTP/1.1\r\nContent-Length: +5\r\n\r\nhello",
-		"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 5a\r\n\r\nhello",
-		"POST / HTTP/1.1\r\nContent-Length: 0x10\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: \r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length:\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 1 2\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 1,1\r\n\r\nx",
-		"POST / HTTP/1.1\r\nContent-Length: 18446744073709551616\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n",
-		"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5a\r\n\r\nhello",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x10\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length:\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1 2\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1,1\r\n\r\nx",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551616\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: "
+		"6\r\n\r\nhello!",
 	};
 	struct http_request q;
 	struct result r;
@@ -386,17 +387,19 @@ static void content_length(void **state)
 		if (parse_err(bad[i]) != -HTTP_ERR_BAD_LENGTH)
 			fail_msg("case %zu: %zd", i, parse_err(bad[i]));
 
-	one_request("POST / HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", &q);
+	one_request("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", &q);
 	assert_int_equal(q.method, HTTP_METHOD_OTHER);
 	assert_int_equal(q.content_length, 5);
-	one_request("POST / HTTP/1.1\r\ncontent-length:\t 5 \t\r\nContent-Length: 005\r\n\r\nhello",
+	one_request("POST / HTTP/1.1\r\nHost: x\r\ncontent-length:\t 5 \t\r\nContent-Length: "
+		    "005\r\n\r\nhello",
 		    &q);
 	assert_int_equal(q.content_length, 5);
-	one_request("GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &q);
+	one_request("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &q);
 	assert_int_equal(q.content_length, 0);
 
 	/* The largest length is accepted, and its body is then consumed forever. */
-	const char *huge = "POST / HTTP/1.1\r\nContent-Length: 18446744073709551615\r\n\r\nabc";
+	const char *huge =
+		"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 18446744073709551615\r\n\r\nabc";
 	feed(huge, strlen(huge), &r);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.n, 0);
@@ -413,7 +416,7 @@ static void body_split_anywhere(void **state)
 	(void)state;
 	len = snprintf(in, sizeof(in),
 		       "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 300\r\n\r\n%0300d"
-		       "GET /next HTTP/1.1\r\nConnection: close\r\n\r\n",
+		       "GET /next HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
 		       7);
 	feed(in, len, &r);
 	assert_int_equal(r.err, 0);
@@ -474,13 +477,14 @@ static void pipelined(void **state)
 	}
 
 	/* A mixed batch: GET, HEAD, POST with a body, chunked, HTTP/1.0. */
-	static const char mixed[] = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
-				    "HEAD /2 HTTP/1.1\r\nHost: a\r\n\r\n"
-				    "POST /3 HTTP/1.1\r\nContent-Length: 4\r\n\r\nbody"
-				    "PUT /4 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-				    "3\r\nabc\r\n0\r\n\r\n"
-				    "GET /5 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
-				    "GET /6 HTTP/1.1\r\n\r\n";
+	static const char mixed[] =
+		"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n"
+		"HEAD /2 HTTP/1.1\r\nHost: a\r\n\r\n"
+		"POST /3 HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nbody"
+		"PUT /4 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"3\r\nabc\r\n0\r\n\r\n"
+		"GET /5 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+		"GET /6 HTTP/1.1\r\nHost: x\r\n\r\n";
 	feed(mixed, sizeof(mixed) - 1, &r);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.n, 6);
@@ -512,7 +516,7 @@ static void chunked(void **state)
 				 "Trailer-One: 1\r\n"
 				 "Content-Length: 99\r\n"
 				 "\r\n"
-				 "GET /after HTTP/1.1\r\n\r\n";
+				 "GET /after HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct http_request q;
 	struct result r;
 
@@ -525,55 +529,61 @@ static void chunked(void **state)
 	assert_string_equal(r.path[1], "/after");
 	check_splits(ok, sizeof(ok) - 1, 1, &r);
 
-	one_request("POST / HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r\n0\r\n\r\n", &q);
+	one_request("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: Chunked \r\n\r\n0\r\n\r\n",
+		    &q);
 	assert_true(q.chunked);
-	one_request("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\n\n1\nx\n0\n\n", &q);
+	one_request("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\n\n1\nx\n0\n\n", &q);
 	assert_true(q.chunked);
 
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
-			 -HTTP_ERR_NOT_IMPLEMENTED);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n"
+	assert_int_equal(
+		parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+		-HTTP_ERR_NOT_IMPLEMENTED);
+	assert_int_equal(parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n"
 				   "Transfer-Encoding: chunked\r\n\r\n"),
 			 -HTTP_ERR_NOT_IMPLEMENTED);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+	assert_int_equal(
+		parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"),
+		-HTTP_ERR_BAD_FRAMING);
+	assert_int_equal(parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"),
 			 -HTTP_ERR_BAD_FRAMING);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n"),
+	assert_int_equal(
+		parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunkedx\r\n\r\n"),
+		-HTTP_ERR_BAD_FRAMING);
+	assert_int_equal(parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\r\n\r\n"),
 			 -HTTP_ERR_BAD_FRAMING);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: chunkedx\r\n\r\n"),
-			 -HTTP_ERR_BAD_FRAMING);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding:\r\n\r\n"),
-			 -HTTP_ERR_BAD_FRAMING);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
+	assert_int_equal(parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
 				   "Content-Length: 5\r\n\r\n"),
 			 -HTTP_ERR_BAD_FRAMING);
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nContent-Length: 5\r\n"
+	assert_int_equal(parse_err("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
 				   "Transfer-Encoding: chunked\r\n\r\n"),
 			 -HTTP_ERR_BAD_FRAMING);
 	assert_int_equal(parse_err("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n"),
 			 -HTTP_ERR_BAD_FRAMING);
 
 	static const char *const bad[] = {
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3x\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\rX",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\rX",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01\r\n",
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n;x\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3x\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcd\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\rX",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\rX",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3;a\x01\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n10000000000000000\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (parse_err(bad[i]) != -HTTP_ERR_BAD_CHUNK)
 			fail_msg("case %zu: %zd", i, parse_err(bad[i]));
 	/* Trailers follow field-line rules. */
-	assert_int_equal(parse_err("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: "
-				   "1\r\n x\r\n\r\n"),
-			 -HTTP_ERR_BAD_REQUEST);
+	assert_int_equal(
+		parse_err("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nT: "
+			  "1\r\n x\r\n\r\n"),
+		-HTTP_ERR_BAD_REQUEST);
 	/* The largest chunk size is accepted (and then its data never ends). */
 	struct result big;
-	const char *s =
-		"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffff\r\nab";
+	const char *s = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+			"chunked\r\n\r\nffffffffffffffff\r\nab";
 
 	feed(s, strlen(s), &big);
 	assert_int_equal(big.err, 0);
@@ -622,18 +632,18 @@ static void limit_request_line(void **state)
 
 	(void)state;
 	len = request_line(in, HTTP_MAX_REQUEST_LINE);
-	memcpy(in + len, "\r\n", 2);
-	feed(in, len + 2, &r);
+	memcpy(in + len, "Host: x\r\n\r\n", 11);
+	feed(in, len + 11, &r);
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.n, 1);
 	assert_int_equal(r.req[0].path_len, HTTP_MAX_REQUEST_LINE - strlen("GET  HTTP/1.1\r\n"));
-	check_splits(in, len + 2, 97, &r);
+	check_splits(in, len + 11, 97, &r);
 
 	len = request_line(in, HTTP_MAX_REQUEST_LINE + 1);
-	memcpy(in + len, "\r\n", 2);
-	feed(in, len + 2, &r);
+	memcpy(in + len, "Host: x\r\n\r\n", 11);
+	feed(in, len + 11, &r);
 	assert_int_equal(r.err, -HTTP_ERR_LINE_TOO_LONG);
-	check_splits(in, len + 2, 97, &r);
+	check_splits(in, len + 11, 97, &r);
 
 	/* The limit fires before the line ends: no need to wait for the rest. */
 	memset(in, 'a', sizeof(in));
@@ -653,8 +663,8 @@ static void limit_header_count(void **state)
 
 	(void)state;
 	for (int extra = 0; extra <= 1; extra++) {
-		len = (size_t)sprintf(in, "GET / HTTP/1.1\r\n");
-		for (int i = 0; i < HTTP_MAX_HEADERS + extra; i++)
+		len = (size_t)sprintf(in, "GET / HTTP/1.1\r\nHost: x\r\n");
+		for (int i = 1; i < HTTP_MAX_HEADERS + extra; i++) /* Host is the first */
 			len += (size_t)sprintf(in + len, "X-%d: %d\r\n", i, i);
 		len += (size_t)sprintf(in + len, "\r\n");
 		feed(in, len, &r);
@@ -668,7 +678,8 @@ static void limit_header_count(void **state)
 	}
 
 	/* Trailers have their own count. */
-	len = (size_t)sprintf(in, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
+	len = (size_t)sprintf(
+		in, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n");
 	for (int i = 0; i < HTTP_MAX_HEADERS + 1; i++)
 		len += (size_t)sprintf(in + len, "T: %d\r\n", i);
 	len += (size_t)sprintf(in + len, "\r\n");
@@ -679,8 +690,8 @@ static void limit_header_count(void **state)
 /* A header section of exactly n bytes (final empty line included). */
 static size_t header_section(char *buf, size_t n)
 {
-	size_t len = (size_t)sprintf(buf, "GET / HTTP/1.1\r\n");
-	size_t fill = n - 2 - strlen("X: \r\n");
+	size_t len = (size_t)sprintf(buf, "GET / HTTP/1.1\r\nHost: x\r\n");
+	size_t fill = n - 2 - strlen("Host: x\r\nX: \r\n");
 
 	len += (size_t)sprintf(buf + len, "X: ");
 	memset(buf + len, 'v', fill);
@@ -723,8 +734,8 @@ static void limit_chunk_line(void **state)
 
 	(void)state;
 	for (int extra = 0; extra <= 1; extra++) {
-		len = (size_t)sprintf(in,
-				      "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1;");
+		len = (size_t)sprintf(
+			in, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;");
 		ext = HTTP_MAX_CHUNK_LINE + extra - strlen("1;\r\n");
 		memset(in + len, 'e', ext);
 		len += ext;
@@ -736,6 +747,57 @@ static void limit_chunk_line(void **state)
 	}
 }
 
+/* RFC 9112 3.2: Host missing (HTTP/1.1), repeated or invalid is 400. */
+static void host_rules(void **state)
+{
+	static const char *const good[] = {
+		"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHOST: 127.0.0.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nhost: [::1]:8080\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost:\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost:   \r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: \t x.y \t\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost:x\n\n",
+		"GET / HTTP/1.1\r\nHost: a%20b.example\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: xn--bcher-kva.example\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a,b;c=d!$&'()*+~_\r\n\r\n", /* sub-delims are reg-name bytes */
+		"GET / HTTP/1.1\r\nX-Host: a\r\nHosts: b\r\nHost: c\r\nHos: d\r\n\r\n",
+		"GET / HTTP/1.0\r\n\r\n",
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nHost: "
+		"t\r\n\r\n",
+	};
+	static const char *const bad[] = {
+		"GET / HTTP/1.1\r\n\r\n",
+		"GET / HTTP/1.1\r\nX: y\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n",
+		"GET / HTTP/1.1\r\nhost: a\r\nX: y\r\nHOST: b\r\n\r\n",
+		"GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\\b\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a?x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a#x\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: \"a\"\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: <a>\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: caf\xc3\xa9\r\n\r\n",
+		"GET / HTTP/1.1\r\nHost: a\x01\r\n\r\n",
+	};
+	struct http_request q;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (parse_err(good[i]) != 0)
+			fail_msg("good case %zu refused: %zd", i, parse_err(good[i]));
+		one_request(good[i], &q);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (parse_err(bad[i]) != -HTTP_ERR_BAD_HOST)
+			fail_msg("bad case %zu accepted or wrong error: %zd", i, parse_err(bad[i]));
+	assert_int_equal(http_error_status(HTTP_ERR_BAD_HOST), 400);
+}
+
 static void errors_map_to_status(void **state)
 {
 	static const int want[HTTP_ERR_COUNT] = {
@@ -744,6 +806,7 @@ static void errors_map_to_status(void **state)
 		[HTTP_ERR_BAD_LENGTH] = 400,
 		[HTTP_ERR_BAD_FRAMING] = 400,
 		[HTTP_ERR_BAD_CHUNK] = 400,
+		[HTTP_ERR_BAD_HOST] = 400,
 		[HTTP_ERR_LINE_TOO_LONG] = 414,
 		[HTTP_ERR_TOO_MANY_HEADERS] = 431,
 		[HTTP_ERR_HEADERS_TOO_LARGE] = 431,
@@ -797,6 +860,7 @@ int main(void)
 		cmocka_unit_test(limit_header_count),
 		cmocka_unit_test(limit_header_bytes),
 		cmocka_unit_test(limit_chunk_line),
+		cmocka_unit_test(host_rules),
 		cmocka_unit_test(errors_map_to_status),
 		cmocka_unit_test(edges),
 	};
