@@ -64,6 +64,8 @@ struct config {
 	const char *body;   /* NULL: default body */
 	size_t body_size;   /* with body_filler: bytes of filler */
 	unsigned header_ms; /* a request's header section must arrive within this; 0 = no limit */
+	unsigned body_ms;   /* a request body's first window (and its most slack); 0 = no limit */
+	unsigned body_rate; /* ... extended by a second per this many bytes received */
 	bool body_filler;
 	/* proxy */
 	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];

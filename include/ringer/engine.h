@@ -131,6 +131,8 @@ void engine_close(struct engine *e, struct conn *c, enum engine_close how);
 void engine_wake(struct engine *e, struct conn *c);
 /* Calls mode->expired(c) once the engine clock passes at_ms (0: no deadline). Resolution: 1 s. */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
+/* The deadline set last (engine clock, ms), or 0. */
+uint64_t engine_deadline(const struct engine *e, const struct conn *c);
 
 /* True after the peer's FIN; true once our FIN is out or asked for. */
 static inline bool engine_peer_done(const struct conn *c)

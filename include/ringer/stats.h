@@ -30,6 +30,7 @@
 	X(requests, "requests answered")                                                \
 	X(proto_errors, "protocol errors answered")                                     \
 	X(header_timeouts, "http: header sections not complete in time (408)")          \
+	X(body_timeouts, "http: request bodies slower than --body-min-rate (408)")      \
 	X(send_timeouts, "connections reset: a send stalled past --send-timeout")       \
 	X(starved_resets, "connections reset: send stalled 1 s while the pool ran dry") \
 	X(recv_rearms, "multishot recv re-armed")                                       \

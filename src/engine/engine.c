@@ -1490,3 +1490,11 @@ void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms)
 {
 	c->deadline_ms = at_ms ? (uint32_t)at_ms | 1 : 0;
 }
+
+uint64_t engine_deadline(const struct engine *e, const struct conn *c)
+{
+	/* Kept as the low 32 bits of the clock: within 24 days of now either way. */
+	if (!c->deadline_ms)
+		return 0;
+	return e->now_ms + (uint64_t)(int64_t)(int32_t)(c->deadline_ms - now32(e));
+}

@@ -55,6 +55,8 @@ struct http_shard {
 	struct run_block block[2][RUN_KINDS][2];
 	bool out_of_line;   /* the body is too large to copy: head and body go in two sends */
 	uint32_t header_ms; /* --header-timeout */
+	uint32_t body_ms;   /* --body-timeout */
+	uint32_t body_rate; /* --body-min-rate */
 };
 
 /* A pending run: count requests that all get the same response. */
@@ -64,6 +66,13 @@ struct run {
 	uint8_t minor;
 	uint8_t keep;
 	uint8_t valid;
+};
+
+/* The request deadline armed on a connection. */
+enum req_timer {
+	TIMER_NONE, /* idle between requests, or an error to answer */
+	TIMER_HEAD, /* --header-timeout from the request's first byte */
+	TIMER_BODY, /* --body-timeout, extended by --body-min-rate */
 };
 
 struct http_conn {
@@ -78,7 +87,7 @@ struct http_conn {
 	uint8_t closing : 1;	/* the last request asked for a close: parse no further */
 	uint8_t errored : 1;	/* the close follows an error response */
 	uint8_t eof : 1;	/* the peer's FIN arrived: close once all is answered */
-	uint8_t head_timer : 1; /* the header deadline is armed */
+	uint8_t timer : 2;	/* enum req_timer: which deadline is armed */
 };
 
 _Static_assert(sizeof(struct http_conn) <= sizeof(((struct conn *)0)->proto),
@@ -165,6 +174,8 @@ static int http_init(struct engine *e, const void *arg, void **data)
 	build_blocks(hs, 0);
 	build_blocks(hs, 1);
 	hs->header_ms = cfg->header_ms;
+	hs->body_ms = cfg->body_ms;
+	hs->body_rate = cfg->body_rate;
 	*data = hs;
 	return 0;
 
@@ -283,22 +294,43 @@ static uint8_t kind_for_method(uint8_t method)
 }
 
 /*
+ * The request deadlines, one armed at a time:
+ *
  * --header-timeout (nginx's client_header_timeout, HAProxy's timeout
  * http-request): from the first byte of a request to the end of its header
  * section. Arriving bytes do not extend it, so a client trickling a header
  * one byte at a time (slowloris) is answered 408 and closed; an idle
  * keep-alive connection between requests is not timed by it.
+ *
+ * --body-timeout with --body-min-rate (Apache's mod_reqtimeout body=,MinRate=):
+ * a body gets body_ms to start, and every body_rate bytes received push the
+ * deadline a second further, never more than body_ms ahead of now. A body
+ * that keeps up the rate is never cut; one trickled slower (a slow POST)
+ * meets the deadline and is answered 408.
  */
-static void arm_header_deadline(struct engine *e, struct conn *c)
+static void update_deadline(struct engine *e, struct conn *c, uint32_t body_bytes)
 {
 	struct http_shard *hs = hshard(e);
 	struct http_conn *hc = hconn(c);
-	bool in_head = http_parser_in_head(&hc->parser) && !hc->error;
+	enum req_timer want = TIMER_NONE;
+	uint64_t now = engine_now_ms(e), at;
 
-	if (!hs->header_ms || in_head == hc->head_timer)
+	if (!hc->error && http_parser_in_head(&hc->parser))
+		want = hs->header_ms ? TIMER_HEAD : TIMER_NONE;
+	else if (!hc->error && !http_parser_idle(&hc->parser))
+		want = hs->body_ms ? TIMER_BODY : TIMER_NONE;
+	if (want != hc->timer) {
+		hc->timer = want;
+		at = want == TIMER_HEAD	  ? now + hs->header_ms
+		     : want == TIMER_BODY ? now + hs->body_ms
+					  : 0;
+		engine_set_deadline(e, c, at);
 		return;
-	hc->head_timer = in_head;
-	engine_set_deadline(e, c, in_head ? engine_now_ms(e) + hs->header_ms : 0);
+	}
+	if (want != TIMER_BODY || !body_bytes || !hs->body_rate)
+		return;
+	at = engine_deadline(e, c) + (uint64_t)body_bytes * 1000 / hs->body_rate;
+	engine_set_deadline(e, c, at < now + hs->body_ms ? at : now + hs->body_ms);
 }
 
 /*
@@ -310,6 +342,7 @@ static void http_pump(struct engine *e, struct conn *c)
 {
 	struct http_conn *hc = hconn(c);
 	const uint8_t *in;
+	uint32_t body_bytes = 0;
 
 	if (engine_sending(c) || engine_closing(c))
 		return;
@@ -330,6 +363,8 @@ static void http_pump(struct engine *e, struct conn *c)
 		}
 		/* n == 0: all of it parsed and no request complete yet; the buffer goes back. */
 		engine_consume(e, c, n ? (uint32_t)n : avail);
+		if (hc->timer == TIMER_BODY)
+			body_bytes += n ? (uint32_t)n : avail;
 		if (n == 0)
 			continue;
 		STAT_INC(engine_stats(e), requests);
@@ -378,7 +413,7 @@ static void http_pump(struct engine *e, struct conn *c)
 		engine_close(e, c, linger ? ENGINE_CLOSE_LINGER : ENGINE_CLOSE);
 		return;
 	}
-	arm_header_deadline(e, c);
+	update_deadline(e, c, body_bytes);
 	/* The peer's FIN came and everything before it is answered: our close (LAST_ACK). */
 	if (hc->eof && !conn_inq_len(c))
 		engine_close(e, c, ENGINE_CLOSE);
@@ -388,10 +423,15 @@ static void http_expired(struct engine *e, struct conn *c)
 {
 	struct http_conn *hc = hconn(c);
 
-	hc->head_timer = 0;
+	enum req_timer timer = hc->timer;
+
+	hc->timer = TIMER_NONE;
 	if (hc->error || hc->closing)
 		return;
-	STAT_INC(engine_stats(e), header_timeouts);
+	if (timer == TIMER_BODY)
+		STAT_INC(engine_stats(e), body_timeouts);
+	else
+		STAT_INC(engine_stats(e), header_timeouts);
 	/* What came of the late request is dropped; earlier answers still go first. */
 	hc->error = 408;
 	engine_drop_input(e, c);

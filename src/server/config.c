@@ -54,6 +54,8 @@ void config_defaults(struct config *cfg)
 	cfg->connect_retries = 2;
 	cfg->send_ms = 60000;
 	cfg->header_ms = 10000;
+	cfg->body_ms = 10000;
+	cfg->body_rate = 500;
 	cfg->ka_idle_s = 60;
 	cfg->ka_intvl_s = 10;
 	cfg->ka_cnt = 6;
@@ -104,6 +106,10 @@ void config_usage(FILE *f, const char *prog)
 		"  --header-timeout MS    a request's line and headers must arrive within MS of\n"
 		"                         its first byte, else 408 and close (default 10000;\n"
 		"                         0: no limit)\n"
+		"  --body-timeout MS      a request body must make progress: MS to start, each\n"
+		"  --body-min-rate BYTES  BYTES received extend it by a second, up to MS ahead;\n"
+		"                         slower: 408 and close (defaults 10000 and 500 bytes/s,\n"
+		"                         as Apache's mod_reqtimeout; timeout 0: no limit)\n"
 		"proxy mode:\n"
 		"  --upstream HOST:PORT[,weight=N]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
@@ -142,6 +148,8 @@ enum opt_id {
 	OPT_BODY,
 	OPT_BODY_SIZE,
 	OPT_HEADER_TIMEOUT,
+	OPT_BODY_TIMEOUT,
+	OPT_BODY_MIN_RATE,
 	OPT_UPSTREAM,
 	OPT_CONNECT_TIMEOUT,
 	OPT_CONNECT_RETRIES,
@@ -172,6 +180,8 @@ static const struct cli_opt options[] = {
 	{"--body", NULL, OPT_BODY, true},
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
 	{"--header-timeout", NULL, OPT_HEADER_TIMEOUT, true},
+	{"--body-timeout", NULL, OPT_BODY_TIMEOUT, true},
+	{"--body-min-rate", NULL, OPT_BODY_MIN_RATE, true},
 	{"--upstream", NULL, OPT_UPSTREAM, true},
 	{"--connect-timeout", NULL, OPT_CONNECT_TIMEOUT, true},
 	{"--connect-retries", NULL, OPT_CONNECT_RETRIES, true},
@@ -335,6 +345,12 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_HEADER_TIMEOUT:
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
+	case OPT_BODY_TIMEOUT:
+		seen->http = true;
+		return set_uint(flag, val, 0, 3600000, false, &cfg->body_ms, err, err_len);
+	case OPT_BODY_MIN_RATE:
+		seen->http = true;
+		return set_uint(flag, val, 0, 1u << 30, false, &cfg->body_rate, err, err_len);
 	case OPT_CONNECT_RETRIES:
 		seen->proxy = true;
 		return set_uint(flag, val, 0, CONFIG_MAX_UPSTREAMS, false, &cfg->connect_retries,
@@ -410,7 +426,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	/* Flags that belong to another mode are errors, not silently ignored. */
 	if (seen.http && cfg->mode != MODE_HTTP)
 		return cli_fail(err, err_len,
-				"--body/--body-size/--header-timeout need --mode http");
+				"--body/--body-size/--header-timeout/--body-timeout/"
+				"--body-min-rate need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream needs --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)

@@ -137,6 +137,25 @@ int proc_wait(struct proc *p, int timeout_ms)
 	return -1;
 }
 
+long long proc_stat(struct proc *p, const char *name)
+{
+	char key[64];
+	const char *line;
+	unsigned long long n;
+
+	kill(p->pid, SIGUSR1);
+	usleep(200 * 1000);
+	proc_drain(p);
+	snprintf(key, sizeof(key), "  %s ", name);
+	/* The newest dump: the last occurrence. */
+	line = NULL;
+	for (const char *at = strstr(p->out, key); at; at = strstr(at + 1, key))
+		line = at;
+	if (!line || sscanf(line + strlen(key), "%llu", &n) != 1)
+		return -1;
+	return (long long)n;
+}
+
 int proc_stop(struct proc *p, int sig, int timeout_ms)
 {
 	int ret;

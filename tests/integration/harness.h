@@ -33,6 +33,11 @@ const char *harness_bin(const char *env_name);
 int proc_start(struct proc *p, char *const argv[], bool want_port, int timeout_ms);
 /* Reads what the child printed so far into p->out / p->err. */
 void proc_drain(struct proc *p);
+/*
+ * One counter of a running ringer, from the stats it prints on SIGUSR1;
+ * -1 when the dump has no such counter.
+ */
+long long proc_stat(struct proc *p, const char *name);
 /* Sends sig and waits up to timeout_ms; returns the exit status, or -1 (then SIGKILLs). */
 int proc_stop(struct proc *p, int sig, int timeout_ms);
 /* Waits for exit without signalling; returns the exit status or -1 on timeout. */

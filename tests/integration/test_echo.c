@@ -405,23 +405,6 @@ static void drain_echoes_everything_acknowledged(void **state)
 	assert_int_equal(proc_wait(&srv, STOP_MS), 0);
 }
 
-/* The value of one counter from a SIGUSR1 dump of the running server. */
-static unsigned long long stat_of(const char *name)
-{
-	char key[64];
-	const char *line;
-	unsigned long long n = 0;
-
-	kill(srv.pid, SIGUSR1);
-	usleep(200 * 1000);
-	proc_drain(&srv);
-	snprintf(key, sizeof(key), "  %s ", name);
-	line = strstr(srv.out, key);
-	assert_non_null(line);
-	assert_int_equal(sscanf(line + strlen(key), "%llu", &n), 1);
-	return n;
-}
-
 /*
  * A peer that sends and never reads stalls ringer's send to it, and its
  * queued buffers are held for nothing: --send-timeout resets it (counted),
@@ -471,7 +454,7 @@ static void send_timeout_resets_stalled_peer(void **state)
 	/* The calm connection is still served. */
 	assert_int_equal(echo_stream(calm, 1000, 1000, 2000, &bad), 0);
 	close(calm);
-	assert_int_equal(stat_of("send_timeouts"), 1);
+	assert_int_equal(proc_stat(&srv, "send_timeouts"), 1);
 	assert_int_equal(stop_ringer(), 0);
 }
 
@@ -481,14 +464,14 @@ static void send_timeout_resets_stalled_peer(void **state)
  * a client that arrives afterwards is served at once, and a stream of its
  * own keeps moving. Returns the peers' count of starved resets.
  */
-static unsigned long long stalled_peers(int npeers)
+static long long stalled_peers(int npeers)
 {
 	static char chunk[65536];
 	int *peers = calloc((size_t)npeers, sizeof(int)), fd;
 	size_t sent = 0;
 	uint64_t bad = 0;
 	int64_t end, t0;
-	unsigned long long resets;
+	long long resets;
 	bool moved = true;
 
 	assert_non_null(peers);
@@ -528,7 +511,7 @@ static unsigned long long stalled_peers(int npeers)
 	close(fd);
 	printf("# %d stalled peers (%zu MiB in): a fresh client's 4 MiB echoed in %lld ms\n",
 	       npeers, sent >> 20, (long long)(now_ms() - t0));
-	resets = stat_of("starved_resets");
+	resets = proc_stat(&srv, "starved_resets");
 	for (int i = 0; i < npeers; i++)
 		close(peers[i]);
 	free(peers);
@@ -736,6 +719,8 @@ static void bad_flags_exit_2(void **state)
 		{"--upstream", "127.0.0.1:1", NULL},
 		{"--connect-retries", "1", NULL},
 		{"--header-timeout", "1000", NULL},
+		{"--body-timeout", "1000", NULL},
+		{"--body-min-rate", "500", NULL},
 		{"--recv-bundle", "maybe", NULL},
 		{"--keepalive", "60,10", NULL},
 		{"--send-timeout", "soon", NULL},

@@ -59,6 +59,10 @@ static void defaults(void **state)
 	assert_true(cfg.max_conns > 0);
 	assert_int_equal(cfg.buf_count & (cfg.buf_count - 1), 0);
 	assert_true(cfg.pin);
+	/* Slow requests are cut by default: headers in 10 s, bodies at 500 bytes/s. */
+	assert_int_equal(cfg.header_ms, 10000);
+	assert_int_equal(cfg.body_ms, 10000);
+	assert_int_equal(cfg.body_rate, 500);
 }
 
 static void good_flags(void **state)
@@ -168,6 +172,12 @@ static void bad_flags(void **state)
 	PARSE_BAD("--mode: 'ftp'", "--mode", "ftp");
 	PARSE_BAD("conflict", "--mode", "http", "--body", "a", "--body-size", "3");
 	PARSE_BAD("need --mode http", "--body", "a");
+	PARSE_BAD("need --mode http", "--body-min-rate", "100");
+	PARSE_BAD("--body-timeout: 'x'", "--mode", "http", "--body-timeout", "x");
+	PARSE_BAD("--body-min-rate", "--mode", "http", "--body-min-rate", "-1");
+	PARSE_OK("--mode", "http", "--body-timeout", "0", "--body-min-rate", "0");
+	assert_int_equal(cfg.body_ms, 0);
+	assert_int_equal(cfg.body_rate, 0);
 	PARSE_BAD("needs --mode proxy", "--upstream", "127.0.0.1:1");
 	PARSE_BAD("need --mode proxy", "--connect-retries", "1");
 	PARSE_BAD("need --mode proxy", "--balance", "leastconn");
