@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what ringer needs (Debian 12, as root), builds it twice (the normal
-# -O2 build and an ASan+UBSan build), runs the whole suite in both, and ends
-# with one line: N passed, N failed, N skipped (every cmocka case counted).
+# -O2 build and an ASan+UBSan build), runs the whole suite in both, fuzzes
+# each parser for a minute (a third, clang build), and ends with one line:
+# N passed, N failed, N skipped (every cmocka case counted).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,11 +24,16 @@ meson test -C build --print-errorlogs --num-processes 2 >build/test-output.txt 2
 meson test -C build-san --setup san --print-errorlogs --num-processes 2 \
 	>build-san/test-output.txt 2>&1 || status=1
 grep -E '^ *[0-9]+/[0-9]+ ' build/test-output.txt build-san/test-output.txt | sed 's/^[^:]*://'
+# The parsers under libFuzzer (clang, ASan+UBSan), 60 s each; tools/fuzz.sh runs longer.
+bash tools/fuzz.sh "${RINGER_FUZZ_SECONDS:-60}" >build/fuzz-output.txt 2>&1 || status=1
+grep -E 'runs in|kept|fails again|exited|failed' build/fuzz-output.txt | grep -v ' passed, '
 
 python3 tools/count-tests.py build=build/meson-logs/testlog.json \
-	asan+ubsan=build-san/meson-logs/testlog-san.json || status=1
+	asan+ubsan=build-san/meson-logs/testlog-san.json \
+	fuzz=build-fuzz/meson-logs/testlog-san.json || status=1
 if [ $status -ne 0 ]; then
 	echo "--- failures (full logs: build*/meson-logs/) ---"
-	grep -h -B2 -A20 -E 'FAIL|ERROR|runtime error' build/test-output.txt build-san/test-output.txt | tail -150
+	grep -h -B2 -A20 -E 'FAIL|ERROR|runtime error' build/test-output.txt build-san/test-output.txt \
+		build/fuzz-output.txt | tail -150
 fi
 exit $status

@@ -55,8 +55,13 @@ int cli_fail(char *err, size_t err_len, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	if (err && err_len)
+	if (err && err_len) {
 		vsnprintf(err, err_len, fmt, ap);
+		/* Messages quote what was typed: a control byte in it must not reach the terminal. */
+		for (char *p = err; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+	}
 	va_end(ap);
 	return -EINVAL;
 }

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The HTTP request parser (src/proto/http_parser.c) on any bytes:
+ *
+ *  - nothing it does reads outside the buffer it is given (the sanitizers
+ *    watch every byte), it never consumes more than it was given, and a
+ *    path it reports lies inside that buffer;
+ *  - it resumes at any byte: the input fed whole, one byte at a time, and
+ *    in pieces of sizes drawn from the input itself, yields the same
+ *    requests and the same verdict. Where the input is both over a limit
+ *    and malformed past it, the error may be either (http_parser.h says
+ *    so); anything else must match exactly.
+ */
+#include <string.h>
+
+#include "fuzz.h"
+#include "http_parser.h"
+
+#define MAX_REQS 256
+
+struct outcome {
+	unsigned n;
+	struct http_request req[MAX_REQS];
+	ssize_t err; /* 0, or the negative error that ended the input */
+};
+
+static bool limit_error(ssize_t err)
+{
+	return err == -HTTP_ERR_LINE_TOO_LONG || err == -HTTP_ERR_TOO_MANY_HEADERS ||
+	       err == -HTTP_ERR_HEADERS_TOO_LARGE || err == -HTTP_ERR_BAD_CHUNK;
+}
+
+/* Feeds data in pieces: piece(i) gives the size of the i-th (0: the rest). */
+static void run(const uint8_t *data, size_t size,
+		size_t (*piece)(const uint8_t *, size_t, unsigned), struct outcome *o)
+{
+	struct http_parser p;
+	size_t off = 0;
+	unsigned i = 0;
+
+	memset(o, 0, sizeof(*o));
+	http_parser_init(&p);
+	while (off < size && !o->err) {
+		size_t len = piece(data, size, i++), pos = 0;
+		char *buf;
+
+		if (!len || len > size - off)
+			len = size - off;
+		/* A piece of its own, exactly its size: a read past it is caught. */
+		buf = malloc(len);
+		FUZZ_CHECK(buf);
+		memcpy(buf, data + off, len);
+		while (pos < len) {
+			struct http_request q;
+			ssize_t n = http_parse(&p, buf + pos, len - pos, &q);
+
+			if (n < 0) {
+				o->err = n;
+				FUZZ_CHECK(n > -HTTP_ERR_COUNT);
+				FUZZ_CHECK(http_error_status((enum http_error) - n) >= 400);
+				/* Sticky until init. */
+				FUZZ_CHECK(http_parse(&p, buf, len, &q) == n);
+				break;
+			}
+			if (n == 0)
+				break;
+			FUZZ_CHECK((size_t)n <= len - pos);
+			FUZZ_CHECK(http_parser_idle(&p));
+			if (q.path) {
+				FUZZ_CHECK(q.path >= buf + pos &&
+					   q.path + q.path_len <= buf + pos + n);
+				FUZZ_CHECK(q.path_len > 0 && q.path_len < HTTP_MAX_REQUEST_LINE);
+			}
+			FUZZ_CHECK(q.method <= HTTP_METHOD_OTHER && q.minor <= 1);
+			if (o->n < MAX_REQS)
+				o->req[o->n] = q;
+			o->n++;
+			pos += (size_t)n;
+		}
+		free(buf);
+		off += len;
+	}
+}
+
+static size_t whole(const uint8_t *data, size_t size, unsigned i)
+{
+	return 0;
+}
+
+static size_t bytewise(const uint8_t *data, size_t size, unsigned i)
+{
+	return 1;
+}
+
+/* Sizes 1..64 from the input's own bytes, so the fuzzer steers the splits too. */
+static size_t drawn(const uint8_t *data, size_t size, unsigned i)
+{
+	return size ? 1 + (data[(i * 7u) % size] ^ (uint8_t)i) % 64 : 0;
+}
+
+static void same(const struct outcome *a, const struct outcome *b)
+{
+	FUZZ_CHECK(a->n == b->n);
+	for (unsigned i = 0; i < a->n && i < MAX_REQS; i++) {
+		FUZZ_CHECK(a->req[i].method == b->req[i].method);
+		FUZZ_CHECK(a->req[i].minor == b->req[i].minor);
+		FUZZ_CHECK(a->req[i].keep_alive == b->req[i].keep_alive);
+		FUZZ_CHECK(a->req[i].chunked == b->req[i].chunked);
+		FUZZ_CHECK(a->req[i].content_length == b->req[i].content_length);
+	}
+	FUZZ_CHECK(!a->err == !b->err);
+	FUZZ_CHECK(a->err == b->err || (limit_error(a->err) || limit_error(b->err)));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct outcome a, b;
+
+	run(data, size, whole, &a);
+	run(data, size, drawn, &b);
+	same(&a, &b);
+	if (size <= 4096) {
+		run(data, size, bytewise, &b);
+		same(&a, &b);
+	}
+	return 0;
+}
