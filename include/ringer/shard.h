@@ -39,8 +39,8 @@ struct shard {
 	int stop_requested; /* written by the main thread (atomic) */
 
 	pthread_t thread;
-	int start_status; /* 0, or -errno if the shard failed to start */
-	char start_note[320];
+	int start_status;     /* 0, or -errno if the shard failed to start */
+	char start_note[320]; /* what the ring offers; on a failure, what failed */
 };
 
 /* Starts the shard's thread; waits until its ring is up. Returns 0 or -errno. */

@@ -1179,8 +1179,11 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->listen_fd = -1;
 	e->nobufs_head = LIST_END;
 	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);
-	if (ret)
+	if (ret) {
+		snprintf(note, note_len, "receive buffers (%u x %u bytes = %llu MiB)", p->buf_count,
+			 p->buf_size, (unsigned long long)p->buf_count * p->buf_size >> 20);
 		goto out_free;
+	}
 	e->hold_max = p->buf_count / 32;
 	e->hold_max = e->hold_max < 2 ? 2 : e->hold_max > PAUSE_AT ? PAUSE_AT : e->hold_max;
 	e->resume_at = e->hold_max / 4;
@@ -1206,8 +1209,10 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		cap = p->max_conns; /* plain fds: EMFILE leaves connections in the backlog */
 	e->sockopt_cmd = e->direct && ring_probe_setsockopt(r) == 0;
 	ret = conn_slab_init(&e->slab, cap);
-	if (ret)
+	if (ret) {
+		snprintf(note, note_len, "connection table (%u slots)", cap);
 		goto out_bufs;
+	}
 	e->vecs_bytes = (size_t)cap * sizeof(*e->vecs);
 	e->vecs = mmap(NULL, e->vecs_bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1231,8 +1236,10 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	}
 	if (e->mode->init) {
 		ret = e->mode->init(e, p->mode_arg, &e->mode_data);
-		if (ret)
+		if (ret) {
+			snprintf(note, note_len, "%s mode", e->mode->name);
 			goto out_slab;
+		}
 	}
 	*out = e;
 	return 0;

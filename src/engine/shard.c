@@ -124,12 +124,21 @@ static int shard_setup(struct shard *s)
 		/* A refusal (e.g. a cpuset that changed) costs locality, not correctness. */
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
+	/* A failure names what failed and the flags that size it. */
 	ret = ring_init(&s->ring, s->cfg->ring_entries, 4, note, sizeof(note));
-	if (ret)
+	if (ret) {
+		snprintf(s->start_note, sizeof(s->start_note), "the ring (--ring-entries %u)",
+			 s->cfg->ring_entries);
 		return ret;
+	}
+	enote[0] = 0;
 	ret = engine_create(&s->engine, &s->ring, &p, enote, sizeof(enote));
 	if (ret) {
 		ring_exit(&s->ring);
+		snprintf(s->start_note, sizeof(s->start_note), "%s%s", enote,
+			 !strncmp(enote, "receive", 7)	     ? ", --buf-count x --buf-size"
+			 : !strncmp(enote, "connection", 10) ? ", --max-conns"
+							     : "");
 		return ret;
 	}
 	snprintf(s->start_note, sizeof(s->start_note), "shard %u cpu %d: %s%s", s->id, s->cpu, note,

@@ -342,8 +342,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < cfg.shards; i++) {
 		ret = shard_start(&shards[i]);
 		if (ret) {
-			fprintf(stderr, "ringer: shard %u failed to start: %s\n", i,
-				strerror(-ret));
+			fprintf(stderr, "ringer: shard %u failed to start: %s: %s\n", i,
+				shards[i].start_note, strerror(-ret));
 			goto out_stop;
 		}
 		started++;
