@@ -57,7 +57,8 @@ struct config {
 	unsigned ka_idle_s; /* TCP keepalive on accepted connections; 0 = off */
 	unsigned ka_intvl_s;
 	unsigned ka_cnt;
-	bool quiet; /* no startup lines beyond the listening address */
+	bool quiet;		   /* no startup lines beyond the listening address */
+	unsigned stats_interval_s; /* a line of figures on stderr this often; 0: never */
 	bool help;
 	bool version;
 	/* http */

@@ -59,6 +59,7 @@ enum conn_life {
 	CONN_L_KICKING = 1u << 7,	 /* the engine is deciding for it (no re-entry) */
 	CONN_L_RESET = 1u << 8,		 /* closed abortively (RST) */
 	CONN_L_DRAIN = 1u << 9,		 /* graceful stop: FIN once the peer has gone quiet */
+	CONN_L_OUTQ = 1u << 10,		 /* asking the kernel whether our FIN was acknowledged */
 };
 
 enum conn_side {
@@ -94,6 +95,7 @@ struct conn {
 	uint32_t out_off; /* bytes of the output head (buffer or span) already sent */
 	uint32_t out_len; /* bytes of the span given to engine_send() */
 	uint32_t feeder;  /* slot whose receive waits for our output to drain, or UINT32_MAX */
+	uint32_t slot;	  /* own index in the slab (= conn_slot()), for conn_event()'s probe */
 	const uint8_t *out_ptr;	 /* the span given to engine_send(), or NULL */
 	uint32_t last_active_ms; /* engine clock, for idle and linger timeouts (wraps in 49 days) */
 	uint32_t deadline_ms;	 /* a mode's deadline on the engine clock, or 0 */
@@ -134,7 +136,7 @@ struct conn *conn_lookup(struct conn_slab *s, uint32_t slot, uint32_t gen);
 /*
  * Moves c through the TCP state machine and keeps the per-state gauge in st
  * (may be NULL). Returns 0, or -EINVAL (state unchanged, st->illegal counted)
- * when the table refuses the move.
+ * when the table refuses the move. Every move fires ringer:tcp_transition (trace.h).
  */
 int conn_event(struct conn *c, enum tcp_event ev, struct stats *st);
 

@@ -39,6 +39,25 @@ struct engine_params {
 	uint16_t bgid;
 	uint32_t idle_ms; /* close connections idle this long; 0: never */
 	uint32_t send_ms; /* reset connections whose send is stalled this long; 0: never */
+	bool conn_info;	  /* keep engine_conn_view()'s facts: age, bytes, peer, socket cookie */
+};
+
+/*
+ * One connection as another thread may see it (the admin's /connections):
+ * read without locks while its shard runs, so a snapshot, not a transaction.
+ */
+struct engine_conn_view {
+	uint32_t slot;
+	uint32_t gen;
+	uint8_t state; /* enum tcp_state */
+	uint8_t side;  /* enum conn_side */
+	uint16_t inflight;
+	uint32_t age_ms;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint64_t cookie; /* the kernel's socket cookie (inet_diag's idiag_cookie); 0: unknown */
+	struct sockaddr_storage peer;
+	uint32_t peer_len; /* 0: unknown */
 };
 
 /* ---- for the owner of the loop ---- */
@@ -69,6 +88,13 @@ void engine_abort_all(struct engine *e);
 bool engine_done(const struct engine *e);
 /* Provided buffers the kernel handed out and nobody has given back yet. */
 unsigned engine_buffers_held(const struct engine *e);
+/* Slots ever used (a bound for engine_conn_view's slot). Any thread. */
+uint32_t engine_slots(const struct engine *e);
+/*
+ * The live connection at slot, from any thread (with conn_info; without it
+ * age, bytes, peer and cookie are 0). Returns false for a free slot.
+ */
+bool engine_conn_view(const struct engine *e, uint32_t slot, struct engine_conn_view *v);
 
 /* ---- for modes ---- */
 

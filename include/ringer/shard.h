@@ -26,6 +26,8 @@ struct shard {
 	int cpu; /* -1: not pinned */
 	const struct config *cfg;
 	const struct mode_ops *mode;
+	const void *mode_arg; /* handed to mode->init; NULL: cfg */
+	bool conn_info;	      /* keep per-connection facts for the admin's /connections */
 
 	struct ring ring;
 	struct engine *engine;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "ringer/tcp_state.h"
+#include "ringer/user_data.h"
 
 /*
  * Counters of one shard. Only the shard's own thread writes them (through
@@ -42,12 +43,33 @@
 	X(loops, "event loop iterations")                                               \
 	X(cqes, "completions reaped")                                                   \
 	X(cq_overflow, "CQ overflows")                                                  \
-	X(upstream_connects, "upstream connects")                                       \
-	X(upstream_failures, "upstream connect failures")                               \
+	X(connects_out, "connections made out (proxy: to upstreams)")                   \
+	X(connect_failures, "outbound connects that failed")                            \
 	X(no_upstream, "clients closed with no upstream left to try")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
-#define STATS_MAX_UPSTREAMS 64
+#define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */
+
+/* Completion errors by errno: the ones a server meets, then everything else. */
+/* clang-format off */
+#define STATS_ERRNOS(X) \
+	X(ECONNRESET) X(EPIPE) X(ETIMEDOUT) X(ECONNREFUSED) X(ECANCELED) X(ENOBUFS) \
+	X(EMFILE) X(ENFILE) X(ENOTCONN) X(EINVAL) X(ENOMEM) X(EAGAIN)
+/* clang-format on */
+
+enum stats_errno {
+#define X(e) STATS_ERR_##e,
+	STATS_ERRNOS(X)
+#undef X
+		STATS_ERR_OTHER,
+	STATS_ERR_COUNT,
+};
+
+/* The bucket of a negative CQE result. */
+enum stats_errno stats_errno_index(int neg_errno);
+/* Counts one loop iteration that reaped n CQEs into the histogram. */
+#define STATS_BATCH_BUCKET(n) ((n) <= 1 ? 0 : (n) > 64 ? 7 : 32 - __builtin_clz((n)-1))
+#define STATS_MAX_UPSTREAMS   64
 
 /* Proxy mode, per upstream. */
 struct stats_upstream {
@@ -65,6 +87,10 @@ struct stats {
 #undef X
 	int64_t by_state[TCP_STATE_COUNT];
 	int64_t by_side[STATS_SIDES][TCP_STATE_COUNT];
+	uint64_t entered[TCP_STATE_COUNT];   /* transitions into each state */
+	uint64_t ops[UD_OP_COUNT];	     /* completions by operation */
+	uint64_t errnos[STATS_ERR_COUNT];    /* completions that failed, by errno */
+	uint64_t batch[STATS_BATCH_BUCKETS]; /* loop iterations by CQEs reaped */
 	struct stats_upstream up[STATS_MAX_UPSTREAMS];
 } __attribute__((aligned(64)));
 

@@ -6,14 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "ringer/trace.h"
 #include "ringer/user_data.h"
-
-#ifdef RINGER_HAVE_SDT
-#include <sys/sdt.h>
-#define TRACE_TRANSITION(slot, from, to) DTRACE_PROBE3(ringer, tcp_transition, slot, from, to)
-#else
-#define TRACE_TRANSITION(slot, from, to) ((void)0)
-#endif
 
 #define FREE_END UINT32_MAX
 
@@ -46,20 +40,22 @@ void conn_slab_destroy(struct conn_slab *s)
 struct conn *conn_alloc(struct conn_slab *s)
 {
 	struct conn *c;
-	uint32_t gen;
+	uint32_t gen, slot;
 
 	if (s->free_head != FREE_END) {
-		c = &s->conns[s->free_head];
-		s->free_head = c->link;
+		slot = s->free_head;
+		s->free_head = s->conns[slot].link;
 	} else if (s->high_water < s->cap) {
-		c = &s->conns[s->high_water++];
+		slot = s->high_water++;
 	} else {
 		return NULL;
 	}
+	c = &s->conns[slot];
 	assert(!(c->life & CONN_L_USED));
 	gen = c->gen;
 	memset(c, 0, sizeof(*c));
 	c->gen = gen;
+	c->slot = slot;
 	c->link = FREE_END;
 	c->fd = -1;
 	c->feeder = UINT32_MAX;
@@ -124,8 +120,10 @@ int conn_event(struct conn *c, enum tcp_event ev, struct stats *st)
 		STAT_INC(st, by_state[to]);
 		STAT_ADD(st, by_side[c->side][from], -1);
 		STAT_INC(st, by_side[c->side][to]);
+		STAT_INC(st, entered[to]);
 	}
-	TRACE_TRANSITION(c->gen, (int)from, (int)to);
+	/* c->slot: conn_event() has no slab to compute it from, and every caller has c. */
+	TRACE_TRANSITION(c->slot, c->gen, (int)from, (int)to);
 	c->state = (uint8_t)to;
 	return 0;
 }

@@ -410,6 +410,35 @@ int ring_setsockopt(struct ring *r, int fd, bool fixed, int level, int optname, 
 	return 0;
 }
 
+/* ... and SOCKET_URING_OP_SIOCOUTQ: unsent plus unacknowledged bytes, our FIN included. */
+#define RING_SOCKET_OP_SIOCOUTQ 1
+
+int ring_outq(struct ring *r, int fd, bool fixed, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_rw(IORING_OP_URING_CMD, sqe, fd, NULL, 0, 0);
+	sqe->cmd_op = RING_SOCKET_OP_SIOCOUTQ;
+	set_fixed(sqe, fixed);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
+/* The same command's getsockopt (SOCKET_URING_OP_GETSOCKOPT): the kernel writes optval. */
+#define RING_SOCKET_OP_GETSOCKOPT 2
+
+int ring_getsockopt(struct ring *r, int fd, bool fixed, int level, int optname, void *optval,
+		    unsigned optlen, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	prep_setsockopt(sqe, fd, fixed, level, optname, optval, optlen, ud);
+	sqe->cmd_op = RING_SOCKET_OP_GETSOCKOPT;
+	return 0;
+}
+
 int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockaddr *addr,
 			unsigned len, const int *nodelay, struct __kernel_timespec *timeout,
 			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout)

@@ -4,9 +4,38 @@
 #include <errno.h>
 #include <inttypes.h>
 
+static const char *const errno_names[STATS_ERR_COUNT] = {
+#define X(e) [STATS_ERR_##e] = #e,
+	STATS_ERRNOS(X)
+#undef X
+		[STATS_ERR_OTHER] = "other",
+};
+
+enum stats_errno stats_errno_index(int neg_errno)
+{
+	switch (-neg_errno) {
+#define X(e)    \
+	case e: \
+		return STATS_ERR_##e;
+		STATS_ERRNOS(X)
+#undef X
+	default:
+		return STATS_ERR_OTHER;
+	}
+}
+
+#define SUM_ARRAY(dst, src, field)                                                     \
+	for (size_t k_ = 0; k_ < sizeof((dst)->field) / sizeof((dst)->field[0]); k_++) \
+	(dst)->field[k_] += __atomic_load_n(&(src)->field[k_], __ATOMIC_RELAXED)
+
 void stats_sum(struct stats *dst, const struct stats *src)
 {
 	int i;
+
+	SUM_ARRAY(dst, src, entered);
+	SUM_ARRAY(dst, src, ops);
+	SUM_ARRAY(dst, src, errnos);
+	SUM_ARRAY(dst, src, batch);
 
 #define X(name, help) dst->name += __atomic_load_n(&src->name, __ATOMIC_RELAXED);
 	STATS_FIELDS(X)
@@ -95,6 +124,36 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 			EMIT("ringer_connections_by_side{side=\"%s\",state=\"%s\"} %" PRId64 "\n",
 			     side_names[side], tcp_state_name((enum tcp_state)i),
 			     s->by_side[side][i]);
+	EMIT("# HELP ringer_state_entered_total Transitions into each TCP state\n"
+	     "# TYPE ringer_state_entered_total counter\n");
+	for (i = 0; i < TCP_STATE_COUNT; i++)
+		EMIT("ringer_state_entered_total{state=\"%s\"} %" PRIu64 "\n",
+		     tcp_state_name((enum tcp_state)i), s->entered[i]);
+	EMIT("# HELP ringer_ops_total io_uring completions by operation\n"
+	     "# TYPE ringer_ops_total counter\n");
+	for (i = 1; i < UD_OP_COUNT; i++)
+		EMIT("ringer_ops_total{op=\"%s\"} %" PRIu64 "\n", ud_op_name((unsigned)i),
+		     s->ops[i]);
+	EMIT("# HELP ringer_cqe_errors_total io_uring completions that failed, by errno\n"
+	     "# TYPE ringer_cqe_errors_total counter\n");
+	for (i = 0; i < STATS_ERR_COUNT; i++)
+		EMIT("ringer_cqe_errors_total{errno=\"%s\"} %" PRIu64 "\n", errno_names[i],
+		     s->errnos[i]);
+	{
+		uint64_t cum = 0;
+
+		EMIT("# HELP ringer_cqes_per_loop Completions reaped per event loop iteration\n"
+		     "# TYPE ringer_cqes_per_loop histogram\n");
+		for (i = 0; i < STATS_BATCH_BUCKETS - 1; i++) {
+			cum += s->batch[i];
+			EMIT("ringer_cqes_per_loop_bucket{le=\"%d\"} %" PRIu64 "\n", 1 << i, cum);
+		}
+		cum += s->batch[STATS_BATCH_BUCKETS - 1];
+		EMIT("ringer_cqes_per_loop_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		EMIT("ringer_cqes_per_loop_sum %" PRIu64 "\nringer_cqes_per_loop_count %" PRIu64
+		     "\n",
+		     s->cqes, cum);
+	}
 	return (int)off;
 }
 

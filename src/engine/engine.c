@@ -46,6 +46,7 @@
 
 #include "ringer/engine_next.h"
 #include "ringer/mode.h"
+#include "ringer/trace.h"
 #include "ringer/user_data.h"
 
 #define PAUSE_AT	8 /* most buffers queued (input, or output of a destination) before recv pauses */
@@ -69,8 +70,29 @@ struct send_vec {
 	struct iovec iov[SEND_IOV_MAX];
 };
 
+/*
+ * What /connections shows of a connection beyond struct conn, one per slot,
+ * kept only with engine_params.conn_info (the admin port): when it began,
+ * bytes each way, and who the peer is, with the kernel's socket cookie to
+ * find the same socket in an inet_diag dump. The cookie and an accepted
+ * peer's address are written by the kernel (getsockopt commands on the
+ * direct descriptor); the counters by this engine's thread. Other threads
+ * read them with relaxed loads.
+ */
+struct conn_info {
+	uint64_t cookie;
+	uint64_t bytes_in;
+	uint64_t bytes_out;
+	uint32_t since_ms;
+	uint32_t peer_len;
+	struct sockaddr_in6 peer; /* or a sockaddr_in */
+};
+
 struct engine {
 	struct ring *ring;
+	struct conn_info *info; /* NULL without conn_info */
+	size_t info_bytes;
+	int listen_family;
 	struct send_vec *vecs;
 	size_t vecs_bytes;
 	struct bufring bufs;
@@ -287,10 +309,104 @@ static void nobufs_wake(struct engine *e)
 	}
 }
 
+/* ---- connection info (engine_params.conn_info) -------------------------------------------- */
+
+/* A connection begins: its clock, zero bytes, and its peer when already known. */
+static void info_begin(struct engine *e, struct conn *c, const struct sockaddr *peer, socklen_t len)
+{
+	struct conn_info *ci = &e->info[conn_slot(&e->slab, c)];
+
+	__atomic_store_n(&ci->cookie, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ci->bytes_in, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ci->bytes_out, 0, __ATOMIC_RELAXED);
+	__atomic_store_n(&ci->since_ms, now32(e), __ATOMIC_RELAXED);
+	memset(&ci->peer, 0, sizeof(ci->peer));
+	if (peer && len <= sizeof(ci->peer))
+		memcpy(&ci->peer, peer, len);
+	__atomic_store_n(&ci->peer_len, peer ? (uint32_t)len : 0, __ATOMIC_RELAXED);
+}
+
+/*
+ * Asks the kernel for the socket's cookie (and the peer's address when not
+ * known): getsockopt commands on a direct descriptor, writing straight into
+ * the info slot; in flight like any operation of the connection, so the
+ * slot outlives them. A plain descriptor gets plain getsockopt calls.
+ */
+static void info_query(struct engine *e, struct conn *c)
+{
+	struct conn_info *ci = &e->info[conn_slot(&e->slab, c)];
+	bool want_peer = !ci->peer_len;
+	socklen_t plen = e->listen_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+						      : sizeof(struct sockaddr_in);
+
+	if (!conn_fixed(c)) {
+		socklen_t len = sizeof(ci->cookie);
+
+		getsockopt(c->fd, SOL_SOCKET, SO_COOKIE, &ci->cookie, &len);
+		len = sizeof(ci->peer);
+		if (want_peer && getpeername(c->fd, (struct sockaddr *)&ci->peer, &len) == 0)
+			__atomic_store_n(&ci->peer_len, (uint32_t)len, __ATOMIC_RELAXED);
+		return;
+	}
+	if (!e->sockopt_cmd)
+		return;
+	if (ring_getsockopt(e->ring, c->fd, true, SOL_SOCKET, SO_COOKIE, &ci->cookie,
+			    sizeof(ci->cookie), conn_ud(e, c, UD_OP_SOCKOPT)) == 0)
+		c->inflight++;
+	/* SO_PEERNAME wants exactly the address's size: the listener's family says which. */
+	if (want_peer && ring_getsockopt(e->ring, c->fd, true, SOL_SOCKET, SO_PEERNAME, &ci->peer,
+					 plen, conn_ud(e, c, UD_OP_SOCKOPT)) == 0) {
+		c->inflight++;
+		__atomic_store_n(&ci->peer_len, (uint32_t)plen, __ATOMIC_RELAXED);
+	}
+}
+
+static inline void info_add(uint64_t *counter, int res)
+{
+	__atomic_store_n(counter, *counter + (uint64_t)res, __ATOMIC_RELAXED);
+}
+
+uint32_t engine_slots(const struct engine *e)
+{
+	return __atomic_load_n(&e->slab.high_water, __ATOMIC_RELAXED);
+}
+
+bool engine_conn_view(const struct engine *e, uint32_t slot, struct engine_conn_view *v)
+{
+	const struct conn *c = &e->slab.conns[slot];
+
+	memset(v, 0, sizeof(*v));
+	if (slot >= engine_slots(e) || !(__atomic_load_n(&c->life, __ATOMIC_RELAXED) & CONN_L_USED))
+		return false;
+	v->slot = slot;
+	v->gen = __atomic_load_n(&c->gen, __ATOMIC_RELAXED);
+	v->state = __atomic_load_n(&c->state, __ATOMIC_RELAXED);
+	v->side = __atomic_load_n(&c->side, __ATOMIC_RELAXED);
+	v->inflight = __atomic_load_n(&c->inflight, __ATOMIC_RELAXED);
+	if (e->info) {
+		const struct conn_info *ci = &e->info[slot];
+		uint32_t now = (uint32_t)__atomic_load_n(&e->now_ms, __ATOMIC_RELAXED);
+
+		v->age_ms = now - __atomic_load_n(&ci->since_ms, __ATOMIC_RELAXED);
+		v->bytes_in = __atomic_load_n(&ci->bytes_in, __ATOMIC_RELAXED);
+		v->bytes_out = __atomic_load_n(&ci->bytes_out, __ATOMIC_RELAXED);
+		v->cookie = __atomic_load_n(&ci->cookie, __ATOMIC_RELAXED);
+		v->peer_len = __atomic_load_n(&ci->peer_len, __ATOMIC_RELAXED);
+		if (v->peer_len > sizeof(ci->peer))
+			v->peer_len = 0;
+		memcpy(&v->peer, &ci->peer, v->peer_len);
+		if (!v->peer.ss_family)
+			v->peer_len = 0; /* asked for, not answered yet */
+	}
+	return true;
+}
+
 /* ---- teardown ----------------------------------------------------------------------------- */
 
 static void release(struct engine *e, struct conn *c)
 {
+	int how = trace_close_how(c); /* before the move to CLOSED below */
+
 	if (e->mode->closed)
 		e->mode->closed(e, c);
 	while (c->in_count)
@@ -320,6 +436,7 @@ static void release(struct engine *e, struct conn *c)
 		e->clients--;
 	conn_untrack(c, e->stats);
 	STAT_INC(e->stats, closed);
+	TRACE_CLOSE(c->slot, c->gen, how);
 	conn_free(&e->slab, c);
 }
 
@@ -618,6 +735,8 @@ static void on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe 
 		uint32_t left = (uint32_t)res;
 
 		STAT_ADD(e->stats, bytes_in, (uint64_t)res);
+		if (e->info)
+			info_add(&e->info[conn_slot(&e->slab, c)].bytes_in, res);
 		c->last_active_ms = now32(e);
 		for (unsigned i = 0; i < nb; i++) {
 			uint16_t bid = bids[i];
@@ -692,6 +811,8 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 		return;
 	}
 	STAT_ADD(e->stats, bytes_out, (uint64_t)res);
+	if (e->info)
+		info_add(&e->info[conn_slot(&e->slab, c)].bytes_out, res);
 	c->last_active_ms = now32(e);
 	if (c->out_ptr) {
 		c->out_off += (uint32_t)res;
@@ -725,6 +846,32 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 	maybe_release(e, c);
 }
 
+/*
+ * FIN_WAIT_1 -> FIN_WAIT_2: the kernel sees the peer's ACK of our FIN, we do
+ * not; SIOCOUTQ says it (our FIN counts as a byte of the send queue until it
+ * is acknowledged). Asked when the shutdown completes and then on the
+ * timeout scan while the connection lingers in FIN_WAIT_1.
+ */
+static void ask_fin_acked(struct engine *e, struct conn *c)
+{
+	if (c->state != TCPS_FIN_WAIT_1 || !conn_fixed(c) || !e->sockopt_cmd ||
+	    (c->life & (CONN_L_OUTQ | CONN_L_DEAD)))
+		return;
+	if (ring_outq(e->ring, c->fd, true, conn_ud(e, c, UD_OP_OUTQ)))
+		return;
+	c->inflight++;
+	c->life |= CONN_L_OUTQ;
+}
+
+static void on_outq(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	c->life &= ~CONN_L_OUTQ;
+	if (cqe->res == 0 && c->state == TCPS_FIN_WAIT_1 && !(c->life & CONN_L_DEAD))
+		conn_event(c, TCP_EV_RCV_ACK, e->stats);
+	maybe_release(e, c);
+}
+
 static void on_shutdown(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
 {
 	c->inflight--;
@@ -744,6 +891,7 @@ static void on_shutdown(struct engine *e, struct conn *c, const struct io_uring_
 		abort_conn(e, c);
 		return;
 	}
+	ask_fin_acked(e, c);
 	kick(e, c);
 	maybe_release(e, c);
 }
@@ -782,7 +930,7 @@ static void on_sockopt(struct engine *e, struct conn *c, const struct io_uring_c
 /* An outbound connection failed: the mode hears it, then the slot goes. */
 static void fail_connect(struct engine *e, struct conn *c, int err)
 {
-	STAT_INC(e->stats, upstream_failures);
+	STAT_INC(e->stats, connect_failures);
 	c->life &= ~CONN_L_CONNECTING;
 	c->life |= CONN_L_KICKING; /* the mode may close c; the release waits for us */
 	if (e->mode->connected)
@@ -832,6 +980,7 @@ static void on_connect(struct engine *e, struct conn *c, const struct io_uring_c
 {
 	int res = cqe->res;
 
+	TRACE_CONNECT(c->slot, c->gen, res);
 	c->inflight--;
 	if (c->life & CONN_L_DEAD) {
 		maybe_release(e, c);
@@ -846,7 +995,9 @@ static void on_connect(struct engine *e, struct conn *c, const struct io_uring_c
 	c->out_ptr = NULL; /* held the address while connecting */
 	c->last_active_ms = now32(e);
 	conn_event(c, TCP_EV_RCV_SYN_ACK, e->stats);
-	STAT_INC(e->stats, upstream_connects);
+	STAT_INC(e->stats, connects_out);
+	if (e->info)
+		info_query(e, c);
 	c->life |= CONN_L_KICKING;
 	if (e->mode->connected)
 		e->mode->connected(e, c, 0);
@@ -927,11 +1078,16 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 		if (e->direct)
 			c->life |= CONN_L_FIXED;
 		c->last_active_ms = now32(e);
+		TRACE_ACCEPT(c->slot, c->gen, c->fd);
 		conn_track(c, e->stats);
 		conn_event(c, TCP_EV_PASSIVE_OPEN, e->stats);
 		conn_event(c, TCP_EV_RCV_SYN, e->stats);
 		conn_event(c, TCP_EV_RCV_ACK, e->stats);
 		STAT_INC(e->stats, accepts);
+		if (e->info) {
+			info_begin(e, c, e->cur_peer, e->cur_peer_len);
+			info_query(e, c);
+		}
 		arm_recv(e, c);
 		c->life |= CONN_L_KICKING;
 		if (e->mode->accepted)
@@ -958,6 +1114,7 @@ static const conn_handler conn_handlers[UD_OP_COUNT] = {
 	[UD_OP_RECV] = on_recv,	    [UD_OP_SEND] = on_send,	  [UD_OP_SHUTDOWN] = on_shutdown,
 	[UD_OP_CANCEL] = on_done,   [UD_OP_CLOSE] = on_close,	  [UD_OP_CONNECT] = on_connect,
 	[UD_OP_SOCKET] = on_socket, [UD_OP_SOCKOPT] = on_sockopt, [UD_OP_LINK_TIMEOUT] = on_done,
+	[UD_OP_OUTQ] = on_outq,
 };
 
 bool engine_owns(uint64_t user_data)
@@ -973,6 +1130,11 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 	unsigned op = ud_op(ud);
 	struct conn *c;
 
+	TRACE_CQE(op, ud_slot(ud), ud_gen(ud), cqe->res);
+	if (op < UD_OP_COUNT)
+		STAT_INC(e->stats, ops[op]);
+	if (cqe->res < 0)
+		STAT_INC(e->stats, errnos[stats_errno_index(cqe->res)]);
 	if (op == UD_OP_ACCEPT) {
 		on_accept(e, cqe);
 		return;
@@ -1014,8 +1176,11 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	if (c->rx & CONN_RX_DISCARD) {
 		if (now - c->last_active_ms > LINGER_MS)
 			abort_conn(e, c);
+		else
+			ask_fin_acked(e, c);
 		return;
 	}
+	ask_fin_acked(e, c); /* a half-close waiting in FIN_WAIT_1 */
 	if (c->deadline_ms && (int32_t)(now - c->deadline_ms) >= 0) {
 		c->deadline_ms = 0;
 		if (e->mode->expired)
@@ -1114,6 +1279,13 @@ void engine_second(struct engine *e, int64_t wall_sec)
 void engine_listen(struct engine *e, int listen_fd)
 {
 	e->listen_fd = listen_fd;
+	{
+		struct sockaddr_storage ss;
+		socklen_t len = sizeof(ss);
+
+		if (getsockname(listen_fd, (struct sockaddr *)&ss, &len) == 0)
+			e->listen_family = ss.ss_family;
+	}
 	arm_accept(e);
 }
 
@@ -1213,6 +1385,17 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		snprintf(note, note_len, "connection table (%u slots)", cap);
 		goto out_bufs;
 	}
+	if (p->conn_info) {
+		e->info_bytes = (size_t)cap * sizeof(*e->info);
+		e->info = mmap(NULL, e->info_bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (e->info == MAP_FAILED) {
+			e->info = NULL;
+			ret = -ENOMEM;
+			snprintf(note, note_len, "connection info (%u slots)", cap);
+			goto out_slab_only;
+		}
+	}
 	e->vecs_bytes = (size_t)cap * sizeof(*e->vecs);
 	e->vecs = mmap(NULL, e->vecs_bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1247,6 +1430,9 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 out_slab:
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
+	if (e->info)
+		munmap(e->info, e->info_bytes);
+out_slab_only:
 	conn_slab_destroy(&e->slab);
 out_bufs:
 	bufring_exit(&e->bufs);
@@ -1263,6 +1449,8 @@ void engine_destroy(struct engine *e)
 		e->mode->fini(e, e->mode_data);
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
+	if (e->info)
+		munmap(e->info, e->info_bytes);
 	conn_slab_destroy(&e->slab);
 	bufring_exit(&e->bufs);
 	free(e);
@@ -1419,6 +1607,8 @@ struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint3
 	c->out_ptr = (const uint8_t *)addr; /* the address, until the connect is submitted */
 	c->last_active_ms = now32(e);
 	conn_track(c, e->stats);
+	if (e->info)
+		info_begin(e, c, (const struct sockaddr *)&addr->ss, addr->len);
 	conn_event(c, TCP_EV_ACTIVE_OPEN, e->stats);
 	if (timeout_ms != e->connect_timeout_ms) {
 		/* The kernel reads the timespec at submission: push out those that use the old one. */

@@ -84,6 +84,7 @@ static void run_loop(struct shard *s)
 		ring_cq_advance(&s->ring, n);
 		engine_flush(s->engine);
 		STAT_INC(&s->stats, loops);
+		STAT_INC(&s->stats, batch[STATS_BATCH_BUCKET(n)]);
 		STAT_ADD(&s->stats, cqes, n);
 		ov = ring_cq_overflow(&s->ring);
 		if (ov != overflow_seen) {
@@ -99,7 +100,8 @@ static int shard_setup(struct shard *s)
 {
 	struct engine_params p = {
 		.mode = s->mode,
-		.mode_arg = s->cfg,
+		.mode_arg = s->mode_arg ? s->mode_arg : s->cfg,
+		.conn_info = s->conn_info,
 		.stats = &s->stats,
 		.max_conns = s->cfg->max_conns *
 			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),

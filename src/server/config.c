@@ -96,7 +96,10 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 60,10,6: a vanished peer goes after 2 minutes)\n"
 		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
 		"                         default off)\n"
-		"  --admin ADDR:PORT      serve Prometheus metrics (GET /metrics) on this address\n"
+		"  --admin ADDR:PORT      serve GET /metrics (Prometheus), /connections (JSON;\n"
+		"                         ?verify=1 checks each against the kernel) and a\n"
+		"                         live dashboard at / on this address\n"
+		"  --stats-interval S     print a line of figures on stderr every S seconds\n"
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
@@ -148,6 +151,7 @@ enum opt_id {
 	OPT_BODY,
 	OPT_BODY_SIZE,
 	OPT_HEADER_TIMEOUT,
+	OPT_STATS_INTERVAL,
 	OPT_BODY_TIMEOUT,
 	OPT_BODY_MIN_RATE,
 	OPT_UPSTREAM,
@@ -168,6 +172,7 @@ enum opt_id {
 
 static const struct cli_opt options[] = {
 	{"--listen", NULL, OPT_LISTEN, true},
+	{"--stats-interval", NULL, OPT_STATS_INTERVAL, true},
 	{"--mode", NULL, OPT_MODE, true},
 	{"--shards", NULL, OPT_SHARDS, true},
 	{"--max-conns", NULL, OPT_MAX_CONNS, true},
@@ -345,6 +350,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_HEADER_TIMEOUT:
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
+	case OPT_STATS_INTERVAL:
+		return set_uint(flag, val, 0, 3600, false, &cfg->stats_interval_s, err, err_len);
 	case OPT_BODY_TIMEOUT:
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->body_ms, err, err_len);

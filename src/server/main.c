@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: MIT
 /*
  * ringer: parse the flags, open one SO_REUSEPORT listener per shard, start
- * the shards, then wait for signals: SIGUSR1 prints stats, SIGINT/SIGTERM
- * drain and exit. The main thread also serves the optional admin port.
+ * the shards (and the admin shard, with --admin), then wait for signals:
+ * SIGUSR1 prints stats, SIGINT/SIGTERM drain and exit; with --stats-interval
+ * a line of figures every few seconds.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
@@ -18,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "ringer/config.h"
 #include "ringer/shard.h"
 #include "ringer/sock.h"
@@ -76,7 +79,6 @@ static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
 		stats_sum(out, &shards[i].stats);
 }
 
-/* One request per connection, blocking with short timeouts: this is not the hot path. */
 static const char *upstream_names[CONFIG_MAX_UPSTREAMS];
 
 static void print_stats(const struct config *cfg, const struct stats *st)
@@ -87,147 +89,38 @@ static void print_stats(const struct config *cfg, const struct stats *st)
 }
 
 /*
- * The admin port, served from the main thread without ever blocking it: up
- * to ADMIN_CLIENTS connections at once, nonblocking, each with ADMIN_MS to
- * send its request line, then one response and a close. A silent or slow
- * admin client delays neither other scrapes nor signals.
+ * --stats-interval: one line every S seconds on stderr, like vmstat, with a
+ * header every 20 lines. Rates are over the interval; states are now.
  */
-#define ADMIN_CLIENTS 16
-#define ADMIN_MS      2000
-
-struct admin_client {
-	int fd; /* -1: free */
-	int64_t deadline_ms;
-	size_t len;
-	char req[1024];
-};
-
-static struct admin_client admin_clients[ADMIN_CLIENTS];
-
-static int64_t mono_ms(void)
+static void stats_line(const struct config *cfg, struct shard *shards, struct stats *prev,
+		       unsigned *lines, double secs)
 {
-	struct timespec ts;
+	static struct stats cur;
+	int64_t conns = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void admin_drop(struct admin_client *ac)
-{
-	close(ac->fd);
-	ac->fd = -1;
-}
-
-static void admin_accept(int lfd)
-{
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-
-	if (fd < 0)
-		return;
-	for (int i = 0; i < ADMIN_CLIENTS; i++) {
-		struct admin_client *ac = &admin_clients[i];
-
-		if (ac->fd < 0) {
-			ac->fd = fd;
-			ac->len = 0;
-			ac->deadline_ms = mono_ms() + ADMIN_MS;
-			return;
-		}
-	}
-	close(fd); /* all slots taken: this one is refused, the others go on */
-}
-
-/* The whole response is written at once: its socket gets a send buffer that holds it. */
-static void admin_respond(struct admin_client *ac, struct shard *shards, unsigned n,
-			  const struct config *cfg)
-{
-	static char body[1 << 17];
-	char head[256];
-	struct stats st;
-	int len, sndbuf = (int)sizeof(body) + (int)sizeof(head);
-	struct iovec iov[2];
-	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-
-	if (strncmp(ac->req, "GET /metrics ", 13) && strncmp(ac->req, "GET / ", 6)) {
-		static const char nf[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
-					 "Connection: close\r\n\r\n";
-		send(ac->fd, nf, sizeof(nf) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-		return;
-	}
-	sum_stats(shards, n, &st);
-	len = stats_prometheus(body, sizeof(body), &st);
-	if (len < 0)
-		len = 0;
-	if (cfg->mode == MODE_PROXY) {
-		int more = stats_prometheus_upstreams(body + len, sizeof(body) - (size_t)len, &st,
-						      upstream_names, cfg->n_upstreams);
-
-		if (more > 0)
-			len += more;
-	}
-	snprintf(head, sizeof(head),
-		 "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-		 "Content-Length: %d\r\nConnection: close\r\n\r\n",
-		 len);
-	setsockopt(ac->fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
-	iov[0] = (struct iovec){head, strlen(head)};
-	iov[1] = (struct iovec){body, (size_t)len};
-	sendmsg(ac->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-}
-
-static void admin_read(struct admin_client *ac, struct shard *shards, unsigned n,
-		       const struct config *cfg)
-{
-	ssize_t got = recv(ac->fd, ac->req + ac->len, sizeof(ac->req) - 1 - ac->len, MSG_DONTWAIT);
-
-	if (got < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (got <= 0) {
-		admin_drop(ac);
-		return;
-	}
-	ac->len += (size_t)got;
-	ac->req[ac->len] = 0;
-	/* The request line is all that matters; answer once it is complete (or the buffer full). */
-	if (!strstr(ac->req, "\r\n") && ac->len < sizeof(ac->req) - 1)
-		return;
-	admin_respond(ac, shards, n, cfg);
-	admin_drop(ac);
-}
-
-/* Fills pfd[first..] with the admin clients; returns how many, and the poll timeout. */
-static int admin_pollfds(struct pollfd *pfd, int *timeout_ms)
-{
-	int64_t now = mono_ms(), next = -1;
-	int k = 0;
-
-	for (int i = 0; i < ADMIN_CLIENTS; i++) {
-		struct admin_client *ac = &admin_clients[i];
-
-		if (ac->fd < 0)
-			continue;
-		if (now >= ac->deadline_ms) {
-			admin_drop(ac);
-			continue;
-		}
-		if (next < 0 || ac->deadline_ms < next)
-			next = ac->deadline_ms;
-		pfd[k++] = (struct pollfd){.fd = ac->fd, .events = POLLIN};
-	}
-	*timeout_ms = next < 0 ? -1 : (int)(next - now);
-	return k;
-}
-
-static void admin_serve(struct pollfd *pfd, int k, struct shard *shards, unsigned n,
-			const struct config *cfg)
-{
-	for (int j = 0; j < k; j++) {
-		if (!pfd[j].revents)
-			continue;
-		for (int i = 0; i < ADMIN_CLIENTS; i++)
-			if (admin_clients[i].fd == pfd[j].fd)
-				admin_read(&admin_clients[i], shards, n, cfg);
-	}
+	sum_stats(shards, cfg->shards, &cur);
+	for (int i = 0; i < TCP_STATE_COUNT; i++)
+		conns += cur.by_state[i];
+	if (*lines % 20 == 0)
+		fprintf(stderr, "%8s %8s %8s %9s %9s %10s %10s %6s %7s %7s\n", "conns", "estab",
+			"accept/s", cfg->mode == MODE_HTTP ? "req/s" : "recv/s", "close/s",
+			"in MB/s", "out MB/s", "cqe/lp", "enobufs", "errors");
+	(*lines)++;
+	fprintf(stderr,
+		"%8" PRId64 " %8" PRId64 " %8.0f %9.0f %9.0f %10.2f %10.2f %6.2f %7" PRIu64
+		" %7" PRIu64 "\n",
+		conns, cur.by_state[TCPS_ESTABLISHED], (double)(cur.accepts - prev->accepts) / secs,
+		(double)(cfg->mode == MODE_HTTP ? cur.requests - prev->requests
+						: cur.recv_cqes - prev->recv_cqes) /
+			secs,
+		(double)(cur.closed - prev->closed) / secs,
+		(double)(cur.bytes_in - prev->bytes_in) / secs / 1e6,
+		(double)(cur.bytes_out - prev->bytes_out) / secs / 1e6,
+		cur.loops > prev->loops
+			? (double)(cur.cqes - prev->cqes) / (double)(cur.loops - prev->loops)
+			: 0.0,
+		cur.enobufs - prev->enobufs, cur.errors - prev->errors);
+	*prev = cur;
 }
 
 int main(int argc, char **argv)
@@ -236,9 +129,14 @@ int main(int argc, char **argv)
 	struct shard *shards;
 	struct stats total;
 	char err[256], addr_s[80];
-	int cpus[CPU_SETSIZE], ncpus, sfd, admin_fd = -1, ret;
-	unsigned nofile, i, started = 0;
+	int cpus[CPU_SETSIZE], ncpus, sfd, ret;
+	unsigned nofile, i, started = 0, lines = 0;
 	sigset_t sigs;
+	static struct config admin_cfg;
+	static struct shard admin;
+	static struct stats prev;
+	struct admin_ctx ctx;
+	bool admin_started = false;
 
 	config_defaults(&cfg);
 	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
@@ -330,14 +228,26 @@ int main(int argc, char **argv)
 			getsockname(s->listen_fd, (struct sockaddr *)&cfg.listen.ss, &len);
 		}
 	}
+	/* The admin port: a shard of its own (admin.c), small and with its own limits. */
+	admin.listen_fd = -1;
 	if (cfg.admin_set) {
-		admin_fd = sock_listen(&cfg.admin, 64);
-		if (admin_fd < 0) {
+		admin_config(&admin_cfg, &cfg);
+		ctx = (struct admin_ctx){shards, cfg.shards, &cfg, upstream_names};
+		admin.id = cfg.shards;
+		admin.cfg = &admin_cfg;
+		admin.mode = &mode_admin;
+		admin.mode_arg = &ctx;
+		admin.cpu = -1;
+		admin.file_slots = 256;
+		admin.listen_fd = sock_listen(&cfg.admin, 64);
+		if (admin.listen_fd < 0) {
 			fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 				net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)),
-				strerror(-admin_fd));
+				strerror(-admin.listen_fd));
 			return 1;
 		}
+		for (i = 0; i < cfg.shards; i++)
+			shards[i].conn_info = true;
 	}
 	for (i = 0; i < cfg.shards; i++) {
 		ret = shard_start(&shards[i]);
@@ -350,14 +260,23 @@ int main(int argc, char **argv)
 		if (!cfg.quiet)
 			fprintf(stderr, "ringer: %s\n", shards[i].start_note);
 	}
+	if (admin.listen_fd >= 0) {
+		ret = shard_start(&admin);
+		if (ret) {
+			fprintf(stderr, "ringer: the admin shard failed to start: %s: %s\n",
+				admin.start_note, strerror(-ret));
+			goto out_stop;
+		}
+		admin_started = true;
+	}
 
 	/* The first line on stdout is the address, so scripts and tests can read the port. */
 	printf("listening on %s\n", net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)));
-	if (admin_fd >= 0) {
+	if (admin.listen_fd >= 0) {
 		struct net_addr a;
 		socklen_t len = sizeof(a.ss);
 
-		getsockname(admin_fd, (struct sockaddr *)&a.ss, &len);
+		getsockname(admin.listen_fd, (struct sockaddr *)&a.ss, &len);
 		a.len = len;
 		printf("admin on %s\n", net_addr_str(&a, addr_s, sizeof(addr_s)));
 	}
@@ -366,25 +285,22 @@ int main(int argc, char **argv)
 		       cfg.shards, cfg.shards == 1 ? "" : "s", cfg.max_conns);
 	fflush(stdout);
 
-	for (i = 0; i < ADMIN_CLIENTS; i++)
-		admin_clients[i].fd = -1;
+	sum_stats(shards, cfg.shards, &prev);
 	for (;;) {
-		struct pollfd pfd[2 + ADMIN_CLIENTS] = {{.fd = sfd, .events = POLLIN},
-							{.fd = admin_fd, .events = POLLIN}};
+		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
 		struct signalfd_siginfo si;
-		int timeout_ms, k = admin_pollfds(pfd + 2, &timeout_ms);
+		int n = poll(&pfd, 1, cfg.stats_interval_s ? (int)cfg.stats_interval_s * 1000 : -1);
 
-		if (poll(pfd, 2 + (nfds_t)k, timeout_ms) < 0) {
+		if (n < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("ringer: poll");
 			break;
 		}
-		admin_serve(pfd + 2, k, shards, cfg.shards, &cfg);
-		if (admin_fd >= 0 && (pfd[1].revents & POLLIN))
-			admin_accept(admin_fd);
-		if (!(pfd[0].revents & POLLIN))
+		if (n == 0) {
+			stats_line(&cfg, shards, &prev, &lines, (double)cfg.stats_interval_s);
 			continue;
+		}
 		if (read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGUSR1) {
@@ -398,17 +314,19 @@ int main(int argc, char **argv)
 	}
 	ret = 0;
 out_stop:
+	/* The admin shard reads the others' tables: it goes first. */
+	if (admin_started) {
+		shard_request_stop(&admin);
+		shard_join(&admin);
+	}
 	for (i = 0; i < started; i++)
 		shard_request_stop(&shards[i]);
 	for (i = 0; i < started; i++)
 		shard_join(&shards[i]);
 	sum_stats(shards, cfg.shards, &total);
 	print_stats(&cfg, &total);
-	for (i = 0; i < ADMIN_CLIENTS; i++)
-		if (admin_clients[i].fd >= 0)
-			admin_drop(&admin_clients[i]);
-	if (admin_fd >= 0)
-		close(admin_fd);
+	if (admin.listen_fd >= 0 && !admin_started)
+		close(admin.listen_fd);
 	free(shards);
 	return ret ? 1 : 0;
 }

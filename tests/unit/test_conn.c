@@ -23,6 +23,7 @@ static void alloc_until_full(void **state)
 		c[i] = conn_alloc(&s);
 		assert_non_null(c[i]);
 		assert_int_equal(conn_slot(&s, c[i]), i);
+		assert_int_equal(c[i]->slot, i); /* the tcp_transition probe's slot */
 		assert_int_equal(c[i]->state, TCPS_CLOSED);
 		assert_int_equal(c[i]->inflight, 0);
 		assert_int_equal(c[i]->fd, -1);
@@ -31,8 +32,9 @@ static void alloc_until_full(void **state)
 	assert_null(conn_alloc(&s));
 	conn_free(&s, c[3]);
 	assert_int_equal(s.used, 7);
-	/* The freed slot is the one handed out next. */
+	/* The freed slot is the one handed out next, and knows its index again. */
 	assert_ptr_equal(conn_alloc(&s), c[3]);
+	assert_int_equal(c[3]->slot, 3);
 	assert_null(conn_alloc(&s));
 	conn_slab_destroy(&s);
 }

@@ -216,7 +216,7 @@ static void connect_to_listener(void **state)
 	assert_int_equal(seen.connected_res, 0);
 	assert_int_equal(c->state, TCPS_ESTABLISHED);
 	assert_int_equal(f->st.by_side[CONN_SIDE_UPSTREAM][TCPS_ESTABLISHED], 1);
-	assert_int_equal(f->st.upstream_connects, 1);
+	assert_int_equal(f->st.connects_out, 1);
 	/* Bytes flow both ways on the connected socket. */
 	afd = accept(lfd, NULL, NULL);
 	assert_true(afd >= 0);
@@ -250,8 +250,8 @@ static void connect_refused(void **state)
 	assert_int_equal(seen.connected_res, -ECONNREFUSED);
 	assert_true(pump(f, 2000, got_closed));
 	assert_int_equal(seen.closed_state, TCPS_CLOSED);
-	assert_int_equal(f->st.upstream_failures, 1);
-	assert_int_equal(f->st.upstream_connects, 0);
+	assert_int_equal(f->st.connect_failures, 1);
+	assert_int_equal(f->st.connects_out, 0);
 	assert_true(pump(f, 2000, all_released));
 }
 
@@ -277,7 +277,7 @@ static void connect_timeout(void **state)
 	assert_int_equal(seen.connected_res, -ETIMEDOUT);
 	assert_true(mono_ms() - t0 >= 250);
 	assert_true(mono_ms() - t0 < 1500);
-	assert_int_equal(f->st.upstream_failures, 1);
+	assert_int_equal(f->st.connect_failures, 1);
 	assert_true(pump(f, 2000, all_released));
 	close(fill[0]);
 	close(fill[1]);
