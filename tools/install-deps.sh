@@ -6,11 +6,13 @@ set -euo pipefail
 # Build and unit tests.
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
 	python3 clang-format clang libclang-rt-14-dev)
+# Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles.
+pkgs+=(prometheus chromium linux-perf)
 # Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
 pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
 	iproute2)
 if [ "${RINGER_DEPS_EXTRA:-}" = bench ]; then
-	pkgs+=(linux-perf strace valgrind)
+	pkgs+=(strace valgrind bpftrace)
 fi
 
 missing=()
@@ -21,8 +23,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 	[ "$(id -u)" -eq 0 ] || { echo "install-deps: need root to install: ${missing[*]}" >&2; exit 1; }
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get update -qq
-	# nginx-light's postinst would start a system nginx on port 80; tests run their own.
-	if printf '%s\n' "${missing[@]}" | grep -q '^nginx'; then
+	# Postinst scripts would start system services (nginx on port 80, prometheus on
+	# 9090); tests run their own. policy-rc.d forbids starting any during the install.
+	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 		chmod +x /usr/sbin/policy-rc.d
 		trap 'rm -f /usr/sbin/policy-rc.d' EXIT
