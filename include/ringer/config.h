@@ -51,6 +51,10 @@ struct config {
 	unsigned half_close_ms;	  /* proxy: a pair with one direction finished; 0 = no limit */
 	unsigned fail_threshold;  /* proxy: consecutive connect failures that mark one down */
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
+	bool check;		  /* proxy: active health checks (a TCP connect) */
+	unsigned check_ms;	  /* ... every this often */
+	unsigned check_fall;	  /* ... this many failures in a row mark an upstream down */
+	unsigned check_rise;	  /* ... and this many successes up again */
 	enum balance_mode balance;
 	bool pin;	    /* pin shard threads to CPUs */
 	bool recv_bundle;   /* recv bundles (kernel 6.10+): several buffers per completion */

@@ -77,8 +77,9 @@ struct stats_upstream {
 	uint64_t failures; /* connects that failed (refused, timed out, ...) */
 	uint64_t bytes_in; /* bytes received from the upstream */
 	uint64_t bytes_out;
-	int64_t active; /* sessions using it now */
-	int64_t down;	/* 1 while passive health has it marked down */
+	int64_t active;		/* sessions using it now */
+	int64_t down;		/* 1 while passive health has it marked down */
+	uint64_t state_changes; /* active health checks: up -> down and down -> up */
 };
 
 struct stats {

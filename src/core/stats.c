@@ -56,6 +56,7 @@ void stats_sum(struct stats *dst, const struct stats *src)
 		d->bytes_out += __atomic_load_n(&u->bytes_out, __ATOMIC_RELAXED);
 		d->active += __atomic_load_n(&u->active, __ATOMIC_RELAXED);
 		d->down += __atomic_load_n(&u->down, __ATOMIC_RELAXED);
+		d->state_changes += __atomic_load_n(&u->state_changes, __ATOMIC_RELAXED);
 	}
 }
 
@@ -170,6 +171,8 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 		 "upstream connects that failed"},
 		{"ringer_upstream_bytes_in_total", "counter", "bytes received from the upstream"},
 		{"ringer_upstream_bytes_out_total", "counter", "bytes sent to the upstream"},
+		{"ringer_upstream_state_changes_total", "counter",
+		 "up/down changes found by active health checks"},
 	};
 	size_t off = 0;
 	int n;
@@ -178,9 +181,10 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
 		for (unsigned i = 0; i < count && i < STATS_MAX_UPSTREAMS; i++) {
 			const struct stats_upstream *u = &s->up[i];
-			int64_t v[] = {u->down ? 0 : 1,	     u->active,
-				       (int64_t)u->connects, (int64_t)u->failures,
-				       (int64_t)u->bytes_in, (int64_t)u->bytes_out};
+			int64_t v[] = {u->down ? 0 : 1,		 u->active,
+				       (int64_t)u->connects,	 (int64_t)u->failures,
+				       (int64_t)u->bytes_in,	 (int64_t)u->bytes_out,
+				       (int64_t)u->state_changes};
 
 			EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name, names[i], v[k]);
 		}

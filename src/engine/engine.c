@@ -124,6 +124,7 @@ struct engine {
 	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
 	uint32_t scan_cursor; /* where the timeout scan continues */
 	uint32_t connect_timeout_ms;
+	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
 	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
 };
 
@@ -940,11 +941,38 @@ static void fail_connect(struct engine *e, struct conn *c, int err)
 	maybe_release(e, c);
 }
 
+/*
+ * TCP keepalive on a socket we connect out (the proxy's upstream side), as
+ * the listener's options give it to accepted ones: four setsockopt commands
+ * ahead of the connect (their order does not matter), or plain calls on a
+ * plain descriptor.
+ */
+static void set_keepalive(struct engine *e, struct conn *c)
+{
+	static const int opt[4][2] = {{SOL_SOCKET, SO_KEEPALIVE},
+				      {IPPROTO_TCP, TCP_KEEPIDLE},
+				      {IPPROTO_TCP, TCP_KEEPINTVL},
+				      {IPPROTO_TCP, TCP_KEEPCNT}};
+
+	for (int i = 0; i < 4; i++) {
+		if (!conn_fixed(c)) {
+			setsockopt(c->fd, opt[i][0], opt[i][1], &e->ka[i], sizeof(int));
+			continue;
+		}
+		if (e->sockopt_cmd &&
+		    ring_setsockopt(e->ring, c->fd, true, opt[i][0], opt[i][1], &e->ka[i],
+				    sizeof(int), conn_ud(e, c, UD_OP_SOCKOPT)) == 0)
+			c->inflight++;
+	}
+}
+
 static void submit_connect(struct engine *e, struct conn *c)
 {
 	const struct net_addr *a = (const struct net_addr *)c->out_ptr;
 	int ret;
 
+	if (e->ka[0])
+		set_keepalive(e, c);
 	ret = ring_connect_linked(e->ring, c->fd, conn_fixed(c), (const struct sockaddr *)&a->ss,
 				  a->len, conn_fixed(c) ? &one : NULL,
 				  e->connect_timeout_ms ? &e->connect_ts : NULL,
@@ -1346,6 +1374,12 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->stats = p->stats;
 	e->idle_ms = p->idle_ms;
 	e->send_ms = p->send_ms;
+	if (p->ka_idle) {
+		e->ka[0] = 1;
+		e->ka[1] = (int)p->ka_idle;
+		e->ka[2] = (int)p->ka_intvl;
+		e->ka[3] = (int)p->ka_cnt;
+	}
 	e->peer_addrs = p->peer_addrs;
 	e->bundle = p->recv_bundle && r->recv_bundle;
 	e->listen_fd = -1;

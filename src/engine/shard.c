@@ -102,6 +102,9 @@ static int shard_setup(struct shard *s)
 		.mode = s->mode,
 		.mode_arg = s->mode_arg ? s->mode_arg : s->cfg,
 		.conn_info = s->conn_info,
+		.ka_idle = s->cfg->ka_idle_s,
+		.ka_intvl = s->cfg->ka_intvl_s,
+		.ka_cnt = s->cfg->ka_cnt,
 		.stats = &s->stats,
 		.max_conns = s->cfg->max_conns *
 			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),

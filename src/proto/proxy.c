@@ -21,11 +21,20 @@
  *                        reset or an error (the failure propagates), else
  *                        once its output has drained
  *
+ * Active health checks (--check): one shard's proxy (the first to start)
+ * connects to each upstream every --check-interval from its once-a-second
+ * tick, an io_uring connect like any other; --check-fall failures in a row
+ * mark the upstream down for every shard (a shared atomic flag), --check-rise
+ * successes mark it up again, and each change is logged once and counted.
+ * Passive health (connect failures of real sessions) runs beside it, per
+ * shard, in balance.c.
+ *
  * nginx's stream proxy moves bytes for both directions in one function
  * choosing source and destination; here the engine does the moving and this
  * file only chooses.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,6 +50,31 @@ struct proxy {
 	struct balance bal;
 };
 
+/*
+ * Active health, process-wide: down[] is read by every shard and written
+ * only by the checking shard, like the rest of this table.
+ */
+struct health {
+	int down;	/* atomic */
+	uint32_t fails; /* checks failed in a row */
+	uint32_t oks;	/* checks passed in a row, while down */
+	bool in_flight;
+	uint64_t next_ms;
+};
+
+static struct health health[BALANCE_MAX];
+static struct engine *checker; /* the engine whose proxy runs the checks (atomic) */
+
+static uint64_t health_down_mask(unsigned n)
+{
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < n; i++)
+		if (__atomic_load_n(&health[i].down, __ATOMIC_RELAXED))
+			mask |= 1ull << i;
+	return mask;
+}
+
 struct pconn {
 	struct conn_ref peer; /* the other side; slot NO_PEER when there is none */
 	uint64_t tried;	      /* client: upstreams tried for this session (bit each) */
@@ -48,7 +82,8 @@ struct pconn {
 	uint8_t upstream;     /* the session's upstream */
 	uint8_t attempts;     /* client: connects tried */
 	uint8_t is_client;
-	uint8_t counted; /* upstream: counted in its upstream's active sessions */
+	uint8_t counted;  /* upstream: counted in its upstream's active sessions */
+	uint8_t is_check; /* an active health check's connection, no session */
 };
 
 _Static_assert(sizeof(struct pconn) <= sizeof(((struct conn *)0)->proto), "fits in struct conn");
@@ -89,7 +124,8 @@ static bool start_upstream(struct engine *e, struct proxy *px, struct conn *clie
 	struct conn *up;
 	int i, err;
 
-	i = balance_pick(&px->bal, pc->hash, pc->tried, engine_now_ms(e));
+	i = balance_pick(&px->bal, pc->hash, pc->tried | health_down_mask(px->bal.n),
+			 engine_now_ms(e));
 	if (i < 0)
 		return false;
 	pc->tried |= 1ull << i;
@@ -165,6 +201,74 @@ static void finish_direction(struct engine *e, struct conn *src, struct conn *ds
 	}
 }
 
+/* ---- active health checks ------------------------------------------------------------------ */
+
+static void health_mark(struct engine *e, struct proxy *px, unsigned i, bool down, int err)
+{
+	struct stats *st = engine_stats(e);
+
+	__atomic_store_n(&health[i].down, down, __ATOMIC_RELAXED);
+	STAT_INC(st, up[i].state_changes);
+	STAT_ADD(st, up[i].down, down ? 1 : -1);
+	if (down)
+		fprintf(stderr, "ringer: upstream %s is DOWN: %u checks failed (last: %s)\n",
+			px->cfg->upstreams[i].name, health[i].fails, strerror(-err));
+	else
+		fprintf(stderr, "ringer: upstream %s is UP: %u checks passed\n",
+			px->cfg->upstreams[i].name, health[i].oks);
+}
+
+/* A check finished: res 0 (connected) or -errno. */
+static void health_result(struct engine *e, struct proxy *px, unsigned i, int res)
+{
+	struct health *h = &health[i];
+	bool down = __atomic_load_n(&h->down, __ATOMIC_RELAXED);
+
+	h->in_flight = false;
+	if (res == 0) {
+		h->fails = 0;
+		if (down && ++h->oks >= px->cfg->check_rise)
+			health_mark(e, px, i, false, 0);
+		return;
+	}
+	h->oks = 0;
+	if (!down && ++h->fails >= px->cfg->check_fall)
+		health_mark(e, px, i, true, res);
+}
+
+static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
+{
+	const struct config *cfg = px->cfg;
+
+	for (unsigned i = 0; i < px->bal.n; i++) {
+		struct health *h = &health[i];
+		struct conn *c;
+		int err;
+
+		if (h->in_flight || now_ms < h->next_ms)
+			continue;
+		h->next_ms = now_ms + cfg->check_ms;
+		c = engine_connect(
+			e, &cfg->upstreams[i].addr,
+			cfg->connect_ms < cfg->check_ms ? cfg->connect_ms : cfg->check_ms, &err);
+		if (!c)
+			continue; /* no slot here now: not the upstream's fault */
+		memset(pconn(c), 0, sizeof(struct pconn));
+		pconn(c)->peer.slot = NO_PEER;
+		pconn(c)->is_check = 1;
+		pconn(c)->upstream = (uint8_t)i;
+		h->in_flight = true;
+	}
+}
+
+static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
+{
+	struct proxy *px = engine_mode_data(e);
+
+	if (__atomic_load_n(&checker, __ATOMIC_RELAXED) == e)
+		health_tick(e, px, now_ms);
+}
+
 static void proxy_connected(struct engine *e, struct conn *up, int res)
 {
 	struct proxy *px = engine_mode_data(e);
@@ -174,6 +278,12 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 	unsigned i = pu->upstream;
 	bool was_down = balance_is_down(&px->bal, i);
 
+	if (pu->is_check) {
+		health_result(e, px, i, res);
+		if (res == 0)
+			engine_close(e, up, ENGINE_CLOSE); /* a FIN: the check asked nothing more */
+		return;
+	}
 	if (res < 0) {
 		STAT_INC(st, up[i].failures);
 		if (balance_result(&px->bal, i, false, engine_now_ms(e)))
@@ -207,7 +317,7 @@ static void proxy_readable(struct engine *e, struct conn *c)
 	struct conn *peer = peer_of(e, c);
 
 	if (!peer) {
-		engine_drop_input(e, c);
+		engine_drop_input(e, c); /* a check's upstream greeting, or a session's leftovers */
 		return;
 	}
 	/* Before the upstream is connected the client's bytes wait, bounded by the engine. */
@@ -239,6 +349,10 @@ static void proxy_closed(struct engine *e, struct conn *c)
 	struct proxy *px = engine_mode_data(e);
 	struct conn *peer = peer_of(e, c);
 
+	if (pconn(c)->is_check) {
+		health[pconn(c)->upstream].in_flight = false;
+		return;
+	}
 	if (!pconn(c)->is_client)
 		uncount(e, px, c);
 	if (!peer)
@@ -267,12 +381,23 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 		weights[i] = cfg->upstreams[i].weight;
 	balance_init(&px->bal, policy[cfg->balance], cfg->n_upstreams, weights, cfg->fail_threshold,
 		     cfg->down_ms);
+	if (cfg->check) {
+		struct engine *none = NULL;
+
+		/* The first shard to start runs the checks for all. */
+		__atomic_compare_exchange_n(&checker, &none, e, false, __ATOMIC_RELAXED,
+					    __ATOMIC_RELAXED);
+	}
 	*data = px;
 	return 0;
 }
 
 static void proxy_fini(struct engine *e, void *data)
 {
+	struct engine *self = e;
+
+	__atomic_compare_exchange_n(&checker, &self, NULL, false, __ATOMIC_RELAXED,
+				    __ATOMIC_RELAXED);
 	free(data);
 }
 
@@ -287,4 +412,5 @@ const struct mode_ops mode_proxy = {
 	.peer_eof = proxy_peer_eof,
 	.expired = proxy_expired,
 	.closed = proxy_closed,
+	.tick = proxy_tick,
 };

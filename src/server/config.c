@@ -61,6 +61,9 @@ void config_defaults(struct config *cfg)
 	cfg->ka_cnt = 6;
 	cfg->fail_threshold = 3;
 	cfg->down_ms = 10000;
+	cfg->check_ms = 2000;
+	cfg->check_fall = 3;
+	cfg->check_rise = 2;
 	cfg->pin = true;
 }
 
@@ -91,7 +94,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --send-timeout MS      reset a connection whose send has not moved this long\n"
 		"                         (a peer that stopped reading; default 60000, 0: never)\n"
 		"  --keepalive IDLE,INTVL,CNT|off\n"
-		"                         TCP keepalive on accepted connections: probe after IDLE\n"
+		"                         TCP keepalive on accepted connections (and the proxy's\n"
+		"                         upstream ones): probe after IDLE\n"
 		"                         s of silence, every INTVL s, reset after CNT unanswered\n"
 		"                         (default 60,10,6: a vanished peer goes after 2 minutes)\n"
 		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
@@ -130,6 +134,12 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 3)\n"
 		"  --down-time MS         how long it stays down before it is tried again\n"
 		"                         (default 10000)\n"
+		"  --check                active health checks: a TCP connect to each upstream\n"
+		"                         every --check-interval MS (default 2000); --check-fall "
+		"N\n"
+		"                         failures in a row mark it down (default 3),\n"
+		"                         --check-rise N successes up again (default 2); any of\n"
+		"                         the three also turns checks on\n"
 
 		"\n"
 		"Signals: SIGUSR1 prints stats; SIGINT/SIGTERM drain and exit 0.\n",
@@ -161,6 +171,10 @@ enum opt_id {
 	OPT_HALF_CLOSE,
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
+	OPT_CHECK,
+	OPT_CHECK_INTERVAL,
+	OPT_CHECK_FALL,
+	OPT_CHECK_RISE,
 	OPT_ADMIN,
 	OPT_RECV_BUNDLE,
 	OPT_KEEPALIVE,
@@ -194,6 +208,10 @@ static const struct cli_opt options[] = {
 	{"--half-close-timeout", NULL, OPT_HALF_CLOSE, true},
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
+	{"--check", NULL, OPT_CHECK, false},
+	{"--check-interval", NULL, OPT_CHECK_INTERVAL, true},
+	{"--check-fall", NULL, OPT_CHECK_FALL, true},
+	{"--check-rise", NULL, OPT_CHECK_RISE, true},
 	{"--admin", NULL, OPT_ADMIN, true},
 	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
 	{"--keepalive", NULL, OPT_KEEPALIVE, true},
@@ -381,6 +399,22 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_DOWN_TIME:
 		seen->proxy = true;
 		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
+	case OPT_CHECK:
+		seen->proxy = true;
+		cfg->check = true;
+		return 0;
+	case OPT_CHECK_INTERVAL:
+		seen->proxy = true;
+		cfg->check = true;
+		return set_uint(flag, val, 100, 3600000, false, &cfg->check_ms, err, err_len);
+	case OPT_CHECK_FALL:
+		seen->proxy = true;
+		cfg->check = true;
+		return set_uint(flag, val, 1, 1000, false, &cfg->check_fall, err, err_len);
+	case OPT_CHECK_RISE:
+		seen->proxy = true;
+		cfg->check = true;
+		return set_uint(flag, val, 1, 1000, false, &cfg->check_rise, err, err_len);
 	case OPT_ADMIN:
 		if (net_addr_parse(val, &cfg->admin))
 			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
@@ -441,7 +475,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(
 			err, err_len,
 			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
-			"--fail-threshold/--down-time need --mode proxy");
+			"--fail-threshold/--down-time/--check* need --mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT");

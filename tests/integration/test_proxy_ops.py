@@ -1,0 +1,227 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Proxy mode for operators: active health checks, keepalive on both sides.
+
+Usage: test_proxy_ops.py RINGER_BINARY
+
+Each test function starts its own ringer --mode proxy on 127.0.0.1 with
+upstreams this script runs (small threaded echo servers), talks to it over
+loopback, and stops it by PID. Prints one line per test function and exits 1
+if any failed.
+"""
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+
+RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL: " + what, flush=True)
+
+
+class Upstream:
+    """A threaded echo server that counts the connections it accepted."""
+
+    def __init__(self, port=0):
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen(512)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self.conns = []
+        threading.Thread(target=self.loop, daemon=True).start()
+
+    def loop(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.conns.append(c)
+            threading.Thread(target=self.serve, args=(c,), daemon=True).start()
+
+    @staticmethod
+    def serve(c):
+        while True:
+            try:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            except OSError:
+                break
+        c.close()
+
+    def close(self):
+        self.sock.close()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Proxy:
+    def __init__(self, *args):
+        self.proc = subprocess.Popen(
+            [RINGER, "--mode", "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
+             "--shards", "2", "--no-pin", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.port = self.admin = None
+        while self.port is None or self.admin is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("ringer did not start: " + self.proc.stderr.read()[-800:])
+            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.admin = int(m.group(1))
+        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
+        self.err = []
+        threading.Thread(target=self.read_err, daemon=True).start()
+
+    def read_err(self):
+        for line in self.proc.stderr:
+            self.err.append(line)
+
+    def metric(self, name):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith(name + " "):
+                    return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def echo(self, payload=b"ping"):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(payload)
+            got = b""
+            while len(got) < len(payload):
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+            return got == payload
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        return self.proc.returncode
+
+
+def wait_for(fn, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if fn():
+            return True
+        time.sleep(0.1)
+    return fn()
+
+
+def test_health_checks():
+    a = Upstream()
+    b_port = free_port()  # nothing listens there yet
+    p = Proxy("--upstream", f"127.0.0.1:{a.port}", "--upstream", f"127.0.0.1:{b_port}",
+              "--check-interval", "1000", "--check-fall", "2", "--check-rise", "2")
+    b = None
+    try:
+        up_b = f'ringer_upstream_up{{upstream="127.0.0.1:{b_port}"}}'
+        fail_b = f'ringer_upstream_connect_failures_total{{upstream="127.0.0.1:{b_port}"}}'
+        changes_b = f'ringer_upstream_state_changes_total{{upstream="127.0.0.1:{b_port}"}}'
+        check(wait_for(lambda: p.metric(up_b) == 0, 6), "the dead upstream is not marked down")
+        down_lines = [l for l in p.err if "is DOWN" in l]
+        check(len(down_lines) == 1 and f"127.0.0.1:{b_port}" in down_lines[0],
+              f"DOWN logged: {down_lines}")
+        # Sessions now skip it: no session connect is tried (and fails) against it.
+        before = p.metric(fail_b)
+        check(all(p.echo() for _ in range(20)), "sessions failed while an upstream was down")
+        check(p.metric(fail_b) == before, "sessions still tried the upstream marked down")
+        # It comes back: up after --check-rise successes, logged once.
+        b = Upstream(b_port)
+        check(wait_for(lambda: p.metric(up_b) == 1, 6), "the upstream is not marked up again")
+        up_lines = [l for l in p.err if "is UP" in l]
+        check(len(up_lines) == 1, f"UP logged: {up_lines}")
+        check(p.metric(changes_b) == 2, f"state changes: {p.metric(changes_b)}")
+        got_b = b.accepted
+        check(all(p.echo() for _ in range(20)), "sessions failed after the upstream came back")
+        check(b.accepted > got_b, "no session reached the upstream after it came back")
+        # The healthy upstream never changed state.
+        check(p.metric(f'ringer_upstream_state_changes_total{{upstream="127.0.0.1:{a.port}"}}')
+              == 0, "the healthy upstream changed state")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        a.close()
+        if b:
+            b.close()
+
+
+def test_keepalive_both_sides():
+    """--keepalive applies to the client side (inherited) and the upstream side (set)."""
+    a = Upstream()
+    p = Proxy("--upstream", f"127.0.0.1:{a.port}", "--keepalive", "30,5,3")
+    try:
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        s.sendall(b"x")
+        check(s.recv(1) == b"x", "no echo through the proxy")
+        out = subprocess.run(["ss", "-Htno", "state", "established"], capture_output=True,
+                             text=True).stdout
+        up_side = [l for l in out.splitlines() if re.search(rf"\s127\.0\.0\.1:{a.port}\s", l)]
+        client_side = [l for l in out.splitlines()
+                       if re.search(rf"\s127\.0\.0\.1:{p.port}\s+127\.0\.0\.1:", l)]
+
+        def timer(lines):
+            m = [re.search(r"timer:\(keepalive,(\d+)(?:min|sec|ms)", l) for l in lines]
+            return [x for x in m if x]
+
+        # the proxy's outbound socket (local: ephemeral, peer: the upstream) and the accepted one
+        check(any(timer([l]) for l in up_side), f"no keepalive timer upstream side: {up_side}")
+        check(any(timer([l]) for l in client_side),
+              f"no keepalive timer client side: {client_side}")
+        for m in timer(up_side) + timer(client_side):
+            check(int(m.group(1)) <= 30, f"keepalive timer over 30 s: {m.group(0)}")
+        s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        a.close()
+
+
+TESTS = [test_health_checks, test_keepalive_both_sides]
+
+
+def main():
+    bad = 0
+    for t in TESTS:
+        before = len(failures)
+        start = time.time()
+        try:
+            t()
+        except Exception as e:
+            check(False, f"{t.__name__}: {type(e).__name__}: {e}")
+        ok = len(failures) == before
+        bad += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {t.__name__} ({time.time() - start:.1f} s)", flush=True)
+    print(f"{len(TESTS) - bad} passed, {bad} failed")
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
