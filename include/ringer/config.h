@@ -51,6 +51,8 @@ struct config {
 	unsigned half_close_ms;	  /* proxy: a pair with one direction finished; 0 = no limit */
 	unsigned fail_threshold;  /* proxy: consecutive connect failures that mark one down */
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
+	const char *log_path;	  /* proxy: --log FILE or "-" (stdout); NULL: no session log */
+	int log_fd;		  /* ... opened by main */
 	bool check;		  /* proxy: active health checks (a TCP connect) */
 	unsigned check_ms;	  /* ... every this often */
 	unsigned check_fall;	  /* ... this many failures in a row mark an upstream down */

@@ -157,6 +157,13 @@ enum engine_close {
 void engine_close(struct engine *e, struct conn *c, enum engine_close how);
 /* Makes the engine look at c again (after the mode's own state changed). */
 void engine_wake(struct engine *e, struct conn *c);
+/*
+ * Writes len bytes of buf to fd (a log file, stdout) as an io_uring write,
+ * so the loop never blocks on it; mode->written(token, res) says how it
+ * went (res: bytes written or -errno). buf must stay untouched until then.
+ * Returns 0 or -errno (nothing was submitted).
+ */
+int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token);
 /* Calls mode->expired(c) once the engine clock passes at_ms (0: no deadline). Resolution: 1 s. */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
 /* The deadline set last (engine clock, ms), or 0. */

@@ -48,6 +48,8 @@ struct mode_ops {
 	void (*expired)(struct engine *e, struct conn *c);
 	/* c's slot is about to be freed: drop what refers to it. */
 	void (*closed)(struct engine *e, struct conn *c);
+	/* An engine_write() finished: res bytes written, or -errno. */
+	void (*written)(struct engine *e, uint32_t token, int res);
 	/* Once a second: refresh cached headers and such. */
 	void (*tick)(struct engine *e, uint64_t now_ms, int64_t wall_sec);
 };

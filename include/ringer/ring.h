@@ -106,6 +106,8 @@ int ring_socket_direct(struct ring *r, int domain, uint64_t ud);
 /* setsockopt through io_uring (kernel 6.7+): works on direct descriptors. optval must outlive the op. */
 int ring_setsockopt(struct ring *r, int fd, bool fixed, int level, int optname, const void *optval,
 		    unsigned optlen, uint64_t ud);
+/* write(2) at the file's position (offset -1: appends to an O_APPEND file). */
+int ring_write(struct ring *r, int fd, const void *buf, unsigned len, uint64_t ud);
 /* SIOCOUTQ as an io_uring command (kernel 6.7+): the CQE's res is the bytes not yet acked. */
 int ring_outq(struct ring *r, int fd, bool fixed, uint64_t ud);
 /* getsockopt as an io_uring command (kernel 6.7+; SOL_SOCKET options only): fills optval. */

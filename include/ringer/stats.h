@@ -45,7 +45,9 @@
 	X(cq_overflow, "CQ overflows")                                                  \
 	X(connects_out, "connections made out (proxy: to upstreams)")                   \
 	X(connect_failures, "outbound connects that failed")                            \
-	X(no_upstream, "clients closed with no upstream left to try")
+	X(no_upstream, "clients closed with no upstream left to try")                   \
+	X(log_lines, "proxy: session log lines written")                                \
+	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
 #define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */

@@ -410,6 +410,16 @@ int ring_setsockopt(struct ring *r, int fd, bool fixed, int level, int optname, 
 	return 0;
 }
 
+int ring_write(struct ring *r, int fd, const void *buf, unsigned len, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	io_uring_prep_write(sqe, fd, buf, len, (uint64_t)-1);
+	io_uring_sqe_set_data64(sqe, ud);
+	return 0;
+}
+
 /* ... and SOCKET_URING_OP_SIOCOUTQ: unsent plus unacknowledged bytes, our FIN included. */
 #define RING_SOCKET_OP_SIOCOUTQ 1
 

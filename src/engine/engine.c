@@ -124,6 +124,7 @@ struct engine {
 	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
 	uint32_t scan_cursor; /* where the timeout scan continues */
 	uint32_t connect_timeout_ms;
+	uint32_t writes; /* engine_write()s in flight */
 	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
 	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
 };
@@ -1167,6 +1168,12 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 		on_accept(e, cqe);
 		return;
 	}
+	if (op == UD_OP_WRITE) {
+		e->writes--;
+		if (e->mode->written)
+			e->mode->written(e, ud_gen(ud), cqe->res);
+		return;
+	}
 	if (ud_slot(ud) == NO_SLOT)
 		return; /* an unowned close or the accept cancel */
 	c = conn_lookup(&e->slab, ud_slot(ud), ud_gen(ud));
@@ -1352,7 +1359,7 @@ void engine_abort_all(struct engine *e)
 
 bool engine_done(const struct engine *e)
 {
-	return e->slab.used == 0 && !e->accept_armed;
+	return e->slab.used == 0 && !e->accept_armed && !e->writes;
 }
 
 unsigned engine_buffers_held(const struct engine *e)
@@ -1720,6 +1727,15 @@ void engine_wake(struct engine *e, struct conn *c)
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms)
 {
 	c->deadline_ms = at_ms ? (uint32_t)at_ms | 1 : 0;
+}
+
+int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token)
+{
+	int ret = ring_write(e->ring, fd, buf, len, ud_encode(UD_OP_WRITE, token, NO_SLOT));
+
+	if (!ret)
+		e->writes++;
+	return ret;
 }
 
 uint64_t engine_deadline(const struct engine *e, const struct conn *c)

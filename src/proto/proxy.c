@@ -37,6 +37,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "balance.h"
 #include "ringer/config.h"
@@ -45,9 +47,28 @@
 
 #define NO_PEER UINT32_MAX
 
+#define LOG_BUF	  (64 * 1024) /* one of the two session-log buffers of a shard */
+#define LOG_CHUNK 4096	      /* most bytes per write: PIPE_BUF, so lines never interleave */
+
+/*
+ * The session log of one shard: lines go into one buffer while the other is
+ * being written (an io_uring write, engine_write), whole lines at most
+ * LOG_CHUNK at a time; the tick starts the next write. A line that finds
+ * its buffer full is dropped and counted, never waited for.
+ */
+struct plog {
+	char buf[2][LOG_BUF];
+	uint32_t len[2];
+	int cur;	/* the buffer being filled */
+	int busy;	/* the buffer being written, or -1 */
+	uint32_t off;	/* ... bytes of it written so far */
+	uint32_t chunk; /* ... bytes of the write in flight */
+};
+
 struct proxy {
 	const struct config *cfg;
 	struct balance bal;
+	struct plog *log; /* NULL without --log */
 };
 
 /*
@@ -84,7 +105,21 @@ struct pconn {
 	uint8_t is_client;
 	uint8_t counted;  /* upstream: counted in its upstream's active sessions */
 	uint8_t is_check; /* an active health check's connection, no session */
+	uint8_t term;	  /* client: how the session ended (enum term), for the log */
 };
+
+/* How a session ended, as the log's two-letter code says. */
+enum term {
+	TERM_NORMAL,	   /* "--" both sides finished with their FIN */
+	TERM_CLIENT_RESET, /* "CR" the client reset or failed (an engine timeout included) */
+	TERM_UP_RESET,	   /* "SR" the upstream reset or failed */
+	TERM_CONNECT,	   /* "CC" the last connect to an upstream failed */
+	TERM_CONNECT_TIME, /* "CT" ... timed out */
+	TERM_NO_UPSTREAM,  /* "NU" no upstream to try (all down, or no slot) */
+	TERM_HALF_CLOSE,   /* "HT" --half-close-timeout ended it */
+};
+
+static const char term_code[][3] = {"--", "CR", "SR", "CC", "CT", "NU", "HT"};
 
 _Static_assert(sizeof(struct pconn) <= sizeof(((struct conn *)0)->proto), "fits in struct conn");
 
@@ -148,10 +183,108 @@ static bool start_upstream(struct engine *e, struct proxy *px, struct conn *clie
 	return true;
 }
 
-static void give_up(struct engine *e, struct conn *client)
+static void give_up(struct engine *e, struct conn *client, enum term why)
 {
 	STAT_INC(engine_stats(e), no_upstream);
+	pconn(client)->term = (uint8_t)why;
 	engine_close(e, client, ENGINE_CLOSE_NOW);
+}
+
+/* ---- the session log ---------------------------------------------------------------------- */
+
+/* Starts writing the filled buffer if none is being written: up to LOG_CHUNK, whole lines. */
+static void log_flush(struct engine *e, struct proxy *px)
+{
+	struct plog *l = px->log;
+	uint32_t left, n;
+	const char *p;
+
+	if (l->busy < 0) {
+		if (!l->len[l->cur])
+			return;
+		l->busy = l->cur;
+		l->cur ^= 1;
+		l->off = 0;
+	}
+	p = l->buf[l->busy] + l->off;
+	left = l->len[l->busy] - l->off;
+	n = left;
+	if (n > LOG_CHUNK) {
+		n = LOG_CHUNK;
+		while (n && p[n - 1] != '\n')
+			n--;
+		if (!n)
+			n = LOG_CHUNK;
+	}
+	l->chunk = n;
+	if (engine_write(e, px->cfg->log_fd, p, n, (uint32_t)l->busy)) {
+		l->len[l->busy] = 0; /* no SQE: lose this buffer rather than spin */
+		l->busy = -1;
+	}
+}
+
+static void proxy_written(struct engine *e, uint32_t token, int res)
+{
+	struct proxy *px = engine_mode_data(e);
+	struct plog *l = px->log;
+
+	if (!l || l->busy != (int)token)
+		return;
+	if (res <= 0) {
+		STAT_INC(engine_stats(e), errors);
+		res = (int)l->chunk; /* skip what could not be written */
+	}
+	l->off += (uint32_t)res;
+	if (l->off < l->len[l->busy]) {
+		log_flush(e, px);
+		return;
+	}
+	l->len[l->busy] = 0;
+	l->busy = -1;
+	if (l->len[l->cur] > LOG_BUF / 2)
+		log_flush(e, px);
+}
+
+/*
+ * One line per finished session, when its client connection is released:
+ *   TIME CLIENT UPSTREAM CODE BYTES_FROM_CLIENT BYTES_TO_CLIENT DURATION_MS CONNECTS
+ */
+static void log_session(struct engine *e, struct proxy *px, struct conn *client)
+{
+	struct plog *l = px->log;
+	struct pconn *pc = pconn(client);
+	struct engine_conn_view v;
+	char peer[80] = "-", when[32];
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	engine_conn_view(e, engine_ref(e, client).slot, &v);
+	if (v.peer_len) {
+		struct net_addr a;
+
+		memcpy(&a.ss, &v.peer, sizeof(a.ss));
+		a.len = v.peer_len;
+		net_addr_str(&a, peer, sizeof(peer));
+	}
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (LOG_BUF - l->len[l->cur] < 512) {
+		STAT_INC(engine_stats(e), log_dropped);
+		return;
+	}
+	n = snprintf(l->buf[l->cur] + l->len[l->cur], LOG_BUF - l->len[l->cur],
+		     "%s.%03ldZ %s %s %s %llu %llu %u %u\n", when, ts.tv_nsec / 1000000, peer,
+		     pc->attempts ? px->cfg->upstreams[pc->upstream].name : "-",
+		     term_code[pc->term], (unsigned long long)v.bytes_in,
+		     (unsigned long long)v.bytes_out, v.age_ms, pc->attempts);
+	if (n > 0 && (uint32_t)n < LOG_BUF - l->len[l->cur]) {
+		l->len[l->cur] += (uint32_t)n;
+		STAT_INC(engine_stats(e), log_lines);
+	}
+	if (l->len[l->cur] > LOG_BUF / 2)
+		log_flush(e, px);
 }
 
 static void proxy_accepted(struct engine *e, struct conn *c)
@@ -168,7 +301,7 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 	if (sa)
 		pc->hash = balance_hash_addr(sa, len);
 	if (!start_upstream(e, px, c))
-		give_up(e, c);
+		give_up(e, c, TERM_NO_UPSTREAM);
 }
 
 /* Moves src's input to dst and counts it against the session's upstream. */
@@ -267,6 +400,8 @@ static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 
 	if (__atomic_load_n(&checker, __ATOMIC_RELAXED) == e)
 		health_tick(e, px, now_ms);
+	if (px->log)
+		log_flush(e, px);
 }
 
 static void proxy_connected(struct engine *e, struct conn *up, int res)
@@ -296,7 +431,7 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 		if (pconn(client)->attempts <= px->cfg->connect_retries &&
 		    start_upstream(e, px, client))
 			return;
-		give_up(e, client);
+		give_up(e, client, res == -ETIMEDOUT ? TERM_CONNECT_TIME : TERM_CONNECT);
 		return;
 	}
 	balance_result(&px->bal, i, true, engine_now_ms(e));
@@ -341,6 +476,11 @@ static void proxy_peer_eof(struct engine *e, struct conn *c)
 /* --half-close-timeout: the session had one direction finished for too long. */
 static void proxy_expired(struct engine *e, struct conn *c)
 {
+	struct conn *peer = peer_of(e, c);
+	struct conn *client = pconn(c)->is_client ? c : peer;
+
+	if (client && pconn(client)->term == TERM_NORMAL)
+		pconn(client)->term = TERM_HALF_CLOSE;
 	engine_close(e, c, ENGINE_CLOSE_NOW);
 }
 
@@ -355,6 +495,13 @@ static void proxy_closed(struct engine *e, struct conn *c)
 	}
 	if (!pconn(c)->is_client)
 		uncount(e, px, c);
+	/* The first reset decides the code; the other side's close follows from it. */
+	if (pconn(c)->is_client && engine_aborted(c) && pconn(c)->term == TERM_NORMAL)
+		pconn(c)->term = TERM_CLIENT_RESET;
+	if (!pconn(c)->is_client && engine_aborted(c) && peer && pconn(peer)->term == TERM_NORMAL)
+		pconn(peer)->term = TERM_UP_RESET;
+	if (pconn(c)->is_client && px->log)
+		log_session(e, px, c);
 	if (!peer)
 		return;
 	unlink_peer(peer);
@@ -377,6 +524,14 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
+	if (cfg->log_fd >= 0) {
+		px->log = calloc(1, sizeof(*px->log));
+		if (!px->log) {
+			free(px);
+			return -ENOMEM;
+		}
+		px->log->busy = -1;
+	}
 	for (unsigned i = 0; i < cfg->n_upstreams && i < BALANCE_MAX; i++)
 		weights[i] = cfg->upstreams[i].weight;
 	balance_init(&px->bal, policy[cfg->balance], cfg->n_upstreams, weights, cfg->fail_threshold,
@@ -394,8 +549,28 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 
 static void proxy_fini(struct engine *e, void *data)
 {
+	struct proxy *px = data;
 	struct engine *self = e;
 
+	/* The loop is over: what is still buffered goes out with plain writes. */
+	if (px->log) {
+		struct plog *l = px->log;
+
+		for (int k = 0; k < 2; k++) {
+			int b = l->busy >= 0 ? (l->busy + k) % 2 : (l->cur + 1 + k) % 2;
+			uint32_t off = b == l->busy ? l->off : 0;
+
+			while (off < l->len[b]) {
+				ssize_t w =
+					write(px->cfg->log_fd, l->buf[b] + off, l->len[b] - off);
+
+				if (w <= 0)
+					break;
+				off += (uint32_t)w;
+			}
+		}
+		free(l);
+	}
 	__atomic_compare_exchange_n(&checker, &self, NULL, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
 	free(data);
@@ -412,5 +587,6 @@ const struct mode_ops mode_proxy = {
 	.peer_eof = proxy_peer_eof,
 	.expired = proxy_expired,
 	.closed = proxy_closed,
+	.written = proxy_written,
 	.tick = proxy_tick,
 };

@@ -62,6 +62,7 @@ void config_defaults(struct config *cfg)
 	cfg->fail_threshold = 3;
 	cfg->down_ms = 10000;
 	cfg->check_ms = 2000;
+	cfg->log_fd = -1;
 	cfg->check_fall = 3;
 	cfg->check_rise = 2;
 	cfg->pin = true;
@@ -134,6 +135,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 3)\n"
 		"  --down-time MS         how long it stays down before it is tried again\n"
 		"                         (default 10000)\n"
+		"  --log FILE|-           one line per finished session (README: the format) to\n"
+		"                         FILE (appended) or stdout, written without blocking\n"
 		"  --check                active health checks: a TCP connect to each upstream\n"
 		"                         every --check-interval MS (default 2000); --check-fall "
 		"N\n"
@@ -172,6 +175,7 @@ enum opt_id {
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
 	OPT_CHECK,
+	OPT_LOG,
 	OPT_CHECK_INTERVAL,
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
@@ -209,6 +213,7 @@ static const struct cli_opt options[] = {
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--check", NULL, OPT_CHECK, false},
+	{"--log", NULL, OPT_LOG, true},
 	{"--check-interval", NULL, OPT_CHECK_INTERVAL, true},
 	{"--check-fall", NULL, OPT_CHECK_FALL, true},
 	{"--check-rise", NULL, OPT_CHECK_RISE, true},
@@ -399,6 +404,12 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_DOWN_TIME:
 		seen->proxy = true;
 		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
+	case OPT_LOG:
+		seen->proxy = true;
+		if (!*val)
+			return cli_fail(err, err_len, "--log: a file name, or - for stdout");
+		cfg->log_path = val;
+		return 0;
 	case OPT_CHECK:
 		seen->proxy = true;
 		cfg->check = true;
@@ -475,7 +486,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(
 			err, err_len,
 			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
-			"--fail-threshold/--down-time/--check* need --mode proxy");
+			"--fail-threshold/--down-time/--check*/--log need --mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT");

@@ -6,6 +6,7 @@
  * a line of figures every few seconds.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <sched.h>
@@ -178,6 +179,16 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	if (cfg.log_path) {
+		cfg.log_fd = strcmp(cfg.log_path, "-")
+				     ? open(cfg.log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
+					    0644)
+				     : STDOUT_FILENO;
+		if (cfg.log_fd < 0) {
+			fprintf(stderr, "ringer: --log %s: %s\n", cfg.log_path, strerror(errno));
+			return 1;
+		}
+	}
 	shards = calloc(cfg.shards, sizeof(*shards));
 	if (!shards) {
 		fprintf(stderr, "ringer: out of memory\n");
@@ -249,6 +260,10 @@ int main(int argc, char **argv)
 		for (i = 0; i < cfg.shards; i++)
 			shards[i].conn_info = true;
 	}
+	/* The session log reports each session's peer, bytes and duration. */
+	if (cfg.log_fd >= 0)
+		for (i = 0; i < cfg.shards; i++)
+			shards[i].conn_info = true;
 	for (i = 0; i < cfg.shards; i++) {
 		ret = shard_start(&shards[i]);
 		if (ret) {

@@ -204,7 +204,94 @@ def test_keepalive_both_sides():
         a.close()
 
 
-TESTS = [test_health_checks, test_keepalive_both_sides]
+def test_session_log():
+    """--log: one line per finished session, with how it ended."""
+    import os
+    import tempfile
+    a = Upstream()
+    rst = socket.socket()  # an upstream that accepts and resets at once
+    rst.bind(("127.0.0.1", 0))
+    rst.listen(16)
+    dead = free_port()
+
+    def resetter():
+        while True:
+            try:
+                c, _ = rst.accept()
+            except OSError:
+                return
+            c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            c.close()
+
+    threading.Thread(target=resetter, daemon=True).start()
+    path = os.path.join(tempfile.mkdtemp(prefix="ringer-log-"), "sessions.log")
+    logs = {}
+    try:
+        p = Proxy("--upstream", f"127.0.0.1:{a.port}", "--log", path)
+        # a normal session: 1000 bytes each way, then the client's FIN
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        logs["normal"] = f"127.0.0.1:{s.getsockname()[1]}"
+        s.sendall(b"n" * 1000)
+        got = b""
+        while len(got) < 1000:
+            got += s.recv(4096)
+        s.shutdown(socket.SHUT_WR)
+        s.recv(10)
+        s.close()
+        # a client that resets
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        logs["reset"] = f"127.0.0.1:{s.getsockname()[1]}"
+        s.sendall(b"r")
+        s.recv(1)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()
+        # lines reach the file within the tick, while ringer runs
+        check(wait_for(lambda: os.path.exists(path) and open(path).read().count("\n") >= 2, 5),
+              "session lines not written within 5 s")
+        check(p.stop() == 0, "proxy exit status")
+        p2 = Proxy("--upstream", f"127.0.0.1:{rst.getsockname()[1]}", "--log", path)
+        s = socket.create_connection(("127.0.0.1", p2.port), timeout=5)
+        logs["upreset"] = f"127.0.0.1:{s.getsockname()[1]}"
+        s.sendall(b"x")
+        try:
+            s.recv(10)
+        except OSError:
+            pass
+        s.close()
+        time.sleep(0.3)
+        check(p2.stop() == 0, "proxy exit status")
+        p3 = Proxy("--upstream", f"127.0.0.1:{dead}", "--log", path, "--connect-retries", "0")
+        s = socket.create_connection(("127.0.0.1", p3.port), timeout=5)
+        logs["refused"] = f"127.0.0.1:{s.getsockname()[1]}"
+        try:
+            s.recv(10)
+        except OSError:
+            pass
+        s.close()
+        time.sleep(0.3)
+        check(p3.stop() == 0, "proxy exit status")  # the last lines: written at exit
+        lines = open(path).read().splitlines()
+        by_client = {l.split()[1]: l.split() for l in lines if len(l.split()) == 8}
+        check(len(by_client) == len(lines), f"malformed lines: {lines}")
+        want = {"normal": (f"127.0.0.1:{a.port}", "--"), "reset": (f"127.0.0.1:{a.port}", "CR"),
+                "upreset": (f"127.0.0.1:{rst.getsockname()[1]}", "SR"),
+                "refused": (f"127.0.0.1:{dead}", "CC")}
+        for k, (up, code) in want.items():
+            f = by_client.get(logs[k])
+            check(f is not None and f[2] == up and f[3] == code,
+                  f"{k}: wanted upstream {up} code {code}, got {f}")
+        f = by_client.get(logs["normal"])
+        if f:
+            check(f[4] == "1000" and f[5] == "1000" and f[7] == "1",
+                  f"normal session bytes/connects: {f}")
+            check(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", f[0]), f"time: {f[0]}")
+        print("  " + "\n  ".join(lines))
+    finally:
+        a.close()
+        rst.close()
+
+
+TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log]
 
 
 def main():
