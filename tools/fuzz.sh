@@ -4,8 +4,8 @@
 #   tools/fuzz.sh [SECONDS] [TARGET ...]
 #
 # SECONDS per target (default 60), TARGET among http_parser, http_client,
-# flags (default all; two run at a time). Builds build-fuzz with clang
-# (-Dfuzz=true) the first time. Each target first replays its kept
+# flags, proxy_proto (default all; two run at a time). Builds build-fuzz
+# with clang (-Dfuzz=true) the first time. Each target first replays its kept
 # regression inputs, then fuzzes from a copy of its seed corpus
 # (tests/fuzz/corpus/TARGET); a crash is copied to tests/fuzz/regressions/TARGET
 # to be committed. Ends with one line: N passed, N failed.
@@ -20,7 +20,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 		-Db_lundef=false >/dev/null || { echo "fuzz build: setup failed"; exit 1; }
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_parser http_client flags)
+[ ${#targets[@]} -gt 0 ] || targets=(http_parser http_client flags proxy_proto)
 tests=() bins=()
 for t in "${targets[@]}"; do
 	tests+=("fuzz-$t")
