@@ -6,8 +6,9 @@ set -euo pipefail
 # Build and unit tests.
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
 	python3 clang-format clang libclang-rt-14-dev)
-# Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles.
-pkgs+=(prometheus chromium linux-perf)
+# Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles;
+# HAProxy for the PROXY protocol interoperability tests.
+pkgs+=(prometheus chromium linux-perf haproxy)
 # Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
 pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
 	iproute2)

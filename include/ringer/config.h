@@ -65,6 +65,8 @@ struct config {
 	unsigned ka_cnt;
 	bool quiet;		   /* no startup lines beyond the listening address */
 	unsigned stats_interval_s; /* a line of figures on stderr this often; 0: never */
+	bool accept_proxy;	   /* accepted connections start with a PROXY protocol header */
+	unsigned send_proxy;	   /* proxy: 0, or the PROXY protocol version sent upstream */
 	bool help;
 	bool version;
 	/* http */

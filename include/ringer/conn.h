@@ -60,6 +60,7 @@ enum conn_life {
 	CONN_L_RESET = 1u << 8,		 /* closed abortively (RST) */
 	CONN_L_DRAIN = 1u << 9,		 /* graceful stop: FIN once the peer has gone quiet */
 	CONN_L_OUTQ = 1u << 10,		 /* asking the kernel whether our FIN was acknowledged */
+	CONN_L_PREAMBLE = 1u << 11,	 /* accepted, waiting for its PROXY protocol header */
 };
 
 enum conn_side {

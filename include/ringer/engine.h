@@ -40,6 +40,13 @@ struct engine_params {
 	uint32_t idle_ms; /* close connections idle this long; 0: never */
 	uint32_t send_ms; /* reset connections whose send is stalled this long; 0: never */
 	bool conn_info;	  /* keep engine_conn_view()'s facts: age, bytes, peer, socket cookie */
+	/*
+	 * Accepted connections start with a PROXY protocol header (v1 or v2), waited
+	 * for (accept_proxy_ms) before the mode hears of the connection; its source
+	 * address is then the connection's peer. Missing, malformed or late: closed.
+	 */
+	bool accept_proxy;
+	uint32_t accept_proxy_ms;
 	/* TCP keepalive on connections made out (idle s, interval s, probes); idle 0: off */
 	unsigned ka_idle, ka_intvl, ka_cnt;
 };

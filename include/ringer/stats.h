@@ -16,37 +16,38 @@
  * and no shared cache line between shards: each struct is cache-line aligned.
  * by_state[] is a gauge: connections currently in each TCP state.
  */
-#define STATS_FIELDS(X)                                                                 \
-	X(accepts, "connections accepted")                                              \
-	X(refused, "connections refused at --max-conns")                                \
-	X(accept_errors, "accept errors (EMFILE, ENFILE, table full, ...)")             \
-	X(accept_rearms, "multishot accept re-armed")                                   \
-	X(closed, "connections closed")                                                 \
-	X(resets, "connections reset or failed")                                        \
-	X(bytes_in, "bytes received")                                                   \
-	X(bytes_out, "bytes sent")                                                      \
-	X(recv_cqes, "recv completions")                                                \
-	X(send_ops, "send operations")                                                  \
-	X(short_sends, "short sends resumed")                                           \
-	X(requests, "requests answered")                                                \
-	X(proto_errors, "protocol errors answered")                                     \
-	X(header_timeouts, "http: header sections not complete in time (408)")          \
-	X(body_timeouts, "http: request bodies slower than --body-min-rate (408)")      \
-	X(send_timeouts, "connections reset: a send stalled past --send-timeout")       \
-	X(starved_resets, "connections reset: send stalled 1 s while the pool ran dry") \
-	X(recv_rearms, "multishot recv re-armed")                                       \
-	X(enobufs, "recv out of provided buffers (ENOBUFS)")                            \
-	X(paused, "recv paused for backpressure")                                       \
-	X(stale, "stale completions dropped")                                           \
-	X(illegal, "illegal TCP transitions refused")                                   \
-	X(errors, "other errors")                                                       \
-	X(loops, "event loop iterations")                                               \
-	X(cqes, "completions reaped")                                                   \
-	X(cq_overflow, "CQ overflows")                                                  \
-	X(connects_out, "connections made out (proxy: to upstreams)")                   \
-	X(connect_failures, "outbound connects that failed")                            \
-	X(no_upstream, "clients closed with no upstream left to try")                   \
-	X(log_lines, "proxy: session log lines written")                                \
+#define STATS_FIELDS(X)                                                                    \
+	X(accepts, "connections accepted")                                                 \
+	X(refused, "connections refused at --max-conns")                                   \
+	X(accept_errors, "accept errors (EMFILE, ENFILE, table full, ...)")                \
+	X(accept_rearms, "multishot accept re-armed")                                      \
+	X(closed, "connections closed")                                                    \
+	X(resets, "connections reset or failed")                                           \
+	X(bytes_in, "bytes received")                                                      \
+	X(bytes_out, "bytes sent")                                                         \
+	X(recv_cqes, "recv completions")                                                   \
+	X(send_ops, "send operations")                                                     \
+	X(short_sends, "short sends resumed")                                              \
+	X(requests, "requests answered")                                                   \
+	X(proto_errors, "protocol errors answered")                                        \
+	X(header_timeouts, "http: header sections not complete in time (408)")             \
+	X(body_timeouts, "http: request bodies slower than --body-min-rate (408)")         \
+	X(send_timeouts, "connections reset: a send stalled past --send-timeout")          \
+	X(starved_resets, "connections reset: send stalled 1 s while the pool ran dry")    \
+	X(recv_rearms, "multishot recv re-armed")                                          \
+	X(enobufs, "recv out of provided buffers (ENOBUFS)")                               \
+	X(paused, "recv paused for backpressure")                                          \
+	X(stale, "stale completions dropped")                                              \
+	X(illegal, "illegal TCP transitions refused")                                      \
+	X(errors, "other errors")                                                          \
+	X(loops, "event loop iterations")                                                  \
+	X(cqes, "completions reaped")                                                      \
+	X(cq_overflow, "CQ overflows")                                                     \
+	X(connects_out, "connections made out (proxy: to upstreams)")                      \
+	X(connect_failures, "outbound connects that failed")                               \
+	X(no_upstream, "clients closed with no upstream left to try")                      \
+	X(proxy_hdr_errors, "connections closed: PROXY header missing, malformed or late") \
+	X(log_lines, "proxy: session log lines written")                                   \
 	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */

@@ -46,6 +46,7 @@
 
 #include "ringer/engine_next.h"
 #include "ringer/mode.h"
+#include "ringer/proxy_proto.h"
 #include "ringer/trace.h"
 #include "ringer/user_data.h"
 
@@ -90,7 +91,11 @@ struct conn_info {
 
 struct engine {
 	struct ring *ring;
-	struct conn_info *info; /* NULL without conn_info */
+	struct proxy_proto_parser *pp; /* per slot, with accept_proxy: the header being read */
+	size_t pp_bytes;
+	uint32_t pp_ms;
+	struct sockaddr_storage pp_src; /* the header's source, while the mode hears of it */
+	struct conn_info *info;		/* NULL without conn_info */
 	size_t info_bytes;
 	int listen_family;
 	struct send_vec *vecs;
@@ -409,7 +414,7 @@ static void release(struct engine *e, struct conn *c)
 {
 	int how = trace_close_how(c); /* before the move to CLOSED below */
 
-	if (e->mode->closed)
+	if (e->mode->closed && !(c->life & CONN_L_PREAMBLE))
 		e->mode->closed(e, c);
 	while (c->in_count)
 		pop_input(e, c);
@@ -545,6 +550,61 @@ static void do_shutdown(struct engine *e, struct conn *c)
 	}
 }
 
+/* ---- the PROXY protocol preamble (engine_params.accept_proxy) ---------------------------- */
+
+/*
+ * An accepted connection behind a load balancer that speaks the PROXY
+ * protocol: the mode hears of it only once the whole header is in (the
+ * receiver never guesses whether one is there, and waits no longer than
+ * accept_proxy_ms). Then the header's source is the connection's peer for
+ * the mode (engine_accepted_peer), /connections and the logs, and the bytes
+ * after the header are the connection's first input.
+ */
+static void preamble_fail(struct engine *e, struct conn *c)
+{
+	STAT_INC(e->stats, proxy_hdr_errors);
+	engine_close(e, c, ENGINE_CLOSE_RESET);
+}
+
+static void preamble_readable(struct engine *e, struct conn *c)
+{
+	struct proxy_proto_parser *pp = &e->pp[conn_slot(&e->slab, c)];
+	struct proxy_proto_result r;
+	const uint8_t *in;
+	uint32_t avail;
+	ssize_t n = 0;
+
+	while (!(c->life & CONN_L_DEAD) && (avail = engine_input(e, c, &in)) > 0) {
+		n = proxy_proto_parse(pp, in, avail, &r);
+		if (n < 0) {
+			preamble_fail(e, c);
+			return;
+		}
+		engine_consume(e, c, n ? (uint32_t)n : avail);
+		if (n > 0)
+			break;
+	}
+	if (n <= 0)
+		return; /* more to come */
+	c->life &= ~CONN_L_PREAMBLE;
+	c->deadline_ms = 0;
+	memcpy(&e->pp_src, &r.src, sizeof(e->pp_src));
+	e->cur_peer = r.src_len ? (const struct sockaddr *)&e->pp_src : NULL;
+	e->cur_peer_len = r.src_len;
+	if (e->info && r.src_len) {
+		struct conn_info *ci = &e->info[conn_slot(&e->slab, c)];
+
+		memcpy(&ci->peer, &r.src, r.src_len <= sizeof(ci->peer) ? r.src_len : 0);
+		__atomic_store_n(&ci->peer_len, r.src_len <= sizeof(ci->peer) ? r.src_len : 0,
+				 __ATOMIC_RELAXED);
+	}
+	if (e->mode->accepted)
+		e->mode->accepted(e, c);
+	e->cur_peer = NULL;
+	if (c->in_count)
+		c->rx |= CONN_RX_NOTIFY; /* the client's first bytes came with the header */
+}
+
 /* ---- the decision, applied ---------------------------------------------------------------- */
 
 /* Several buffers queued (a stream): one sendmsg carries up to SEND_IOV_MAX of them. */
@@ -625,11 +685,16 @@ static void apply(struct engine *e, struct conn *c, enum next_action a)
 		return;
 	case NEXT_READABLE:
 		c->rx &= ~CONN_RX_NOTIFY;
-		e->mode->readable(e, c);
+		if (c->life & CONN_L_PREAMBLE)
+			preamble_readable(e, c);
+		else
+			e->mode->readable(e, c);
 		return;
 	case NEXT_EOF:
 		c->rx &= ~CONN_RX_EOF_NOTIFY;
-		if (e->mode->peer_eof)
+		if (c->life & CONN_L_PREAMBLE)
+			preamble_fail(e, c); /* the peer ended before its header did */
+		else if (e->mode->peer_eof)
 			e->mode->peer_eof(e, c);
 		else
 			engine_close(e, c, ENGINE_CLOSE);
@@ -1119,8 +1184,15 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 		}
 		arm_recv(e, c);
 		c->life |= CONN_L_KICKING;
-		if (e->mode->accepted)
+		if (e->pp) {
+			/* The mode hears of it once its PROXY header is in (preamble_readable). */
+			proxy_proto_parser_init(&e->pp[conn_slot(&e->slab, c)],
+						PROXY_PROTO_MAX_LEN);
+			c->life |= CONN_L_PREAMBLE;
+			engine_set_deadline(e, c, e->now_ms + e->pp_ms);
+		} else if (e->mode->accepted) {
 			e->mode->accepted(e, c);
+		}
 		e->cur_peer = NULL;
 		c->life &= ~CONN_L_KICKING;
 		kick(e, c);
@@ -1218,7 +1290,9 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	ask_fin_acked(e, c); /* a half-close waiting in FIN_WAIT_1 */
 	if (c->deadline_ms && (int32_t)(now - c->deadline_ms) >= 0) {
 		c->deadline_ms = 0;
-		if (e->mode->expired)
+		if (c->life & CONN_L_PREAMBLE)
+			preamble_fail(e, c); /* no header in time */
+		else if (e->mode->expired)
 			e->mode->expired(e, c);
 		else
 			abort_conn(e, c);
@@ -1437,6 +1511,18 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 			goto out_slab_only;
 		}
 	}
+	if (p->accept_proxy) {
+		e->pp_ms = p->accept_proxy_ms ? p->accept_proxy_ms : 5000;
+		e->pp_bytes = (size_t)cap * sizeof(*e->pp);
+		e->pp = mmap(NULL, e->pp_bytes, PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (e->pp == MAP_FAILED) {
+			e->pp = NULL;
+			ret = -ENOMEM;
+			snprintf(note, note_len, "PROXY header state (%u slots)", cap);
+			goto out_info;
+		}
+	}
 	e->vecs_bytes = (size_t)cap * sizeof(*e->vecs);
 	e->vecs = mmap(NULL, e->vecs_bytes, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -1471,6 +1557,9 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 out_slab:
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
+	if (e->pp)
+		munmap(e->pp, e->pp_bytes);
+out_info:
 	if (e->info)
 		munmap(e->info, e->info_bytes);
 out_slab_only:
@@ -1490,6 +1579,8 @@ void engine_destroy(struct engine *e)
 		e->mode->fini(e, e->mode_data);
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
+	if (e->pp)
+		munmap(e->pp, e->pp_bytes);
 	if (e->info)
 		munmap(e->info, e->info_bytes);
 	conn_slab_destroy(&e->slab);

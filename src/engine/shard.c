@@ -102,6 +102,7 @@ static int shard_setup(struct shard *s)
 		.mode = s->mode,
 		.mode_arg = s->mode_arg ? s->mode_arg : s->cfg,
 		.conn_info = s->conn_info,
+		.accept_proxy = s->cfg->accept_proxy,
 		.ka_idle = s->cfg->ka_idle_s,
 		.ka_intvl = s->cfg->ka_intvl_s,
 		.ka_cnt = s->cfg->ka_cnt,
@@ -109,7 +110,8 @@ static int shard_setup(struct shard *s)
 		.max_conns = s->cfg->max_conns *
 			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),
 		.max_clients = s->cfg->max_conns,
-		.peer_addrs = s->cfg->mode == MODE_PROXY && s->cfg->balance == BALANCE_SOURCE,
+		.peer_addrs = s->cfg->mode == MODE_PROXY &&
+			      (s->cfg->balance == BALANCE_SOURCE || s->cfg->send_proxy),
 		.file_slots = s->file_slots,
 		.buf_count = s->cfg->buf_count,
 		.buf_size = s->cfg->buf_size,

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@
 #include "ringer/config.h"
 #include "ringer/engine.h"
 #include "ringer/mode.h"
+#include "ringer/proxy_proto.h"
 
 #define NO_PEER UINT32_MAX
 
@@ -65,10 +67,14 @@ struct plog {
 	uint32_t chunk; /* ... bytes of the write in flight */
 };
 
+#define PP_HDR_MAX 108 /* a v1 line (107) or a v2 header with IPv6 addresses (52) */
+
 struct proxy {
 	const struct config *cfg;
 	struct balance bal;
-	struct plog *log; /* NULL without --log */
+	struct plog *log;	  /* NULL without --log */
+	char (*hdrs)[PP_HDR_MAX]; /* --send-proxy: per slot, the header to send upstream */
+	size_t hdrs_bytes;
 };
 
 /*
@@ -106,6 +112,7 @@ struct pconn {
 	uint8_t counted;  /* upstream: counted in its upstream's active sessions */
 	uint8_t is_check; /* an active health check's connection, no session */
 	uint8_t term;	  /* client: how the session ended (enum term), for the log */
+	uint8_t hdr_len; /* client: its PROXY header's length; upstream: the header still to send */
 };
 
 /* How a session ended, as the log's two-letter code says. */
@@ -300,6 +307,15 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 	sa = engine_accepted_peer(e, &len);
 	if (sa)
 		pc->hash = balance_hash_addr(sa, len);
+	if (px->hdrs) {
+		/* --send-proxy: the client's address and the one it reached, for every upstream tried. */
+		char *h = px->hdrs[engine_ref(e, c).slot];
+		const struct sockaddr *dst = (const struct sockaddr *)&px->cfg->listen.ss;
+		int n = px->cfg->send_proxy == 1 ? proxy_proto_write_v1(h, PP_HDR_MAX, sa, dst)
+						 : proxy_proto_write_v2(h, PP_HDR_MAX, sa, dst);
+
+		pc->hdr_len = n > 0 ? (uint8_t)n : 0;
+	}
 	if (!start_upstream(e, px, c))
 		give_up(e, c, TERM_NO_UPSTREAM);
 }
@@ -442,9 +458,25 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 		engine_close(e, up, ENGINE_CLOSE_NOW);
 		return;
 	}
+	if (pconn(client)->hdr_len) {
+		/* The PROXY header goes first; the client's bytes follow once it is out (proxy_sent). */
+		char *h = px->hdrs[engine_ref(e, up).slot];
+
+		memcpy(h, px->hdrs[engine_ref(e, client).slot], pconn(client)->hdr_len);
+		pu->hdr_len = pconn(client)->hdr_len;
+		if (engine_send(e, up, h, pu->hdr_len))
+			engine_close(e, up, ENGINE_CLOSE_RESET);
+		return;
+	}
 	relay(e, client, up);
 	if (engine_peer_done(client))
 		finish_direction(e, client, up);
+}
+
+/* An upstream whose PROXY header is not out yet: the client's bytes wait behind it. */
+static bool header_pending(struct conn *c)
+{
+	return !pconn(c)->is_client && pconn(c)->hdr_len;
 }
 
 static void proxy_readable(struct engine *e, struct conn *c)
@@ -455,9 +487,26 @@ static void proxy_readable(struct engine *e, struct conn *c)
 		engine_drop_input(e, c); /* a check's upstream greeting, or a session's leftovers */
 		return;
 	}
-	/* Before the upstream is connected the client's bytes wait, bounded by the engine. */
-	if (engine_connected(peer))
+	/* Before the upstream is connected (and has its PROXY header) the client's bytes wait. */
+	if (engine_connected(peer) && !header_pending(peer))
 		relay(e, c, peer);
+}
+
+/* The upstream's PROXY header is out: now what the client sent, and its FIN if it came. */
+static void proxy_sent(struct engine *e, struct conn *c)
+{
+	struct pconn *pu = pconn(c);
+	struct conn *client;
+
+	if (!pu->hdr_len)
+		return;
+	pu->hdr_len = 0;
+	client = peer_of(e, c);
+	if (!client)
+		return;
+	relay(e, client, c);
+	if (engine_peer_done(client))
+		finish_direction(e, client, c);
 }
 
 static void proxy_peer_eof(struct engine *e, struct conn *c)
@@ -468,9 +517,9 @@ static void proxy_peer_eof(struct engine *e, struct conn *c)
 		engine_close(e, c, ENGINE_CLOSE);
 		return;
 	}
-	if (engine_connected(peer))
+	if (engine_connected(peer) && !header_pending(peer))
 		finish_direction(e, c, peer);
-	/* else: connected() forwards the held bytes, then the FIN. */
+	/* else: connected() (or sent(), after a PROXY header) forwards the held bytes, then the FIN. */
 }
 
 /* --half-close-timeout: the session had one direction finished for too long. */
@@ -524,6 +573,15 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
+	if (cfg->send_proxy) {
+		px->hdrs_bytes = (size_t)cfg->max_conns * 2 * PP_HDR_MAX;
+		px->hdrs = mmap(NULL, px->hdrs_bytes, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (px->hdrs == MAP_FAILED) {
+			free(px);
+			return -ENOMEM;
+		}
+	}
 	if (cfg->log_fd >= 0) {
 		px->log = calloc(1, sizeof(*px->log));
 		if (!px->log) {
@@ -571,6 +629,8 @@ static void proxy_fini(struct engine *e, void *data)
 		}
 		free(l);
 	}
+	if (px->hdrs)
+		munmap(px->hdrs, px->hdrs_bytes);
 	__atomic_compare_exchange_n(&checker, &self, NULL, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
 	free(data);
@@ -588,5 +648,6 @@ const struct mode_ops mode_proxy = {
 	.expired = proxy_expired,
 	.closed = proxy_closed,
 	.written = proxy_written,
+	.sent = proxy_sent,
 	.tick = proxy_tick,
 };

@@ -463,7 +463,9 @@ const struct mode_ops mode_admin = {
 void admin_config(struct config *a, const struct config *cfg)
 {
 	*a = *cfg;
-	a->mode = MODE_ECHO; /* only what shard setup reads from it: no proxy options */
+	a->mode = MODE_ECHO;	 /* only what shard setup reads from it: no proxy options */
+	a->accept_proxy = false; /* the admin port is reached directly */
+	a->send_proxy = 0;
 	a->balance = BALANCE_ROUNDROBIN;
 	a->max_conns = ADMIN_CONNS;
 	a->buf_count = 64;

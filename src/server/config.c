@@ -105,6 +105,10 @@ void config_usage(FILE *f, const char *prog)
 		"                         ?verify=1 checks each against the kernel) and a\n"
 		"                         live dashboard at / on this address\n"
 		"  --stats-interval S     print a line of figures on stderr every S seconds\n"
+		"  --accept-proxy         every accepted connection starts with a PROXY protocol\n"
+		"                         header (v1 or v2, HAProxy's), whose source address is\n"
+		"                         then its peer; missing, malformed or not complete\n"
+		"                         within 5 s: the connection is reset and counted\n"
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
@@ -135,6 +139,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 3)\n"
 		"  --down-time MS         how long it stays down before it is tried again\n"
 		"                         (default 10000)\n"
+		"  --send-proxy v1|v2     start each upstream connection with a PROXY protocol\n"
+		"                         header carrying the client's address\n"
 		"  --log FILE|-           one line per finished session (README: the format) to\n"
 		"                         FILE (appended) or stdout, written without blocking\n"
 		"  --check                active health checks: a TCP connect to each upstream\n"
@@ -175,6 +181,8 @@ enum opt_id {
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
 	OPT_CHECK,
+	OPT_ACCEPT_PROXY,
+	OPT_SEND_PROXY,
 	OPT_LOG,
 	OPT_CHECK_INTERVAL,
 	OPT_CHECK_FALL,
@@ -213,6 +221,8 @@ static const struct cli_opt options[] = {
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--check", NULL, OPT_CHECK, false},
+	{"--accept-proxy", NULL, OPT_ACCEPT_PROXY, false},
+	{"--send-proxy", NULL, OPT_SEND_PROXY, true},
 	{"--log", NULL, OPT_LOG, true},
 	{"--check-interval", NULL, OPT_CHECK_INTERVAL, true},
 	{"--check-fall", NULL, OPT_CHECK_FALL, true},
@@ -404,6 +414,18 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_DOWN_TIME:
 		seen->proxy = true;
 		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
+	case OPT_ACCEPT_PROXY:
+		cfg->accept_proxy = true;
+		return 0;
+	case OPT_SEND_PROXY:
+		seen->proxy = true;
+		if (!strcmp(val, "v1") || !strcmp(val, "1"))
+			cfg->send_proxy = 1;
+		else if (!strcmp(val, "v2") || !strcmp(val, "2"))
+			cfg->send_proxy = 2;
+		else
+			return cli_fail(err, err_len, "--send-proxy: '%s' is not v1 or v2", val);
+		return 0;
 	case OPT_LOG:
 		seen->proxy = true;
 		if (!*val)
@@ -486,7 +508,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(
 			err, err_len,
 			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
-			"--fail-threshold/--down-time/--check*/--log need --mode proxy");
+			"--fail-threshold/--down-time/--check*/--log/--send-proxy need --mode "
+			"proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT");

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "proxy_proto.h"
+#include "ringer/proxy_proto.h"
 
 /* A small cap, so that "too long" is within the fuzzer's reach. */
 #define CAP 512

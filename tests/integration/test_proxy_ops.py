@@ -291,7 +291,181 @@ def test_session_log():
         rst.close()
 
 
-TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log]
+class Haproxy:
+    """HAProxy from Debian in the foreground with a config of ours, its log on stdout."""
+
+    def __init__(self, body):
+        import os
+        import tempfile
+        self.dir = tempfile.mkdtemp(prefix="ringer-haproxy-")
+        path = os.path.join(self.dir, "haproxy.cfg")
+        with open(path, "w") as f:
+            f.write("global\n  log stdout format raw local0 info\n"
+                    "defaults\n  mode tcp\n  log global\n  option tcplog\n"
+                    "  timeout connect 5s\n  timeout client 30s\n  timeout server 30s\n" + body)
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", path], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        self.out = []
+        threading.Thread(target=lambda: self.out.extend(self.proc.stdout), daemon=True).start()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def connect_from(src, port):
+    s = socket.socket()
+    s.bind((src, 0))
+    s.settimeout(5)
+    s.connect(("127.0.0.1", port))
+    return s
+
+
+def echo_through(s, payload):
+    s.sendall(payload)
+    got = b""
+    while len(got) < len(payload):
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    return got == payload
+
+
+def test_accept_proxy_behind_haproxy():
+    """HAProxy send-proxy(-v2) in front of ringer --accept-proxy: ringer sees the real client."""
+    import json
+    if not shutil_which("haproxy"):
+        check(False, "haproxy is not installed")
+        return
+    for version, keyword in ((2, "send-proxy-v2"), (1, "send-proxy")):
+        r = subprocess.Popen([RINGER, "--mode", "echo", "--listen", "127.0.0.1:0", "--admin",
+                              "127.0.0.1:0", "--shards", "1", "--no-pin", "--accept-proxy"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        port = admin = None
+        while port is None or admin is None:
+            line = r.stdout.readline()
+            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+            port = int(m.group(1)) if m else port
+            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
+            admin = int(m.group(1)) if m else admin
+        hport = free_port()
+        h = Haproxy(f"frontend fe\n  bind 127.0.0.1:{hport}\n  default_backend be\n"
+                    f"backend be\n  server s1 127.0.0.1:{port} {keyword}\n")
+        try:
+            s = None
+            for _ in range(50):
+                try:
+                    s = connect_from("127.0.0.5", hport)
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            check(s is not None, "haproxy did not start")
+            if not s:
+                continue
+            check(echo_through(s, b"through haproxy " * 100), f"v{version}: no echo")
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/connections") as resp:
+                conns = json.loads(resp.read())["connections"]
+            peers = [c["peer"] for c in conns]
+            want = f"127.0.0.5:{s.getsockname()[1]}"
+            check(want in peers, f"v{version}: ringer sees {peers}, not the client {want}")
+            s.close()
+            # A client without the header is reset and counted.
+            d = socket.create_connection(("127.0.0.1", port), timeout=5)
+            d.sendall(b"GET / HTTP/1.1\r\n\r\n")
+            try:
+                gone = d.recv(10) == b""
+            except ConnectionResetError:
+                gone = True
+            check(gone, f"v{version}: a client without a PROXY header was served")
+            d.close()
+            with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics") as resp:
+                m = re.search(r"^ringer_proxy_hdr_errors_total (\d+)", resp.read().decode(), re.M)
+            check(m and int(m.group(1)) == 1, f"v{version}: proxy_hdr_errors {m and m.group(1)}")
+        finally:
+            h.stop()
+            r.send_signal(signal.SIGTERM)
+            r.wait(15)
+            check(r.returncode == 0, "ringer exit status")
+
+
+def test_send_proxy_to_haproxy():
+    """ringer --send-proxy v1|v2 in front of HAProxy accept-proxy: HAProxy logs the real client."""
+    if not shutil_which("haproxy"):
+        check(False, "haproxy is not installed")
+        return
+    a = Upstream()
+    for version in ("v2", "v1"):
+        hport = free_port()
+        h = Haproxy(f"frontend fe\n  bind 127.0.0.1:{hport} accept-proxy\n  default_backend be\n"
+                    f"backend be\n  server s1 127.0.0.1:{a.port}\n")
+        p = None
+        try:
+            time.sleep(0.5)
+            p = Proxy("--upstream", f"127.0.0.1:{hport}", "--send-proxy", version)
+            s = connect_from("127.0.0.5", p.port)
+            check(echo_through(s, b"to haproxy " * 300), f"{version}: no echo through both")
+            client = f"127.0.0.5:{s.getsockname()[1]}"
+            s.close()
+            check(wait_for(lambda: any(client in l for l in h.out), 5),
+                  f"{version}: HAProxy's log does not show {client}: {h.out[-3:]}")
+        finally:
+            if p:
+                check(p.stop() == 0, "proxy exit status")
+            h.stop()
+    a.close()
+
+
+def test_accept_proxy_http():
+    """http mode behind a PROXY header: split anywhere, v1 and v2; a silent client times out."""
+    r = subprocess.Popen([RINGER, "--mode", "http", "--listen", "127.0.0.1:0", "--shards", "1",
+                          "--no-pin", "--accept-proxy"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    port = int(re.match(r"listening on 127\.0\.0\.1:(\d+)", r.stdout.readline()).group(1))
+    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    v1 = b"PROXY TCP4 192.0.2.1 192.0.2.2 1234 80\r\n"
+    v2 = (b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x0c" + bytes([192, 0, 2, 1, 192, 0, 2, 2]) +
+          (1234).to_bytes(2, "big") + (80).to_bytes(2, "big"))
+    try:
+        for name, data, step in (("v1 whole", v1 + req, 0), ("v1 by bytes", v1 + req, 1),
+                                 ("v2 whole", v2 + req, 0), ("v2 in 3-byte pieces", v2 + req, 3)):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            if step:
+                for i in range(0, len(data), step):
+                    s.sendall(data[i:i + step])
+                    time.sleep(0.002)
+            else:
+                s.sendall(data)
+            got = s.recv(4096)
+            check(got.startswith(b"HTTP/1.1 200 OK"), f"{name}: got {got[:30]!r}")
+            s.close()
+        t0 = time.time()
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(v1[:10])  # a header that never ends
+        try:
+            gone = s.recv(10) == b""
+        except ConnectionResetError:
+            gone = True
+        took = time.time() - t0
+        check(gone and 4 <= took <= 8, f"an unfinished header: closed={gone} after {took:.1f} s")
+        s.close()
+    finally:
+        r.send_signal(signal.SIGTERM)
+        r.wait(15)
+        check(r.returncode == 0, "ringer exit status")
+
+
+def shutil_which(name):
+    import shutil
+    return shutil.which(name)
+
+
+TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log,
+         test_accept_proxy_behind_haproxy, test_send_proxy_to_haproxy, test_accept_proxy_http]
 
 
 def main():

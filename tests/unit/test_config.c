@@ -181,6 +181,20 @@ static void bad_flags(void **state)
 	PARSE_BAD("needs --mode proxy", "--upstream", "127.0.0.1:1");
 	PARSE_BAD("need --mode proxy", "--connect-retries", "1");
 	PARSE_BAD("need --mode proxy", "--balance", "leastconn");
+	PARSE_BAD("need --mode proxy", "--send-proxy", "v2");
+	PARSE_BAD("need --mode proxy", "--check");
+	PARSE_BAD("need --mode proxy", "--log", "-");
+	PARSE_BAD("--send-proxy: 'v3' is not v1 or v2", "--mode", "proxy", "--upstream",
+		  "127.0.0.1:1", "--send-proxy", "v3");
+	PARSE_BAD("--check-interval", "--mode", "proxy", "--upstream", "127.0.0.1:1",
+		  "--check-interval", "50");
+	PARSE_OK("--accept-proxy", "--mode", "http");
+	assert_true(cfg.accept_proxy);
+	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:1", "--send-proxy", "v1",
+		 "--check-fall", "5");
+	assert_int_equal(cfg.send_proxy, 1);
+	assert_true(cfg.check);
+	assert_int_equal(cfg.check_fall, 5);
 	PARSE_BAD("needs at least one --upstream", "--mode", "proxy");
 	PARSE_BAD("with a port", "--mode", "proxy", "--upstream", "127.0.0.1:0");
 	PARSE_BAD("takes no value", "--quiet=1");

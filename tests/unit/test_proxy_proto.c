@@ -23,7 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "proxy_proto.h"
+#include "ringer/proxy_proto.h"
 
 #define GUARD_AREA (128 * 1024)
 

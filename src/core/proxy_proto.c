@@ -38,7 +38,7 @@
 #include <netinet/in.h>
 #include <string.h>
 
-#include "proxy_proto.h"
+#include "ringer/proxy_proto.h"
 
 enum state {
 	S_START,
