@@ -77,7 +77,11 @@ struct result {
 	double seconds;
 	double user_s;
 	double sys_s;
+	double busy; /* the client's CPU time over its threads' wall time: 1.0 is every core full */
 };
+
+/* Above this, the client's own cores were the limit, not the server. */
+#define CLIENT_BOUND 0.90
 
 static void add_counters(struct load_counters *a, const struct load_counters *b)
 {
@@ -151,8 +155,17 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		fprintf(f, " %s %.3f,", pct_names[i],
 			(double)hist_percentile(r->hist, pcts[i]) / 1e6);
 	fprintf(f, " max %.3f\n", (double)r->hist->max / 1e6);
-	fprintf(f, "  client cpu    user %.3f s, sys %.3f s, %.2f us/request\n", r->user_s,
-		r->sys_s, c->requests ? (r->user_s + r->sys_s) * 1e6 / (double)c->requests : 0.0);
+	fprintf(f,
+		"  client cpu    user %.3f s, sys %.3f s, %.2f us/request, %.0f %% of %u core%s\n",
+		r->user_s, r->sys_s,
+		c->requests ? (r->user_s + r->sys_s) * 1e6 / (double)c->requests : 0.0,
+		r->busy * 100, cfg->threads, cfg->threads == 1 ? "" : "s");
+	if (r->busy > CLIENT_BOUND)
+		fprintf(f,
+			"  WARNING: the client's own CPU was at %.0f %%: these figures may show "
+			"the "
+			"client's limit, not the server's (add --threads, or another machine)\n",
+			r->busy * 100);
 	fprintf(f, "\n  Detailed percentile spectrum (ms):\n");
 	hist_print_percentiles(r->hist, f, 1e6, 5);
 }
@@ -224,8 +237,12 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		fprintf(f, "\"%s\":%.3f,", pct_names[i],
 			(double)hist_percentile(r->hist, pcts[i]) / 1e3);
 	fprintf(f, "\"max\":%.3f},", (double)r->hist->max / 1e3);
-	fprintf(f, "\"cpu\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"us_per_request\":%.4f},", r->user_s,
-		r->sys_s, c->requests ? (r->user_s + r->sys_s) * 1e6 / (double)c->requests : 0.0);
+	fprintf(f,
+		"\"cpu\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"us_per_request\":%.4f,\"busy\":%.4f,"
+		"\"client_bound\":%s},",
+		r->user_s, r->sys_s,
+		c->requests ? (r->user_s + r->sys_s) * 1e6 / (double)c->requests : 0.0, r->busy,
+		r->busy > CLIENT_BOUND ? "true" : "false");
 	fprintf(f, "\"loops\":%llu,\"cqes\":%llu,", (unsigned long long)c->loops,
 		(unsigned long long)c->cqes);
 	m = open_memstream(&dist, &dist_len);
@@ -317,6 +334,17 @@ static int run(const struct load_config *cfg)
 	getrusage(RUSAGE_SELF, &ru);
 	r.user_s = tv_s(ru.ru_utime);
 	r.sys_s = tv_s(ru.ru_stime);
+	{
+		double wall = (double)(load_now_ns() - t0) / 1e9 * cfg->threads;
+
+		r.busy = wall > 0 ? (r.user_s + r.sys_s) / wall : 0;
+	}
+	if (r.busy > CLIENT_BOUND && cfg->json)
+		fprintf(stderr,
+			"ringer-load: warning: the client's own CPU was at %.0f %%: the figures "
+			"may "
+			"show the client's limit, not the server's\n",
+			r.busy * 100);
 	if (cfg->json)
 		print_json(cfg, &r, stdout);
 	else

@@ -57,6 +57,9 @@ static void echo_pipelined_bytes_verified(void **state)
 	assert_int_equal(r.status, 0);
 	assert_int_equal(json_num(r.p.out, "requests"), 20000);
 	assert_int_equal(json_num(r.p.out, "total"), 0);
+	/* The client's own load: a share of its cores, and whether it was the limit. */
+	assert_true(json_num(r.p.out, "busy") > 0 && json_num(r.p.out, "busy") <= 1.5);
+	assert_non_null(strstr(r.p.out, "\"client_bound\":"));
 	assert_int_equal(proc_stop(&srv, SIGTERM, 10000), 0);
 }
 
