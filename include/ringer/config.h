@@ -31,8 +31,9 @@ enum balance_mode {
 
 struct config_upstream {
 	struct net_addr addr;
-	unsigned weight; /* 1..256 */
-	char name[96];	 /* as written on the command line, for stats and logs */
+	unsigned weight;  /* 1..256 */
+	unsigned maxconn; /* sessions at once over all shards; 0: no limit */
+	char name[96];	  /* as written on the command line, for stats and logs */
 };
 
 struct config {
@@ -53,6 +54,7 @@ struct config {
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
 	const char *log_path;	  /* proxy: --log FILE or "-" (stdout); NULL: no session log */
 	int log_fd;		  /* ... opened by main */
+	unsigned queue_ms;	  /* proxy: how long a client waits for a full upstream's slot */
 	bool check;		  /* proxy: active health checks (a TCP connect) */
 	unsigned check_ms;	  /* ... every this often */
 	unsigned check_fall;	  /* ... this many failures in a row mark an upstream down */
@@ -82,6 +84,8 @@ struct config {
 	/* admin */
 	struct net_addr admin;
 	bool admin_set;
+	/* zero-downtime restart: the Unix socket an older ringer hands its listeners over on */
+	const char *handover_path; /* NULL: no handover */
 };
 
 void config_defaults(struct config *cfg);

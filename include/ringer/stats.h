@@ -47,6 +47,8 @@
 	X(connect_failures, "outbound connects that failed")                               \
 	X(no_upstream, "clients closed with no upstream left to try")                      \
 	X(proxy_hdr_errors, "connections closed: PROXY header missing, malformed or late") \
+	X(queued, "proxy: clients that waited for an upstream at its maxconn")             \
+	X(queue_timeouts, "proxy: clients closed after --queue-timeout in the queue")      \
 	X(log_lines, "proxy: session log lines written")                                   \
 	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")
 

@@ -38,11 +38,6 @@ static void on_tick(struct shard *s, const struct io_uring_cqe *cqe)
 
 	if (!(cqe->flags & IORING_CQE_F_MORE))
 		ring_tick(&s->ring, &tick_ts, true, ud_encode(UD_OP_TICK, 0, UD_SLOT_MAX));
-	if (__atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE) && !s->draining) {
-		s->draining = true;
-		s->drain_deadline_ms = s->now_ms + s->cfg->drain_ms;
-		engine_drain(s->engine);
-	}
 	if (s->draining && s->now_ms >= s->drain_deadline_ms)
 		engine_abort_all(s->engine);
 	engine_tick(s->engine, s->now_ms);
@@ -50,6 +45,25 @@ static void on_tick(struct shard *s, const struct io_uring_cqe *cqe)
 		s->last_second_ms = s->now_ms;
 		engine_second(s->engine, (int64_t)time(NULL));
 	}
+}
+
+/*
+ * A stop request becomes a drain between two batches, never inside one: an
+ * accept completed in the same batch as the tick would otherwise be closed
+ * as "arrived while draining". Between batches every accept the kernel made
+ * has been served, and the cancel engine_drain() queues goes out with the
+ * next submit, before the kernel runs the accept's deferred work again
+ * (DEFER_TASKRUN), so a connection this shard does not accept stays in the
+ * listener's queue. That is what a handover needs: the queue is shared with
+ * the ringer taking over, which accepts it.
+ */
+static void check_stop(struct shard *s)
+{
+	if (s->draining || !__atomic_load_n(&s->stop_requested, __ATOMIC_ACQUIRE))
+		return;
+	s->draining = true;
+	s->drain_deadline_ms = s->now_ms + s->cfg->drain_ms;
+	engine_drain(s->engine);
 }
 
 static void run_loop(struct shard *s)
@@ -82,6 +96,7 @@ static void run_loop(struct shard *s)
 			n++;
 		}
 		ring_cq_advance(&s->ring, n);
+		check_stop(s);
 		engine_flush(s->engine);
 		STAT_INC(&s->stats, loops);
 		STAT_INC(&s->stats, batch[STATS_BATCH_BUCKET(n)]);

@@ -60,12 +60,41 @@ int sock_probe_free(const struct net_addr *addr)
 
 int sock_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt)
 {
-	int one = 1, idle = (int)idle_s, intvl = (int)intvl_s, n = (int)cnt;
+	int one = 1, zero = 0, idle = (int)idle_s, intvl = (int)intvl_s, n = (int)cnt;
 
+	/* Off: a listener handed over from a ringer that had it on must lose it. */
+	if (!idle_s)
+		return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &zero, sizeof(zero)) ? -errno : 0;
 	if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) ||
 	    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &n, sizeof(n)))
+		return -errno;
+	return 0;
+}
+
+/*
+ * A listener received from another process (a handover) is checked, not
+ * trusted: a TCP socket in the listening state, and where it is bound.
+ */
+int sock_listener_addr(int fd, struct net_addr *addr)
+{
+	int v, proto;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len))
+		return -errno;
+	len = sizeof(proto);
+	if (v != SOCK_STREAM || getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &len) ||
+	    proto != IPPROTO_TCP)
+		return -EPROTOTYPE;
+	len = sizeof(v);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len))
+		return -errno;
+	if (!v)
+		return -EINVAL;
+	addr->len = sizeof(addr->ss);
+	if (getsockname(fd, (struct sockaddr *)&addr->ss, &addr->len))
 		return -errno;
 	return 0;
 }

@@ -21,6 +21,12 @@
  *                        reset or an error (the failure propagates), else
  *                        once its output has drained
  *
+ * Upstream limits (maxconn=N): sessions per upstream are counted over all
+ * shards (an atomic counter each); a client whose candidates are all at
+ * their limit waits in its shard's queue, holding its bytes, and is served
+ * when a session of that shard ends or, for slots freed on another shard,
+ * at the next tick; --queue-timeout closes it (QT in the log).
+ *
  * Active health checks (--check): one shard's proxy (the first to start)
  * connects to each upstream every --check-interval from its once-a-second
  * tick, an io_uring connect like any other; --check-fall failures in a row
@@ -75,7 +81,13 @@ struct proxy {
 	struct plog *log;	  /* NULL without --log */
 	char (*hdrs)[PP_HDR_MAX]; /* --send-proxy: per slot, the header to send upstream */
 	size_t hdrs_bytes;
+	struct conn_ref *queue; /* clients waiting for a slot (maxconn), oldest first */
+	uint32_t q_head, q_len, q_cap;
+	bool limits; /* some upstream has a maxconn */
 };
+
+/* Sessions per upstream over all shards, for maxconn. */
+static uint32_t up_sessions[BALANCE_MAX];
 
 /*
  * Active health, process-wide: down[] is read by every shard and written
@@ -113,6 +125,8 @@ struct pconn {
 	uint8_t is_check; /* an active health check's connection, no session */
 	uint8_t term;	  /* client: how the session ended (enum term), for the log */
 	uint8_t hdr_len; /* client: its PROXY header's length; upstream: the header still to send */
+	uint8_t queued;	 /* client: waiting in the queue for a slot */
+	uint8_t slot;	 /* upstream: holds one of its upstream's maxconn slots */
 };
 
 /* How a session ended, as the log's two-letter code says. */
@@ -124,9 +138,10 @@ enum term {
 	TERM_CONNECT_TIME, /* "CT" ... timed out */
 	TERM_NO_UPSTREAM,  /* "NU" no upstream to try (all down, or no slot) */
 	TERM_HALF_CLOSE,   /* "HT" --half-close-timeout ended it */
+	TERM_QUEUE_TIME,   /* "QT" --queue-timeout ended its wait for a slot */
 };
 
-static const char term_code[][3] = {"--", "CR", "SR", "CC", "CT", "NU", "HT"};
+static const char term_code[][3] = {"--", "CR", "SR", "CC", "CT", "NU", "HT", "QT"};
 
 _Static_assert(sizeof(struct pconn) <= sizeof(((struct conn *)0)->proto), "fits in struct conn");
 
@@ -147,10 +162,43 @@ static void unlink_peer(struct conn *c)
 	pconn(c)->peer.slot = NO_PEER;
 }
 
+/* Upstreams at their maxconn right now. */
+static uint64_t full_mask(const struct proxy *px)
+{
+	uint64_t mask = 0;
+
+	if (!px->limits)
+		return 0;
+	for (unsigned i = 0; i < px->bal.n; i++) {
+		unsigned max = px->cfg->upstreams[i].maxconn;
+
+		if (max && __atomic_load_n(&up_sessions[i], __ATOMIC_RELAXED) >= max)
+			mask |= 1ull << i;
+	}
+	return mask;
+}
+
+/* One of upstream i's slots, unless another shard took the last one first. */
+static bool take_slot(const struct proxy *px, unsigned i)
+{
+	unsigned max = px->cfg->upstreams[i].maxconn;
+
+	if (!max)
+		return true;
+	if (__atomic_fetch_add(&up_sessions[i], 1, __ATOMIC_RELAXED) < max)
+		return true;
+	__atomic_fetch_sub(&up_sessions[i], 1, __ATOMIC_RELAXED);
+	return false;
+}
+
 static void uncount(struct engine *e, struct proxy *px, struct conn *up)
 {
 	struct pconn *pu = pconn(up);
 
+	if (pu->slot) {
+		pu->slot = 0;
+		__atomic_fetch_sub(&up_sessions[pu->upstream], 1, __ATOMIC_RELAXED);
+	}
 	if (!pu->counted)
 		return;
 	pu->counted = 0;
@@ -158,36 +206,52 @@ static void uncount(struct engine *e, struct proxy *px, struct conn *up)
 	STAT_ADD(engine_stats(e), up[pu->upstream].active, -1);
 }
 
-/* Connects the client's session to the next upstream; false when none is left. */
-static bool start_upstream(struct engine *e, struct proxy *px, struct conn *client)
+enum start {
+	START_OK,   /* connecting */
+	START_NONE, /* no upstream left to try */
+	START_FULL, /* those left are at their maxconn: wait in the queue */
+};
+
+/* Connects the client's session to the next upstream. */
+static enum start start_upstream(struct engine *e, struct proxy *px, struct conn *client)
 {
 	const struct config *cfg = px->cfg;
 	struct pconn *pc = pconn(client), *pu;
+	uint64_t skip = pc->tried | health_down_mask(px->bal.n), full;
 	struct conn *up;
 	int i, err;
+	bool slot;
 
-	i = balance_pick(&px->bal, pc->hash, pc->tried | health_down_mask(px->bal.n),
-			 engine_now_ms(e));
-	if (i < 0)
-		return false;
+	for (;;) {
+		full = full_mask(px);
+		i = balance_pick(&px->bal, pc->hash, skip | full, engine_now_ms(e));
+		if (i < 0)
+			return (full & ~skip) ? START_FULL : START_NONE;
+		slot = cfg->upstreams[i].maxconn != 0;
+		if (take_slot(px, (unsigned)i))
+			break;
+	}
 	pc->tried |= 1ull << i;
 	pc->attempts++;
 	up = engine_connect(e, &cfg->upstreams[i].addr, cfg->connect_ms, &err);
 	if (!up) {
 		/* Out of slots or descriptors here: not the upstream's fault. */
+		if (slot)
+			__atomic_fetch_sub(&up_sessions[i], 1, __ATOMIC_RELAXED);
 		STAT_INC(engine_stats(e), errors);
-		return false;
+		return START_NONE;
 	}
 	pu = pconn(up);
 	memset(pu, 0, sizeof(*pu));
 	pu->peer = engine_ref(e, client);
 	pu->upstream = (uint8_t)i;
 	pu->counted = 1;
+	pu->slot = slot;
 	px->bal.up[i].active++;
 	STAT_INC(engine_stats(e), up[i].active);
 	pc->peer = engine_ref(e, up);
 	pc->upstream = (uint8_t)i;
-	return true;
+	return START_OK;
 }
 
 static void give_up(struct engine *e, struct conn *client, enum term why)
@@ -195,6 +259,47 @@ static void give_up(struct engine *e, struct conn *client, enum term why)
 	STAT_INC(engine_stats(e), no_upstream);
 	pconn(client)->term = (uint8_t)why;
 	engine_close(e, client, ENGINE_CLOSE_NOW);
+}
+
+/* ---- the queue for upstreams at their maxconn -------------------------------------------- */
+
+/* The client waits for a slot, its bytes held, until --queue-timeout. */
+static void enqueue(struct engine *e, struct proxy *px, struct conn *client)
+{
+	struct pconn *pc = pconn(client);
+
+	if (px->q_len == px->q_cap) {
+		give_up(e, client, TERM_NO_UPSTREAM);
+		return;
+	}
+	px->queue[(px->q_head + px->q_len++) % px->q_cap] = engine_ref(e, client);
+	pc->queued = 1;
+	engine_set_deadline(e, client, engine_now_ms(e) + px->cfg->queue_ms);
+	STAT_INC(engine_stats(e), queued);
+}
+
+/* Slots may have freed: start the oldest waiting clients while their upstreams have room. */
+static void dispatch_queue(struct engine *e, struct proxy *px)
+{
+	while (px->q_len) {
+		struct conn *c = engine_conn(e, px->queue[px->q_head]);
+		enum start r;
+
+		if (!c || !pconn(c)->queued || engine_closing(c)) {
+			px->q_head = (px->q_head + 1) % px->q_cap; /* gone, or timed out */
+			px->q_len--;
+			continue;
+		}
+		r = start_upstream(e, px, c);
+		if (r == START_FULL)
+			return; /* still full: it keeps its place */
+		px->q_head = (px->q_head + 1) % px->q_cap;
+		px->q_len--;
+		pconn(c)->queued = 0;
+		engine_set_deadline(e, c, 0);
+		if (r == START_NONE)
+			give_up(e, c, TERM_NO_UPSTREAM);
+	}
 }
 
 /* ---- the session log ---------------------------------------------------------------------- */
@@ -316,8 +421,16 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 
 		pc->hdr_len = n > 0 ? (uint8_t)n : 0;
 	}
-	if (!start_upstream(e, px, c))
+	switch (start_upstream(e, px, c)) {
+	case START_OK:
+		break;
+	case START_FULL:
+		enqueue(e, px, c);
+		break;
+	case START_NONE:
 		give_up(e, c, TERM_NO_UPSTREAM);
+		break;
+	}
 }
 
 /* Moves src's input to dst and counts it against the session's upstream. */
@@ -418,6 +531,8 @@ static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 		health_tick(e, px, now_ms);
 	if (px->log)
 		log_flush(e, px);
+	if (px->q_len)
+		dispatch_queue(e, px); /* slots freed by other shards */
 }
 
 static void proxy_connected(struct engine *e, struct conn *up, int res)
@@ -444,9 +559,16 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 		if (!client)
 			return;
 		unlink_peer(client);
-		if (pconn(client)->attempts <= px->cfg->connect_retries &&
-		    start_upstream(e, px, client))
-			return;
+		if (pconn(client)->attempts <= px->cfg->connect_retries) {
+			enum start r = start_upstream(e, px, client);
+
+			if (r == START_OK)
+				return;
+			if (r == START_FULL) {
+				enqueue(e, px, client);
+				return;
+			}
+		}
 		give_up(e, client, res == -ETIMEDOUT ? TERM_CONNECT_TIME : TERM_CONNECT);
 		return;
 	}
@@ -483,6 +605,8 @@ static void proxy_readable(struct engine *e, struct conn *c)
 {
 	struct conn *peer = peer_of(e, c);
 
+	if (pconn(c)->queued)
+		return; /* waiting for a slot: its bytes wait too, bounded by the engine */
 	if (!peer) {
 		engine_drop_input(e, c); /* a check's upstream greeting, or a session's leftovers */
 		return;
@@ -513,6 +637,8 @@ static void proxy_peer_eof(struct engine *e, struct conn *c)
 {
 	struct conn *peer = peer_of(e, c);
 
+	if (pconn(c)->queued)
+		return; /* its FIN follows its bytes once it has an upstream */
 	if (!peer) {
 		engine_close(e, c, ENGINE_CLOSE);
 		return;
@@ -528,6 +654,13 @@ static void proxy_expired(struct engine *e, struct conn *c)
 	struct conn *peer = peer_of(e, c);
 	struct conn *client = pconn(c)->is_client ? c : peer;
 
+	if (pconn(c)->queued) {
+		pconn(c)->queued = 0;
+		pconn(c)->term = TERM_QUEUE_TIME;
+		STAT_INC(engine_stats(e), queue_timeouts);
+		engine_close(e, c, ENGINE_CLOSE_NOW);
+		return;
+	}
 	if (client && pconn(client)->term == TERM_NORMAL)
 		pconn(client)->term = TERM_HALF_CLOSE;
 	engine_close(e, c, ENGINE_CLOSE_NOW);
@@ -542,8 +675,11 @@ static void proxy_closed(struct engine *e, struct conn *c)
 		health[pconn(c)->upstream].in_flight = false;
 		return;
 	}
-	if (!pconn(c)->is_client)
+	if (!pconn(c)->is_client) {
 		uncount(e, px, c);
+		if (px->q_len)
+			dispatch_queue(e, px); /* a slot may be free now */
+	}
 	/* The first reset decides the code; the other side's close follows from it. */
 	if (pconn(c)->is_client && engine_aborted(c) && pconn(c)->term == TERM_NORMAL)
 		pconn(c)->term = TERM_CLIENT_RESET;
@@ -573,6 +709,16 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
+	for (unsigned i = 0; i < cfg->n_upstreams; i++)
+		px->limits |= cfg->upstreams[i].maxconn != 0;
+	if (px->limits) {
+		px->q_cap = cfg->max_conns;
+		px->queue = calloc(px->q_cap, sizeof(*px->queue));
+		if (!px->queue) {
+			free(px);
+			return -ENOMEM;
+		}
+	}
 	if (cfg->send_proxy) {
 		px->hdrs_bytes = (size_t)cfg->max_conns * 2 * PP_HDR_MAX;
 		px->hdrs = mmap(NULL, px->hdrs_bytes, PROT_READ | PROT_WRITE,
@@ -631,6 +777,7 @@ static void proxy_fini(struct engine *e, void *data)
 	}
 	if (px->hdrs)
 		munmap(px->hdrs, px->hdrs_bytes);
+	free(px->queue);
 	__atomic_compare_exchange_n(&checker, &self, NULL, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
 	free(data);

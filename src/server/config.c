@@ -62,6 +62,7 @@ void config_defaults(struct config *cfg)
 	cfg->fail_threshold = 3;
 	cfg->down_ms = 10000;
 	cfg->check_ms = 2000;
+	cfg->queue_ms = 5000;
 	cfg->log_fd = -1;
 	cfg->check_fall = 3;
 	cfg->check_rise = 2;
@@ -91,6 +92,11 @@ void config_usage(FILE *f, const char *prog)
 		"                         16384 (the completion queue is 4x) (default 1024)\n"
 		"  --drain-timeout MS     on SIGINT/SIGTERM, time open connections get to finish\n"
 		"                         (default 5000)\n"
+		"  --handover PATH        zero-downtime restart through the Unix socket PATH: a\n"
+		"                         ringer started while an older one with the same PATH\n"
+		"                         runs takes over its listeners (same --listen and\n"
+		"                         --admin, --shards at least as many), then the older\n"
+		"                         one drains and exits 0\n"
 		"  --idle-timeout MS      close connections idle this long (default 0: never)\n"
 		"  --send-timeout MS      reset a connection whose send has not moved this long\n"
 		"                         (a peer that stopped reading; default 60000, 0: never)\n"
@@ -123,10 +129,11 @@ void config_usage(FILE *f, const char *prog)
 		"                         slower: 408 and close (defaults 10000 and 500 bytes/s,\n"
 		"                         as Apache's mod_reqtimeout; timeout 0: no limit)\n"
 		"proxy mode:\n"
-		"  --upstream HOST:PORT[,weight=N]\n"
+		"  --upstream HOST:PORT[,weight=N][,maxconn=N]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
-		"                         startup), repeatable up to %d; weight 1..256 (default "
-		"1)\n"
+		"                         startup), repeatable up to %d; weight 1..256 (default\n"
+		"                         1); maxconn: sessions at once over all shards, more\n"
+		"                         wait in a queue (default: no limit)\n"
 		"  --balance POLICY       roundrobin (weighted) | leastconn | source (client\n"
 		"                         address hash) (default roundrobin)\n"
 		"  --connect-timeout MS   upstream connect timeout (default 3000)\n"
@@ -141,6 +148,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 10000)\n"
 		"  --send-proxy v1|v2     start each upstream connection with a PROXY protocol\n"
 		"                         header carrying the client's address\n"
+		"  --queue-timeout MS     a client waiting for an upstream at its maxconn is\n"
+		"                         closed after MS (default 5000)\n"
 		"  --log FILE|-           one line per finished session (README: the format) to\n"
 		"                         FILE (appended) or stdout, written without blocking\n"
 		"  --check                active health checks: a TCP connect to each upstream\n"
@@ -181,6 +190,7 @@ enum opt_id {
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
 	OPT_CHECK,
+	OPT_QUEUE_TIMEOUT,
 	OPT_ACCEPT_PROXY,
 	OPT_SEND_PROXY,
 	OPT_LOG,
@@ -188,6 +198,7 @@ enum opt_id {
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
 	OPT_ADMIN,
+	OPT_HANDOVER,
 	OPT_RECV_BUNDLE,
 	OPT_KEEPALIVE,
 	OPT_NO_PIN,
@@ -221,6 +232,7 @@ static const struct cli_opt options[] = {
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--check", NULL, OPT_CHECK, false},
+	{"--queue-timeout", NULL, OPT_QUEUE_TIMEOUT, true},
 	{"--accept-proxy", NULL, OPT_ACCEPT_PROXY, false},
 	{"--send-proxy", NULL, OPT_SEND_PROXY, true},
 	{"--log", NULL, OPT_LOG, true},
@@ -228,6 +240,7 @@ static const struct cli_opt options[] = {
 	{"--check-fall", NULL, OPT_CHECK_FALL, true},
 	{"--check-rise", NULL, OPT_CHECK_RISE, true},
 	{"--admin", NULL, OPT_ADMIN, true},
+	{"--handover", NULL, OPT_HANDOVER, true},
 	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
 	{"--keepalive", NULL, OPT_KEEPALIVE, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
@@ -271,25 +284,33 @@ static int parse_keepalive(struct config *cfg, const char *val, char *err, size_
 	return 0;
 }
 
-/* "HOST:PORT[,weight=N]": the address is resolved now, so a bad name fails at startup. */
+/* "HOST:PORT[,weight=N][,maxconn=N]": the address is resolved now, so a bad name fails at startup. */
 static int parse_upstream(struct config_upstream *u, const char *val, char *err, size_t err_len)
 {
 	char addr[sizeof(u->name)], why[160] = "";
 	const char *comma = strchr(val, ',');
 	size_t alen = comma ? (size_t)(comma - val) : strlen(val);
-	uint64_t w = 1;
+	uint64_t w = 1, maxconn = 0;
 	int ret;
 
 	if (alen >= sizeof(addr))
 		return cli_fail(err, err_len, "--upstream: '%s' is too long", val);
 	memcpy(addr, val, alen);
 	addr[alen] = 0;
-	if (comma) {
-		if (strncmp(comma + 1, "weight=", 7) || parse_uint(comma + 8, 1, 256, false, &w))
-			return cli_fail(err, err_len,
-					"--upstream: '%s': options are weight=N with N from 1 to "
-					"256",
-					val);
+	for (const char *opt = comma; opt; opt = strchr(opt + 1, ',')) {
+		char one[32];
+		size_t olen = strcspn(opt + 1, ",");
+
+		snprintf(one, sizeof(one), "%.*s", (int)olen, opt + 1);
+		if (!strncmp(one, "weight=", 7) && !parse_uint(one + 7, 1, 256, false, &w))
+			continue;
+		if (!strncmp(one, "maxconn=", 8) &&
+		    !parse_uint(one + 8, 1, 1u << 20, false, &maxconn))
+			continue;
+		return cli_fail(err, err_len,
+				"--upstream: '%s': options are weight=N (1 to 256) and maxconn=N "
+				"(1 to 1048576)",
+				val);
 	}
 	ret = net_addr_resolve(addr, &u->addr, why, sizeof(why));
 	if (ret == -ENOENT)
@@ -297,6 +318,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	if (ret || net_addr_port(&u->addr) == 0)
 		return cli_fail(err, err_len, "--upstream: '%s' is not HOST:PORT with a port", val);
 	u->weight = (unsigned)w;
+	u->maxconn = (unsigned)maxconn;
 	snprintf(u->name, sizeof(u->name), "%s", addr);
 	return 0;
 }
@@ -414,6 +436,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_DOWN_TIME:
 		seen->proxy = true;
 		return set_uint(flag, val, 1, 86400000, false, &cfg->down_ms, err, err_len);
+	case OPT_QUEUE_TIMEOUT:
+		seen->proxy = true;
+		return set_uint(flag, val, 1, 3600000, false, &cfg->queue_ms, err, err_len);
 	case OPT_ACCEPT_PROXY:
 		cfg->accept_proxy = true;
 		return 0;
@@ -452,6 +477,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		if (net_addr_parse(val, &cfg->admin))
 			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
 		cfg->admin_set = true;
+		return 0;
+	case OPT_HANDOVER:
+		/* A Unix socket's path: sun_path holds 108 bytes with the terminating NUL. */
+		if (!*val || strlen(val) > 107)
+			return cli_fail(
+				err, err_len,
+				"--handover: '%s' is not a Unix socket path of 1 to 107 bytes",
+				val);
+		cfg->handover_path = val;
 		return 0;
 	case OPT_KEEPALIVE:
 		return parse_keepalive(cfg, val, err, err_len);

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * ringer: parse the flags, open one SO_REUSEPORT listener per shard, start
- * the shards (and the admin shard, with --admin), then wait for signals:
- * SIGUSR1 prints stats, SIGINT/SIGTERM drain and exit; with --stats-interval
- * a line of figures every few seconds.
+ * ringer: parse the flags, open one SO_REUSEPORT listener per shard (or, with
+ * --handover, take an older ringer's over: handover.c), start the shards (and
+ * the admin shard, with --admin), then wait for signals: SIGUSR1 prints stats,
+ * SIGINT/SIGTERM drain and exit; with --stats-interval a line of figures
+ * every few seconds; with --handover a newer ringer taking over drains too.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +23,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "handover.h"
 #include "ringer/config.h"
 #include "ringer/shard.h"
 #include "ringer/sock.h"
@@ -71,6 +73,52 @@ static unsigned raise_nofile(void)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	return rl.rlim_cur > (1u << 20) ? (1u << 20) : (unsigned)rl.rlim_cur;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * --handover PATH, before any listener is made: when an older ringer answers
+ * at PATH, receive its listeners into o and keep the conversation open in
+ * *fd. Returns 0 (taken, or nobody there: *fd -1), or -1 after saying why
+ * not; the older ringer then serves on, told why when it could be.
+ */
+static int take_over(const struct config *cfg, struct handover_offer *o, int *fd)
+{
+	const char *path = cfg->handover_path;
+	char err[320];
+	int ret;
+
+	o->n = 0;
+	o->fds = NULL;
+	o->admin_fd = -1;
+	ret = handover_connect(path, fd);
+	if (ret == -ENOENT || ret == -ECONNREFUSED)
+		return 0; /* nobody: a normal start, port probe included */
+	if (ret) {
+		fprintf(stderr, "ringer: --handover %s: %s%s\n", path, strerror(-ret),
+			ret == -EPROTOTYPE ? " (not a ringer's handover socket)" : "");
+		return -1;
+	}
+	ret = handover_receive(*fd, o, err, sizeof(err));
+	if (!ret)
+		ret = handover_check(o, cfg, err, sizeof(err));
+	if (!ret)
+		return 0;
+	fprintf(stderr,
+		"ringer: --handover %s: cannot take over from the running ringer (pid %d): %s\n",
+		path, (int)o->pid, err);
+	handover_refuse(*fd, err);
+	close(*fd);
+	*fd = -1;
+	handover_offer_close(o);
+	return -1;
 }
 
 static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
@@ -124,6 +172,110 @@ static void stats_line(const struct config *cfg, struct shard *shards, struct st
 	*prev = cur;
 }
 
+/*
+ * --handover, once the shards serve: listen on PATH for a newer ringer (the
+ * listeners on offer: every shard's, then the admin's) and, when this one
+ * took over from an older ringer (ho_fd open), tell it so, so it drains.
+ * Returns 0, or -1 after a message: the older ringer, if any, serves on.
+ */
+static int handover_ready(struct handover_server *ho, const struct config *cfg,
+			  const struct shard *shards, const struct shard *admin,
+			  const struct handover_offer *o, int ho_fd)
+{
+	char err[320];
+	int *fds = malloc(cfg->shards * sizeof(*fds));
+
+	if (!fds) {
+		fprintf(stderr, "ringer: out of memory\n");
+		return -1;
+	}
+	for (unsigned i = 0; i < cfg->shards; i++)
+		fds[i] = shards[i].listen_fd;
+	ho->fds = fds;
+	ho->n = cfg->shards;
+	ho->mode = cfg->mode;
+	ho->listen = cfg->listen;
+	ho->admin_fd = admin->listen_fd;
+	if (ho->admin_fd >= 0) {
+		ho->admin.len = sizeof(ho->admin.ss);
+		getsockname(ho->admin_fd, (struct sockaddr *)&ho->admin.ss, &ho->admin.len);
+	}
+	if (handover_listen(ho, cfg->handover_path, err, sizeof(err))) {
+		fprintf(stderr, "ringer: --handover: %s\n", err);
+		return -1;
+	}
+	if (ho_fd < 0)
+		return 0;
+	if (handover_serving(ho_fd))
+		fprintf(stderr,
+			"ringer: --handover: pid %d did not hear that this one serves (it "
+			"may be gone already)\n",
+			(int)o->pid);
+	fprintf(stderr, "ringer: took over %u listener%s%s from pid %d (ringer %s), %u shard%s\n",
+		o->n, o->n == 1 ? "" : "s", o->admin.len ? " and the admin's" : "", (int)o->pid,
+		o->version, cfg->shards, cfg->shards == 1 ? "" : "s");
+	return 0;
+}
+
+/*
+ * The main thread once the shards serve: signals, the stats line and, with
+ * --handover, a newer ringer asking for the listeners. Returns when it is
+ * time to drain: SIGINT, SIGTERM, or a newer ringer serves in our place.
+ */
+static void wait_for_stop(const struct config *cfg, struct shard *shards, int sfd,
+			  struct handover_server *ho)
+{
+	uint64_t interval = (uint64_t)cfg->stats_interval_s * 1000, next = mono_ms() + interval;
+	static struct stats prev, total;
+	unsigned lines = 0;
+
+	sum_stats(shards, cfg->shards, &prev);
+	for (;;) {
+		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}};
+		nfds_t np = 1 + (nfds_t)handover_pollfd(ho, &pfd[1]);
+		uint64_t now = mono_ms();
+		int timeout = handover_timeout_ms(ho, now), n;
+		struct signalfd_siginfo si;
+		pid_t pid;
+
+		if (interval) {
+			int t = next > now ? (int)(next - now) : 0;
+
+			if (timeout < 0 || t < timeout)
+				timeout = t;
+		}
+		n = poll(pfd, np, timeout);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("ringer: poll");
+			return;
+		}
+		now = mono_ms();
+		if (interval && now >= next) {
+			stats_line(cfg, shards, &prev, &lines, (double)cfg->stats_interval_s);
+			next = next + interval > now ? next + interval : now + interval;
+		}
+		if (np > 1 && (pid = handover_service(ho, pfd[1].revents, now)) > 0) {
+			fprintf(stderr,
+				"ringer: pid %d serves on the listeners now (handover), "
+				"draining (up to %u ms)\n",
+				(int)pid, cfg->drain_ms);
+			return;
+		}
+		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
+			continue;
+		if (si.ssi_signo == SIGUSR1) {
+			sum_stats(shards, cfg->shards, &total);
+			print_stats(cfg, &total);
+			continue;
+		}
+		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
+			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->drain_ms);
+		return;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -131,13 +283,15 @@ int main(int argc, char **argv)
 	struct stats total;
 	char err[256], addr_s[80];
 	int cpus[CPU_SETSIZE], ncpus, sfd, ret;
-	unsigned nofile, i, started = 0, lines = 0;
+	unsigned nofile, i, started = 0;
 	sigset_t sigs;
 	static struct config admin_cfg;
 	static struct shard admin;
-	static struct stats prev;
+	static struct handover_server ho;
+	struct handover_offer offer = {.admin_fd = -1};
 	struct admin_ctx ctx;
 	bool admin_started = false;
+	int ho_fd = -1;
 
 	config_defaults(&cfg);
 	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
@@ -194,8 +348,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ringer: out of memory\n");
 		return 1;
 	}
-	/* A port someone else holds is an error, not a share of its traffic. */
-	if (net_addr_port(&cfg.listen) != 0 && (ret = sock_probe_free(&cfg.listen)) != 0) {
+	handover_server_init(&ho);
+	/* --handover: an older ringer at PATH hands its listeners over (handover.c). */
+	if (cfg.handover_path && take_over(&cfg, &offer, &ho_fd))
+		return 1;
+	/*
+	 * A port someone else holds is an error, not a share of its traffic; but
+	 * not the listeners an older ringer just handed over.
+	 */
+	if (!offer.n && net_addr_port(&cfg.listen) != 0 &&
+	    (ret = sock_probe_free(&cfg.listen)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on %s: %s%s\n",
 			net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)), strerror(-ret),
 			ret == -EADDRINUSE
@@ -203,7 +365,7 @@ int main(int argc, char **argv)
 				: "");
 		return 1;
 	}
-	if (cfg.admin_set && net_addr_port(&cfg.admin) != 0 &&
+	if (cfg.admin_set && offer.admin_fd < 0 && net_addr_port(&cfg.admin) != 0 &&
 	    (ret = sock_probe_free(&cfg.admin)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 			net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)), strerror(-ret));
@@ -211,8 +373,12 @@ int main(int argc, char **argv)
 	}
 	/*
 	 * Listeners first, in order: with port 0 the first bind picks the port and
-	 * the others join it through SO_REUSEPORT.
+	 * the others join it through SO_REUSEPORT. After a handover, shard i
+	 * serves the older ringer's listener i (its queue included) and shards
+	 * beyond those join the group with new listeners.
 	 */
+	if (offer.n)
+		cfg.listen = offer.listen;
 	for (i = 0; i < cfg.shards; i++) {
 		struct shard *s = &shards[i];
 
@@ -221,15 +387,22 @@ int main(int argc, char **argv)
 		s->mode = mode_ops(cfg.mode);
 		s->cpu = cfg.pin ? cpus[i % (unsigned)ncpus] : -1;
 		s->file_slots = nofile > 64 ? nofile - 64 : nofile;
-		s->listen_fd = sock_listen(&cfg.listen, LISTEN_BACKLOG);
+		if (i < offer.n) {
+			s->listen_fd = offer.fds[i];
+			offer.fds[i] = -1; /* the shard's now: it closes it */
+		} else {
+			s->listen_fd = sock_listen(&cfg.listen, LISTEN_BACKLOG);
+		}
 		if (s->listen_fd < 0) {
 			fprintf(stderr, "ringer: cannot listen on %s: %s\n",
 				net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)),
 				strerror(-s->listen_fd));
 			return 1;
 		}
-		if (cfg.ka_idle_s && (ret = sock_keepalive(s->listen_fd, cfg.ka_idle_s,
-							   cfg.ka_intvl_s, cfg.ka_cnt))) {
+		/* A listener handed over keeps its options: ours replace them, off included. */
+		if ((cfg.ka_idle_s || i < offer.n) &&
+		    (ret = sock_keepalive(s->listen_fd, cfg.ka_idle_s, cfg.ka_intvl_s,
+					  cfg.ka_cnt))) {
 			fprintf(stderr, "ringer: --keepalive: %s\n", strerror(-ret));
 			return 1;
 		}
@@ -250,7 +423,9 @@ int main(int argc, char **argv)
 		admin.mode_arg = &ctx;
 		admin.cpu = -1;
 		admin.file_slots = 256;
-		admin.listen_fd = sock_listen(&cfg.admin, 64);
+		admin.listen_fd =
+			offer.admin_fd >= 0 ? offer.admin_fd : sock_listen(&cfg.admin, 64);
+		offer.admin_fd = -1;
 		if (admin.listen_fd < 0) {
 			fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 				net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)),
@@ -284,6 +459,12 @@ int main(int argc, char **argv)
 		}
 		admin_started = true;
 	}
+	if (cfg.handover_path && (ret = handover_ready(&ho, &cfg, shards, &admin, &offer, ho_fd)))
+		goto out_stop;
+	if (ho_fd >= 0) {
+		close(ho_fd); /* the older ringer heard we serve: it drains */
+		ho_fd = -1;
+	}
 
 	/* The first line on stdout is the address, so scripts and tests can read the port. */
 	printf("listening on %s\n", net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)));
@@ -300,35 +481,14 @@ int main(int argc, char **argv)
 		       cfg.shards, cfg.shards == 1 ? "" : "s", cfg.max_conns);
 	fflush(stdout);
 
-	sum_stats(shards, cfg.shards, &prev);
-	for (;;) {
-		struct pollfd pfd = {.fd = sfd, .events = POLLIN};
-		struct signalfd_siginfo si;
-		int n = poll(&pfd, 1, cfg.stats_interval_s ? (int)cfg.stats_interval_s * 1000 : -1);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			perror("ringer: poll");
-			break;
-		}
-		if (n == 0) {
-			stats_line(&cfg, shards, &prev, &lines, (double)cfg.stats_interval_s);
-			continue;
-		}
-		if (read(sfd, &si, sizeof(si)) != sizeof(si))
-			continue;
-		if (si.ssi_signo == SIGUSR1) {
-			sum_stats(shards, cfg.shards, &total);
-			print_stats(&cfg, &total);
-			continue;
-		}
-		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
-			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg.drain_ms);
-		break;
-	}
+	wait_for_stop(&cfg, shards, sfd, &ho);
 	ret = 0;
 out_stop:
+	/* Draining: nothing more is handed over (the listeners go as shards finish). */
+	if (ho_fd >= 0)
+		close(ho_fd);
+	handover_server_close(&ho);
+	handover_offer_close(&offer);
 	/* The admin shard reads the others' tables: it goes first. */
 	if (admin_started) {
 		shard_request_stop(&admin);
@@ -343,5 +503,6 @@ out_stop:
 	if (admin.listen_fd >= 0 && !admin_started)
 		close(admin.listen_fd);
 	free(shards);
+	free((void *)ho.fds);
 	return ret ? 1 : 0;
 }

@@ -459,13 +459,79 @@ def test_accept_proxy_http():
         check(r.returncode == 0, "ringer exit status")
 
 
+def test_maxconn_queue():
+    """maxconn=2: a third client waits (its bytes held) and is served when a slot frees;
+    one left waiting past --queue-timeout is closed; the upstream never sees more than 2."""
+    import os
+    import tempfile
+    a = Upstream()
+    live = []  # concurrent sessions the upstream sees
+
+    orig = a.serve
+
+    def counting(c):
+        live.append(1)
+        a.peak = max(getattr(a, "peak", 0), len(live))
+        try:
+            orig(c)
+        finally:
+            live.pop()
+
+    a.serve = counting
+    path = os.path.join(tempfile.mkdtemp(prefix="ringer-q-"), "sessions.log")
+    p = Proxy("--upstream", f"127.0.0.1:{a.port},maxconn=2", "--queue-timeout", "1500",
+              "--log", path, "--shards", "1")
+    try:
+        first = [socket.create_connection(("127.0.0.1", p.port), timeout=5) for _ in range(2)]
+        for s in first:
+            check(echo_through(s, b"a"), "a first session is not served")
+        third = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        third.sendall(b"waiting")
+        third.settimeout(0.5)
+        try:
+            early = third.recv(100)
+        except socket.timeout:
+            early = b""
+        check(early == b"", f"the third client was served past maxconn: {early!r}")
+        check(p.metric("ringer_queued_total") == 1, "the third client was not queued")
+        first[0].close()  # a slot frees: the third goes through with what it sent
+        third.settimeout(5)
+        got = b""
+        while len(got) < 7:
+            d = third.recv(100)
+            if not d:
+                break
+            got += d
+        check(got == b"waiting", f"the queued client's bytes: {got!r}")
+        # A fourth waits while both slots stay taken, and is closed at the queue timeout.
+        t0 = time.time()
+        fourth = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        fourth.settimeout(6)
+        try:
+            gone = fourth.recv(10) == b""
+        except ConnectionResetError:
+            gone = True
+        took = time.time() - t0
+        check(gone and 1.0 <= took <= 4.0, f"queue timeout: closed={gone} after {took:.1f} s")
+        check(p.metric("ringer_queue_timeouts_total") == 1, "queue_timeouts not counted")
+        check(getattr(a, "peak", 0) <= 2, f"the upstream saw {getattr(a, 'peak', 0)} at once")
+        for s in first[1:] + [third, fourth]:
+            s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        a.close()
+    codes = [l.split()[3] for l in open(path).read().splitlines()]
+    check("QT" in codes, f"no QT in the session log: {codes}")
+
+
 def shutil_which(name):
     import shutil
     return shutil.which(name)
 
 
 TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log,
-         test_accept_proxy_behind_haproxy, test_send_proxy_to_haproxy, test_accept_proxy_http]
+         test_accept_proxy_behind_haproxy, test_send_proxy_to_haproxy, test_accept_proxy_http,
+         test_maxconn_queue]
 
 
 def main():
