@@ -173,6 +173,8 @@ void engine_wake(struct engine *e, struct conn *c);
 int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token);
 /* Calls mode->expired(c) once the engine clock passes at_ms (0: no deadline). Resolution: 1 s. */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
+/* True once a graceful stop began (engine_drain): a mode may tell its peers to go. */
+bool engine_draining(const struct engine *e);
 /* The deadline set last (engine clock, ms), or 0. */
 uint64_t engine_deadline(const struct engine *e, const struct conn *c);
 

@@ -1829,6 +1829,11 @@ int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32
 	return ret;
 }
 
+bool engine_draining(const struct engine *e)
+{
+	return e->draining;
+}
+
 uint64_t engine_deadline(const struct engine *e, const struct conn *c)
 {
 	/* Kept as the low 32 bits of the clock: within 24 days of now either way. */

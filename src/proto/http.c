@@ -371,9 +371,14 @@ static void http_pump(struct engine *e, struct conn *c)
 		r.count = 1;
 		r.kind = kind_for_method(req.method);
 		r.minor = req.minor;
-		r.keep = req.keep_alive;
+		/*
+		 * Stopping (SIGTERM, or a --handover to a new ringer): the answer says
+		 * Connection: close, so a keep-alive client reconnects (to whoever
+		 * listens now) instead of meeting a reset at the drain deadline.
+		 */
+		r.keep = req.keep_alive && !engine_draining(e);
 		r.valid = 1;
-		if (!req.keep_alive)
+		if (!r.keep)
 			hc->closing = 1;
 		if (!hc->run.count) {
 			hc->run = r;

@@ -567,6 +567,47 @@ static void body_min_rate_408(void **state)
 	free(r);
 }
 
+/*
+ * A graceful stop tells keep-alive clients to go: a request that arrives
+ * while ringer drains is answered with Connection: close and the close, so
+ * the client reconnects elsewhere instead of meeting a reset at the deadline.
+ */
+static void drain_answers_connection_close(void **state)
+{
+	static const char req[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int64_t t0;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--drain-timeout", "5000", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	get_ok(r);
+	kill(srv.pid, SIGTERM);
+	/* A busy client (a request every 20 ms): never quiet long enough for a drain's FIN. */
+	t0 = now_ms();
+	for (;;) {
+		bool closing;
+
+		assert_true(now_ms() - t0 < 2000);
+		assert_int_equal(send_all(fd, req, sizeof(req) - 1, IO_MS), 0);
+		assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+		assert_int_equal(m.status, 200);
+		closing = header_is(&m, "Connection", "close");
+		response_free(&m);
+		if (closing)
+			break;
+		usleep(20 * 1000);
+	}
+	expect_eof(r);
+	close(fd);
+	assert_int_equal(proc_wait(&srv, 3000), 0);
+	free(r);
+}
+
 static void curl_http_11(void **state)
 {
 	char cmd[256], *out;
@@ -1709,6 +1750,7 @@ int main(void)
 		cmocka_unit_test_teardown(bad_peers_do_not_hurt_others, teardown),
 		cmocka_unit_test_teardown(header_timeout_408, teardown),
 		cmocka_unit_test_teardown(body_min_rate_408, teardown),
+		cmocka_unit_test_teardown(drain_answers_connection_close, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
