@@ -188,6 +188,21 @@ static void bad_flags(void **state)
 		  "127.0.0.1:1", "--send-proxy", "v3");
 	PARSE_BAD("--check-interval", "--mode", "proxy", "--upstream", "127.0.0.1:1",
 		  "--check-interval", "50");
+	PARSE_BAD("--handover", "--handover", "");
+	PARSE_BAD("--handover", "--handover",
+		  "/tmp/"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.sock");
+	PARSE_OK("--handover", "/run/ringer.sock");
+	assert_string_equal(cfg.handover_path, "/run/ringer.sock");
+	PARSE_BAD("maxconn=N", "--mode", "proxy", "--upstream", "127.0.0.1:1,maxconn=0");
+	PARSE_BAD("maxconn=N", "--mode", "proxy", "--upstream", "127.0.0.1:1,color=red");
+	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:1,weight=2,maxconn=7",
+		 "--queue-timeout", "250");
+	assert_int_equal(cfg.upstreams[0].maxconn, 7);
+	assert_int_equal(cfg.upstreams[0].weight, 2);
+	assert_int_equal(cfg.queue_ms, 250);
 	PARSE_OK("--accept-proxy", "--mode", "http");
 	assert_true(cfg.accept_proxy);
 	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:1", "--send-proxy", "v1",
