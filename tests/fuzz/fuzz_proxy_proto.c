@@ -126,22 +126,6 @@ static void run(const uint8_t *data, size_t size,
 	}
 }
 
-static size_t whole(const uint8_t *data, size_t size, unsigned i)
-{
-	return 0;
-}
-
-static size_t bytewise(const uint8_t *data, size_t size, unsigned i)
-{
-	return 1;
-}
-
-/* Sizes 1..64 from the input's own bytes, so the fuzzer steers the splits too. */
-static size_t drawn(const uint8_t *data, size_t size, unsigned i)
-{
-	return size ? 1 + (data[(i * 7u) % size] ^ (uint8_t)i) % 64 : 0;
-}
-
 static void same(const struct outcome *a, const struct outcome *b)
 {
 	FUZZ_CHECK(a->err == b->err);
@@ -305,12 +289,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct outcome a, b;
 
-	run(data, size, whole, &a);
+	run(data, size, fuzz_whole, &a);
 	check_promises(&a);
-	run(data, size, drawn, &b);
+	run(data, size, fuzz_drawn, &b);
 	same(&a, &b);
 	check_promises(&b);
-	run(data, size, bytewise, &b);
+	run(data, size, fuzz_bytewise, &b);
 	same(&a, &b);
 	check_promises(&b);
 	check_early_refusal(data, size, &b);

@@ -24,16 +24,10 @@ import time
 import urllib.request
 import zlib
 
+from cases import check, run, wait_for
+
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 OUT = sys.argv[2] if len(sys.argv) > 2 else tempfile.mkdtemp(prefix="ringer-admin-")
-failures = []
-
-
-def check(ok, what):
-    if not ok:
-        failures.append(what)
-        print("FAIL: " + what, flush=True)
-
 
 class Ringer:
     def __init__(self, *args):
@@ -84,15 +78,6 @@ class Ringer:
             self.proc.kill()
             out, err = self.proc.communicate()
         return self.proc.returncode, err
-
-
-def wait_for(fn, timeout=5.0):
-    deadline = time.time() + timeout
-    value = fn()
-    while not value and time.time() < deadline:
-        time.sleep(0.05)
-        value = fn()
-    return value
 
 
 def echo_server():
@@ -440,21 +425,5 @@ TESTS = [test_metrics_pass_promtool, test_states_counted, test_connections_json,
          test_dashboard_renders]
 
 
-def main():
-    bad = 0
-    for t in TESTS:
-        before = len(failures)
-        start = time.time()
-        try:
-            t()
-        except Exception as e:  # a crash in a test is that test's failure
-            check(False, f"{t.__name__}: {type(e).__name__}: {e}")
-        ok = len(failures) == before
-        bad += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {t.__name__} ({time.time() - start:.1f} s)", flush=True)
-    print(f"{len(TESTS) - bad} passed, {bad} failed")
-    return 1 if bad else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(TESTS)

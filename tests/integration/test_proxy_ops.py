@@ -18,15 +18,9 @@ import threading
 import time
 import urllib.request
 
+from cases import check, free_port, run, wait_for
+
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
-failures = []
-
-
-def check(ok, what):
-    if not ok:
-        failures.append(what)
-        print("FAIL: " + what, flush=True)
-
 
 class Upstream:
     """A threaded echo server that counts the connections it accepted."""
@@ -65,14 +59,6 @@ class Upstream:
 
     def close(self):
         self.sock.close()
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class Proxy:
@@ -126,15 +112,6 @@ class Proxy:
             self.proc.kill()
             self.proc.wait()
         return self.proc.returncode
-
-
-def wait_for(fn, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if fn():
-            return True
-        time.sleep(0.1)
-    return fn()
 
 
 def test_health_checks():
@@ -534,21 +511,5 @@ TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log,
          test_maxconn_queue]
 
 
-def main():
-    bad = 0
-    for t in TESTS:
-        before = len(failures)
-        start = time.time()
-        try:
-            t()
-        except Exception as e:
-            check(False, f"{t.__name__}: {type(e).__name__}: {e}")
-        ok = len(failures) == before
-        bad += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {t.__name__} ({time.time() - start:.1f} s)", flush=True)
-    print(f"{len(TESTS) - bad} passed, {bad} failed")
-    return 1 if bad else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(TESTS)

@@ -27,29 +27,13 @@ import tempfile
 import threading
 import time
 
+from cases import check, free_port, run
+
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
 NAIVE = "--naive" in sys.argv[3:]
 DRAIN_MS = 5000
 TMP = tempfile.mkdtemp(prefix="ringer-restart-")  # removed at the end
-failures = []
-
-
-def check(ok, what):
-    if not ok:
-        failures.append(what)
-        print("FAIL: " + what, flush=True)
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class Ringer:
     """A ringer process; its stdout and stderr are collected as they come."""
 
@@ -356,22 +340,5 @@ if not NAIVE:
     TESTS += [test_second_instance_refused, test_stale_socket, test_handover_rules]
 
 
-def main():
-    bad = 0
-    for t in TESTS:
-        before = len(failures)
-        start = time.time()
-        try:
-            t()
-        except Exception as e:
-            check(False, f"{t.__name__}: {type(e).__name__}: {e}")
-        ok = len(failures) == before
-        bad += not ok
-        print(f"{'ok  ' if ok else 'FAIL'} {t.__name__} ({time.time() - start:.1f} s)", flush=True)
-    print(f"{len(TESTS) - bad} passed, {bad} failed")
-    shutil.rmtree(TMP, ignore_errors=True)
-    return 1 if bad else 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run(TESTS, cleanup=lambda: shutil.rmtree(TMP, ignore_errors=True))
