@@ -36,6 +36,21 @@ struct config_upstream {
 	char name[96];	  /* as written on the command line, for stats and logs */
 };
 
+/*
+ * The upstreams in use, replaced as a whole by a reload (SIGHUP with
+ * --upstreams-file). Slot i keeps one upstream for the life of the process:
+ * a reload keeps the slots of the upstreams it keeps (their counters and
+ * health go on), retires those it drops (no new sessions; existing ones
+ * continue) and gives new ones new slots. Sets are never freed: a shard may
+ * still read an older one.
+ */
+struct upstream_set {
+	unsigned n;   /* slots used, enabled or retired */
+	unsigned gen; /* bumped by each reload */
+	struct config_upstream up[CONFIG_MAX_UPSTREAMS];
+	bool enabled[CONFIG_MAX_UPSTREAMS];
+};
+
 struct config {
 	struct net_addr listen;
 	enum ringer_mode mode;
@@ -81,6 +96,8 @@ struct config {
 	/* proxy */
 	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];
 	unsigned n_upstreams;
+	const char *upstreams_path;	/* --upstreams-file: re-read on SIGHUP */
+	const struct upstream_set *set; /* the current set (atomic pointer: main writes it) */
 	/* admin */
 	struct net_addr admin;
 	bool admin_set;
@@ -97,6 +114,23 @@ void config_defaults(struct config *cfg);
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len);
 
 void config_usage(FILE *f, const char *prog);
+
+/*
+ * Reads an --upstreams-file: one HOST:PORT[,weight=N][,maxconn=N] per line,
+ * '#' comments and blank lines skipped. Returns how many (at least one), or
+ * -EINVAL with "FILE:LINE: why" in err.
+ */
+int config_read_upstreams(const char *path, struct config_upstream *out, unsigned max, char *err,
+			  size_t err_len);
+/* The set with cfg's upstreams, every one enabled. */
+void config_initial_set(const struct config *cfg, struct upstream_set *set);
+/*
+ * The set after a reload to the n upstreams in next (old: the set in use;
+ * active[i]: sessions on slot i now). Returns 0, or -ENOSPC when the slots
+ * (new ones plus retired ones still carrying sessions) would exceed the limit.
+ */
+int config_reload_set(const struct upstream_set *old, const struct config_upstream *next,
+		      unsigned n, const int64_t *active, struct upstream_set *out);
 
 const char *mode_name(enum ringer_mode m);
 const char *balance_name(enum balance_mode b);

@@ -18,6 +18,22 @@ void balance_init(struct balance *b, enum balance_policy policy, unsigned n,
 		b->up[i].weight = weights && weights[i] ? weights[i] : 1;
 }
 
+void balance_update(struct balance *b, unsigned n, const uint32_t *weights)
+{
+	n = n > BALANCE_MAX ? BALANCE_MAX : n;
+	for (unsigned i = 0; i < n; i++) {
+		uint32_t w = weights && weights[i] ? weights[i] : 1;
+
+		if (i >= b->n)
+			memset(&b->up[i], 0, sizeof(b->up[i]));
+		if (b->up[i].weight != w) {
+			b->up[i].weight = w;
+			b->up[i].credit = 0;
+		}
+	}
+	b->n = n > b->n ? n : b->n;
+}
+
 static bool candidate(const struct balance *b, unsigned i, uint64_t tried, uint64_t now_ms)
 {
 	const struct balance_upstream *u = &b->up[i];

@@ -56,6 +56,11 @@ void balance_init(struct balance *b, enum balance_policy policy, unsigned n,
  * client_hash matters for BAL_SOURCE only.
  */
 int balance_pick(struct balance *b, uint64_t client_hash, uint64_t tried, uint64_t now_ms);
+/*
+ * A new upstream set (a reload): n slots with these weights. Slots keep
+ * their active counts and health; a slot new to the set starts afresh.
+ */
+void balance_update(struct balance *b, unsigned n, const uint32_t *weights);
 /* A connect to upstream i finished. Returns true when this failure marked it down. */
 bool balance_result(struct balance *b, unsigned i, bool ok, uint64_t now_ms);
 /* Whether upstream i is marked down (its back-off may have passed). */

@@ -81,7 +81,8 @@ struct proxy {
 	struct plog *log;	  /* NULL without --log */
 	char (*hdrs)[PP_HDR_MAX]; /* --send-proxy: per slot, the header to send upstream */
 	size_t hdrs_bytes;
-	struct conn_ref *queue; /* clients waiting for a slot (maxconn), oldest first */
+	const struct upstream_set *set; /* the upstreams this shard picks from */
+	struct conn_ref *queue;		/* clients waiting for a slot (maxconn), oldest first */
 	uint32_t q_head, q_len, q_cap;
 	bool limits; /* some upstream has a maxconn */
 };
@@ -162,6 +163,38 @@ static void unlink_peer(struct conn *c)
 	pconn(c)->peer.slot = NO_PEER;
 }
 
+/*
+ * A reload (SIGHUP, --upstreams-file) published a new upstream set: pick from
+ * it from now on. Slots keep their meaning, so sessions already running,
+ * their counters and health carry on.
+ */
+static void proxy_refresh(struct proxy *px)
+{
+	const struct upstream_set *s = __atomic_load_n(&px->cfg->set, __ATOMIC_ACQUIRE);
+	uint32_t weights[BALANCE_MAX];
+
+	if (!s || s == px->set)
+		return;
+	px->set = s;
+	px->limits = false;
+	for (unsigned i = 0; i < s->n && i < BALANCE_MAX; i++) {
+		weights[i] = s->up[i].weight;
+		px->limits |= s->up[i].maxconn != 0;
+	}
+	balance_update(&px->bal, s->n, weights);
+}
+
+/* Slots whose upstream a reload removed: no new sessions there. */
+static uint64_t retired_mask(const struct proxy *px)
+{
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < px->set->n && i < BALANCE_MAX; i++)
+		if (!px->set->enabled[i])
+			mask |= 1ull << i;
+	return mask;
+}
+
 /* Upstreams at their maxconn right now. */
 static uint64_t full_mask(const struct proxy *px)
 {
@@ -170,7 +203,7 @@ static uint64_t full_mask(const struct proxy *px)
 	if (!px->limits)
 		return 0;
 	for (unsigned i = 0; i < px->bal.n; i++) {
-		unsigned max = px->cfg->upstreams[i].maxconn;
+		unsigned max = px->set->up[i].maxconn;
 
 		if (max && __atomic_load_n(&up_sessions[i], __ATOMIC_RELAXED) >= max)
 			mask |= 1ull << i;
@@ -181,7 +214,7 @@ static uint64_t full_mask(const struct proxy *px)
 /* One of upstream i's slots, unless another shard took the last one first. */
 static bool take_slot(const struct proxy *px, unsigned i)
 {
-	unsigned max = px->cfg->upstreams[i].maxconn;
+	unsigned max = px->set->up[i].maxconn;
 
 	if (!max)
 		return true;
@@ -217,7 +250,7 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 {
 	const struct config *cfg = px->cfg;
 	struct pconn *pc = pconn(client), *pu;
-	uint64_t skip = pc->tried | health_down_mask(px->bal.n), full;
+	uint64_t skip = pc->tried | health_down_mask(px->bal.n) | retired_mask(px), full;
 	struct conn *up;
 	int i, err;
 	bool slot;
@@ -227,13 +260,13 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 		i = balance_pick(&px->bal, pc->hash, skip | full, engine_now_ms(e));
 		if (i < 0)
 			return (full & ~skip) ? START_FULL : START_NONE;
-		slot = cfg->upstreams[i].maxconn != 0;
+		slot = px->set->up[i].maxconn != 0;
 		if (take_slot(px, (unsigned)i))
 			break;
 	}
 	pc->tried |= 1ull << i;
 	pc->attempts++;
-	up = engine_connect(e, &cfg->upstreams[i].addr, cfg->connect_ms, &err);
+	up = engine_connect(e, &px->set->up[i].addr, cfg->connect_ms, &err);
 	if (!up) {
 		/* Out of slots or descriptors here: not the upstream's fault. */
 		if (slot)
@@ -388,9 +421,9 @@ static void log_session(struct engine *e, struct proxy *px, struct conn *client)
 	}
 	n = snprintf(l->buf[l->cur] + l->len[l->cur], LOG_BUF - l->len[l->cur],
 		     "%s.%03ldZ %s %s %s %llu %llu %u %u\n", when, ts.tv_nsec / 1000000, peer,
-		     pc->attempts ? px->cfg->upstreams[pc->upstream].name : "-",
-		     term_code[pc->term], (unsigned long long)v.bytes_in,
-		     (unsigned long long)v.bytes_out, v.age_ms, pc->attempts);
+		     pc->attempts ? px->set->up[pc->upstream].name : "-", term_code[pc->term],
+		     (unsigned long long)v.bytes_in, (unsigned long long)v.bytes_out, v.age_ms,
+		     pc->attempts);
 	if (n > 0 && (uint32_t)n < LOG_BUF - l->len[l->cur]) {
 		l->len[l->cur] += (uint32_t)n;
 		STAT_INC(engine_stats(e), log_lines);
@@ -406,6 +439,7 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 	const struct sockaddr *sa;
 	socklen_t len;
 
+	proxy_refresh(px);
 	memset(pc, 0, sizeof(*pc));
 	pc->is_client = 1;
 	pc->peer.slot = NO_PEER;
@@ -474,10 +508,10 @@ static void health_mark(struct engine *e, struct proxy *px, unsigned i, bool dow
 	STAT_ADD(st, up[i].down, down ? 1 : -1);
 	if (down)
 		fprintf(stderr, "ringer: upstream %s is DOWN: %u checks failed (last: %s)\n",
-			px->cfg->upstreams[i].name, health[i].fails, strerror(-err));
+			px->set->up[i].name, health[i].fails, strerror(-err));
 	else
 		fprintf(stderr, "ringer: upstream %s is UP: %u checks passed\n",
-			px->cfg->upstreams[i].name, health[i].oks);
+			px->set->up[i].name, health[i].oks);
 }
 
 /* A check finished: res 0 (connected) or -errno. */
@@ -507,11 +541,11 @@ static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
 		struct conn *c;
 		int err;
 
-		if (h->in_flight || now_ms < h->next_ms)
+		if (h->in_flight || now_ms < h->next_ms || !px->set->enabled[i])
 			continue;
 		h->next_ms = now_ms + cfg->check_ms;
 		c = engine_connect(
-			e, &cfg->upstreams[i].addr,
+			e, &px->set->up[i].addr,
 			cfg->connect_ms < cfg->check_ms ? cfg->connect_ms : cfg->check_ms, &err);
 		if (!c)
 			continue; /* no slot here now: not the upstream's fault */
@@ -527,6 +561,7 @@ static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 {
 	struct proxy *px = engine_mode_data(e);
 
+	proxy_refresh(px);
 	if (__atomic_load_n(&checker, __ATOMIC_RELAXED) == e)
 		health_tick(e, px, now_ms);
 	if (px->log)
@@ -703,21 +738,21 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 		[BALANCE_SOURCE] = BAL_SOURCE,
 	};
 	const struct config *cfg = arg;
-	uint32_t weights[BALANCE_MAX];
 	struct proxy *px = calloc(1, sizeof(*px));
 
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
-	for (unsigned i = 0; i < cfg->n_upstreams; i++)
-		px->limits |= cfg->upstreams[i].maxconn != 0;
-	if (px->limits) {
-		px->q_cap = cfg->max_conns;
-		px->queue = calloc(px->q_cap, sizeof(*px->queue));
-		if (!px->queue) {
-			free(px);
-			return -ENOMEM;
-		}
+	if (!cfg->set) {
+		free(px);
+		return -EINVAL; /* main publishes the first set before the shards start */
+	}
+	/* The queue is there whether or not a maxconn is set now: a reload may set one. */
+	px->q_cap = cfg->max_conns;
+	px->queue = calloc(px->q_cap, sizeof(*px->queue));
+	if (!px->queue) {
+		free(px);
+		return -ENOMEM;
 	}
 	if (cfg->send_proxy) {
 		px->hdrs_bytes = (size_t)cfg->max_conns * 2 * PP_HDR_MAX;
@@ -736,10 +771,8 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 		}
 		px->log->busy = -1;
 	}
-	for (unsigned i = 0; i < cfg->n_upstreams && i < BALANCE_MAX; i++)
-		weights[i] = cfg->upstreams[i].weight;
-	balance_init(&px->bal, policy[cfg->balance], cfg->n_upstreams, weights, cfg->fail_threshold,
-		     cfg->down_ms);
+	balance_init(&px->bal, policy[cfg->balance], 0, NULL, cfg->fail_threshold, cfg->down_ms);
+	proxy_refresh(px);
 	if (cfg->check) {
 		struct engine *none = NULL;
 

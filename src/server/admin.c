@@ -108,6 +108,8 @@ static void sum_stats(const struct admin_ctx *ctx, struct stats *out)
 static void metrics(const struct admin_ctx *ctx, struct buf *b)
 {
 	static struct stats st; /* the admin thread's alone; too large for its stack */
+	const char *names[CONFIG_MAX_UPSTREAMS];
+	const struct upstream_set *set;
 	int n;
 
 	sum_stats(ctx, &st);
@@ -123,12 +125,15 @@ static void metrics(const struct admin_ctx *ctx, struct buf *b)
 	b->len += (size_t)n;
 	if (ctx->cfg->mode != MODE_PROXY)
 		return;
+	/* The set in use (a reload replaces it; slots keep their upstream). */
+	set = __atomic_load_n(&ctx->cfg->set, __ATOMIC_ACQUIRE);
+	for (unsigned i = 0; i < set->n; i++)
+		names[i] = set->up[i].name;
 	for (;;) {
 		buf_reserve(b, 1 << 16);
 		if (b->oom)
 			return;
-		n = stats_prometheus_upstreams(b->p + b->len, b->cap - b->len, &st,
-					       ctx->upstream_names, ctx->cfg->n_upstreams);
+		n = stats_prometheus_upstreams(b->p + b->len, b->cap - b->len, &st, names, set->n);
 		if (n >= 0)
 			break;
 		buf_reserve(b, b->cap * 2 - b->len);

@@ -15,8 +15,7 @@
 struct admin_ctx {
 	struct shard *shards; /* the traffic shards */
 	unsigned n;
-	const struct config *cfg;
-	const char *const *upstream_names;
+	const struct config *cfg; /* its set of upstreams changes on a reload */
 };
 
 extern const struct mode_ops mode_admin;

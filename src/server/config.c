@@ -134,6 +134,10 @@ void config_usage(FILE *f, const char *prog)
 		"                         startup), repeatable up to %d; weight 1..256 (default\n"
 		"                         1); maxconn: sessions at once over all shards, more\n"
 		"                         wait in a queue (default: no limit)\n"
+		"  --upstreams-file FILE  upstreams, one HOST:PORT[,weight=N][,maxconn=N] a line\n"
+		"                         ('#' comments); SIGHUP re-reads it: new sessions use\n"
+		"                         the new set, existing ones go on; a bad file is\n"
+		"                         refused and the set in use stays\n"
 		"  --balance POLICY       roundrobin (weighted) | leastconn | source (client\n"
 		"                         address hash) (default roundrobin)\n"
 		"  --connect-timeout MS   upstream connect timeout (default 3000)\n"
@@ -160,7 +164,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         the three also turns checks on\n"
 
 		"\n"
-		"Signals: SIGUSR1 prints stats; SIGINT/SIGTERM drain and exit 0.\n",
+		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file; SIGINT/SIGTERM\n"
+		"drain and exit 0.\n",
 		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
 }
 
@@ -190,6 +195,7 @@ enum opt_id {
 	OPT_FAIL_THRESHOLD,
 	OPT_DOWN_TIME,
 	OPT_CHECK,
+	OPT_UPSTREAMS_FILE,
 	OPT_QUEUE_TIMEOUT,
 	OPT_ACCEPT_PROXY,
 	OPT_SEND_PROXY,
@@ -232,6 +238,7 @@ static const struct cli_opt options[] = {
 	{"--fail-threshold", NULL, OPT_FAIL_THRESHOLD, true},
 	{"--down-time", NULL, OPT_DOWN_TIME, true},
 	{"--check", NULL, OPT_CHECK, false},
+	{"--upstreams-file", NULL, OPT_UPSTREAMS_FILE, true},
 	{"--queue-timeout", NULL, OPT_QUEUE_TIMEOUT, true},
 	{"--accept-proxy", NULL, OPT_ACCEPT_PROXY, false},
 	{"--send-proxy", NULL, OPT_SEND_PROXY, true},
@@ -397,7 +404,27 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		cfg->body_size = (size_t)v;
 		cfg->body_filler = true;
 		return 0;
+	case OPT_UPSTREAMS_FILE: {
+		int n;
+
+		if (cfg->upstreams_path || cfg->n_upstreams)
+			return cli_fail(
+				err, err_len,
+				"--upstreams-file: given twice, or with --upstream (the file "
+				"holds them all)");
+		n = config_read_upstreams(val, cfg->upstreams + cfg->n_upstreams,
+					  CONFIG_MAX_UPSTREAMS - cfg->n_upstreams, err, err_len);
+		if (n < 0)
+			return n;
+		cfg->n_upstreams += (unsigned)n;
+		cfg->upstreams_path = val;
+		return 0;
+	}
 	case OPT_UPSTREAM:
+		if (cfg->upstreams_path)
+			return cli_fail(
+				err, err_len,
+				"--upstream: not with --upstreams-file (the file holds them all)");
 		if (cfg->n_upstreams == CONFIG_MAX_UPSTREAMS)
 			return cli_fail(err, err_len, "--upstream: at most %d upstreams",
 					CONFIG_MAX_UPSTREAMS);
@@ -537,7 +564,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 				"--body/--body-size/--header-timeout/--body-timeout/"
 				"--body-min-rate need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
-		return cli_fail(err, err_len, "--upstream needs --mode proxy");
+		return cli_fail(err, err_len, "--upstream/--upstreams-file need --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)
 		return cli_fail(
 			err, err_len,
@@ -546,12 +573,105 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 			"proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
-				"--mode proxy needs at least one --upstream ADDR:PORT");
+				"--mode proxy needs at least one --upstream ADDR:PORT (or "
+				"--upstreams-file)");
 	if (cfg->body && strlen(cfg->body) > (64u << 20))
 		return cli_fail(err, err_len, "--body: longer than 64m");
 	if (cfg->admin_set && net_addr_port(&cfg->admin) != 0 &&
 	    net_addr_port(&cfg->admin) == net_addr_port(&cfg->listen) &&
 	    cfg->admin.ss.ss_family == cfg->listen.ss.ss_family)
 		return cli_fail(err, err_len, "--admin and --listen use the same port");
+	return 0;
+}
+
+int config_read_upstreams(const char *path, struct config_upstream *out, unsigned max, char *err,
+			  size_t err_len)
+{
+	FILE *f = fopen(path, "r");
+	char line[512], why[256];
+	unsigned n = 0, lineno = 0;
+
+	if (!f)
+		return cli_fail(err, err_len, "--upstreams-file %s: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *end;
+
+		lineno++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strcspn(p, "#\r\n");
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		*end = 0;
+		if (!*p)
+			continue;
+		if (n == max) {
+			fclose(f);
+			return cli_fail(err, err_len, "%s:%u: more than %u upstreams", path, lineno,
+					max);
+		}
+		if (parse_upstream(&out[n], p, why, sizeof(why))) {
+			fclose(f);
+			/* why reads "--upstream: ...": say where instead */
+			return cli_fail(err, err_len, "%s:%u: %s", path, lineno,
+					strncmp(why, "--upstream: ", 12) ? why : why + 12);
+		}
+		n++;
+	}
+	fclose(f);
+	if (!n)
+		return cli_fail(err, err_len, "--upstreams-file %s: no upstream in it", path);
+	return (int)n;
+}
+
+void config_initial_set(const struct config *cfg, struct upstream_set *set)
+{
+	memset(set, 0, sizeof(*set));
+	set->n = cfg->n_upstreams;
+	for (unsigned i = 0; i < cfg->n_upstreams; i++) {
+		set->up[i] = cfg->upstreams[i];
+		set->enabled[i] = true;
+	}
+}
+
+/* Whether one of the n upstreams is named name. */
+static bool config_set_has(const struct config_upstream *up, unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(up[i].name, name))
+			return true;
+	return false;
+}
+
+int config_reload_set(const struct upstream_set *old, const struct config_upstream *next,
+		      unsigned n, const int64_t *active, struct upstream_set *out)
+{
+	*out = *old;
+	out->gen = old->gen + 1;
+	memset(out->enabled, 0, sizeof(out->enabled));
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i;
+
+		/* The same upstream keeps its slot: its counters, health and sessions go on. */
+		for (i = 0; i < out->n; i++)
+			if (!out->enabled[i] && !strcmp(out->up[i].name, next[k].name))
+				break;
+		if (i == out->n) {
+			/* A new one: a new slot, or one whose upstream left and took its sessions. */
+			if (out->n < CONFIG_MAX_UPSTREAMS) {
+				out->n++;
+			} else {
+				for (i = 0; i < out->n; i++)
+					if (!out->enabled[i] && active[i] == 0 &&
+					    !config_set_has(next + k + 1, n - k - 1,
+							    out->up[i].name))
+						break;
+				if (i == out->n)
+					return -ENOSPC;
+			}
+		}
+		out->up[i] = next[k];
+		out->enabled[i] = true;
+	}
 	return 0;
 }

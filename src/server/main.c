@@ -128,13 +128,58 @@ static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
 		stats_sum(out, &shards[i].stats);
 }
 
-static const char *upstream_names[CONFIG_MAX_UPSTREAMS];
-
 static void print_stats(const struct config *cfg, const struct stats *st)
 {
+	const char *names[CONFIG_MAX_UPSTREAMS];
+
 	stats_print(stdout, st, cfg->shards);
-	if (cfg->mode == MODE_PROXY)
-		stats_print_upstreams(stdout, st, upstream_names, cfg->n_upstreams);
+	if (cfg->mode != MODE_PROXY || !cfg->set)
+		return;
+	for (unsigned i = 0; i < cfg->set->n; i++)
+		names[i] = cfg->set->up[i].name;
+	stats_print_upstreams(stdout, st, names, cfg->set->n);
+}
+
+/*
+ * SIGHUP with --upstreams-file: read the file again and publish the new set
+ * (the shards pick it up at their next accept); a file that does not parse,
+ * or would need more slots than there are, is refused and the set stays.
+ * Sets are never freed: a shard may be reading the one before.
+ */
+static void reload_upstreams(struct config *cfg, struct shard *shards)
+{
+	static struct config_upstream next[CONFIG_MAX_UPSTREAMS];
+	static struct stats total;
+	struct upstream_set *set;
+	int64_t active[CONFIG_MAX_UPSTREAMS];
+	char err[256];
+	int n;
+
+	if (!cfg->upstreams_path) {
+		fprintf(stderr, "ringer: SIGHUP: nothing to reload (no --upstreams-file)\n");
+		return;
+	}
+	n = config_read_upstreams(cfg->upstreams_path, next, CONFIG_MAX_UPSTREAMS, err,
+				  sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
+			err);
+		return;
+	}
+	sum_stats(shards, cfg->shards, &total);
+	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
+		active[i] = total.up[i].active;
+	set = malloc(sizeof(*set));
+	if (!set || config_reload_set(cfg->set, next, (unsigned)n, active, set)) {
+		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
+			set ? "more upstreams than slots (retired ones still carry sessions)"
+			    : "out of memory");
+		free(set);
+		return;
+	}
+	__atomic_store_n(&cfg->set, set, __ATOMIC_RELEASE);
+	fprintf(stderr, "ringer: reloaded %s: %d upstream%s\n", cfg->upstreams_path, n,
+		n == 1 ? "" : "s");
 }
 
 /*
@@ -222,7 +267,7 @@ static int handover_ready(struct handover_server *ho, const struct config *cfg,
  * --handover, a newer ringer asking for the listeners. Returns when it is
  * time to drain: SIGINT, SIGTERM, or a newer ringer serves in our place.
  */
-static void wait_for_stop(const struct config *cfg, struct shard *shards, int sfd,
+static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			  struct handover_server *ho)
 {
 	uint64_t interval = (uint64_t)cfg->stats_interval_s * 1000, next = mono_ms() + interval;
@@ -270,6 +315,10 @@ static void wait_for_stop(const struct config *cfg, struct shard *shards, int sf
 			print_stats(cfg, &total);
 			continue;
 		}
+		if (si.ssi_signo == SIGHUP) {
+			reload_upstreams(cfg, shards);
+			continue;
+		}
 		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
 			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->drain_ms);
 		return;
@@ -311,8 +360,12 @@ int main(int argc, char **argv)
 			mode_name(cfg.mode));
 		return 2;
 	}
-	for (i = 0; i < cfg.n_upstreams; i++)
-		upstream_names[i] = cfg.upstreams[i].name;
+	if (cfg.mode == MODE_PROXY) {
+		static struct upstream_set first;
+
+		config_initial_set(&cfg, &first);
+		cfg.set = &first;
+	}
 	ncpus = allowed_cpus(cpus, CPU_SETSIZE);
 	if (ncpus < 1)
 		ncpus = 1, cpus[0] = 0;
@@ -325,6 +378,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	sfd = signalfd(-1, &sigs, SFD_CLOEXEC);
@@ -416,7 +470,7 @@ int main(int argc, char **argv)
 	admin.listen_fd = -1;
 	if (cfg.admin_set) {
 		admin_config(&admin_cfg, &cfg);
-		ctx = (struct admin_ctx){shards, cfg.shards, &cfg, upstream_names};
+		ctx = (struct admin_ctx){shards, cfg.shards, &cfg};
 		admin.id = cfg.shards;
 		admin.cfg = &admin_cfg;
 		admin.mode = &mode_admin;

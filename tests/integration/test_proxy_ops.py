@@ -501,6 +501,44 @@ def test_maxconn_queue():
     check("QT" in codes, f"no QT in the session log: {codes}")
 
 
+def test_reload_upstreams_file():
+    """SIGHUP re-reads --upstreams-file: new sessions use the new set, a running one goes on,
+    a bad file is refused and the set in use stays."""
+    import os
+    import tempfile
+    a, b = Upstream(), Upstream()
+    path = os.path.join(tempfile.mkdtemp(prefix="ringer-up-"), "upstreams")
+    with open(path, "w") as f:
+        f.write(f"# the first set\n127.0.0.1:{a.port},weight=2\n")
+    p = Proxy("--upstreams-file", path)
+    try:
+        held = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+        check(echo_through(held, b"before"), "no echo through the first set")
+        check(a.accepted == 1 and b.accepted == 0, "the first session did not reach a")
+        with open(path, "w") as f:
+            f.write(f"127.0.0.1:{b.port}   # a replaced by b\n\n")
+        p.proc.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: any("reloaded" in l for l in p.err), 5), f"no reload: {p.err[-2:]}")
+        check(all(p.echo() for _ in range(5)), "sessions failed after the reload")
+        check(b.accepted == 5 and a.accepted == 1, f"new sessions: a {a.accepted}, b {b.accepted}")
+        check(echo_through(held, b"after"), "the session running through a was cut")
+        with open(path, "w") as f:
+            f.write("127.0.0.1:not-a-port\n")
+        p.proc.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: any("reload refused" in l for l in p.err), 5),
+              f"a bad file was not refused: {p.err[-2:]}")
+        refused = [l for l in p.err if "reload refused" in l]
+        check(refused and f"{path}:1:" in refused[0], f"the refusal does not say where: {refused}")
+        check(all(p.echo() for _ in range(3)) and b.accepted == 8, "the set changed after a refusal")
+        check(p.metric(f'ringer_upstream_connects_total{{upstream="127.0.0.1:{b.port}"}}') == 8,
+              "b's metrics")
+        held.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        a.close()
+        b.close()
+
+
 def shutil_which(name):
     import shutil
     return shutil.which(name)
@@ -508,7 +546,7 @@ def shutil_which(name):
 
 TESTS = [test_health_checks, test_keepalive_both_sides, test_session_log,
          test_accept_proxy_behind_haproxy, test_send_proxy_to_haproxy, test_accept_proxy_http,
-         test_maxconn_queue]
+         test_maxconn_queue, test_reload_upstreams_file]
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ringer/config.h"
 
@@ -178,7 +180,7 @@ static void bad_flags(void **state)
 	PARSE_OK("--mode", "http", "--body-timeout", "0", "--body-min-rate", "0");
 	assert_int_equal(cfg.body_ms, 0);
 	assert_int_equal(cfg.body_rate, 0);
-	PARSE_BAD("needs --mode proxy", "--upstream", "127.0.0.1:1");
+	PARSE_BAD("need --mode proxy", "--upstream", "127.0.0.1:1");
 	PARSE_BAD("need --mode proxy", "--connect-retries", "1");
 	PARSE_BAD("need --mode proxy", "--balance", "leastconn");
 	PARSE_BAD("need --mode proxy", "--send-proxy", "v2");
@@ -217,11 +219,82 @@ static void bad_flags(void **state)
 	PARSE_BAD("same port", "--listen", "127.0.0.1:5000", "--admin", "127.0.0.1:5000");
 }
 
+/* --upstreams-file and what a reload makes of the set. */
+static void upstreams_file_and_reload(void **state)
+{
+	char path[] = "/tmp/ringer-test-upstreams-XXXXXX", why[256];
+	struct config_upstream next[CONFIG_MAX_UPSTREAMS];
+	static struct upstream_set first, second, third;
+	int64_t active[CONFIG_MAX_UPSTREAMS] = {0};
+	struct config cfg;
+	int fd = mkstemp(path);
+	FILE *f;
+
+	(void)state;
+	assert_true(fd >= 0);
+	f = fdopen(fd, "w");
+	fputs("# upstreams\n127.0.0.1:9001,weight=3\n\n  127.0.0.1:9002,maxconn=5  # two\n", f);
+	fclose(f);
+	PARSE_OK("--mode", "proxy", "--upstreams-file", path);
+	assert_int_equal(cfg.n_upstreams, 2);
+	assert_int_equal(cfg.upstreams[0].weight, 3);
+	assert_int_equal(cfg.upstreams[1].maxconn, 5);
+	PARSE_BAD("not with --upstreams-file", "--mode", "proxy", "--upstreams-file", path,
+		  "--upstream", "127.0.0.1:1");
+	PARSE_BAD("with --upstream", "--mode", "proxy", "--upstream", "127.0.0.1:1",
+		  "--upstreams-file", path);
+
+	/* A reload keeps 9002's slot, retires 9001's, gives 9003 a new one. */
+	PARSE_OK("--mode", "proxy", "--upstreams-file", path);
+	config_initial_set(&cfg, &first);
+	assert_int_equal(config_read_upstreams(path, next, CONFIG_MAX_UPSTREAMS, why, sizeof(why)),
+			 2);
+	snprintf(next[0].name, sizeof(next[0].name), "127.0.0.1:9003");
+	assert_int_equal(config_reload_set(&first, next, 2, active, &second), 0);
+	assert_int_equal(second.n, 3);
+	assert_int_equal(second.gen, first.gen + 1);
+	assert_false(second.enabled[0]);
+	assert_string_equal(second.up[1].name, "127.0.0.1:9002");
+	assert_true(second.enabled[1]);
+	assert_string_equal(second.up[2].name, "127.0.0.1:9003");
+	assert_true(second.enabled[2]);
+
+	/* A full table: a retired slot without sessions is reused, one with sessions is not. */
+	memset(&third, 0, sizeof(third));
+	third.n = CONFIG_MAX_UPSTREAMS;
+	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
+		snprintf(third.up[i].name, sizeof(third.up[i].name), "10.0.0.%u:1", i);
+	active[0] = 1;
+	snprintf(next[0].name, sizeof(next[0].name), "10.9.9.9:1");
+	assert_int_equal(config_reload_set(&third, next, 1, active, &second), 0);
+	assert_string_equal(second.up[1].name, "10.9.9.9:1");
+	for (unsigned i = 1; i < CONFIG_MAX_UPSTREAMS; i++)
+		active[i] = 1;
+	assert_int_equal(config_reload_set(&third, next, 1, active, &second), -ENOSPC);
+
+	/* A bad line says where. */
+	f = fopen(path, "w");
+	fputs("127.0.0.1:1\n127.0.0.1:nope\n", f);
+	fclose(f);
+	assert_int_equal(config_read_upstreams(path, next, CONFIG_MAX_UPSTREAMS, why, sizeof(why)),
+			 -EINVAL);
+	assert_non_null(strstr(why, ":2: "));
+	f = fopen(path, "w");
+	fputs("# nothing\n", f);
+	fclose(f);
+	assert_int_equal(config_read_upstreams(path, next, CONFIG_MAX_UPSTREAMS, why, sizeof(why)),
+			 -EINVAL);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(defaults),  cmocka_unit_test(good_flags),
-		cmocka_unit_test(addresses), cmocka_unit_test(numbers),
+		cmocka_unit_test(upstreams_file_and_reload),
+		cmocka_unit_test(defaults),
+		cmocka_unit_test(good_flags),
+		cmocka_unit_test(addresses),
+		cmocka_unit_test(numbers),
 		cmocka_unit_test(bad_flags),
 	};
 
