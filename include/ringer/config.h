@@ -93,6 +93,11 @@ struct config {
 	unsigned body_ms;   /* a request body's first window (and its most slack); 0 = no limit */
 	unsigned body_rate; /* ... extended by a second per this many bytes received */
 	bool body_filler;
+	/*
+	 * --methods: bit i allows the i-th of GET HEAD POST PUT DELETE PATCH OPTIONS
+	 * (enum http_method's order); 0: any method, unknown ones included.
+	 */
+	unsigned methods;
 	/* proxy */
 	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];
 	unsigned n_upstreams;

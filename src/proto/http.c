@@ -55,6 +55,7 @@ struct http_shard {
 	struct run_block block[2][RUN_KINDS][2];
 	bool out_of_line;   /* the body is too large to copy: head and body go in two sends */
 	uint32_t header_ms; /* --header-timeout */
+	unsigned methods;   /* --methods (0: any) */
 	uint32_t body_ms;   /* --body-timeout */
 	uint32_t body_rate; /* --body-min-rate */
 };
@@ -131,16 +132,25 @@ static int http_init(struct engine *e, const void *arg, void **data)
 	if (!hs)
 		return -ENOMEM;
 	/*
-	 * http_responses_init() reads (NULL, 0) as "the default body", so an
+	 * http_responses_init_allow() reads (NULL, 0) as "the default body", so an
 	 * empty filler body is passed as an empty string instead.
 	 */
+	char allow[96] = "";
+
+	/* The 405's Allow: the methods --methods lists. */
+	for (unsigned m = 0; m < HTTP_METHOD_OTHER; m++)
+		if (cfg->methods & (1u << m))
+			snprintf(allow + strlen(allow), sizeof(allow) - strlen(allow), "%s%s",
+				 allow[0] ? ", " : "", http_method_name((enum http_method)m));
+	hs->methods = cfg->methods;
 	if (cfg->body_filler)
-		ret = http_responses_init(&hs->resp, cfg->body_size ? NULL : "", cfg->body_size,
-					  time(NULL));
+		ret = http_responses_init_allow(&hs->resp, cfg->body_size ? NULL : "",
+						cfg->body_size, time(NULL), allow);
 	else if (cfg->body)
-		ret = http_responses_init(&hs->resp, cfg->body, strlen(cfg->body), time(NULL));
+		ret = http_responses_init_allow(&hs->resp, cfg->body, strlen(cfg->body), time(NULL),
+						allow);
 	else
-		ret = http_responses_init(&hs->resp, NULL, 0, time(NULL));
+		ret = http_responses_init_allow(&hs->resp, NULL, 0, time(NULL), allow);
 	if (ret) {
 		free(hs);
 		return ret;
@@ -281,16 +291,12 @@ static int send_run(struct engine *e, struct conn *c)
 	return engine_send(e, c, ptr, len);
 }
 
-static uint8_t kind_for_method(uint8_t method)
+/* --methods: any method gets the response (mask 0), or those listed; the rest 405. */
+static uint8_t kind_for_method(unsigned mask, uint8_t method)
 {
-	switch (method) {
-	case HTTP_METHOD_GET:
-		return HTTP_RESP_OK;
-	case HTTP_METHOD_HEAD:
-		return HTTP_RESP_OK_HEAD;
-	default:
+	if (mask && (method >= HTTP_METHOD_OTHER || !(mask & (1u << method))))
 		return HTTP_RESP_NOT_ALLOWED;
-	}
+	return method == HTTP_METHOD_HEAD ? HTTP_RESP_OK_HEAD : HTTP_RESP_OK;
 }
 
 /*
@@ -369,7 +375,7 @@ static void http_pump(struct engine *e, struct conn *c)
 			continue;
 		STAT_INC(engine_stats(e), requests);
 		r.count = 1;
-		r.kind = kind_for_method(req.method);
+		r.kind = kind_for_method(hshard(e)->methods, req.method);
 		r.minor = req.minor;
 		/*
 		 * Stopping (SIGTERM, or a --handover to a new ringer): the answer says

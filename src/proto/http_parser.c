@@ -31,7 +31,7 @@
  *
  * Only four field names are interpreted (Connection, Content-Length,
  * Transfer-Encoding, Host) and three tokens in their values (close,
- * keep-alive, chunked), plus the methods GET and HEAD. They are matched while the bytes
+ * keep-alive, chunked), plus the methods GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS. They are matched while the bytes
  * stream past, with a bit mask of the candidate words still alive and a
  * position: no byte of a name or token is ever needed twice.
  */
@@ -126,6 +126,11 @@ enum word {
 	W_CHUNKED,
 	W_GET,
 	W_HEAD,
+	W_POST,
+	W_PUT,
+	W_DELETE,
+	W_PATCH,
+	W_OPTIONS,
 	W_COUNT,
 };
 
@@ -142,6 +147,11 @@ static const struct {
 	[W_CHUNKED] = {"chunked", 7},
 	[W_GET] = {"GET", 3},
 	[W_HEAD] = {"HEAD", 4},
+	[W_POST] = {"POST", 4},
+	[W_PUT] = {"PUT", 3},
+	[W_DELETE] = {"DELETE", 6},
+	[W_PATCH] = {"PATCH", 5},
+	[W_OPTIONS] = {"OPTIONS", 7},
 };
 
 #define BIT(w) (1u << (w))
@@ -149,7 +159,9 @@ static const struct {
 	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST))
 #define CONN_WORDS (BIT(W_CLOSE) | BIT(W_KEEP_ALIVE))
 #define TE_WORDS   BIT(W_CHUNKED)
-#define METH_WORDS (BIT(W_GET) | BIT(W_HEAD))
+#define METH_WORDS                                                                            \
+	(BIT(W_GET) | BIT(W_HEAD) | BIT(W_POST) | BIT(W_PUT) | BIT(W_DELETE) | BIT(W_PATCH) | \
+	 BIT(W_OPTIONS))
 
 _Static_assert(W_COUNT <= 16, "candidate masks are 16 bits");
 
@@ -496,15 +508,11 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 			break;
 		if (c != ' ' || idx == 0)
 			return HTTP_ERR_BAD_REQUEST;
-		switch (match_end(mask, idx)) {
-		case BIT(W_GET):
-			p->method = HTTP_METHOD_GET;
-			break;
-		case BIT(W_HEAD):
-			p->method = HTTP_METHOD_HEAD;
-			break;
-		default:
-			p->method = HTTP_METHOD_OTHER;
+		{
+			uint16_t m = match_end(mask, idx);
+
+			/* The method words are W_GET.. in enum http_method's order. */
+			p->method = m ? (uint8_t)(__builtin_ctz(m) - W_GET) : HTTP_METHOD_OTHER;
 		}
 		p->state = S_TARGET_START;
 		if (++pos == len)
@@ -900,6 +908,20 @@ done:
 	out->path_len = (uint32_t)path_len;
 	http_parser_init(p);
 	return (ssize_t)pos;
+}
+
+_Static_assert(W_OPTIONS - W_GET == HTTP_METHOD_OPTIONS, "method words follow enum http_method");
+
+const char *http_method_name(enum http_method m)
+{
+	static const char *const names[HTTP_METHOD_COUNT] = {
+		[HTTP_METHOD_GET] = "GET",	   [HTTP_METHOD_HEAD] = "HEAD",
+		[HTTP_METHOD_POST] = "POST",	   [HTTP_METHOD_PUT] = "PUT",
+		[HTTP_METHOD_DELETE] = "DELETE",   [HTTP_METHOD_PATCH] = "PATCH",
+		[HTTP_METHOD_OPTIONS] = "OPTIONS", [HTTP_METHOD_OTHER] = "OTHER",
+	};
+
+	return (unsigned)m < HTTP_METHOD_COUNT ? names[m] : "OTHER";
 }
 
 int http_error_status(enum http_error err)

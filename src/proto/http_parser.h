@@ -86,8 +86,17 @@
 enum http_method {
 	HTTP_METHOD_GET,
 	HTTP_METHOD_HEAD,
-	HTTP_METHOD_OTHER, /* a valid token we do not serve: answer 405 with Allow */
+	HTTP_METHOD_POST,
+	HTTP_METHOD_PUT,
+	HTTP_METHOD_DELETE,
+	HTTP_METHOD_PATCH,
+	HTTP_METHOD_OPTIONS,
+	HTTP_METHOD_OTHER, /* any other valid token (CONNECT, TRACE, M-SEARCH, ...) */
+	HTTP_METHOD_COUNT,
 };
+
+/* The method's name ("OTHER" for the rest). */
+const char *http_method_name(enum http_method m);
 
 /*
  * Why a request was refused. The trailer fields of a chunked body count

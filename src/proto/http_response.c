@@ -103,7 +103,8 @@ static bool body_inline(const struct http_responses *r, enum http_resp_kind k)
  * length and the offset of the Date value, or -1 if HEAD_MAX is too small.
  */
 static int format_head(char head[HEAD_MAX], enum http_resp_kind k, enum http_resp_conn c,
-		       size_t body_len, const char date[HTTP_DATE_LEN], uint32_t *date_off)
+		       size_t body_len, const char date[HTTP_DATE_LEN], const char *allow,
+		       uint32_t *date_off)
 {
 	int n, m;
 
@@ -113,8 +114,9 @@ static int format_head(char head[HEAD_MAX], enum http_resp_kind k, enum http_res
 		return -1;
 	*date_off = (uint32_t)n;
 	m = snprintf(head + n, HEAD_MAX - n,
-		     "%.*s\r\n%sContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
-		     HTTP_DATE_LEN, date, kinds[k].code == 405 ? "Allow: GET, HEAD\r\n" : "",
+		     "%.*s\r\n%s%s%sContent-Type: text/plain\r\nContent-Length: %zu\r\n%s\r\n",
+		     HTTP_DATE_LEN, date, kinds[k].code == 405 ? "Allow: " : "",
+		     kinds[k].code == 405 ? allow : "", kinds[k].code == 405 ? "\r\n" : "",
 		     body_len, conn_header[c]);
 	if (m < 0 || m >= HEAD_MAX - n)
 		return -1;
@@ -139,7 +141,7 @@ static ssize_t lay_out(struct http_responses *r, char *out, const char *body, si
 
 			if (kinds[k].closing_only && c != HTTP_CONN_CLOSE)
 				continue;
-			n = format_head(head, k, c, kb_len, date, &date_off);
+			n = format_head(head, k, c, kb_len, date, r->allow, &date_off);
 			if (n < 0)
 				return -EINVAL;
 			len = (size_t)n + (body_inline(r, k) ? kb_len : 0);
@@ -164,12 +166,19 @@ static ssize_t lay_out(struct http_responses *r, char *out, const char *body, si
 
 int http_responses_init(struct http_responses *r, const char *body, size_t body_len, time_t now)
 {
+	return http_responses_init_allow(r, body, body_len, now, NULL);
+}
+
+int http_responses_init_allow(struct http_responses *r, const char *body, size_t body_len,
+			      time_t now, const char *allow)
+{
 	char date[HTTP_DATE_LEN];
 	char *filler = NULL;
 	ssize_t size;
 	int ret = -ENOMEM;
 
 	memset(r, 0, sizeof(*r));
+	snprintf(r->allow, sizeof(r->allow), "%s", allow ? allow : "GET, HEAD");
 	if (body_len > UINT32_MAX - HEAD_MAX)
 		return -EINVAL;
 	if (!body && !body_len) {

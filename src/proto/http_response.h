@@ -109,6 +109,7 @@ struct http_responses {
 	int64_t busy_since; /* when a refresh was first refused for a hold, or 0 */
 	uint64_t forced;    /* refreshes that rewrote a generation still held */
 	uint8_t cur;	    /* current generation */
+	char allow[96];	    /* the 405's Allow value */
 	struct {
 		uint32_t off;	   /* start of the response in buf[gen] */
 		uint32_t len;	   /* its length */
@@ -123,6 +124,9 @@ struct http_responses {
  * or -EINVAL for a body above 4 GiB. On failure nothing needs freeing.
  */
 int http_responses_init(struct http_responses *r, const char *body, size_t body_len, time_t now);
+/* The same, with the 405's Allow value (NULL: "GET, HEAD"). */
+int http_responses_init_allow(struct http_responses *r, const char *body, size_t body_len,
+			      time_t now, const char *allow);
 
 void http_responses_free(struct http_responses *r);
 

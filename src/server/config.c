@@ -121,6 +121,10 @@ void config_usage(FILE *f, const char *prog)
 		"http mode:\n"
 		"  --body TEXT            the response body (default \"Hello, World!\")\n"
 		"  --body-size BYTES      a body of BYTES filler bytes instead\n"
+		"  --methods LIST|any     methods answered with the response, e.g. GET,HEAD,POST\n"
+		"                         (of GET HEAD POST PUT DELETE PATCH OPTIONS); others get\n"
+		"                         405 with Allow (default any: every method, as nginx's\n"
+		"                         return 200; bodies are read and discarded)\n"
 		"  --header-timeout MS    a request's line and headers must arrive within MS of\n"
 		"                         its first byte, else 408 and close (default 10000;\n"
 		"                         0: no limit)\n"
@@ -184,6 +188,7 @@ enum opt_id {
 	OPT_BODY,
 	OPT_BODY_SIZE,
 	OPT_HEADER_TIMEOUT,
+	OPT_METHODS,
 	OPT_STATS_INTERVAL,
 	OPT_BODY_TIMEOUT,
 	OPT_BODY_MIN_RATE,
@@ -228,6 +233,7 @@ static const struct cli_opt options[] = {
 	{"--body", NULL, OPT_BODY, true},
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
 	{"--header-timeout", NULL, OPT_HEADER_TIMEOUT, true},
+	{"--methods", NULL, OPT_METHODS, true},
 	{"--body-timeout", NULL, OPT_BODY_TIMEOUT, true},
 	{"--body-min-rate", NULL, OPT_BODY_MIN_RATE, true},
 	{"--upstream", NULL, OPT_UPSTREAM, true},
@@ -330,6 +336,40 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	return 0;
 }
 
+/* "GET,HEAD,POST" into a bit mask in enum http_method's order; "any": 0. */
+static int parse_methods(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	static const char *const names[] = {"GET",    "HEAD",  "POST",	 "PUT",
+					    "DELETE", "PATCH", "OPTIONS"};
+	unsigned mask = 0;
+
+	if (!strcmp(val, "any")) {
+		cfg->methods = 0;
+		return 0;
+	}
+	for (const char *p = val; *p;) {
+		size_t len = strcspn(p, ",");
+		unsigned i;
+
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (strlen(names[i]) == len && !strncmp(p, names[i], len))
+				break;
+		if (i == sizeof(names) / sizeof(names[0]))
+			return cli_fail(err, err_len,
+					"--methods: '%.*s' is not one of GET HEAD POST PUT DELETE "
+					"PATCH OPTIONS (or give 'any')",
+					(int)len, p);
+		mask |= 1u << i;
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	if (!mask)
+		return cli_fail(err, err_len, "--methods: a list like GET,HEAD, or any");
+	cfg->methods = mask;
+	return 0;
+}
+
 /* Flags seen so far that belong to one mode (or conflict with each other). */
 struct seen {
 	bool body;  /* --body or --body-size */
@@ -429,6 +469,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 			return cli_fail(err, err_len, "--upstream: at most %d upstreams",
 					CONFIG_MAX_UPSTREAMS);
 		return parse_upstream(&cfg->upstreams[cfg->n_upstreams++], val, err, err_len);
+	case OPT_METHODS:
+		seen->http = true;
+		return parse_methods(cfg, val, err, err_len);
 	case OPT_HEADER_TIMEOUT:
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
@@ -562,7 +605,7 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	if (seen.http && cfg->mode != MODE_HTTP)
 		return cli_fail(err, err_len,
 				"--body/--body-size/--header-timeout/--body-timeout/"
-				"--body-min-rate need --mode http");
+				"--body-min-rate/--methods need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream/--upstreams-file need --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)

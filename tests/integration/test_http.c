@@ -527,7 +527,7 @@ static void body_min_rate_408(void **state)
 	(void)state;
 	assert_non_null(r);
 	memset(piece, 'b', sizeof(piece));
-	start_http("--body-timeout", "1000", "--body-min-rate", "1000", NULL);
+	start_http("--body-timeout", "1000", "--body-min-rate", "1000", "--methods", "GET", NULL);
 
 	/* 2000 bytes/s for 4 s: well past --body-timeout, never below the rate. */
 	fd = connect_srv();
@@ -816,7 +816,7 @@ static void pipelined_mixed_split(void **state)
 	(void)state;
 	assert_non_null(r);
 	assert_non_null(req);
-	start_http(NULL);
+	start_http("--methods", "GET,HEAD", NULL);
 	for (unsigned round = 0; round < 6; round++) {
 		len = mixed_pipeline(req, N * 256, kinds, N, round + 1);
 		fd = connect_srv();
@@ -897,7 +897,7 @@ static void pipelined_long_mixed(void **state)
 	assert_non_null(r);
 	assert_non_null(kinds);
 	assert_non_null(req);
-	start_http("--buf-size", "4096", "--buf-count", "64", NULL);
+	start_http("--buf-size", "4096", "--buf-count", "64", "--methods", "GET,HEAD", NULL);
 	for (int i = 0; i < N; i++) {
 		/* Mostly long GET runs (crossing the 64-copy blocks), some others between. */
 		int x = (int)(rand_r(&seed) % 1000);
@@ -989,7 +989,59 @@ static void head_has_no_body(void **state)
 	stop_http();
 }
 
-/* POST, PUT, DELETE and unknown tokens: 405 with Allow, the body is skipped, the connection stays. */
+/*
+ * By default any method gets the response (as nginx's return 200), bodies
+ * read and discarded; --methods GET,POST answers 405 to the rest with
+ * exactly that Allow.
+ */
+static void methods_any_and_list(void **state)
+{
+	static const char *const reqs[] = {
+		"POST /up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nhello=world",
+		"PUT /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+		"chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+		"DELETE /a HTTP/1.1\r\nHost: x\r\n\r\n",
+		"M-SEARCH * HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http(NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+		assert_int_equal(send_all(fd, reqs[i], strlen(reqs[i]), IO_MS), 0);
+		assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+		check_ok(&m, false, 11);
+		response_free(&m);
+	}
+	close(fd);
+	stop_http();
+
+	start_http("--methods", "GET,POST", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, reqs[0], strlen(reqs[0]), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	check_ok(&m, false, 11);
+	response_free(&m);
+	assert_int_equal(send_all(fd, reqs[2], strlen(reqs[2]), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 405);
+	assert_true(header_is(&m, "Allow", "GET, POST"));
+	response_free(&m);
+	close(fd);
+	stop_http();
+	free(r);
+}
+
+/*
+ * --methods GET,HEAD: POST, PUT, DELETE and unknown tokens get 405 with Allow,
+ * the body is skipped, the connection stays.
+ */
 static void method_not_allowed(void **state)
 {
 	static const char *const reqs[] = {
@@ -1009,7 +1061,7 @@ static void method_not_allowed(void **state)
 
 	(void)state;
 	assert_non_null(r);
-	start_http(NULL);
+	start_http("--methods", "GET,HEAD", NULL);
 	fd = connect_srv();
 	reader_init(r, fd);
 	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
@@ -1237,7 +1289,7 @@ static void request_bodies_split(void **state)
 	(void)state;
 	assert_non_null(r);
 	assert_non_null(big);
-	start_http("--buf-size", "4096", NULL);
+	start_http("--buf-size", "4096", "--methods", "GET,HEAD", NULL);
 	fd = connect_srv();
 	reader_init(r, fd);
 
@@ -1737,6 +1789,7 @@ int main(void)
 		cmocka_unit_test_teardown(pipelined_slow_reader, teardown),
 		cmocka_unit_test_teardown(head_has_no_body, teardown),
 		cmocka_unit_test_teardown(method_not_allowed, teardown),
+		cmocka_unit_test_teardown(methods_any_and_list, teardown),
 		cmocka_unit_test_teardown(errors_then_close, teardown),
 		cmocka_unit_test_teardown(request_bodies_split, teardown),
 		cmocka_unit_test_teardown(body_text, teardown),

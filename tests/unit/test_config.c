@@ -205,6 +205,12 @@ static void bad_flags(void **state)
 	assert_int_equal(cfg.upstreams[0].maxconn, 7);
 	assert_int_equal(cfg.upstreams[0].weight, 2);
 	assert_int_equal(cfg.queue_ms, 250);
+	PARSE_OK("--mode", "http", "--methods", "GET,HEAD,OPTIONS");
+	assert_int_equal(cfg.methods, 1u << 0 | 1u << 1 | 1u << 6);
+	PARSE_OK("--mode", "http", "--methods", "any");
+	assert_int_equal(cfg.methods, 0);
+	PARSE_BAD("--methods: 'get' is not one of", "--mode", "http", "--methods", "get");
+	PARSE_BAD("need --mode http", "--methods", "GET");
 	PARSE_OK("--accept-proxy", "--mode", "http");
 	assert_true(cfg.accept_proxy);
 	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:1", "--send-proxy", "v1",

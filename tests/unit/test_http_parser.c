@@ -250,8 +250,15 @@ static void methods(void **state)
 	} cases[] = {
 		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_GET},
 		{"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_HEAD},
-		{"POST / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
-		{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"POST / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_POST},
+		{"PUT / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_PUT},
+		{"DELETE / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_DELETE},
+		{"PATCH / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_PATCH},
+		{"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OPTIONS},
+		{"POSTS / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"PU / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"OPTION / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
+		{"CONNECT x:1 HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
 		{"get / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
 		{"GETX / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
 		{"GE / HTTP/1.1\r\nHost: x\r\n\r\n", HTTP_METHOD_OTHER},
@@ -266,6 +273,8 @@ static void methods(void **state)
 		one_request(cases[i].req, &q);
 		assert_int_equal(q.method, cases[i].method);
 	}
+	assert_string_equal(http_method_name(HTTP_METHOD_PATCH), "PATCH");
+	assert_string_equal(http_method_name(HTTP_METHOD_OTHER), "OTHER");
 }
 
 static void keep_alive(void **state)
@@ -388,7 +397,7 @@ static void content_length(void **state)
 			fail_msg("case %zu: %zd", i, parse_err(bad[i]));
 
 	one_request("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello", &q);
-	assert_int_equal(q.method, HTTP_METHOD_OTHER);
+	assert_int_equal(q.method, HTTP_METHOD_POST);
 	assert_int_equal(q.content_length, 5);
 	one_request("POST / HTTP/1.1\r\nHost: x\r\ncontent-length:\t 5 \t\r\nContent-Length: "
 		    "005\r\n\r\nhello",
@@ -489,7 +498,7 @@ static void pipelined(void **state)
 	assert_int_equal(r.err, 0);
 	assert_int_equal(r.n, 6);
 	assert_int_equal(r.req[1].method, HTTP_METHOD_HEAD);
-	assert_int_equal(r.req[2].method, HTTP_METHOD_OTHER);
+	assert_int_equal(r.req[2].method, HTTP_METHOD_POST);
 	assert_int_equal(r.req[2].content_length, 4);
 	assert_true(r.req[3].chunked);
 	assert_int_equal(r.req[4].minor, 0);
