@@ -45,8 +45,9 @@ struct config_upstream {
  * still read an older one.
  */
 struct upstream_set {
-	unsigned n;   /* slots used, enabled or retired */
-	unsigned gen; /* bumped by each reload */
+	unsigned n;		    /* slots used, enabled or retired */
+	unsigned gen;		    /* bumped by each reload */
+	struct upstream_set *older; /* the set this one replaced: freed only at exit */
 	struct config_upstream up[CONFIG_MAX_UPSTREAMS];
 	bool enabled[CONFIG_MAX_UPSTREAMS];
 };

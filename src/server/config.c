@@ -691,6 +691,7 @@ int config_reload_set(const struct upstream_set *old, const struct config_upstre
 {
 	*out = *old;
 	out->gen = old->gen + 1;
+	out->older = (struct upstream_set *)old;
 	memset(out->enabled, 0, sizeof(out->enabled));
 	for (unsigned k = 0; k < n; k++) {
 		unsigned i;

@@ -361,7 +361,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (cfg.mode == MODE_PROXY) {
-		static struct upstream_set first;
+		static struct upstream_set first; /* the others come from reloads, malloc'd */
 
 		config_initial_set(&cfg, &first);
 		cfg.set = &first;
@@ -556,6 +556,13 @@ out_stop:
 	print_stats(&cfg, &total);
 	if (admin.listen_fd >= 0 && !admin_started)
 		close(admin.listen_fd);
+	/* Every shard is gone: the sets reloads made can go too (the first is static). */
+	for (struct upstream_set *set = (struct upstream_set *)cfg.set; set && set->older;) {
+		struct upstream_set *older = set->older;
+
+		free(set);
+		set = older;
+	}
 	free(shards);
 	free((void *)ho.fds);
 	return ret ? 1 : 0;
