@@ -128,6 +128,11 @@ struct loader {
 	uint64_t next_engine_tick_ns;
 	uint64_t next_pub_ns;
 	uint64_t last_progress_ns;
+	/* --interval: this thread's share of the current interval. */
+	struct hist *ihist;
+	struct load_counters isnap; /* the counters when the interval began */
+	uint64_t ival_k;	    /* the current interval; UINT64_MAX before the first */
+	uint64_t ival_next;	    /* where it ends */
 	bool open_loop;
 	bool started;
 	bool done;     /* no more sends: time is up or the quota is met */
@@ -384,6 +389,8 @@ static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 	if (L->done || (L->end_ns && L->now > L->end_ns))
 		return;
 	hist_record(&L->t->hist, L->now > sent ? L->now - sent : 0);
+	if (L->ihist)
+		hist_record(L->ihist, L->now > sent ? L->now - sent : 0);
 	k->requests++;
 	if (L->cfg->mode == LOAD_HTTP) {
 		k->status[status >= 100 && status < 600 ? status / 100 : 0]++;
@@ -544,6 +551,100 @@ static const struct mode_ops load_mode = {
 	.closed = lmode_closed,
 };
 
+/* ---- intervals ----------------------------------------------------------------------------- */
+
+static uint32_t open_conns(const struct loader *L)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < L->t->nconns; i++)
+		n += L->conns[i].state == C_OPEN;
+	return n;
+}
+
+/* Adds this thread's share of interval L->ival_k, which ended at end_ns, to its slot. */
+static void ival_add(struct loader *L, uint64_t end_ns)
+{
+	struct load_shared *sh = L->sh;
+	struct load_ival *slot = &sh->ivals[L->ival_k % LOAD_IVAL_SLOTS];
+	const uint64_t *now = (const uint64_t *)&L->t->c, *then = (const uint64_t *)&L->isnap;
+	uint64_t *sum = (uint64_t *)&slot->c;
+
+	pthread_mutex_lock(&sh->ival_lock);
+	/* The main thread has not taken the interval this slot held before: rare, brief. */
+	while (slot->contributed && slot->k != L->ival_k)
+		pthread_cond_wait(&sh->ival_cond, &sh->ival_lock);
+	if (!slot->contributed) {
+		slot->k = L->ival_k;
+		slot->conns = 0;
+		slot->end_ns = 0;
+		memset(&slot->c, 0, sizeof(slot->c));
+		hist_init(&slot->hist);
+	}
+	/* load_counters is all uint64_t: the interval's are now minus then. */
+	for (size_t i = 0; i < sizeof(slot->c) / sizeof(uint64_t); i++)
+		sum[i] += now[i] - then[i];
+	hist_merge(&slot->hist, L->ihist);
+	slot->conns += open_conns(L);
+	if (end_ns > slot->end_ns)
+		slot->end_ns = end_ns;
+	slot->contributed++;
+	atomic_store(&L->t->ival_last, (int_least64_t)L->ival_k);
+	pthread_mutex_unlock(&sh->ival_lock);
+}
+
+/* Starts the next interval afresh. */
+static void ival_begin(struct loader *L)
+{
+	L->isnap = L->t->c;
+	hist_init(L->ihist);
+	L->ival_k++;
+	L->ival_next += L->cfg->interval_ns;
+}
+
+/* Every boundary passed: the intervals that ended are added, empty ones too. */
+static void ival_roll(struct loader *L)
+{
+	while (L->now >= L->ival_next) {
+		if (L->ival_k != UINT64_MAX)
+			ival_add(L, L->ival_next);
+		ival_begin(L);
+	}
+}
+
+/* The run is over: the last, partial interval, unless it had not begun. */
+static void ival_finish(struct loader *L)
+{
+	if (L->ihist && L->started && L->ival_k != UINT64_MAX &&
+	    (L->t->measure_end_ns > L->ival_next - L->cfg->interval_ns ||
+	     L->t->c.requests != L->isnap.requests))
+		ival_add(L, L->t->measure_end_ns);
+	atomic_store(&L->t->ival_final, true);
+}
+
+int load_ival_take(struct load_shared *sh, struct load_thread *th, unsigned n, uint64_t k,
+		   struct load_ival *out)
+{
+	struct load_ival *slot = &sh->ivals[k % LOAD_IVAL_SLOTS];
+	unsigned need = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&sh->ival_lock);
+	for (unsigned i = 0; i < n; i++)
+		need += !atomic_load(&th[i].ival_final) ||
+			atomic_load(&th[i].ival_last) >= (int_least64_t)k;
+	if (!need) {
+		ret = -1;
+	} else if (slot->contributed == need && slot->k == k) {
+		memcpy(out, slot, sizeof(*out));
+		slot->contributed = 0;
+		pthread_cond_broadcast(&sh->ival_cond);
+		ret = 1;
+	}
+	pthread_mutex_unlock(&sh->ival_lock);
+	return ret;
+}
+
 /* ---- the loop ------------------------------------------------------------------------------ */
 
 /* Response timeouts, reconnects, the end of the run and the published progress. */
@@ -650,6 +751,9 @@ static void loop_once(struct loader *L)
 		fatal(L, ret, "io_uring_enter");
 	L->now = load_now_ns();
 	engine_set_now(L->engine, L->now / NS_PER_MS);
+	/* Responses that arrived after a boundary belong to the next interval. */
+	if (L->ihist && L->started && L->now >= L->ival_next)
+		ival_roll(L);
 	ring_for_each_cqe(&L->ring, head, cqe)
 	{
 		/* Every operation is the engine's; anything else (a liburing timeout) is not ours. */
@@ -750,7 +854,11 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->dirty = calloc(n, sizeof(*L->dirty));
 	L->send_ts = calloc((size_t)n * cfg->pipeline, sizeof(*L->send_ts));
 	L->pattern = cfg->mode == LOAD_ECHO ? malloc(pat_len) : NULL;
-	if (!L->conns || !L->dirty || !L->send_ts || (cfg->mode == LOAD_ECHO && !L->pattern)) {
+	L->ihist = cfg->interval_ns ? malloc(sizeof(*L->ihist)) : NULL;
+	if (L->ihist)
+		hist_init(L->ihist);
+	if (!L->conns || !L->dirty || !L->send_ts || (cfg->mode == LOAD_ECHO && !L->pattern) ||
+	    (cfg->interval_ns && !L->ihist)) {
 		ret = -ENOMEM;
 		fatal(L, ret, "memory");
 		goto out_free;
@@ -765,6 +873,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	return 0;
 
 out_free:
+	free(L->ihist);
 	free(L->conns);
 	free(L->dirty);
 	free(L->send_ts);
@@ -781,6 +890,7 @@ static void loader_exit(struct loader *L)
 	engine_destroy(L->engine);
 	L->engine = NULL;
 	ring_exit(&L->ring);
+	free(L->ihist);
 	free(L->conns);
 	free(L->dirty);
 	free(L->send_ts);
@@ -816,12 +926,14 @@ static void rendezvous(struct loader *L, bool ok)
 	L->last_progress_ns = L->now;
 	L->t->measure_start_ns = sh->start_ns + L->cfg->warmup_ns;
 	L->end_ns = L->cfg->duration_ns ? L->t->measure_start_ns + L->cfg->duration_ns : 0;
+	L->ival_k = UINT64_MAX;
+	L->ival_next = L->t->measure_start_ns;
 	/* More threads than requests: this one has nothing to send. */
 	if (L->cfg->requests && !L->t->quota)
 		L->done = true;
 	for (uint32_t i = 0; i < L->t->nconns; i++) {
-		L->conns[i].sched = sched_make(sh->start_ns, L->cfg->rate ? L->cfg->rate : 1,
-					       L->cfg->connections, L->t->conn_first + i);
+		L->conns[i].sched = sched_make(&sh->plan, sh->start_ns, L->cfg->connections,
+					       L->t->conn_first + i);
 		mark_dirty(L, &L->conns[i]);
 	}
 }
@@ -842,6 +954,7 @@ static void *thread_main(void *arg)
 		pthread_barrier_wait(&t->sh->ready);
 		pthread_barrier_wait(&t->sh->go);
 		free(L);
+		atomic_store(&t->ival_final, true);
 		atomic_store(&t->finished, true);
 		return NULL;
 	}
@@ -859,6 +972,7 @@ static void *thread_main(void *arg)
 	while (!L->done)
 		loop_once(L);
 	t->measure_end_ns = L->end_ns && L->now > L->end_ns ? L->end_ns : L->now;
+	ival_finish(L);
 	/* Phase 3: close everything, bounded. */
 	L->stopping = true;
 	for (uint32_t i = 0; i < t->nconns; i++)
@@ -879,6 +993,30 @@ int load_thread_start(struct load_thread *t)
 	return -pthread_create(&t->tid, NULL, thread_main, t);
 }
 
+/*
+ * The open-loop plan the threads share: the warmup at the first rate, then
+ * the plan measured. Closed loop has none (a constant 1/s keeps it defined).
+ */
+static int plan_init(struct sched_plan *p, const struct load_config *cfg)
+{
+	struct sched_seg segs[SCHED_MAX_SEGS + 1];
+	unsigned n = 0;
+
+	if (!cfg->plan_segs) {
+		sched_plan_const(p, 1);
+		return 0;
+	}
+	if (cfg->warmup_ns)
+		segs[n++] =
+			(struct sched_seg){cfg->plan[0].from, cfg->plan[0].from, cfg->warmup_ns};
+	memcpy(segs + n, cfg->plan, cfg->plan_segs * sizeof(segs[0]));
+	n += cfg->plan_segs;
+	/* The warmup takes a segment: a plan of the maximum and a warmup has one too many. */
+	if (n > SCHED_MAX_SEGS)
+		return -E2BIG;
+	return sched_plan_init(p, segs, n);
+}
+
 /* The request bytes: pipeline copies, so a batch of n is one contiguous send. */
 int load_shared_init(struct load_shared *sh, const struct load_config *cfg)
 {
@@ -887,6 +1025,9 @@ int load_shared_init(struct load_shared *sh, const struct load_config *cfg)
 
 	memset(sh, 0, sizeof(*sh));
 	sh->cfg = cfg;
+	ret = plan_init(&sh->plan, cfg);
+	if (ret)
+		return ret;
 	if (cfg->mode == LOAD_HTTP) {
 		len = snprintf(one, sizeof(one), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", cfg->path,
 			       cfg->host ? cfg->host
@@ -900,6 +1041,15 @@ int load_shared_init(struct load_shared *sh, const struct load_config *cfg)
 		for (uint32_t i = 0; i < cfg->pipeline; i++)
 			memcpy(sh->request + (size_t)i * (size_t)len, one, (size_t)len);
 	}
+	if (cfg->interval_ns) {
+		sh->ivals = calloc(LOAD_IVAL_SLOTS, sizeof(*sh->ivals));
+		if (!sh->ivals) {
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
+	pthread_mutex_init(&sh->ival_lock, NULL);
+	pthread_cond_init(&sh->ival_cond, NULL);
 	ret = -pthread_barrier_init(&sh->ready, NULL, cfg->threads);
 	if (ret)
 		goto out_free;
@@ -911,6 +1061,8 @@ int load_shared_init(struct load_shared *sh, const struct load_config *cfg)
 out_ready:
 	pthread_barrier_destroy(&sh->ready);
 out_free:
+	free(sh->ivals);
+	sh->ivals = NULL;
 	free(sh->request);
 	sh->request = NULL;
 	return ret;
@@ -920,6 +1072,10 @@ void load_shared_exit(struct load_shared *sh)
 {
 	pthread_barrier_destroy(&sh->ready);
 	pthread_barrier_destroy(&sh->go);
+	pthread_mutex_destroy(&sh->ival_lock);
+	pthread_cond_destroy(&sh->ival_cond);
+	free(sh->ivals);
+	sh->ivals = NULL;
 	free(sh->request);
 	sh->request = NULL;
 }

@@ -15,6 +15,7 @@
 
 #include "ringer/hist.h"
 #include "load_config.h"
+#include "schedule.h"
 
 /* Status classes: [0] unparseable, [1] 1xx ... [5] 5xx. */
 #define LOAD_STATUS_CLASSES 6
@@ -34,6 +35,24 @@ struct load_counters {
 	uint64_t cqes;
 };
 
+/*
+ * Per-interval rows (--interval): each thread adds its interval's histogram
+ * and counters to the slot of that interval once the interval has ended, and
+ * the main thread takes a slot when every thread still running has added
+ * to it. Slots are reused round robin; a thread that finds its slot still
+ * holding an older interval waits for the main thread to take it.
+ */
+#define LOAD_IVAL_SLOTS 8
+
+struct load_ival {
+	uint64_t k;	      /* which interval */
+	unsigned contributed; /* threads that have added theirs; 0: free */
+	uint32_t conns;	      /* connections open at its end */
+	uint64_t end_ns;      /* where it ended: its boundary, or the run's end */
+	struct load_counters c;
+	struct hist hist;
+};
+
 /* What every thread reads; written before the threads start, except where noted. */
 struct load_shared {
 	const struct load_config *cfg;
@@ -44,6 +63,11 @@ struct load_shared {
 	uint64_t start_ns;	 /* written by one thread between the two barriers */
 	atomic_bool stop;	 /* SIGINT, or a thread's fatal error */
 	atomic_int fatal;	 /* first fatal -errno */
+	struct sched_plan plan;	 /* open loop: the warmup, then cfg's plan */
+	/* --interval: the slots below, under ival_lock (ival_cond: a slot was freed). */
+	pthread_mutex_t ival_lock;
+	pthread_cond_t ival_cond;
+	struct load_ival *ivals;
 };
 
 struct load_thread {
@@ -63,6 +87,9 @@ struct load_thread {
 	atomic_uint_least64_t pub_errors;
 	atomic_uint_least64_t pub_p99;
 	atomic_bool finished;
+	/* --interval: set once the thread adds no more rows; ival_last is its last (-1: none). */
+	atomic_bool ival_final;
+	atomic_int_least64_t ival_last;
 	struct hist hist;
 };
 
@@ -77,5 +104,13 @@ int load_thread_start(struct load_thread *t);
 uint64_t load_errors(const struct load_counters *c);
 
 uint64_t load_now_ns(void);
+
+/*
+ * Main thread: the interval k when every thread that will add to it has,
+ * copied into out (the slot is freed). Returns 1, 0 when it is not complete
+ * yet, or -1 when no thread will add to it (all rows have been taken).
+ */
+int load_ival_take(struct load_shared *sh, struct load_thread *th, unsigned n, uint64_t k,
+		   struct load_ival *out);
 
 #endif

@@ -44,9 +44,16 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --cpus LIST            pin threads round robin to these CPUs (e.g. 1 or 0-3,6)\n"
 		"  --pipeline N           requests in flight per connection, sent in one write\n"
 		"                         (default 1: ping-pong)\n"
-		"  --rate R               open loop: R requests/s over all connections, latency\n"
+		"  --rate PLAN            open loop: requests/s over all connections, latency\n"
 		"                         measured from each request's intended send time\n"
-		"                         (default: closed loop)\n"
+		"                         (default: closed loop). PLAN is a rate (20k), steps\n"
+		"                         (10k:30s,20k:30s) or ramps (1k..50k:60s,50k:30s);\n"
+		"                         a plan with times sets --duration; k = 1000\n"
+		"  --ramp A..B:TIME       a linear ramp from A to B requests/s over TIME\n"
+		"  --find-max pNN=TIME    step the open-loop rate up from --rate (default 1k),\n"
+		"                         doubling, then bisecting, one --duration (default 5s)\n"
+		"                         run per step, and report the highest rate whose\n"
+		"                         percentile stayed within TIME with no errors\n"
 		"  --duration TIME        measured run time (default 10s when --requests is "
 		"unset)\n"
 		"  --requests N           stop after N measured requests\n"
@@ -57,6 +64,12 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --churn K              reconnect after every K requests on a connection\n"
 		"  --json                 print the result as one JSON document on stdout\n"
 		"  --hdr-out FILE         also write the percentile distribution to FILE\n"
+		"  --interval TIME        a row per interval: requests, rate, errors, "
+		"percentiles,\n"
+		"                         open connections (in --json: \"intervals\")\n"
+		"  --json-stream          JSON lines: one per interval, then the summary\n"
+		"  --hdr-log FILE         HdrHistogram interval log (.hlog), one histogram per\n"
+		"                         --interval (default 1s)\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"TIME is a number with an optional unit: us, ms, s (default), m.\n"
@@ -91,6 +104,97 @@ int load_parse_duration(const char *s, uint64_t *ns)
 		}
 	}
 	return -EINVAL;
+}
+
+/* A rate: decimal, with k (1e3) or m (1e6), 1 ..= 100m. */
+static int parse_rate(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0, mult = 1;
+	size_t i = 0;
+
+	if (len && (s[len - 1] == 'k' || s[len - 1] == 'K'))
+		mult = 1000, len--;
+	else if (len && (s[len - 1] == 'm' || s[len - 1] == 'M'))
+		mult = 1000000, len--;
+	if (!len || len > 9)
+		return -EINVAL;
+	for (; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	v *= mult;
+	if (!v || v > 100000000)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+int load_parse_plan(const char *s, struct sched_seg *segs, unsigned max)
+{
+	unsigned n = 0;
+
+	if (!s || !*s)
+		return -EINVAL;
+	for (;;) {
+		const char *end = strchr(s, ','), *colon, *dots;
+		char dur[32];
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		struct sched_seg seg = {0, 0, 0};
+
+		if (n == max)
+			return -EINVAL;
+		colon = memchr(s, ':', len);
+		dots = memchr(s, '.', colon ? (size_t)(colon - s) : len);
+		if (dots) {
+			if (dots[1] != '.' || parse_rate(s, (size_t)(dots - s), &seg.from))
+				return -EINVAL;
+			dots += 2;
+			if (parse_rate(dots, (size_t)((colon ? colon : s + len) - dots), &seg.to))
+				return -EINVAL;
+			if (!colon) /* a ramp needs its length */
+				return -EINVAL;
+		} else {
+			if (parse_rate(s, (size_t)((colon ? colon : s + len) - s), &seg.from))
+				return -EINVAL;
+			seg.to = seg.from;
+		}
+		if (colon) {
+			size_t dlen = (size_t)(s + len - colon - 1);
+
+			if (!dlen || dlen >= sizeof(dur))
+				return -EINVAL;
+			memcpy(dur, colon + 1, dlen);
+			dur[dlen] = '\0';
+			if (load_parse_duration(dur, &seg.dur_ns) || !seg.dur_ns)
+				return -EINVAL;
+		} else if (end || n) {
+			return -EINVAL; /* only a plan of one rate may leave out the time */
+		}
+		segs[n++] = seg;
+		if (!end)
+			return (int)n;
+		s = end + 1;
+	}
+}
+
+int load_parse_bound(const char *s, double *pct, uint64_t *ns)
+{
+	const char *eq;
+	char *end;
+	double p;
+
+	if (!s || (s[0] != 'p' && s[0] != 'P') || !(eq = strchr(s, '=')))
+		return -EINVAL;
+	if (s[1] < '0' || s[1] > '9')
+		return -EINVAL;
+	p = strtod(s + 1, &end);
+	if (end != eq || !(p > 0) || !(p < 100))
+		return -EINVAL;
+	if (load_parse_duration(eq + 1, ns) || !*ns)
+		return -EINVAL;
+	*pct = p;
+	return 0;
 }
 
 int load_parse_cpus(const char *s, int *cpus, unsigned max)
@@ -148,6 +252,11 @@ enum opt_id {
 	OPT_CHURN,
 	OPT_JSON,
 	OPT_HDR_OUT,
+	OPT_RAMP,
+	OPT_INTERVAL,
+	OPT_JSON_STREAM,
+	OPT_HDR_LOG,
+	OPT_FIND_MAX,
 	OPT_HELP,
 };
 
@@ -170,6 +279,11 @@ static const struct cli_opt options[] = {
 	{"--churn", NULL, OPT_CHURN, true},
 	{"--json", NULL, OPT_JSON, false},
 	{"--hdr-out", NULL, OPT_HDR_OUT, true},
+	{"--ramp", NULL, OPT_RAMP, true},
+	{"--interval", NULL, OPT_INTERVAL, true},
+	{"--json-stream", NULL, OPT_JSON_STREAM, false},
+	{"--hdr-log", NULL, OPT_HDR_LOG, true},
+	{"--find-max", NULL, OPT_FIND_MAX, true},
 	{"--help", "-h", OPT_HELP, false},
 };
 
@@ -252,7 +366,42 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 		return set_u32(flag, val, 1, LOAD_MAX_PIPELINE, false, &cfg->pipeline, err,
 			       err_len);
 	case OPT_RATE:
-		return set_u64(flag, val, 1, 100000000, true, &cfg->rate, err, err_len);
+	case OPT_RAMP:
+		if (cfg->plan_segs)
+			return cli_fail(err, err_len, "%s: give one of --rate and --ramp, once",
+					flag);
+		n = load_parse_plan(val, cfg->plan, SCHED_MAX_SEGS - 1);
+		if (n <= 0)
+			return cli_fail(err, err_len,
+					"%s: '%s' is not a rate plan like 20k, 10k:30s,20k:30s "
+					"or 1k..100k:60s (1 to 100m requests/s)",
+					flag, val);
+		if (id == OPT_RAMP && (n != 1 || cfg->plan[0].from == cfg->plan[0].to))
+			return cli_fail(err, err_len, "%s: '%s' is not a ramp like 1k..100k:60s",
+					flag, val);
+		cfg->plan_segs = (unsigned)n;
+		cfg->rate = cfg->plan[0].from;
+		cfg->rate_str = val;
+		return 0;
+	case OPT_INTERVAL:
+		if (set_time(flag, val, false, &cfg->interval_ns, err, err_len))
+			return -EINVAL;
+		if (cfg->interval_ns < 10 * NS_PER_MS)
+			return cli_fail(err, err_len, "%s: '%s' is below 10ms", flag, val);
+		cfg->print_intervals = true;
+		return 0;
+	case OPT_JSON_STREAM:
+		cfg->json_stream = true;
+		return 0;
+	case OPT_HDR_LOG:
+		cfg->hdr_log = val;
+		return 0;
+	case OPT_FIND_MAX:
+		if (load_parse_bound(val, &cfg->find_pct, &cfg->find_bound_ns))
+			return cli_fail(err, err_len,
+					"%s: '%s' is not a bound like p99=5ms or p99.9=20ms", flag,
+					val);
+		return 0;
 	case OPT_DURATION:
 		return set_time(flag, val, false, &cfg->duration_ns, err, err_len);
 	case OPT_REQUESTS:
@@ -281,7 +430,7 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 int load_config_parse(struct load_config *cfg, int argc, char *const argv[], char *err,
 		      size_t err_len)
 {
-	bool seen_size = false, seen_path = false;
+	bool seen_size = false, seen_path = false, seen_duration = false, seen_warmup = false;
 
 	for (int i = 0;;) {
 		const char *val;
@@ -294,6 +443,8 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 			return k;
 		seen_size |= options[k].id == OPT_SIZE;
 		seen_path |= options[k].id == OPT_PATH || options[k].id == OPT_HOST;
+		seen_duration |= options[k].id == OPT_DURATION;
+		seen_warmup |= options[k].id == OPT_WARMUP;
 		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len))
 			return -EINVAL;
 	}
@@ -313,7 +464,38 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 	if (cfg->churn && cfg->churn < cfg->pipeline)
 		return cli_fail(err, err_len, "--churn %llu is below --pipeline %u",
 				(unsigned long long)cfg->churn, cfg->pipeline);
+	if (cfg->find_pct) {
+		if (cfg->plan_segs > 1 || (cfg->plan_segs && cfg->plan[0].dur_ns))
+			return cli_fail(
+				err, err_len,
+				"--find-max steps the rate itself: give one starting --rate");
+		if (cfg->requests)
+			return cli_fail(err, err_len,
+					"--find-max runs each step for --duration, not --requests");
+		/* Each step: fresh connections, a second to settle, 5 s measured. */
+		if (!seen_duration)
+			cfg->duration_ns = 5 * NS_PER_S;
+		if (!seen_warmup)
+			cfg->warmup_ns = NS_PER_S;
+		if (!cfg->plan_segs) {
+			cfg->plan[0] = (struct sched_seg){1000, 1000, 0};
+			cfg->plan_segs = 1;
+			cfg->rate = 1000;
+		}
+	}
+	/* A plan with an end sets the run's length, unless --duration or --requests does. */
+	if (!seen_duration && !cfg->requests && !cfg->find_pct)
+		cfg->duration_ns = sched_plan_length(cfg->plan, cfg->plan_segs);
 	if (!cfg->duration_ns && !cfg->requests)
 		cfg->duration_ns = 10 * NS_PER_S;
+	if (cfg->json_stream)
+		cfg->json = true;
+	/* An interval log needs intervals: a second each unless --interval says. */
+	if (cfg->hdr_log && !cfg->interval_ns)
+		cfg->interval_ns = NS_PER_S;
+	if (cfg->find_pct && (cfg->interval_ns || cfg->hdr_log))
+		return cli_fail(err, err_len,
+				"--find-max reports one row per step: leave out --interval and "
+				"--hdr-log");
 	return 0;
 }

@@ -14,6 +14,7 @@
 
 #include "ringer/cli.h"
 #include "ringer/net.h"
+#include "schedule.h"
 
 #define LOAD_MAX_CPUS	  256
 #define LOAD_MAX_THREADS  256
@@ -35,8 +36,11 @@ struct load_config {
 	const char *host; /* http: Host header; NULL means the target */
 	uint32_t connections;
 	uint32_t threads;
-	uint32_t pipeline;    /* requests in flight per connection */
-	uint64_t rate;	      /* open loop: requests/s over all connections; 0 = closed loop */
+	uint32_t pipeline; /* requests in flight per connection */
+	uint64_t rate;	   /* open loop: the plan's first rate; 0 = closed loop */
+	struct sched_seg plan[SCHED_MAX_SEGS]; /* open loop: --rate or --ramp */
+	unsigned plan_segs;
+	const char *rate_str; /* the plan as typed */
 	uint64_t duration_ns; /* 0 = until --requests */
 	uint64_t requests;    /* 0 = until --duration */
 	uint64_t warmup_ns;
@@ -45,7 +49,13 @@ struct load_config {
 	uint64_t churn;	     /* reconnect every churn requests; 0 = keep connections */
 	int cpus[LOAD_MAX_CPUS];
 	unsigned n_cpus;
-	const char *hdr_out; /* write the percentile distribution here too */
+	const char *hdr_out;  /* write the percentile distribution here too */
+	uint64_t interval_ns; /* per-interval rows; 0 = none */
+	bool print_intervals; /* --interval given: rows in the report, not only in --hdr-log */
+	bool json_stream;     /* rows and the summary as JSON lines */
+	const char *hdr_log;  /* HdrHistogram interval log */
+	double find_pct;      /* --find-max: the percentile bounded; 0 = off */
+	uint64_t find_bound_ns;
 	bool json;
 	bool help;
 };
@@ -60,6 +70,16 @@ void load_config_usage(FILE *f, const char *prog);
 
 /* "10", "10s", "250ms", "500us", "2m": nanoseconds. Returns 0 or -EINVAL. */
 int load_parse_duration(const char *s, uint64_t *ns);
+
+/*
+ * A rate plan: "20000" (constant), "10k:30s,20k:30s" (steps),
+ * "1k..100k:60s" (a linear ramp), or any list of such segments; k and m
+ * are 1e3 and 1e6. Returns how many segments, or -EINVAL.
+ */
+int load_parse_plan(const char *s, struct sched_seg *segs, unsigned max);
+
+/* "p99=5ms", "P99.9=250us": the percentile and the bound. Returns 0 or -EINVAL. */
+int load_parse_bound(const char *s, double *pct, uint64_t *ns);
 
 /* "1", "0-3", "0,2,4-5" into cpus; returns how many, or -EINVAL. */
 int load_parse_cpus(const char *s, int *cpus, unsigned max);

@@ -21,10 +21,13 @@
 #define EXIT_MISMATCH 3
 
 static struct load_shared shared;
+/* Outlives one run's shared state, for --find-max's steps. */
+static atomic_bool interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	atomic_store(&interrupted, true);
 	atomic_store(&shared.stop, true);
 }
 
@@ -71,6 +74,18 @@ static void raise_nofile(uint32_t need)
 	setrlimit(RLIMIT_NOFILE, &rl);
 }
 
+/* One interval's row, as printed and as kept for the JSON report. */
+struct row {
+	double t_s; /* start, from the measured start */
+	double dur_s;
+	uint64_t requests;
+	uint64_t errors;
+	uint32_t conns;
+	double target; /* open loop: the plan's requests/s over the interval */
+	uint64_t p[4]; /* p50, p90, p99, p99.9 (ns) */
+	uint64_t max;
+};
+
 struct result {
 	struct load_counters c;
 	struct hist *hist;
@@ -78,7 +93,12 @@ struct result {
 	double user_s;
 	double sys_s;
 	double busy; /* the client's CPU time over its threads' wall time: 1.0 is every core full */
+	struct row *rows;
+	size_t nrows;
+	size_t cap;
 };
+
+static const double row_pcts[] = {50.0, 90.0, 99.0, 99.9};
 
 /* Above this, the client's own cores were the limit, not the server. */
 #define CLIENT_BOUND 0.90
@@ -127,8 +147,10 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		net_addr_str(&cfg->target, addr, sizeof(addr)),
 		cfg->mode == LOAD_HTTP ? " GET " : "", cfg->mode == LOAD_HTTP ? cfg->path : "",
 		cfg->rate ? "open" : "closed");
-	if (cfg->rate)
+	if (cfg->plan_segs == 1 && !cfg->plan[0].dur_ns)
 		fprintf(f, " at %llu req/s", (unsigned long long)cfg->rate);
+	else if (cfg->plan_segs)
+		fprintf(f, " on the plan %s", cfg->rate_str);
 	fprintf(f, ", pipeline %u, %u connections, %u threads\n", cfg->pipeline, cfg->connections,
 		cfg->threads);
 	fprintf(f, "  measured      %.3f s (warmup %.3f s)\n", r->seconds,
@@ -188,6 +210,8 @@ static void json_string(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 }
 
+static void json_row(FILE *f, const struct row *w, const char *first);
+
 static void print_json(const struct load_config *cfg, const struct result *r, FILE *f)
 {
 	const struct load_counters *c = &r->c;
@@ -195,7 +219,8 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 	size_t dist_len = 0;
 	FILE *m;
 
-	fprintf(f, "{\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
+	fputs(cfg->json_stream ? "{\"type\":\"summary\"," : "{", f);
+	fprintf(f, "\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
 	if (cfg->mode == LOAD_HTTP) {
 		fputs("\"path\":", f);
@@ -245,6 +270,20 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		r->busy > CLIENT_BOUND ? "true" : "false");
 	fprintf(f, "\"loops\":%llu,\"cqes\":%llu,", (unsigned long long)c->loops,
 		(unsigned long long)c->cqes);
+	if (cfg->plan_segs) {
+		fputs("\"rate_plan\":", f);
+		json_string(f, cfg->rate_str, strlen(cfg->rate_str));
+		fputc(',', f);
+	}
+	if (cfg->interval_ns) {
+		fprintf(f, "\"interval_s\":%.6f,\"intervals\":[", (double)cfg->interval_ns / 1e9);
+		for (size_t i = 0; i < r->nrows; i++) {
+			if (i)
+				fputc(',', f);
+			json_row(f, &r->rows[i], "");
+		}
+		fputs("],", f);
+	}
 	m = open_memstream(&dist, &dist_len);
 	if (m) {
 		hist_print_percentiles(r->hist, m, 1e6, 5);
@@ -261,24 +300,121 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static int run(const struct load_config *cfg)
+static void print_row_head(FILE *f)
+{
+	fprintf(f, "  %8s %10s %10s %7s %6s %9s %9s %9s %9s %9s\n", "time(s)", "requests", "req/s",
+		"errors", "conns", "p50(ms)", "p90(ms)", "p99(ms)", "p99.9(ms)", "max(ms)");
+}
+
+static void print_row(FILE *f, const struct row *w)
+{
+	fprintf(f, "  %8.3f %10llu %10.1f %7llu %6u %9.3f %9.3f %9.3f %9.3f %9.3f\n",
+		w->t_s + w->dur_s, (unsigned long long)w->requests,
+		w->dur_s > 0 ? (double)w->requests / w->dur_s : 0.0, (unsigned long long)w->errors,
+		w->conns, (double)w->p[0] / 1e6, (double)w->p[1] / 1e6, (double)w->p[2] / 1e6,
+		(double)w->p[3] / 1e6, (double)w->max / 1e6);
+}
+
+/* One row as a JSON object; first: members that go before the row's own. */
+static void json_row(FILE *f, const struct row *w, const char *first)
+{
+	fprintf(f,
+		"{%s\"t_s\":%.6f,\"duration_s\":%.6f,\"requests\":%llu,\"requests_per_s\":%.3f,"
+		"\"errors\":%llu,\"connections\":%u,\"target_rate\":%.3f,\"latency_us\":{",
+		first, w->t_s, w->dur_s, (unsigned long long)w->requests,
+		w->dur_s > 0 ? (double)w->requests / w->dur_s : 0.0, (unsigned long long)w->errors,
+		w->conns, w->target);
+	for (size_t i = 0; i < 4; i++)
+		fprintf(f, "\"%s\":%.3f,", pct_names[i], (double)w->p[i] / 1e3);
+	fprintf(f, "\"max\":%.3f}}", (double)w->max / 1e3);
+}
+
+/* A taken interval becomes a row: printed, streamed and kept for the report. */
+static void add_row(const struct load_config *cfg, struct result *r, const struct load_ival *iv)
+{
+	double t0 = (double)iv->k * (double)cfg->interval_ns;
+	uint64_t start = shared.start_ns, mstart = start + cfg->warmup_ns;
+	uint64_t b = mstart + iv->k * cfg->interval_ns;
+	struct row w;
+
+	memset(&w, 0, sizeof(w));
+	w.t_s = t0 / 1e9;
+	w.dur_s = iv->end_ns > b ? (double)(iv->end_ns - b) / 1e9 : 0.0;
+	w.requests = iv->c.requests;
+	w.errors = load_errors(&iv->c);
+	w.conns = iv->conns;
+	if (cfg->plan_segs && w.dur_s > 0)
+		w.target = (double)(sched_plan_count(&shared.plan, iv->end_ns - start) -
+				    sched_plan_count(&shared.plan, b - start)) /
+			   w.dur_s;
+	for (size_t i = 0; i < 4; i++)
+		w.p[i] = hist_percentile(&iv->hist, row_pcts[i]);
+	w.max = iv->hist.total ? iv->hist.max : 0;
+	if (cfg->print_intervals) {
+		if (cfg->json_stream) {
+			json_row(stdout, &w, "\"type\":\"interval\",");
+			fputc('\n', stdout);
+			fflush(stdout);
+		} else if (!cfg->json) {
+			if (!r->nrows)
+				print_row_head(stdout);
+			print_row(stdout, &w);
+			fflush(stdout);
+		}
+	}
+	if (r->nrows == r->cap) {
+		size_t cap = r->cap ? r->cap * 2 : 64;
+		struct row *rows = realloc(r->rows, cap * sizeof(*rows));
+
+		if (!rows)
+			return; /* the row is printed, not kept: the report lacks it */
+		r->rows = rows;
+		r->cap = cap;
+	}
+	r->rows[r->nrows++] = w;
+}
+
+/* Takes every interval that is complete, in order; *next is the first not yet taken. */
+static void take_rows(const struct load_config *cfg, struct result *r, struct load_thread *th,
+		      unsigned n, uint64_t *next, struct load_ival *scratch)
+{
+	while (load_ival_take(&shared, th, n, *next, scratch) == 1) {
+		add_row(cfg, r, scratch);
+		(*next)++;
+	}
+}
+
+/*
+ * One run: threads started, progress and interval rows while they run,
+ * then their counters and histograms summed into r (which the caller
+ * zeroed, with r->hist allocated).
+ */
+static int run_once(const struct load_config *cfg, struct result *r)
 {
 	struct load_thread *th = calloc(cfg->threads, sizeof(*th));
+	struct load_ival *scratch = cfg->interval_ns ? malloc(sizeof(*scratch)) : NULL;
 	uint64_t t0 = load_now_ns(), next = t0 + 1000000000ull, last_req = 0, last_ns = t0;
-	bool tty = isatty(2);
-	struct result r;
-	struct rusage ru;
+	uint64_t next_row = 0;
+	bool tty = isatty(2) && !cfg->find_pct;
+	struct rusage ru0, ru;
 	int ret, status = 0;
 	unsigned started = 0;
 
-	memset(&r, 0, sizeof(r));
-	r.hist = malloc(sizeof(*r.hist));
-	if (!th || !r.hist) {
+	if (!th || (cfg->interval_ns && !scratch)) {
 		fprintf(stderr, "ringer-load: out of memory\n");
 		status = 1;
 		goto out_free;
 	}
-	hist_init(r.hist);
+	ret = load_shared_init(&shared, cfg);
+	if (ret) {
+		fprintf(stderr, "ringer-load: setup: %s\n", strerror(-ret));
+		status = 1;
+		goto out_free;
+	}
+	if (atomic_load(&interrupted))
+		atomic_store(&shared.stop, true);
+	getrusage(RUSAGE_SELF, &ru0);
+	hist_init(r->hist);
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		uint32_t base = cfg->connections / cfg->threads,
 			 rem = cfg->connections % cfg->threads;
@@ -290,6 +426,7 @@ static int run(const struct load_config *cfg)
 		th[i].conn_first = base * i + (i < rem ? i : rem);
 		th[i].quota = qbase + (i < qrem);
 		th[i].cpu = cfg->n_cpus ? cfg->cpus[i % cfg->n_cpus] : -1;
+		atomic_init(&th[i].ival_last, -1);
 	}
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		ret = load_thread_start(&th[i]);
@@ -305,6 +442,8 @@ static int run(const struct load_config *cfg)
 
 		for (unsigned i = 0; i < started; i++)
 			all_done &= atomic_load(&th[i].finished);
+		if (cfg->interval_ns)
+			take_rows(cfg, r, th, started, &next_row, scratch);
 		if (all_done)
 			break;
 		usleep(20000);
@@ -317,56 +456,190 @@ static int run(const struct load_config *cfg)
 		uint64_t secs;
 
 		pthread_join(th[i].tid, NULL);
-		add_counters(&r.c, &th[i].c);
-		hist_merge(r.hist, &th[i].hist);
+		add_counters(&r->c, &th[i].c);
+		hist_merge(r->hist, &th[i].hist);
 		secs = th[i].measure_end_ns > th[i].measure_start_ns
 			       ? th[i].measure_end_ns - th[i].measure_start_ns
 			       : 0;
-		if ((double)secs / 1e9 > r.seconds)
-			r.seconds = (double)secs / 1e9;
+		if ((double)secs / 1e9 > r->seconds)
+			r->seconds = (double)secs / 1e9;
 		if (th[i].error[0] && !status) {
 			fprintf(stderr, "ringer-load: %s\n", th[i].error);
 			status = 1;
 		}
 	}
-	if (r.seconds <= 0)
-		r.seconds = 1e-9;
+	if (cfg->interval_ns)
+		take_rows(cfg, r, th, started, &next_row, scratch);
+	if (r->seconds <= 0)
+		r->seconds = 1e-9;
 	getrusage(RUSAGE_SELF, &ru);
-	r.user_s = tv_s(ru.ru_utime);
-	r.sys_s = tv_s(ru.ru_stime);
+	r->user_s = tv_s(ru.ru_utime) - tv_s(ru0.ru_utime);
+	r->sys_s = tv_s(ru.ru_stime) - tv_s(ru0.ru_stime);
 	{
 		double wall = (double)(load_now_ns() - t0) / 1e9 * cfg->threads;
 
-		r.busy = wall > 0 ? (r.user_s + r.sys_s) / wall : 0;
+		r->busy = wall > 0 ? (r->user_s + r->sys_s) / wall : 0;
 	}
+	load_shared_exit(&shared);
+out_free:
+	free(scratch);
+	free(th);
+	return status;
+}
+
+static int write_hdr_out(const struct load_config *cfg, const struct result *r)
+{
+	FILE *f = fopen(cfg->hdr_out, "w");
+
+	if (!f || hist_print_percentiles(r->hist, f, 1e6, 5) || fclose(f)) {
+		fprintf(stderr, "ringer-load: cannot write %s: %s\n", cfg->hdr_out,
+			strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static int run(const struct load_config *cfg)
+{
+	struct result r;
+	int status;
+
+	memset(&r, 0, sizeof(r));
+	r.hist = malloc(sizeof(*r.hist));
+	if (!r.hist) {
+		fprintf(stderr, "ringer-load: out of memory\n");
+		return 1;
+	}
+	status = run_once(cfg, &r);
 	if (r.busy > CLIENT_BOUND && cfg->json)
 		fprintf(stderr,
 			"ringer-load: warning: the client's own CPU was at %.0f %%: the figures "
-			"may "
-			"show the client's limit, not the server's\n",
+			"may show the client's limit, not the server's\n",
 			r.busy * 100);
 	if (cfg->json)
 		print_json(cfg, &r, stdout);
 	else
 		print_text(cfg, &r, stdout);
-	if (cfg->hdr_out) {
-		FILE *f = fopen(cfg->hdr_out, "w");
-
-		if (!f || hist_print_percentiles(r.hist, f, 1e6, 5) || fclose(f)) {
-			fprintf(stderr, "ringer-load: cannot write %s: %s\n", cfg->hdr_out,
-				strerror(errno));
-			status = status ? status : 1;
-		}
-	}
+	if (cfg->hdr_out && write_hdr_out(cfg, &r) && !status)
+		status = 1;
 	if (r.c.err_mismatch) {
 		fprintf(stderr, "ringer-load: %llu responses failed verification\n",
 			(unsigned long long)r.c.err_mismatch);
 		status = EXIT_MISMATCH;
 	}
-out_free:
+	free(r.rows);
 	free(r.hist);
-	free(th);
 	return status;
+}
+
+/* ---- --find-max ---------------------------------------------------------------------------- */
+
+struct step {
+	uint64_t rate;
+	double achieved;
+	uint64_t value; /* the bounded percentile (ns) */
+	uint64_t errors;
+	bool held;
+};
+
+#define FIND_MAX_STEPS 24
+
+/*
+ * One open-loop run at rate: it holds when the percentile stays within the
+ * bound, nothing failed, and the responses kept up with the rate (a server
+ * that falls behind shows in latency too, this catches one that drops).
+ */
+static int find_step(const struct load_config *cfg, uint64_t rate, struct step *st)
+{
+	struct load_config c = *cfg;
+	struct result r;
+	int status;
+
+	c.plan[0] = (struct sched_seg){rate, rate, 0};
+	c.plan_segs = 1;
+	c.rate = rate;
+	memset(&r, 0, sizeof(r));
+	r.hist = malloc(sizeof(*r.hist));
+	if (!r.hist)
+		return 1;
+	status = run_once(&c, &r);
+	st->rate = rate;
+	st->achieved = (double)r.c.requests / r.seconds;
+	st->value = hist_percentile(r.hist, cfg->find_pct);
+	st->errors = load_errors(&r.c);
+	st->held = !status && !st->errors && r.c.requests && st->value <= cfg->find_bound_ns &&
+		   st->achieved >= 0.95 * (double)rate;
+	if (!cfg->json)
+		printf("  %12llu %12.1f %12.3f %8llu  %s\n", (unsigned long long)rate, st->achieved,
+		       (double)st->value / 1e6, (unsigned long long)st->errors,
+		       st->held ? "held" : "exceeded");
+	fflush(stdout);
+	if (r.c.err_mismatch)
+		status = EXIT_MISMATCH;
+	free(r.hist);
+	return status;
+}
+
+/*
+ * Doubles the rate from --rate until a step fails, then bisects between the
+ * last rate that held and the first that did not, until they are within 5 %
+ * of each other.
+ */
+static int find_max(const struct load_config *cfg)
+{
+	struct step steps[FIND_MAX_STEPS];
+	uint64_t lo = 0, hi = 0, rate = cfg->rate;
+	unsigned n = 0;
+	int status = 0;
+	char addr[64];
+
+	if (!cfg->json) {
+		printf("ringer-load: find the highest rate with p%g <= %.3f ms against %s %s "
+		       "(%u connections, %.1f s per step after %.1f s warmup)\n",
+		       cfg->find_pct, (double)cfg->find_bound_ns / 1e6,
+		       cfg->mode == LOAD_HTTP ? "http" : "echo",
+		       net_addr_str(&cfg->target, addr, sizeof(addr)), cfg->connections,
+		       (double)cfg->duration_ns / 1e9, (double)cfg->warmup_ns / 1e9);
+		printf("  %12s %12s %12s %8s\n", "rate", "achieved", "value(ms)", "errors");
+	}
+	while (n < FIND_MAX_STEPS && !atomic_load(&interrupted)) {
+		status = find_step(cfg, rate, &steps[n]);
+		if (status == EXIT_MISMATCH)
+			break;
+		if (steps[n++].held)
+			lo = rate;
+		else
+			hi = rate;
+		if (!hi)
+			rate = rate * 2 > 100000000 ? 100000000 : rate * 2;
+		else
+			rate = lo + (hi - lo) / 2;
+		if (hi && (hi - lo) * 20 <= hi)
+			break;
+		if (!hi && steps[n - 1].rate == 100000000)
+			break;
+	}
+	if (cfg->json) {
+		printf("{\"find_max\":{\"percentile\":%g,\"bound_us\":%.3f,\"max_rate\":%llu,"
+		       "\"steps\":[",
+		       cfg->find_pct, (double)cfg->find_bound_ns / 1e3, (unsigned long long)lo);
+		for (unsigned i = 0; i < n; i++)
+			printf("%s{\"rate\":%llu,\"achieved\":%.3f,\"value_us\":%.3f,\"errors\":%"
+			       "llu,"
+			       "\"held\":%s}",
+			       i ? "," : "", (unsigned long long)steps[i].rate, steps[i].achieved,
+			       (double)steps[i].value / 1e3, (unsigned long long)steps[i].errors,
+			       steps[i].held ? "true" : "false");
+		printf("]}}\n");
+	} else if (lo) {
+		printf("  highest rate with p%g <= %.3f ms: %llu req/s\n", cfg->find_pct,
+		       (double)cfg->find_bound_ns / 1e6, (unsigned long long)lo);
+	} else {
+		printf("  no rate held: even %llu req/s exceeded p%g <= %.3f ms\n",
+		       (unsigned long long)(hi ? hi : cfg->rate), cfg->find_pct,
+		       (double)cfg->find_bound_ns / 1e6);
+	}
+	return status == EXIT_MISMATCH ? EXIT_MISMATCH : 0;
 }
 
 int main(int argc, char **argv)
@@ -392,17 +665,10 @@ int main(int argc, char **argv)
 			net_addr_str(&cfg.target, addr, sizeof(addr)), strerror(-ret));
 		return 1;
 	}
-	ret = load_shared_init(&shared, &cfg);
-	if (ret) {
-		fprintf(stderr, "ringer-load: setup: %s\n", strerror(-ret));
-		return 1;
-	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	ret = run(&cfg);
-	load_shared_exit(&shared);
-	return ret;
+	return cfg.find_pct ? find_max(&cfg) : run(&cfg);
 }
