@@ -14,7 +14,8 @@
 # closed-loop run only measures requests it managed to send and hides it.
 #
 # Not a test: it asserts nothing, it prints figures and the targets next to them.
-# Usage: tools/bench-load.sh [BUILD_DIR]   (env: REPS=5 SECS=5 CONNS=50 RATE=20000)
+# Usage: tools/bench-load.sh [BUILD_DIR]   (env: REPS=5 SECS=5 CONNS=50 RATE=20000
+#        PARTS="floor http nginx")
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
@@ -25,6 +26,7 @@ REPS=${REPS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-50}
 RATE=${RATE:-20000}
+PARTS=${PARTS:-floor http nginx} # which comparisons to run
 STALL_SECS=${STALL_SECS:-6}
 SERVER_CPU=0
 CLIENT_CPU=1
@@ -72,12 +74,18 @@ stop_server() {
 	SERVER_PID=
 }
 
-# run_client NAME CMD...: prints "reqs_per_s cpu_us_per_req" for one run.
+# run_client NAME CMD...: prints "reqs_per_s cpu_us_per_req server_us_per_req
+# server_busy" for one run: the client's CPU from /usr/bin/time, the server's
+# from its /proc ticks over the same run (busy: the share of one core).
 run_client() {
-	local name=$1 out=$WORK/out.$1 tm=$WORK/time.$1 reqs rps cpu
+	local name=$1 out=$WORK/out.$1 tm=$WORK/time.$1 reqs rps cpu s0 s1 t0 t1
 	shift
+	s0=$(cpu_ticks "$SERVER_PID")
+	t0=$(date +%s.%N)
 	/usr/bin/time -o "$tm" -f "%U %S" timeout $((SECS + 15)) taskset -c $CLIENT_CPU "$@" \
 		>"$out" 2>"$WORK/err.$name" || true
+	s1=$(cpu_ticks "$SERVER_PID")
+	t1=$(date +%s.%N)
 	if [ "$name" = wrk ]; then
 		reqs=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$out")
 		rps=$(sed -n 's/^Requests\/sec: *\([0-9.]*\)/\1/p' "$out")
@@ -86,35 +94,86 @@ run_client() {
 		rps=$(grep -o '"requests_per_s":[0-9.]*' "$out" | cut -d: -f2)
 	fi
 	cpu=$(awk -v r="${reqs:-0}" '{ if (r > 0) printf "%.3f", ($1 + $2) * 1e6 / r; else print "nan" }' "$tm")
-	echo "${rps:-0} $cpu"
+	awk -v r="${reqs:-0}" -v a="$s0" -v b="$s1" -v t0="$t0" -v t1="$t1" -v hz="$(getconf CLK_TCK)" \
+		-v rps="${rps:-0}" -v cpu="$cpu" 'BEGIN {
+		s = (b - a) / hz
+		printf "%s %s %s %.2f\n", rps, cpu, (r > 0 ? sprintf("%.3f", s * 1e6 / r) : "nan"), s / (t1 - t0) }'
 }
+
+# fields N: the Nth field of each of the lines on standard input.
+fields() { awk -v n="$1" '{ print $n }'; }
 
 compare() {
 	local label=$1 url="http://127.0.0.1:$PORT/" target="127.0.0.1:$PORT"
-	local -a wrk_rps wrk_cpu rl_rps rl_cpu pl_rps pl_cpu
-	local i r
+	local -a wrk rl pl
+	local i
 
 	echo "== $label on CPU $SERVER_CPU, clients on CPU $CLIENT_CPU, $CONNS connections, ${SECS}s runs, $REPS repetitions"
+	echo "   (each: req/s, client us/req, server us/req, server busy)"
 	for i in $(seq "$REPS"); do
-		r=$(run_client wrk wrk -t1 -c"$CONNS" -d"${SECS}s" "$url")
-		wrk_rps+=("${r% *}"); wrk_cpu+=("${r#* }")
-		r=$(run_client rl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
-			--duration "$SECS" --json)
-		rl_rps+=("${r% *}"); rl_cpu+=("${r#* }")
-		r=$(run_client pl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
-			--pipeline 16 --duration "$SECS" --json)
-		pl_rps+=("${r% *}"); pl_cpu+=("${r#* }")
-		echo "  rep $i: wrk ${wrk_rps[-1]} req/s ${wrk_cpu[-1]} us/req | ringer-load ${rl_rps[-1]} req/s ${rl_cpu[-1]} us/req | ringer-load --pipeline 16 ${pl_rps[-1]} req/s ${pl_cpu[-1]} us/req"
+		wrk+=("$(run_client wrk wrk -t1 -c"$CONNS" -d"${SECS}s" "$url")")
+		rl+=("$(run_client rl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
+			--duration "$SECS" --json)")
+		pl+=("$(run_client pl "$LOAD" --target "$target" --threads 1 --connections "$CONNS" \
+			--pipeline 16 --duration "$SECS" --json)")
+		echo "  rep $i: wrk ${wrk[-1]} | ringer-load ${rl[-1]} | ringer-load --pipeline 16 ${pl[-1]}"
 	done
-	local mw_rps mw_cpu mr_rps mr_cpu mp_rps mp_cpu
-	mw_rps=$(printf '%s\n' "${wrk_rps[@]}" | median); mw_cpu=$(printf '%s\n' "${wrk_cpu[@]}" | median)
-	mr_rps=$(printf '%s\n' "${rl_rps[@]}" | median); mr_cpu=$(printf '%s\n' "${rl_cpu[@]}" | median)
-	mp_rps=$(printf '%s\n' "${pl_rps[@]}" | median); mp_cpu=$(printf '%s\n' "${pl_cpu[@]}" | median)
-	printf '  median  %-28s %12s req/s %9s us/req\n' "wrk" "$mw_rps" "$mw_cpu"
-	printf '  median  %-28s %12s req/s %9s us/req\n' "ringer-load" "$mr_rps" "$mr_cpu"
-	printf '  median  %-28s %12s req/s %9s us/req\n' "ringer-load --pipeline 16" "$mp_rps" "$mp_cpu"
-	awk -v a="$mr_cpu" -v b="$mw_cpu" 'BEGIN { printf "  client CPU per request, ringer-load / wrk: %.2fx (target <= 0.70x)\n", a / b }'
-	awk -v a="$mp_rps" -v b="$mw_rps" 'BEGIN { printf "  rate, ringer-load --pipeline 16 / wrk: %.2fx (target >= 3x)\n", a / b }'
+	summarize wrk "${wrk[@]}"
+	summarize ringer-load "${rl[@]}"
+	summarize "ringer-load --pipeline 16" "${pl[@]}"
+	awk -v a="$(printf '%s\n' "${rl[@]}" | fields 2 | median)" \
+		-v b="$(printf '%s\n' "${wrk[@]}" | fields 2 | median)" \
+		-v ra="$(printf '%s\n' "${pl[@]}" | fields 1 | median)" \
+		-v rb="$(printf '%s\n' "${wrk[@]}" | fields 1 | median)" \
+		-v busy="$(printf '%s\n' "${pl[@]}" | fields 4 | median)" 'BEGIN {
+		printf "  client CPU per request, ringer-load / wrk: %.2fx (target <= 0.70x)\n", a / b
+		printf "  rate, ringer-load --pipeline 16 / wrk: %.2fx (target >= 3x)\n", ra / rb
+		printf "  server busy under one ringer-load thread with --pipeline 16: %.0f %% of its core\n", busy * 100 }'
+}
+
+# summarize NAME RUN...: medians of the runs' four figures.
+summarize() {
+	local name=$1
+	shift
+	printf '  median  %-28s %12s req/s %9s us/req  server %7s us/req  busy %s\n' "$name" \
+		"$(printf '%s\n' "$@" | fields 1 | median)" "$(printf '%s\n' "$@" | fields 2 | median)" \
+		"$(printf '%s\n' "$@" | fields 3 | median)" "$(printf '%s\n' "$@" | fields 4 | median)"
+}
+
+# The floor: a client does per request the kernel work an echo server does
+# per message (one send, one receive). ringer-load --mode echo against
+# ringer --mode echo, each on its own core: the client's CPU per message
+# against the server's, from the same runs.
+floor() {
+	local target="127.0.0.1:$PORT" size
+	local -a runs
+
+	for size in 64 4096; do
+		runs=()
+		echo "== the floor: ringer-load --mode echo --size $size against ringer --mode echo, $CONNS connections, ${SECS}s runs, $REPS repetitions"
+		for i in $(seq "$REPS"); do
+			runs+=("$(run_client echo "$LOAD" --mode echo --size "$size" --target "$target" \
+				--threads 1 --connections "$CONNS" --duration "$SECS" --json)")
+			echo "  rep $i: ${runs[-1]}"
+		done
+		summarize "ringer-load echo $size B" "${runs[@]}"
+		printf '%s\n' "${runs[@]}" | awk '{ printf "%.4f\n", $2 / $3 }' | median | awk '{
+			printf "  client CPU per message / server CPU per message: median of the runs %.2fx (target <= 1.10x)\n", $1 }'
+	done
+}
+
+# ringer --mode echo, pinned like the others.
+start_ringer_echo() {
+	taskset -c $SERVER_CPU "$RINGER" --mode echo --listen 127.0.0.1:0 --shards 1 --quiet \
+		>"$WORK/ringer.out" 2>"$WORK/ringer.err" &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$WORK/ringer.out" | head -1)
+		[ -n "$PORT" ] && return 0
+		sleep 0.05
+	done
+	echo "ringer --mode echo did not start" >&2
+	exit 1
 }
 
 # stall LABEL: p99.9 of an open-loop and a closed-loop run, each with the
@@ -143,14 +202,25 @@ stall() {
 	done
 }
 
-if start_ringer_http; then
+want() { [[ " $PARTS " == *" $1 "* ]]; }
+
+if want floor; then
+	start_ringer_echo
+	floor
+	stop_server
+fi
+if ! want http; then
+	:
+elif start_ringer_http; then
 	compare "ringer --mode http"
 	stall "ringer --mode http"
 	stop_server
 else
 	echo "== ringer --mode http: not in this build ($(tail -1 "$WORK/ringer.err")), skipped"
 fi
-start_nginx
-compare "nginx $(nginx -v 2>&1 | sed 's/.*\///')"
-stall "nginx"
-stop_server
+if want nginx; then
+	start_nginx
+	compare "nginx $(nginx -v 2>&1 | sed 's/.*\///')"
+	stall "nginx"
+	stop_server
+fi
