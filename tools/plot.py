@@ -369,6 +369,11 @@ def path_d(subpaths):
     return " ".join(out)
 
 
+def shade(colour, k):
+    """#rrggbb with each channel scaled by k (k < 1: darker)."""
+    return "#" + "".join(f"{round(int(colour[i:i + 2], 16) * k):02x}" for i in (1, 3, 5))
+
+
 def series(svg, subpaths, colour, label, cid, cls="series", dash=None, width=LINE_WIDTH):
     d = path_d([s for s in subpaths if s])
     if not d:
@@ -538,8 +543,10 @@ def panel_time(svg, top, runs, colours, pid, title, ytitle, key, tend):
         if key == "requests_per_s":
             tr = [dict(i, target_rate=i["target_rate"] if i["target_rate"] > 0 else None)
                   for i in rows]
-            series(svg, steps(tr, "target_rate", xs, ys), colour, run.label + " target rate",
-                   cid, cls="target", dash="7 5", width=1.6)
+            # Darker than the run's line: a run that holds its target draws
+            # both in one place, and the dashes must still show.
+            series(svg, steps(tr, "target_rate", xs, ys), shade(colour, 0.55),
+                   run.label + " target rate", cid, cls="target", dash="7 5", width=1.6)
     svg.add("</g>")
     return y0 + h + 14 + TICK_FONT + AXIS_FONT + 26
 
