@@ -181,6 +181,9 @@ def parse_json(text, where):
     if doc is None and not stream:
         raise InputError(f"{where}: no summary and no interval lines: "
                          "not ringer-load --json-stream output")
+    if doc is not None and "find_max" in doc and not stream:
+        raise InputError(f"{where}: a --find-max result: its steps carry no latency "
+                         "distribution or intervals to plot")
     if doc is not None and "hdr_percentiles_ms" not in doc and "intervals" not in doc \
             and not stream:
         raise InputError(f"{where}: no \"hdr_percentiles_ms\" or \"intervals\": "

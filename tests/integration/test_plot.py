@@ -420,6 +420,8 @@ def test_bad_input():
         ("broken JSON line", [write("cut.jsonl", json.dumps(dict(
             intervals(1, 10, 1)[0], type="interval")) + '\n{"ty')], "cut.jsonl"),
         ("JSON of another tool", [write("other.json", '{"benchmarks": []}\n')], "other.json"),
+        ("a --find-max result", [write("max.json", '{"find_max":{"max_rate":1000,"steps":[]}}')],
+         "max.json"),
         ("an interval without its time", [write("row.jsonl", '{"type":"interval"}\n')],
          "row.jsonl"),
         ("a good run then a missing one", [good, os.path.join(TMP, "gone.hgrm")], "gone.hgrm"),
