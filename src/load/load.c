@@ -413,7 +413,7 @@ static void consume_http(struct loader *L, struct lconn *lc, const uint8_t *data
 {
 	while (n && lc->state == C_OPEN) {
 		size_t used = 0;
-		int r = http_resp_feed(&lc->http, data, n, &used);
+		int r = http_resp_feed(&lc->http, data, n, false, &used);
 
 		if (r < 0) {
 			fail_conn(L, lc, &L->t->c.err_mismatch);
