@@ -279,6 +279,10 @@ __attribute__((format(printf, 3, 4))) static int fail(const struct cursor *c, un
 	va_start(ap, fmt);
 	vsnprintf(c->err + n, c->err_len - n, fmt, ap);
 	va_end(ap);
+	/* Messages quote the file: a control byte in it must not reach the terminal. */
+	for (char *p = c->err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
 	return -EINVAL;
 }
 
