@@ -115,6 +115,50 @@ static void progress(struct load_thread *th, unsigned n, uint64_t t0, uint64_t *
 	*last_ns = now;
 }
 
+/* What was sent: the method and path with any body and headers, or the requests file. */
+static void print_what(const struct load_config *cfg, FILE *f)
+{
+	const struct request_set *rs = &shared.reqs;
+
+	if (cfg->requests_file) {
+		fprintf(f, " %u request%s from %s (%s format, %llu body bytes in all", rs->n,
+			rs->n == 1 ? "" : "s", cfg->requests_file, rs->raw ? "raw" : "lines",
+			(unsigned long long)rs->body_bytes);
+	} else {
+		fprintf(f, " %s %s", cfg->method, cfg->path);
+		if (!cfg->body && !cfg->body_file && !cfg->n_headers)
+			return;
+		fputs(" (", f);
+		if (cfg->body || cfg->body_file)
+			fprintf(f, "body %llu bytes%s", (unsigned long long)rs->body_bytes,
+				cfg->n_headers ? ", " : "");
+	}
+	if (cfg->n_headers)
+		fprintf(f, "%s%u header%s", cfg->requests_file ? ", " : "", cfg->n_headers,
+			cfg->n_headers == 1 ? "" : "s");
+	fputc(')', f);
+}
+
+/* --expect-status's codes, comma-separated. */
+static void print_expected(const struct load_config *cfg, FILE *f)
+{
+	const char *sep = "";
+
+	for (unsigned s = 100; s < 600; s++) {
+		if (load_status_ok(cfg, s)) {
+			fprintf(f, "%s%u", sep, s);
+			sep = ",";
+		}
+	}
+}
+
+static const char *status_error_name(const struct load_config *cfg, bool json)
+{
+	if (cfg->expect_set)
+		return json ? "unexpected_status" : "unexpected status";
+	return json ? "non_2xx" : "non-2xx";
+}
+
 static const double pcts[] = {50.0, 90.0, 99.0, 99.9, 99.99};
 static const char *const pct_names[] = {"p50", "p90", "p99", "p99.9", "p99.99"};
 
@@ -123,10 +167,11 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 	const struct load_counters *c = &r->c;
 	char addr[64];
 
-	fprintf(f, "ringer-load: %s %s%s%s, %s loop", cfg->mode == LOAD_HTTP ? "http" : "echo",
-		net_addr_str(&cfg->target, addr, sizeof(addr)),
-		cfg->mode == LOAD_HTTP ? " GET " : "", cfg->mode == LOAD_HTTP ? cfg->path : "",
-		cfg->rate ? "open" : "closed");
+	fprintf(f, "ringer-load: %s %s", cfg->mode == LOAD_HTTP ? "http" : "echo",
+		net_addr_str(&cfg->target, addr, sizeof(addr)));
+	if (cfg->mode == LOAD_HTTP)
+		print_what(cfg, f);
+	fprintf(f, ", %s loop", cfg->rate ? "open" : "closed");
 	if (cfg->rate)
 		fprintf(f, " at %llu req/s", (unsigned long long)cfg->rate);
 	fprintf(f, ", pipeline %u, %u connections, %u threads\n", cfg->pipeline, cfg->connections,
@@ -140,15 +185,23 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		(double)c->bytes_tx / 1e6, (double)c->bytes_tx / 1e6 / r->seconds);
 	fprintf(f,
 		"  errors        %llu (connect %llu, reset %llu, timeout %llu, mismatch %llu, "
-		"non-2xx %llu)\n",
+		"%s %llu)\n",
 		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
 		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
-		(unsigned long long)c->err_mismatch, (unsigned long long)c->err_status);
-	if (cfg->mode == LOAD_HTTP)
-		fprintf(f, "  status        1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu\n",
+		(unsigned long long)c->err_mismatch, status_error_name(cfg, false),
+		(unsigned long long)c->err_status);
+	if (cfg->mode == LOAD_HTTP) {
+		fprintf(f, "  status        1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu",
 			(unsigned long long)c->status[1], (unsigned long long)c->status[2],
 			(unsigned long long)c->status[3], (unsigned long long)c->status[4],
 			(unsigned long long)c->status[5]);
+		if (cfg->expect_set) {
+			fputs(" (expected: ", f);
+			print_expected(cfg, f);
+			fputc(')', f);
+		}
+		fputc('\n', f);
+	}
 	fprintf(f, "  connections   %llu opened\n", (unsigned long long)c->connects);
 	fprintf(f, "  latency (ms) ");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
@@ -188,6 +241,32 @@ static void json_string(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 }
 
+/* What was sent, as print_what() says it, and which statuses succeed. */
+static void print_json_what(const struct load_config *cfg, FILE *f)
+{
+	const struct request_set *rs = &shared.reqs;
+
+	if (cfg->requests_file) {
+		fputs("\"requests_file\":", f);
+		json_string(f, cfg->requests_file, strlen(cfg->requests_file));
+		fprintf(f, ",\"request_count\":%u,\"requests_format\":\"%s\",", rs->n,
+			rs->raw ? "raw" : "lines");
+	} else {
+		fputs("\"method\":", f);
+		json_string(f, cfg->method, strlen(cfg->method));
+		fputs(",\"path\":", f);
+		json_string(f, cfg->path, strlen(cfg->path));
+		fputc(',', f);
+	}
+	fprintf(f, "\"body_bytes\":%llu,\"headers\":%u,", (unsigned long long)rs->body_bytes,
+		cfg->n_headers);
+	if (cfg->expect_set) {
+		fputs("\"expect_status\":[", f);
+		print_expected(cfg, f);
+		fputs("],", f);
+	}
+}
+
 static void print_json(const struct load_config *cfg, const struct result *r, FILE *f)
 {
 	const struct load_counters *c = &r->c;
@@ -198,9 +277,7 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 	fprintf(f, "{\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
 	if (cfg->mode == LOAD_HTTP) {
-		fputs("\"path\":", f);
-		json_string(f, cfg->path, strlen(cfg->path));
-		fputc(',', f);
+		print_json_what(cfg, f);
 	} else {
 		fprintf(f, "\"size\":%u,", cfg->size);
 	}
@@ -219,10 +296,11 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		(unsigned long long)c->connects);
 	fprintf(f,
 		"\"errors\":{\"total\":%llu,\"connect\":%llu,\"reset\":%llu,\"timeout\":%llu,"
-		"\"mismatch\":%llu,\"non_2xx\":%llu},",
+		"\"mismatch\":%llu,\"%s\":%llu},",
 		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
 		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
-		(unsigned long long)c->err_mismatch, (unsigned long long)c->err_status);
+		(unsigned long long)c->err_mismatch, status_error_name(cfg, true),
+		(unsigned long long)c->err_status);
 	fprintf(f,
 		"\"status\":{\"other\":%llu,\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
 		"\"5xx\":%llu},",
@@ -372,6 +450,7 @@ out_free:
 int main(int argc, char **argv)
 {
 	struct load_config cfg;
+	struct request_set reqs;
 	struct sigaction sa;
 	char err[256], addr[64];
 	int ret;
@@ -385,14 +464,24 @@ int main(int argc, char **argv)
 		load_config_usage(stdout, "ringer-load");
 		return 0;
 	}
+	/* The request files are part of the flags: a bad one is exit 2, before any connect. */
+	request_set_init(&reqs);
+	if (cfg.mode == LOAD_HTTP) {
+		ret = load_config_requests(&cfg, &reqs, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "ringer-load: %s\n", err);
+			return ret == -EINVAL ? EXIT_USAGE : 1;
+		}
+	}
 	raise_nofile(cfg.connections);
 	ret = probe_target(&cfg);
 	if (ret) {
 		fprintf(stderr, "ringer-load: cannot connect to %s: %s\n",
 			net_addr_str(&cfg.target, addr, sizeof(addr)), strerror(-ret));
+		request_set_free(&reqs);
 		return 1;
 	}
-	ret = load_shared_init(&shared, &cfg);
+	ret = load_shared_init(&shared, &cfg, &reqs);
 	if (ret) {
 		fprintf(stderr, "ringer-load: setup: %s\n", strerror(-ret));
 		return 1;
