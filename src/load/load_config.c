@@ -75,8 +75,9 @@ void load_config_usage(FILE *f, const char *prog)
 		"\n"
 		"TIME is a number with an optional unit: us, ms, s (default), m.\n"
 		"A progress line goes to stderr every second when stderr is a terminal.\n"
-		"Exit status: 0 done, 1 could not run (e.g. target unreachable), 2 bad flags,\n"
-		"3 the server's responses failed verification (echo bytes or HTTP framing).\n",
+		"Exit status: 0 done, 1 could not run (e.g. target unreachable), 2 bad flags\n"
+		"or request files, 3 the server's responses failed verification (echo bytes or\n"
+		"HTTP framing).\n",
 		prog);
 }
 
