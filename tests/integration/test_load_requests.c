@@ -18,6 +18,9 @@
 #include "load_harness.h"
 
 static char dir[64];
+/* The servers of the test running: a failed assertion leaves them to stop_servers(). */
+static struct proc srv;
+static struct nginx ngx;
 
 static int setup(void **state)
 {
@@ -33,6 +36,18 @@ static int teardown(void **state)
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	return system(cmd) ? -1 : 0;
+}
+
+static int stop_servers(void **state)
+{
+	(void)state;
+	if (srv.pid > 0)
+		proc_stop(&srv, SIGKILL, 1000);
+	if (ngx.p.pid > 0)
+		nginx_stop(&ngx);
+	memset(&srv, 0, sizeof(srv));
+	memset(&ngx, 0, sizeof(ngx));
+	return 0;
 }
 
 /* A path in the test's directory (the last 4 stay valid). */
@@ -116,7 +131,6 @@ static void post_bodies_reach_ringer(void **state)
 	static char body[1025];
 	long long req0, in0;
 	struct load_run r;
-	struct proc srv;
 	const char *t;
 
 	(void)state;
@@ -156,7 +170,6 @@ static void post_bodies_reach_ringer(void **state)
 static void head_pipelined(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	ringer_start(&srv, NULL);
@@ -209,7 +222,6 @@ static void requests_files_against_ringer(void **state)
 {
 	static const char *const files[] = {"lines.txt", "raw.http"};
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	write_request_files();
@@ -238,7 +250,6 @@ static void requests_files_against_ringer(void **state)
 static void expect_status_against_methods(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 	const char *t;
 
 	(void)state;
@@ -273,7 +284,6 @@ static void expect_status_against_methods(void **state)
 static void host_header_replaces_the_default(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 	const char *t;
 
 	(void)state;
@@ -295,7 +305,6 @@ static void host_header_replaces_the_default(void **state)
 static void bad_values_exit_2(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 	const char *t;
 
 	(void)state;
@@ -332,7 +341,6 @@ static void nginx_sees_bodies_and_headers(void **state)
 {
 	static char body[1025];
 	char want[128];
-	struct nginx ngx;
 	struct load_run r;
 	const char *t;
 
@@ -371,7 +379,6 @@ static void nginx_sees_bodies_and_headers(void **state)
  */
 static void nginx_requests_files(void **state)
 {
-	struct nginx ngx;
 	struct load_run r;
 
 	(void)state;
@@ -411,14 +418,14 @@ static void nginx_requests_files(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(post_bodies_reach_ringer),
-		cmocka_unit_test(head_pipelined),
-		cmocka_unit_test(requests_files_against_ringer),
-		cmocka_unit_test(expect_status_against_methods),
-		cmocka_unit_test(host_header_replaces_the_default),
-		cmocka_unit_test(bad_values_exit_2),
-		cmocka_unit_test(nginx_sees_bodies_and_headers),
-		cmocka_unit_test(nginx_requests_files),
+		cmocka_unit_test_teardown(post_bodies_reach_ringer, stop_servers),
+		cmocka_unit_test_teardown(head_pipelined, stop_servers),
+		cmocka_unit_test_teardown(requests_files_against_ringer, stop_servers),
+		cmocka_unit_test_teardown(expect_status_against_methods, stop_servers),
+		cmocka_unit_test_teardown(host_header_replaces_the_default, stop_servers),
+		cmocka_unit_test_teardown(bad_values_exit_2, stop_servers),
+		cmocka_unit_test_teardown(nginx_sees_bodies_and_headers, stop_servers),
+		cmocka_unit_test_teardown(nginx_requests_files, stop_servers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
