@@ -7,7 +7,7 @@
  *                                              |  (name) HDR_NAME ->      |
  *                                              |         HDR_VALUE -------+
  *                                              v (empty line)
- *                     1xx: back to PROTO; 204/304: DONE
+ *                     1xx: back to PROTO; HEAD, 204, 304: DONE
  *                     chunked: CHUNK_SIZE -> [CHUNK_EXT] -> CHUNK_DATA ->
  *                              CHUNK_END -> CHUNK_SIZE ... size 0 ->
  *                              TRAILER_START <-> TRAILER_LINE -> DONE
@@ -144,10 +144,13 @@ static void end_head(struct http_resp *p)
 {
 	if (p->status < 200) {
 		/* An interim response (100 Continue, 103 Early Hints): the real one follows. */
+		bool head = p->head;
+
 		http_resp_init(p);
+		p->head = head;
 		return;
 	}
-	if (p->status == 204 || p->status == 304) {
+	if (p->head || p->status == 204 || p->status == 304) {
 		p->state = S_DONE;
 	} else if (p->chunked) {
 		p->remaining = 0;
@@ -339,13 +342,14 @@ static ssize_t skip_line(struct http_resp *p, const uint8_t *buf, size_t len)
 	return (ssize_t)n;
 }
 
-int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, size_t *used)
+int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool head, size_t *used)
 {
 	size_t i = 0;
 	int ret;
 
 	if (p->state == S_DONE)
 		http_resp_init(p);
+	p->head = head;
 	while (i < len) {
 		if (p->state == S_BODY || p->state == S_CHUNK_DATA) {
 			size_t n = len - i < p->remaining ? len - i : (size_t)p->remaining;

@@ -9,9 +9,11 @@
  * at once, body bytes are skipped in bulk, and the little it must remember
  * across pieces (a header name, a short value) lives in the struct.
  *
- * Framing follows RFC 9112 section 6.3 for responses to GET: 1xx responses
- * are skipped, 204 and 304 have no body, then Transfer-Encoding: chunked,
- * then Content-Length, else the body runs to the end of the connection.
+ * Framing follows RFC 9112 section 6.3: 1xx responses are skipped; a
+ * response to HEAD, a 204 and a 304 have no body whatever their headers
+ * say; then Transfer-Encoding: chunked, then Content-Length, else the body
+ * runs to the end of the connection. Only the caller knows which request a
+ * response answers, so it says at each call whether that is a HEAD.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -39,6 +41,7 @@ struct http_resp {
 	bool conn_close;
 	bool conn_keep_alive;
 	bool until_eof; /* body delimited by the end of the connection */
+	bool head;	/* the response being parsed answers a HEAD (set by each feed) */
 	uint32_t line_len;
 	uint32_t head_len;
 	uint64_t remaining; /* body or chunk bytes still to skip */
@@ -49,12 +52,16 @@ struct http_resp {
 void http_resp_init(struct http_resp *p);
 
 /*
- * Parses buf[0..len). Returns HTTP_RESP_DONE when a response ended after
- * *used bytes (status and http_resp_close() describe it until the next
- * call, which starts the next response), HTTP_RESP_MORE when all of buf was
- * used, or -EBADMSG for a malformed response, -EMSGSIZE for an oversized head.
+ * Parses buf[0..len). head: the response in progress (the next one to end)
+ * answers a HEAD request, so it ends with its head. A call returns at most
+ * one response, so the caller passes the flag of the request the next
+ * response answers and moves on after each DONE. Returns HTTP_RESP_DONE
+ * when a response ended after *used bytes (status and http_resp_close()
+ * describe it until the next call, which starts the next response),
+ * HTTP_RESP_MORE when all of buf was used, or -EBADMSG for a malformed
+ * response, -EMSGSIZE for an oversized head.
  */
-int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, size_t *used);
+int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool head, size_t *used);
 
 /*
  * The peer closed the connection. Returns HTTP_RESP_DONE when that ends a

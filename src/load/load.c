@@ -84,6 +84,8 @@ struct lconn {
 	uint32_t inflight_meas; /* the newest of those that were sent while measuring */
 	uint32_t ts_tail;	/* closed loop: oldest entry of this connection's send times */
 	uint32_t seed;		/* echo: where in the pattern this connection starts */
+	uint32_t req_next;	/* http: the request the next send starts with */
+	uint32_t req_resp;	/* http: the request the next response answers */
 	uint64_t conn_sent;	/* requests sent since connect (churn) */
 	uint64_t seq_sent;	/* open loop: schedule slots used, across reconnects */
 	uint64_t seq_done;
@@ -260,6 +262,8 @@ static void reset_stream(struct lconn *lc)
 	lc->conn_sent = 0;
 	lc->echo_tx = lc->echo_rx = 0;
 	lc->last_call = false;
+	/* What was in flight is lost: the next response answers the next request sent. */
+	lc->req_resp = lc->req_next;
 	http_resp_init(&lc->http);
 }
 
@@ -288,8 +292,9 @@ static uint32_t sendable(struct loader *L, struct lconn *lc)
 
 /*
  * n requests in one send: the pipeline's batch, or the refill of those just
- * answered. The bytes (the pattern, or the shared request copies) outlive
- * the send, which the engine resumes itself if it goes out short.
+ * answered. The bytes (the pattern, or the shared request list, where the
+ * next n requests in cycle order lie side by side) outlive the send, which
+ * the engine resumes itself if it goes out short.
  */
 static void start_send(struct loader *L, struct lconn *lc, struct conn *c, uint32_t n)
 {
@@ -308,8 +313,8 @@ static void start_send(struct loader *L, struct lconn *lc, struct conn *c, uint3
 		len = n * cfg->size;
 		lc->echo_tx += len;
 	} else {
-		ptr = L->sh->request;
-		len = n * L->sh->request_len;
+		ptr = request_run(&L->sh->reqs, lc->req_next, n, &len);
+		lc->req_next = (uint32_t)((lc->req_next + n) % L->sh->reqs.n);
 	}
 	if (measuring(L)) {
 		lc->inflight_meas += n;
@@ -394,7 +399,7 @@ static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 	k->requests++;
 	if (L->cfg->mode == LOAD_HTTP) {
 		k->status[status >= 100 && status < 600 ? status / 100 : 0]++;
-		if (status < 200 || status > 299)
+		if (!load_status_ok(L->cfg, status))
 			k->err_status++;
 	}
 	if (L->cfg->requests && k->requests >= L->t->quota)
@@ -416,17 +421,21 @@ static void consume_echo(struct loader *L, struct lconn *lc, const uint8_t *data
 		complete_one(L, lc, 200);
 }
 
+/* Responses answer requests in order: req_resp says which, so a HEAD's is read without a body. */
 static void consume_http(struct loader *L, struct lconn *lc, const uint8_t *data, uint32_t n)
 {
+	const struct request_set *rs = &L->sh->reqs;
+
 	while (n && lc->state == C_OPEN) {
 		size_t used = 0;
-		int r = http_resp_feed(&lc->http, data, n, &used);
+		int r = http_resp_feed(&lc->http, data, n, rs->head[lc->req_resp], &used);
 
 		if (r < 0) {
 			fail_conn(L, lc, &L->t->c.err_mismatch);
 			return;
 		}
 		if (r == HTTP_RESP_DONE) {
+			lc->req_resp = lc->req_resp + 1 == rs->n ? 0 : lc->req_resp + 1;
 			if (http_resp_close(&lc->http))
 				lc->last_call = true;
 			complete_one(L, lc, lc->http.status);
@@ -869,6 +878,9 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	for (uint32_t i = 0; i < n; i++) {
 		L->conns[i].ref = (struct conn_ref){NO_SLOT, 0};
 		L->conns[i].seed = ((t->conn_first + i) * 97u) % PATTERN_PERIOD;
+		/* Connection i starts at request i of the list, so all of it is in use at once. */
+		if (L->sh->reqs.n)
+			L->conns[i].req_next = (t->conn_first + i) % L->sh->reqs.n;
 	}
 	return 0;
 
@@ -1017,36 +1029,26 @@ static int plan_init(struct sched_plan *p, const struct load_config *cfg)
 	return sched_plan_init(p, segs, n);
 }
 
-/* The request bytes: pipeline copies, so a batch of n is one contiguous send. */
-int load_shared_init(struct load_shared *sh, const struct load_config *cfg)
+/*
+ * The request list (load_config_requests() built it with every run of up to
+ * --pipeline requests contiguous, so a batch of n is one send): borrowed, the
+ * caller keeps it across runs and frees it.
+ */
+int load_shared_init(struct load_shared *sh, const struct load_config *cfg,
+		     const struct request_set *reqs)
 {
-	char host[INET6_ADDRSTRLEN + 8], one[LOAD_MAX_PATH + 512];
-	int len, ret;
+	int ret;
 
 	memset(sh, 0, sizeof(*sh));
 	sh->cfg = cfg;
 	ret = plan_init(&sh->plan, cfg);
 	if (ret)
 		return ret;
-	if (cfg->mode == LOAD_HTTP) {
-		len = snprintf(one, sizeof(one), "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", cfg->path,
-			       cfg->host ? cfg->host
-					 : net_addr_str(&cfg->target, host, sizeof(host)));
-		if (len < 0 || (size_t)len >= sizeof(one))
-			return -EINVAL;
-		sh->request_len = (uint32_t)len;
-		sh->request = malloc((size_t)len * cfg->pipeline);
-		if (!sh->request)
-			return -ENOMEM;
-		for (uint32_t i = 0; i < cfg->pipeline; i++)
-			memcpy(sh->request + (size_t)i * (size_t)len, one, (size_t)len);
-	}
+	sh->reqs = *reqs;
 	if (cfg->interval_ns) {
 		sh->ivals = calloc(LOAD_IVAL_SLOTS, sizeof(*sh->ivals));
-		if (!sh->ivals) {
-			ret = -ENOMEM;
-			goto out_free;
-		}
+		if (!sh->ivals)
+			return -ENOMEM;
 	}
 	pthread_mutex_init(&sh->ival_lock, NULL);
 	pthread_cond_init(&sh->ival_cond, NULL);
@@ -1063,8 +1065,6 @@ out_ready:
 out_free:
 	free(sh->ivals);
 	sh->ivals = NULL;
-	free(sh->request);
-	sh->request = NULL;
 	return ret;
 }
 
@@ -1076,6 +1076,4 @@ void load_shared_exit(struct load_shared *sh)
 	pthread_cond_destroy(&sh->ival_cond);
 	free(sh->ivals);
 	sh->ivals = NULL;
-	free(sh->request);
-	sh->request = NULL;
 }

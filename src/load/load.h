@@ -16,6 +16,7 @@
 #include "ringer/hist.h"
 #include "load_config.h"
 #include "schedule.h"
+#include "request.h"
 
 /* Status classes: [0] unparseable, [1] 1xx ... [5] 5xx. */
 #define LOAD_STATUS_CLASSES 6
@@ -29,7 +30,7 @@ struct load_counters {
 	uint64_t err_reset;    /* reset or closed with requests outstanding */
 	uint64_t err_timeout;  /* connect or response timeouts */
 	uint64_t err_mismatch; /* echo bytes differ, or HTTP framing broken */
-	uint64_t err_status;   /* measured responses outside 2xx */
+	uint64_t err_status;   /* measured responses outside 2xx, or --expect-status */
 	uint64_t status[LOAD_STATUS_CLASSES];
 	uint64_t loops;
 	uint64_t cqes;
@@ -56,8 +57,7 @@ struct load_ival {
 /* What every thread reads; written before the threads start, except where noted. */
 struct load_shared {
 	const struct load_config *cfg;
-	uint8_t *request;	 /* http: cfg->pipeline copies of the request */
-	uint32_t request_len;	 /* bytes of one request */
+	struct request_set reqs; /* http: what is sent, cycled (request.h) */
 	pthread_barrier_t ready; /* every thread has tried its first connects */
 	pthread_barrier_t go;	 /* start_ns is set */
 	uint64_t start_ns;	 /* written by one thread between the two barriers */
@@ -93,8 +93,9 @@ struct load_thread {
 	struct hist hist;
 };
 
-/* Builds what the threads share. Returns 0 or -errno. */
-int load_shared_init(struct load_shared *sh, const struct load_config *cfg);
+/* Builds what the threads share; reqs (http) is borrowed for the run. Returns 0 or -errno. */
+int load_shared_init(struct load_shared *sh, const struct load_config *cfg,
+		     const struct request_set *reqs);
 void load_shared_exit(struct load_shared *sh);
 
 /* Starts t (which the caller zeroed and filled: sh, id, conn range, quota, cpu). */

@@ -6,9 +6,12 @@
 #include "load_config.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "request.h"
 
 #define NS_PER_MS 1000000ull
 #define NS_PER_S  1000000000ull
@@ -19,6 +22,7 @@ void load_config_defaults(struct load_config *cfg)
 	cfg->mode = LOAD_HTTP;
 	cfg->size = 64;
 	cfg->path = "/";
+	cfg->method = "GET";
 	cfg->connections = 10;
 	cfg->threads = 1;
 	cfg->pipeline = 1;
@@ -37,6 +41,16 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --mode MODE            http | echo (default http)\n"
 		"  --path PATH            http: request path (default /)\n"
 		"  --host NAME            http: Host header (default the target address)\n"
+		"  --method M             http: request method (default GET)\n"
+		"  --header 'NAME: VALUE' http: a request header, repeatable up to 64; a Host\n"
+		"                         header replaces the default one\n"
+		"  --body STRING          http: request body, sent with its Content-Length\n"
+		"  --body-file FILE       http: request body read from FILE (up to 64m)\n"
+		"  --requests-file FILE   http: requests cycled over the connections, one\n"
+		"                         'METHOD PATH [BODY-FILE]' a line or raw HTTP/1.1\n"
+		"                         requests (README: the formats)\n"
+		"  --expect-status LIST   http: statuses that succeed, e.g. 200 or 200,204\n"
+		"                         (default any 2xx); others count as errors\n"
 		"  --size BYTES           echo: message size, every byte verified (default 64;\n"
 		"                         k/m suffixes)\n"
 		"  --connections N        connections over all threads (default 10)\n"
@@ -74,8 +88,9 @@ void load_config_usage(FILE *f, const char *prog)
 		"\n"
 		"TIME is a number with an optional unit: us, ms, s (default), m.\n"
 		"A progress line goes to stderr every second when stderr is a terminal.\n"
-		"Exit status: 0 done, 1 could not run (e.g. target unreachable), 2 bad flags,\n"
-		"3 the server's responses failed verification (echo bytes or HTTP framing).\n",
+		"Exit status: 0 done, 1 could not run (e.g. target unreachable), 2 bad flags\n"
+		"or request files, 3 the server's responses failed verification (echo bytes or\n"
+		"HTTP framing).\n",
 		prog);
 }
 
@@ -238,6 +253,12 @@ enum opt_id {
 	OPT_MODE,
 	OPT_PATH,
 	OPT_HOST,
+	OPT_METHOD,
+	OPT_HEADER,
+	OPT_BODY,
+	OPT_BODY_FILE,
+	OPT_REQUESTS_FILE,
+	OPT_EXPECT_STATUS,
 	OPT_SIZE,
 	OPT_CONNECTIONS,
 	OPT_THREADS,
@@ -265,6 +286,12 @@ static const struct cli_opt options[] = {
 	{"--mode", NULL, OPT_MODE, true},
 	{"--path", NULL, OPT_PATH, true},
 	{"--host", NULL, OPT_HOST, true},
+	{"--method", NULL, OPT_METHOD, true},
+	{"--header", "-H", OPT_HEADER, true},
+	{"--body", NULL, OPT_BODY, true},
+	{"--body-file", NULL, OPT_BODY_FILE, true},
+	{"--requests-file", NULL, OPT_REQUESTS_FILE, true},
+	{"--expect-status", NULL, OPT_EXPECT_STATUS, true},
 	{"--size", NULL, OPT_SIZE, true},
 	{"--connections", "-c", OPT_CONNECTIONS, true},
 	{"--threads", "-t", OPT_THREADS, true},
@@ -316,9 +343,41 @@ static int set_time(const char *flag, const char *val, bool zero_ok, uint64_t *o
 	return 0;
 }
 
+/* "200" or "200,204,301": each a status 100..599. */
+static int set_expect(struct load_config *cfg, const char *flag, const char *val, char *err,
+		      size_t err_len)
+{
+	const char *p = val;
+
+	memset(cfg->expect, 0, sizeof(cfg->expect));
+	for (;;) {
+		char *end;
+		long v;
+
+		if (*p < '0' || *p > '9')
+			break;
+		v = strtol(p, &end, 10);
+		if (end - p != 3 || v < 100 || v > 599)
+			break;
+		cfg->expect[v / 64] |= 1ull << (v % 64);
+		if (*end == ',') {
+			p = end + 1;
+			continue;
+		}
+		if (*end)
+			break;
+		cfg->expect_set = true;
+		return 0;
+	}
+	return cli_fail(err, err_len,
+			"%s: '%s' is not a list of statuses like 200 or 200,204 (each 100..599)",
+			flag, val);
+}
+
 static int apply(struct load_config *cfg, enum opt_id id, const char *flag, const char *val,
 		 char *err, size_t err_len)
 {
+	const char *why;
 	int n;
 
 	switch (id) {
@@ -338,7 +397,9 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 			return cli_fail(err, err_len, "%s: '%s' is not http or echo", flag, val);
 		return 0;
 	case OPT_PATH:
-		if (val[0] != '/' || strlen(val) > LOAD_MAX_PATH || strpbrk(val, " \r\n"))
+		/* "*" is checked against the method once both are known. */
+		if ((val[0] != '/' && strcmp(val, "*")) || strlen(val) > LOAD_MAX_PATH ||
+		    strpbrk(val, " \r\n"))
 			return cli_fail(err, err_len,
 					"%s: '%s' must start with / and hold no spaces", flag, val);
 		cfg->path = val;
@@ -348,6 +409,34 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 			return cli_fail(err, err_len, "%s: '%s' is not a host name", flag, val);
 		cfg->host = val;
 		return 0;
+	case OPT_METHOD:
+		why = request_method_check(val, strlen(val));
+		if (why)
+			return cli_fail(err, err_len, "%s: '%s': %s", flag, val, why);
+		cfg->method = val;
+		return 0;
+	case OPT_HEADER:
+		if (cfg->n_headers == LOAD_MAX_HEADERS)
+			return cli_fail(err, err_len, "%s: more than %u", flag, LOAD_MAX_HEADERS);
+		why = request_header_check(val);
+		if (why)
+			return cli_fail(err, err_len, "%s: '%s': %s", flag, val, why);
+		cfg->headers[cfg->n_headers++] = val;
+		return 0;
+	case OPT_BODY:
+		if (strlen(val) > REQUEST_MAX_BODY)
+			return cli_fail(err, err_len, "%s: longer than %u MiB", flag,
+					REQUEST_MAX_BODY >> 20);
+		cfg->body = val;
+		return 0;
+	case OPT_BODY_FILE:
+	case OPT_REQUESTS_FILE:
+		if (!*val)
+			return cli_fail(err, err_len, "%s: an empty file name", flag);
+		*(id == OPT_BODY_FILE ? &cfg->body_file : &cfg->requests_file) = val;
+		return 0;
+	case OPT_EXPECT_STATUS:
+		return set_expect(cfg, flag, val, err, err_len);
 	case OPT_SIZE:
 		return set_u32(flag, val, 1, 1u << 20, true, &cfg->size, err, err_len);
 	case OPT_CONNECTIONS:
@@ -427,10 +516,20 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	return cli_fail(err, err_len, "internal: unhandled option %s", flag);
 }
 
+#define BIT(id) (1ull << (id))
+#define HTTP_ONLY                                                                 \
+	(BIT(OPT_METHOD) | BIT(OPT_HEADER) | BIT(OPT_BODY) | BIT(OPT_BODY_FILE) | \
+	 BIT(OPT_REQUESTS_FILE) | BIT(OPT_EXPECT_STATUS))
+#define FROM_FILE (BIT(OPT_METHOD) | BIT(OPT_PATH) | BIT(OPT_BODY) | BIT(OPT_BODY_FILE))
+_Static_assert(OPT_HELP < 64, "a flag is one bit of seen");
+
 int load_config_parse(struct load_config *cfg, int argc, char *const argv[], char *err,
 		      size_t err_len)
 {
 	bool seen_size = false, seen_path = false, seen_duration = false, seen_warmup = false;
+	uint64_t seen = 0; /* bit id: the flag was given */
+	unsigned hosts = 0;
+	const char *why;
 
 	for (int i = 0;;) {
 		const char *val;
@@ -445,6 +544,7 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 		seen_path |= options[k].id == OPT_PATH || options[k].id == OPT_HOST;
 		seen_duration |= options[k].id == OPT_DURATION;
 		seen_warmup |= options[k].id == OPT_WARMUP;
+		seen |= 1ull << options[k].id;
 		if (apply(cfg, (enum opt_id)options[k].id, options[k].name, val, err, err_len))
 			return -EINVAL;
 	}
@@ -456,6 +556,25 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 		return cli_fail(err, err_len, "--size needs --mode echo");
 	if (seen_path && cfg->mode != LOAD_HTTP)
 		return cli_fail(err, err_len, "--path/--host need --mode http");
+	if ((seen & HTTP_ONLY) && cfg->mode != LOAD_HTTP)
+		return cli_fail(err, err_len,
+				"--method/--header/--body/--body-file/--requests-file/"
+				"--expect-status need --mode http");
+	if (cfg->body && cfg->body_file)
+		return cli_fail(err, err_len, "--body and --body-file: give one or the other");
+	if (cfg->requests_file && (seen & FROM_FILE))
+		return cli_fail(err, err_len,
+				"--requests-file: not with --method, --path, --body or --body-file "
+				"(the file gives each request's)");
+	why = request_target_check(cfg->method, strlen(cfg->method), cfg->path, strlen(cfg->path));
+	if (why)
+		return cli_fail(err, err_len, "--path '%s': %s", cfg->path, why);
+	for (unsigned i = 0; i < cfg->n_headers; i++)
+		hosts += request_header_is_host(cfg->headers[i]);
+	if (hosts > 1)
+		return cli_fail(err, err_len, "--header: Host given twice");
+	if (hosts && cfg->host)
+		return cli_fail(err, err_len, "--host and --header 'Host: ...': give one");
 	if (cfg->threads > cfg->connections)
 		return cli_fail(err, err_len, "--threads %u exceeds --connections %u", cfg->threads,
 				cfg->connections);
@@ -498,4 +617,77 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 				"--find-max reports one row per step: leave out --interval and "
 				"--hdr-log");
 	return 0;
+}
+
+/* The lines format's BODY-FILEs are relative to the requests file's directory. */
+static int requests_from_file(const struct load_config *cfg, struct request_set *s,
+			      const struct request_extra *x, char *err, size_t err_len)
+{
+	const char *name = cfg->requests_file, *slash = strrchr(name, '/');
+	char dir[4096];
+	uint8_t *text;
+	size_t len;
+	int ret;
+
+	ret = request_read_file(name, REQUEST_MAX_BYTES, &text, &len);
+	if (ret)
+		return cli_fail(err, err_len, "--requests-file %s: %s", name,
+				ret == -EFBIG ? "larger than 256 MiB" : strerror(-ret));
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == name ? 1 : (int)(slash - name), name);
+	ret = request_parse(s, (const char *)text, len, name, dir, x, err, err_len);
+	free(text);
+	if (!ret && s->raw && (cfg->n_headers || cfg->host))
+		return cli_fail(err, err_len,
+				"--header/--host: %s holds raw requests, which are sent as written",
+				name);
+	return ret;
+}
+
+static int request_from_flags(const struct load_config *cfg, struct request_set *s,
+			      const struct request_extra *x, char *err, size_t err_len)
+{
+	const uint8_t *body = (const uint8_t *)cfg->body;
+	size_t body_len = body ? strlen(cfg->body) : 0;
+	uint8_t *data = NULL;
+	int ret;
+
+	if (cfg->body_file) {
+		ret = request_read_file(cfg->body_file, REQUEST_MAX_BODY, &data, &body_len);
+		if (ret)
+			return cli_fail(err, err_len, "--body-file %s: %s", cfg->body_file,
+					ret == -EFBIG ? "larger than 64 MiB" : strerror(-ret));
+		body = data;
+	}
+	ret = request_set_add(s, cfg->method, strlen(cfg->method), cfg->path, strlen(cfg->path), x,
+			      body, body_len);
+	free(data);
+	if (ret)
+		return cli_fail(err, err_len, "the request: %s", strerror(-ret));
+	return 0;
+}
+
+int load_config_requests(const struct load_config *cfg, struct request_set *s, char *err,
+			 size_t err_len)
+{
+	char host[INET6_ADDRSTRLEN + 8];
+	struct request_extra x = {
+		.host = cfg->host ? cfg->host : net_addr_str(&cfg->target, host, sizeof(host)),
+		.headers = cfg->headers,
+		.n_headers = cfg->n_headers,
+	};
+	int ret;
+
+	request_set_init(s);
+	if (cfg->requests_file)
+		ret = requests_from_file(cfg, s, &x, err, err_len);
+	else
+		ret = request_from_flags(cfg, s, &x, err, err_len);
+	if (!ret)
+		ret = request_set_finish(s, cfg->pipeline, err, err_len);
+	if (ret)
+		request_set_free(s);
+	return ret == -ENOMEM ? ret : ret ? -EINVAL : 0;
 }

@@ -21,6 +21,8 @@
 #define LOAD_MAX_PIPELINE 1024
 #define LOAD_MAX_CONNS	  65536
 #define LOAD_MAX_PATH	  1024
+#define LOAD_MAX_HEADERS  64
+#define LOAD_STATUS_WORDS 10 /* --expect-status: one bit per status code 0..639 */
 
 enum load_mode {
 	LOAD_ECHO,
@@ -31,9 +33,17 @@ struct load_config {
 	struct net_addr target;
 	const char *target_str;
 	enum load_mode mode;
-	uint32_t size;	  /* echo: message bytes */
-	const char *path; /* http: request path */
-	const char *host; /* http: Host header; NULL means the target */
+	uint32_t size;			       /* echo: message bytes */
+	const char *path;		       /* http: request path */
+	const char *host;		       /* http: Host header; NULL means the target */
+	const char *method;		       /* http: request method (default GET) */
+	const char *headers[LOAD_MAX_HEADERS]; /* http: --header "Name: value", in order */
+	unsigned n_headers;
+	const char *body;	   /* http: --body; NULL: no body */
+	const char *body_file;	   /* http: --body-file */
+	const char *requests_file; /* http: --requests-file, instead of method, path and body */
+	uint64_t expect[LOAD_STATUS_WORDS]; /* --expect-status: the statuses that succeed */
+	bool expect_set;		    /* else any 2xx succeeds */
 	uint32_t connections;
 	uint32_t threads;
 	uint32_t pipeline; /* requests in flight per connection */
@@ -67,6 +77,24 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 		      size_t err_len);
 
 void load_config_usage(FILE *f, const char *prog);
+
+struct request_set;
+
+/*
+ * http: builds the requests to send (request.h) from the flags, reading
+ * --body-file or --requests-file. Returns 0, or -EINVAL (a bad file: the
+ * flag, file and line in err) or -ENOMEM with a line in err.
+ */
+int load_config_requests(const struct load_config *cfg, struct request_set *s, char *err,
+			 size_t err_len);
+
+/* Whether a response status counts as a success: --expect-status's, else any 2xx. */
+static inline bool load_status_ok(const struct load_config *cfg, unsigned status)
+{
+	if (!cfg->expect_set)
+		return status >= 200 && status <= 299;
+	return status < 64 * LOAD_STATUS_WORDS && (cfg->expect[status / 64] >> (status % 64)) & 1;
+}
 
 /* "10", "10s", "250ms", "500us", "2m": nanoseconds. Returns 0 or -EINVAL. */
 int load_parse_duration(const char *s, uint64_t *ns);

@@ -21,6 +21,8 @@
 #define EXIT_MISMATCH 3
 
 static struct load_shared shared;
+/* http: what is sent, built once from the flags; every run (each --find-max step) borrows it. */
+static struct request_set requests;
 /* Outlives one run's shared state, for --find-max's steps. */
 static atomic_bool interrupted;
 
@@ -135,6 +137,50 @@ static void progress(struct load_thread *th, unsigned n, uint64_t t0, uint64_t *
 	*last_ns = now;
 }
 
+/* What was sent: the method and path with any body and headers, or the requests file. */
+static void print_what(const struct load_config *cfg, FILE *f)
+{
+	const struct request_set *rs = &shared.reqs;
+
+	if (cfg->requests_file) {
+		fprintf(f, " %u request%s from %s (%s format, %llu body bytes in all", rs->n,
+			rs->n == 1 ? "" : "s", cfg->requests_file, rs->raw ? "raw" : "lines",
+			(unsigned long long)rs->body_bytes);
+	} else {
+		fprintf(f, " %s %s", cfg->method, cfg->path);
+		if (!cfg->body && !cfg->body_file && !cfg->n_headers)
+			return;
+		fputs(" (", f);
+		if (cfg->body || cfg->body_file)
+			fprintf(f, "body %llu bytes%s", (unsigned long long)rs->body_bytes,
+				cfg->n_headers ? ", " : "");
+	}
+	if (cfg->n_headers)
+		fprintf(f, "%s%u header%s", cfg->requests_file ? ", " : "", cfg->n_headers,
+			cfg->n_headers == 1 ? "" : "s");
+	fputc(')', f);
+}
+
+/* --expect-status's codes, comma-separated. */
+static void print_expected(const struct load_config *cfg, FILE *f)
+{
+	const char *sep = "";
+
+	for (unsigned s = 100; s < 600; s++) {
+		if (load_status_ok(cfg, s)) {
+			fprintf(f, "%s%u", sep, s);
+			sep = ",";
+		}
+	}
+}
+
+static const char *status_error_name(const struct load_config *cfg, bool json)
+{
+	if (cfg->expect_set)
+		return json ? "unexpected_status" : "unexpected status";
+	return json ? "non_2xx" : "non-2xx";
+}
+
 static const double pcts[] = {50.0, 90.0, 99.0, 99.9, 99.99};
 static const char *const pct_names[] = {"p50", "p90", "p99", "p99.9", "p99.99"};
 
@@ -143,10 +189,11 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 	const struct load_counters *c = &r->c;
 	char addr[64];
 
-	fprintf(f, "ringer-load: %s %s%s%s, %s loop", cfg->mode == LOAD_HTTP ? "http" : "echo",
-		net_addr_str(&cfg->target, addr, sizeof(addr)),
-		cfg->mode == LOAD_HTTP ? " GET " : "", cfg->mode == LOAD_HTTP ? cfg->path : "",
-		cfg->rate ? "open" : "closed");
+	fprintf(f, "ringer-load: %s %s", cfg->mode == LOAD_HTTP ? "http" : "echo",
+		net_addr_str(&cfg->target, addr, sizeof(addr)));
+	if (cfg->mode == LOAD_HTTP)
+		print_what(cfg, f);
+	fprintf(f, ", %s loop", cfg->rate ? "open" : "closed");
 	if (cfg->plan_segs == 1 && !cfg->plan[0].dur_ns)
 		fprintf(f, " at %llu req/s", (unsigned long long)cfg->rate);
 	else if (cfg->plan_segs)
@@ -162,15 +209,23 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		(double)c->bytes_tx / 1e6, (double)c->bytes_tx / 1e6 / r->seconds);
 	fprintf(f,
 		"  errors        %llu (connect %llu, reset %llu, timeout %llu, mismatch %llu, "
-		"non-2xx %llu)\n",
+		"%s %llu)\n",
 		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
 		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
-		(unsigned long long)c->err_mismatch, (unsigned long long)c->err_status);
-	if (cfg->mode == LOAD_HTTP)
-		fprintf(f, "  status        1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu\n",
+		(unsigned long long)c->err_mismatch, status_error_name(cfg, false),
+		(unsigned long long)c->err_status);
+	if (cfg->mode == LOAD_HTTP) {
+		fprintf(f, "  status        1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu",
 			(unsigned long long)c->status[1], (unsigned long long)c->status[2],
 			(unsigned long long)c->status[3], (unsigned long long)c->status[4],
 			(unsigned long long)c->status[5]);
+		if (cfg->expect_set) {
+			fputs(" (expected: ", f);
+			print_expected(cfg, f);
+			fputc(')', f);
+		}
+		fputc('\n', f);
+	}
 	fprintf(f, "  connections   %llu opened\n", (unsigned long long)c->connects);
 	fprintf(f, "  latency (ms) ");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
@@ -210,6 +265,32 @@ static void json_string(FILE *f, const char *s, size_t n)
 	fputc('"', f);
 }
 
+/* What was sent, as print_what() says it, and which statuses succeed. */
+static void print_json_what(const struct load_config *cfg, FILE *f)
+{
+	const struct request_set *rs = &shared.reqs;
+
+	if (cfg->requests_file) {
+		fputs("\"requests_file\":", f);
+		json_string(f, cfg->requests_file, strlen(cfg->requests_file));
+		fprintf(f, ",\"request_count\":%u,\"requests_format\":\"%s\",", rs->n,
+			rs->raw ? "raw" : "lines");
+	} else {
+		fputs("\"method\":", f);
+		json_string(f, cfg->method, strlen(cfg->method));
+		fputs(",\"path\":", f);
+		json_string(f, cfg->path, strlen(cfg->path));
+		fputc(',', f);
+	}
+	fprintf(f, "\"body_bytes\":%llu,\"headers\":%u,", (unsigned long long)rs->body_bytes,
+		cfg->n_headers);
+	if (cfg->expect_set) {
+		fputs("\"expect_status\":[", f);
+		print_expected(cfg, f);
+		fputs("],", f);
+	}
+}
+
 static void json_row(FILE *f, const struct row *w, const char *first);
 
 static void print_json(const struct load_config *cfg, const struct result *r, FILE *f)
@@ -223,9 +304,7 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 	fprintf(f, "\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
 	if (cfg->mode == LOAD_HTTP) {
-		fputs("\"path\":", f);
-		json_string(f, cfg->path, strlen(cfg->path));
-		fputc(',', f);
+		print_json_what(cfg, f);
 	} else {
 		fprintf(f, "\"size\":%u,", cfg->size);
 	}
@@ -244,10 +323,11 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		(unsigned long long)c->connects);
 	fprintf(f,
 		"\"errors\":{\"total\":%llu,\"connect\":%llu,\"reset\":%llu,\"timeout\":%llu,"
-		"\"mismatch\":%llu,\"non_2xx\":%llu},",
+		"\"mismatch\":%llu,\"%s\":%llu},",
 		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
 		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
-		(unsigned long long)c->err_mismatch, (unsigned long long)c->err_status);
+		(unsigned long long)c->err_mismatch, status_error_name(cfg, true),
+		(unsigned long long)c->err_status);
 	fprintf(f,
 		"\"status\":{\"other\":%llu,\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
 		"\"5xx\":%llu},",
@@ -405,7 +485,7 @@ static int run_once(const struct load_config *cfg, struct result *r)
 		status = 1;
 		goto out_free;
 	}
-	ret = load_shared_init(&shared, cfg);
+	ret = load_shared_init(&shared, cfg, &requests);
 	if (ret) {
 		fprintf(stderr, "ringer-load: setup: %s\n", strerror(-ret));
 		status = 1;
@@ -658,11 +738,21 @@ int main(int argc, char **argv)
 		load_config_usage(stdout, "ringer-load");
 		return 0;
 	}
+	/* The request files are part of the flags: a bad one is exit 2, before any connect. */
+	request_set_init(&requests);
+	if (cfg.mode == LOAD_HTTP) {
+		ret = load_config_requests(&cfg, &requests, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "ringer-load: %s\n", err);
+			return ret == -EINVAL ? EXIT_USAGE : 1;
+		}
+	}
 	raise_nofile(cfg.connections);
 	ret = probe_target(&cfg);
 	if (ret) {
 		fprintf(stderr, "ringer-load: cannot connect to %s: %s\n",
 			net_addr_str(&cfg.target, addr, sizeof(addr)), strerror(-ret));
+		request_set_free(&requests);
 		return 1;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -670,5 +760,7 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	return cfg.find_pct ? find_max(&cfg) : run(&cfg);
+	ret = cfg.find_pct ? find_max(&cfg) : run(&cfg);
+	request_set_free(&requests);
+	return ret;
 }

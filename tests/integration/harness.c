@@ -146,7 +146,8 @@ long long proc_stat(struct proc *p, const char *name)
 	kill(p->pid, SIGUSR1);
 	usleep(200 * 1000);
 	proc_drain(p);
-	snprintf(key, sizeof(key), "  %s ", name);
+	/* At a line's start: "requests" also ends the description "... requests answered". */
+	snprintf(key, sizeof(key), "\n  %s ", name);
 	/* The newest dump: the last occurrence. */
 	line = NULL;
 	for (const char *at = strstr(p->out, key); at; at = strstr(at + 1, key))

@@ -106,14 +106,19 @@ int nginx_start(struct nginx *n)
 	fprintf(f,
 		"daemon off;\nmaster_process off;\nworker_processes 1;\npid %s/nginx.pid;\n"
 		"error_log %s;\nevents { worker_connections 1024; }\n"
-		"http {\n  access_log %s;\n  client_body_temp_path %s;\n  proxy_temp_path %s;\n"
+		"http {\n"
+		"  log_format ringer '$request_method $uri $status $request_length "
+		"\"$http_x_ringer_test\"';\n"
+		"  access_log %s ringer;\n  client_body_temp_path %s;\n  proxy_temp_path %s;\n"
 		"  fastcgi_temp_path %s;\n  uwsgi_temp_path %s;\n  scgi_temp_path %s;\n"
 		"  keepalive_requests 1000000;\n"
 		"  server {\n    listen 127.0.0.1:%d;\n"
 		"    location = / { return 200 \"hello from nginx\\n\"; }\n"
 		"    location /short { keepalive_requests 5; return 200 \"ok\\n\"; }\n"
+		"    location = /upload { proxy_pass http://127.0.0.1:%d/; }\n"
 		"  }\n}\n",
-		n->dir, err_log, n->access_log, n->dir, n->dir, n->dir, n->dir, n->dir, n->port);
+		n->dir, err_log, n->access_log, n->dir, n->dir, n->dir, n->dir, n->dir, n->port,
+		n->port);
 	fclose(f);
 	if (proc_start(&n->p, argv, false, 0))
 		return -ECHILD;
@@ -134,14 +139,19 @@ void nginx_stop(struct nginx *n)
 
 long nginx_requests(const struct nginx *n)
 {
+	return nginx_log_lines(n, NULL);
+}
+
+long nginx_log_lines(const struct nginx *n, const char *needle)
+{
 	FILE *f = fopen(n->access_log, "r");
+	char line[1024];
 	long lines = 0;
-	int c;
 
 	if (!f)
 		return -1;
-	while ((c = fgetc(f)) != EOF)
-		lines += c == '\n';
+	while (fgets(line, sizeof(line), f))
+		lines += !needle || strstr(line, needle);
 	fclose(f);
 	return lines;
 }

@@ -34,11 +34,21 @@ struct nginx {
 	char access_log[96];
 };
 
-/* Starts nginx on 127.0.0.1 (no daemon, no master) with a temp config; 0 or -errno. */
+/*
+ * Starts nginx on 127.0.0.1 (no daemon, no master) with a temp config; 0 or
+ * -errno. / answers 200, /short closes every 5th response, /upload reads the
+ * whole request body (it proxies to /, so its log line's length counts the
+ * body; nginx leaves a discarded body out).
+ */
 int nginx_start(struct nginx *n);
 void nginx_stop(struct nginx *n);
 /* Lines in nginx's access log: one per request it answered. */
 long nginx_requests(const struct nginx *n);
+/*
+ * Lines of the access log that contain needle (all when NULL). A line reads
+ * METHOD URI STATUS REQUEST_LENGTH "X-Ringer-Test header".
+ */
+long nginx_log_lines(const struct nginx *n, const char *needle);
 
 /* Starts tests/echo_server.py (ECHO_SERVER_PY); extra args NULL-terminated. */
 int echo_server_start(struct proc *p, const char *host, ...);

@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -55,8 +56,11 @@ struct outcome {
 	int error;
 };
 
-/* Feeds buf in pieces of at most step bytes (0: one piece), collecting each response. */
-static struct outcome feed(const char *s, size_t step, bool eof)
+/*
+ * Feeds buf in pieces of at most step bytes (0: one piece), collecting each
+ * response; bit i of head says response i answers a HEAD request.
+ */
+static struct outcome feed_head(const char *s, size_t step, bool eof, unsigned head)
 {
 	size_t len = strlen(s), off = 0;
 	struct http_resp p;
@@ -71,7 +75,8 @@ static struct outcome feed(const char *s, size_t step, bool eof)
 
 		while (pos < piece) {
 			size_t used = 0;
-			int r = http_resp_feed(&p, buf + pos, piece - pos, &used);
+			int r = http_resp_feed(&p, buf + pos, piece - pos,
+					       (head >> o.responses) & 1, &used);
 
 			assert_true(used <= piece - pos);
 			if (r < 0) {
@@ -98,14 +103,19 @@ static struct outcome feed(const char *s, size_t step, bool eof)
 	return o;
 }
 
-/* The same result whole, in every two-piece split, and byte by byte. */
-static struct outcome feed_all_ways(const char *s, bool eof)
+static struct outcome feed(const char *s, size_t step, bool eof)
 {
-	struct outcome whole = feed(s, 0, eof), o;
+	return feed_head(s, step, eof, 0);
+}
+
+/* The same result whole, in every two-piece split, and byte by byte. */
+static struct outcome feed_all_ways_head(const char *s, bool eof, unsigned head)
+{
+	struct outcome whole = feed_head(s, 0, eof, head), o;
 	size_t len = strlen(s);
 
 	for (size_t step = 1; step <= len; step = step < 8 ? step + 1 : step * 2) {
-		o = feed(s, step, eof);
+		o = feed_head(s, step, eof, head);
 		assert_int_equal(o.error, whole.error);
 		assert_int_equal(o.responses, whole.responses);
 		for (int i = 0; i < o.responses; i++) {
@@ -114,6 +124,11 @@ static struct outcome feed_all_ways(const char *s, bool eof)
 		}
 	}
 	return whole;
+}
+
+static struct outcome feed_all_ways(const char *s, bool eof)
+{
+	return feed_all_ways_head(s, eof, 0);
 }
 
 static void content_length(void **state)
@@ -175,6 +190,49 @@ static void no_body_statuses_and_interim_responses(void **state)
 	assert_int_equal(o.responses, 2);
 	assert_int_equal(o.status[0], 204);
 	assert_int_equal(o.status[1], 304);
+}
+
+/*
+ * A response to HEAD ends with its head: its Content-Length (or chunked
+ * coding) describes the body a GET would have had. Pipelined behind and
+ * ahead of GETs, each response ends where it ends.
+ */
+static void head_responses_have_no_body(void **state)
+{
+	const char *get = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+	const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+	const char *head_chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+	const char *head_bare = "HTTP/1.1 200 OK\r\nServer: x\r\n\r\n";
+	const char *interim = "HTTP/1.1 100 Continue\r\n\r\n";
+	char all[512];
+	struct outcome o;
+
+	(void)state;
+	/* GET, HEAD, HEAD (chunked), GET, HEAD (no length: not until EOF), 100 + HEAD */
+	snprintf(all, sizeof(all), "%s%s%s%s%s%s%s", get, head, head_chunked, get, head_bare,
+		 interim, head);
+	o = feed_all_ways_head(all, false, 0x36);
+	assert_int_equal(o.error, 0);
+	assert_int_equal(o.responses, 6);
+	assert_int_equal(o.end[0], strlen(get));
+	assert_int_equal(o.end[1], strlen(get) + strlen(head));
+	assert_int_equal(o.end[2], strlen(get) + strlen(head) + strlen(head_chunked));
+	assert_int_equal(o.end[5], strlen(all));
+	for (int i = 0; i < 6; i++) {
+		assert_int_equal(o.status[i], 200);
+		assert_false(o.close[i]);
+	}
+	/* The same bytes read as answers to GETs: the HEAD's head swallows the next response. */
+	o = feed_all_ways_head(all, false, 0);
+	assert_true(o.responses != 6 || o.error);
+	/* A HEAD answered with a close is still a whole response, and EOF after it is clean. */
+	o = feed_all_ways_head("HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: "
+			       "9\r\n\r\n",
+			       true, 1);
+	assert_int_equal(o.error, 0);
+	assert_int_equal(o.responses, 1);
+	assert_int_equal(o.status[0], 404);
+	assert_true(o.close[0]);
 }
 
 static void connection_close_and_http10(void **state)
@@ -262,6 +320,7 @@ int main(void)
 		cmocka_unit_test(pipelined_responses_end_where_they_end),
 		cmocka_unit_test(chunked_with_extensions_and_trailers),
 		cmocka_unit_test(no_body_statuses_and_interim_responses),
+		cmocka_unit_test(head_responses_have_no_body),
 		cmocka_unit_test(connection_close_and_http10),
 		cmocka_unit_test(body_until_eof),
 		cmocka_unit_test(malformed),
