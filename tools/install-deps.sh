@@ -5,7 +5,7 @@ set -euo pipefail
 
 # Build and unit tests.
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
-	python3 clang-format clang libclang-rt-14-dev)
+	python3 clang-format clang libclang-rt-14-dev zlib1g-dev)
 # Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles;
 # HAProxy for the PROXY protocol interoperability tests.
 pkgs+=(prometheus chromium linux-perf haproxy)
