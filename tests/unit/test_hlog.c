@@ -551,8 +551,8 @@ static void log_text(void **state)
 		"#[Histogram log format version 1.3]",
 		"#[StartTime: 1700000000.123 (seconds since epoch), Tue Nov 14 22:13:20 UTC 2023]",
 		"#[BaseTime: 1700000000.123 (seconds since epoch)]",
-		"\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\","
-		"\"Interval_Compressed_Histogram\"",
+		("\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\","
+		 "\"Interval_Compressed_Histogram\""),
 		"0.000,1.000,60028.879,",
 		"Tag=B,1.000,1.000,60028.879,",
 		"2.500,0.250,0.000,",
