@@ -75,7 +75,10 @@ int hlog_open(struct hlog *l, FILE *f, double start_epoch_s);
  */
 int hlog_interval(struct hlog *l, const struct hist *h, double start_s, double len_s,
 		  const char *tag);
-/* Flushes f (-EIO if any write to it failed) and frees what hlog_init() took. */
+/*
+ * Flushes f (-EIO if any write to it failed) and frees what hlog_init() took.
+ * Safe after any return of hlog_init() or hlog_open(), and a second time.
+ */
 int hlog_close(struct hlog *l);
 
 /*

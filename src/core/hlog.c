@@ -114,10 +114,11 @@ int hlog_encode_v2(const struct hist *h, uint8_t *dst, size_t cap)
 		return -ENOSPC;
 	while (i < limit) {
 		uint64_t c = h->counts[i++];
-		int64_t word = (int64_t)c;
+		int64_t word;
 
 		if (c > INT64_MAX)
 			return -ERANGE;
+		word = (int64_t)c;
 		if (!c) {
 			int64_t zeros = 1;
 
