@@ -13,9 +13,11 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "load.h"
+#include "ringer/hlog.h"
 
 #define EXIT_USAGE    2
 #define EXIT_MISMATCH 3
@@ -98,6 +100,11 @@ struct result {
 	struct row *rows;
 	size_t nrows;
 	size_t cap;
+	/* --hdr-log: the file, opened before the run; its header is written with the first row. */
+	FILE *hlog_f;
+	struct hlog hlog;
+	bool hlog_started;
+	int hlog_err; /* the first error writing it */
 };
 
 static const double row_pcts[] = {50.0, 90.0, 99.0, 99.9};
@@ -409,7 +416,31 @@ static void json_row(FILE *f, const struct row *w, const char *first)
 	fprintf(f, "\"max\":%.3f}}", (double)w->max / 1e3);
 }
 
-/* A taken interval becomes a row: printed, streamed and kept for the report. */
+/*
+ * The interval log's header names the measured start on the wall clock:
+ * the monotonic mstart, moved by how long ago it was.
+ */
+static void hlog_row(struct result *r, uint64_t mstart, const struct load_ival *iv,
+		     const struct row *w)
+{
+	int ret = 0;
+
+	if (!r->hlog_started) {
+		struct timespec now;
+		double ago = (double)(load_now_ns() - mstart) / 1e9;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ret = hlog_open(&r->hlog, r->hlog_f,
+				(double)now.tv_sec + (double)now.tv_nsec / 1e9 - ago);
+		r->hlog_started = true;
+	}
+	if (!ret)
+		ret = hlog_interval(&r->hlog, &iv->hist, w->t_s, w->dur_s, NULL);
+	if (ret && !r->hlog_err)
+		r->hlog_err = ret;
+}
+
+/* A taken interval becomes a row: printed, streamed, logged and kept for the report. */
 static void add_row(const struct load_config *cfg, struct result *r, const struct load_ival *iv)
 {
 	double t0 = (double)iv->k * (double)cfg->interval_ns;
@@ -430,6 +461,8 @@ static void add_row(const struct load_config *cfg, struct result *r, const struc
 	for (size_t i = 0; i < 4; i++)
 		w.p[i] = hist_percentile(&iv->hist, row_pcts[i]);
 	w.max = iv->hist.total ? iv->hist.max : 0;
+	if (r->hlog_f && !r->hlog_err)
+		hlog_row(r, mstart, iv, &w);
 	if (cfg->print_intervals) {
 		if (cfg->json_stream) {
 			json_row(stdout, &w, "\"type\":\"interval\",");
@@ -579,6 +612,28 @@ static int write_hdr_out(const struct load_config *cfg, const struct result *r)
 	return 0;
 }
 
+/* A run that took no interval still leaves a log with its header. */
+static int close_hlog(const struct load_config *cfg, struct result *r)
+{
+	int ret = r->hlog_err;
+
+	if (!r->hlog_started && !ret) {
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		ret = hlog_open(&r->hlog, r->hlog_f,
+				(double)now.tv_sec + (double)now.tv_nsec / 1e9);
+	}
+	if (hlog_close(&r->hlog) && !ret)
+		ret = -EIO;
+	if (fclose(r->hlog_f) && !ret)
+		ret = -errno;
+	r->hlog_f = NULL;
+	if (ret)
+		fprintf(stderr, "ringer-load: cannot write %s: %s\n", cfg->hdr_log, strerror(-ret));
+	return ret ? 1 : 0;
+}
+
 static int run(const struct load_config *cfg)
 {
 	struct result r;
@@ -590,7 +645,18 @@ static int run(const struct load_config *cfg)
 		fprintf(stderr, "ringer-load: out of memory\n");
 		return 1;
 	}
+	if (cfg->hdr_log) {
+		r.hlog_f = fopen(cfg->hdr_log, "w");
+		if (!r.hlog_f) {
+			fprintf(stderr, "ringer-load: cannot write %s: %s\n", cfg->hdr_log,
+				strerror(errno));
+			free(r.hist);
+			return 1;
+		}
+	}
 	status = run_once(cfg, &r);
+	if (r.hlog_f && close_hlog(cfg, &r) && !status)
+		status = 1;
 	if (r.busy > CLIENT_BOUND && cfg->json)
 		fprintf(stderr,
 			"ringer-load: warning: the client's own CPU was at %.0f %%: the figures "
