@@ -342,15 +342,33 @@ static ssize_t skip_line(struct http_resp *p, const uint8_t *buf, size_t len)
 	return (ssize_t)n;
 }
 
-int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool head, size_t *used)
+/* Nothing of the current response has been read: a head may start here. */
+static bool fresh(const struct http_resp *p)
 {
-	size_t i = 0;
+	return p->state == S_PROTO && !p->name_len && !p->head_len;
+}
+
+int http_resp_feed_memo(struct http_resp *p, struct http_resp_memo *m, const uint8_t *buf,
+			size_t len, bool head, size_t *used)
+{
+	size_t i = 0, start = SIZE_MAX; /* start: where a head began in buf */
 	int ret;
 
 	if (p->state == S_DONE)
 		http_resp_init(p);
 	p->head = head;
 	while (i < len) {
+		if (m && fresh(p)) {
+			if (m->len && m->head == head && len - i >= m->len &&
+			    !memcmp(buf + i, m->bytes, m->len)) {
+				*p = m->after;
+				i += m->len;
+				if (p->state == S_DONE)
+					break;
+				continue;
+			}
+			start = i;
+		}
 		if (p->state == S_BODY || p->state == S_CHUNK_DATA) {
 			size_t n = len - i < p->remaining ? len - i : (size_t)p->remaining;
 
@@ -379,14 +397,25 @@ int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool hea
 			ret = step(p, c);
 			if (ret)
 				return ret;
+			/* A head read whole from buf (not an interim 1xx one): the new memo. */
+			if (m && s <= S_HEAD_LF && p->state > S_HEAD_LF && start != SIZE_MAX &&
+			    i - start <= HTTP_RESP_MEMO_MAX) {
+				m->len = (uint32_t)(i - start);
+				m->head = head;
+				m->after = *p;
+				memcpy(m->bytes, buf + start, m->len);
+			}
 		}
-		if (p->state == S_DONE) {
-			*used = i;
-			return HTTP_RESP_DONE;
-		}
+		if (p->state == S_DONE)
+			break;
 	}
 	*used = i;
-	return HTTP_RESP_MORE;
+	return p->state == S_DONE ? HTTP_RESP_DONE : HTTP_RESP_MORE;
+}
+
+int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool head, size_t *used)
+{
+	return http_resp_feed_memo(p, NULL, buf, len, head, used);
 }
 
 int http_resp_eof(struct http_resp *p)

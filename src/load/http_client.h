@@ -64,6 +64,34 @@ void http_resp_init(struct http_resp *p);
 int http_resp_feed(struct http_resp *p, const uint8_t *buf, size_t len, bool head, size_t *used);
 
 /*
+ * A memo of the last response head parsed whole out of one piece. Servers
+ * answer a benchmark with the same head over and over (all but the Date,
+ * which turns once a second), and the parser's state after a head is a
+ * function of the head's bytes and of whether it answers a HEAD. So a
+ * response whose first bytes equal the memo's head takes the memo's state
+ * after one memcmp instead of a byte-by-byte walk; anything else is parsed
+ * as usual and becomes the memo. One memo serves every connection of a
+ * thread.
+ */
+#define HTTP_RESP_MEMO_MAX 256
+
+struct http_resp_memo {
+	uint32_t len; /* bytes of the head; 0: empty */
+	bool head;
+	struct http_resp after; /* the parser just after the head */
+	uint8_t bytes[HTTP_RESP_MEMO_MAX];
+};
+
+static inline void http_resp_memo_init(struct http_resp_memo *m)
+{
+	m->len = 0;
+}
+
+/* http_resp_feed() with a memo (NULL: none); the results are the same with or without. */
+int http_resp_feed_memo(struct http_resp *p, struct http_resp_memo *m, const uint8_t *buf,
+			size_t len, bool head, size_t *used);
+
+/*
  * The peer closed the connection. Returns HTTP_RESP_DONE when that ends a
  * body delimited by the close, 0 when no response was in progress, and
  * -EPIPE when a response was cut short.

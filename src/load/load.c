@@ -135,6 +135,7 @@ struct loader {
 	struct load_counters isnap; /* the counters when the interval began */
 	uint64_t ival_k;	    /* the current interval; UINT64_MAX before the first */
 	uint64_t ival_next;	    /* where it ends */
+	struct http_resp_memo memo; /* http: the last head parsed, shared by the connections */
 	bool open_loop;
 	bool started;
 	bool done;     /* no more sends: time is up or the quota is met */
@@ -428,7 +429,8 @@ static void consume_http(struct loader *L, struct lconn *lc, const uint8_t *data
 
 	while (n && lc->state == C_OPEN) {
 		size_t used = 0;
-		int r = http_resp_feed(&lc->http, data, n, rs->head[lc->req_resp], &used);
+		int r = http_resp_feed_memo(&lc->http, &L->memo, data, n, rs->head[lc->req_resp],
+					    &used);
 
 		if (r < 0) {
 			fail_conn(L, lc, &L->t->c.err_mismatch);

@@ -5,7 +5,9 @@
  * the same responses and verdict whether the input comes whole, a byte at
  * a time, or in pieces of sizes drawn from the input; the end of the
  * connection then ends it the same way too. Every third response is read
- * as the answer to a HEAD request (no body whatever its headers say).
+ * as the answer to a HEAD request (no body whatever its headers say). With
+ * a memo of the last head (fresh, or warm from earlier inputs) every result
+ * is the same as without.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,7 +26,8 @@ struct outcome {
 };
 
 static void run(const uint8_t *data, size_t size,
-		size_t (*piece)(const uint8_t *, size_t, unsigned), struct outcome *o)
+		size_t (*piece)(const uint8_t *, size_t, unsigned), struct http_resp_memo *memo,
+		struct outcome *o)
 {
 	struct http_resp p;
 	size_t off = 0;
@@ -44,7 +47,8 @@ static void run(const uint8_t *data, size_t size,
 		while (pos < len) {
 			size_t used = SIZE_MAX;
 			/* Every third response answers a HEAD: the same in every split. */
-			int r = http_resp_feed(&p, buf + pos, len - pos, o->n % 3 == 2, &used);
+			int r = http_resp_feed_memo(&p, memo, buf + pos, len - pos, o->n % 3 == 2,
+						    &used);
 
 			if (r < 0) {
 				FUZZ_CHECK(r == -EBADMSG || r == -EMSGSIZE);
@@ -88,12 +92,22 @@ static void same(const struct outcome *a, const struct outcome *b)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct outcome a, b;
+	/* warm: whatever earlier inputs left in it; the memo never changes a result. */
+	static struct http_resp_memo warm;
+	struct http_resp_memo fresh;
 
-	run(data, size, fuzz_whole, &a);
-	run(data, size, fuzz_drawn, &b);
+	run(data, size, fuzz_whole, NULL, &a);
+	run(data, size, fuzz_drawn, NULL, &b);
+	same(&a, &b);
+	http_resp_memo_init(&fresh);
+	run(data, size, fuzz_whole, &fresh, &b);
+	same(&a, &b);
+	run(data, size, fuzz_drawn, &fresh, &b);
+	same(&a, &b);
+	run(data, size, fuzz_drawn, &warm, &b);
 	same(&a, &b);
 	if (size <= 4096) {
-		run(data, size, fuzz_bytewise, &b);
+		run(data, size, fuzz_bytewise, NULL, &b);
 		same(&a, &b);
 	}
 	return 0;

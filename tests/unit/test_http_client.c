@@ -60,7 +60,8 @@ struct outcome {
  * Feeds buf in pieces of at most step bytes (0: one piece), collecting each
  * response; bit i of head says response i answers a HEAD request.
  */
-static struct outcome feed_head(const char *s, size_t step, bool eof, unsigned head)
+static struct outcome feed_memo(const char *s, size_t step, bool eof, unsigned head,
+				struct http_resp_memo *memo)
 {
 	size_t len = strlen(s), off = 0;
 	struct http_resp p;
@@ -75,8 +76,8 @@ static struct outcome feed_head(const char *s, size_t step, bool eof, unsigned h
 
 		while (pos < piece) {
 			size_t used = 0;
-			int r = http_resp_feed(&p, buf + pos, piece - pos,
-					       (head >> o.responses) & 1, &used);
+			int r = http_resp_feed_memo(&p, memo, buf + pos, piece - pos,
+						    (head >> o.responses) & 1, &used);
 
 			assert_true(used <= piece - pos);
 			if (r < 0) {
@@ -101,6 +102,37 @@ static struct outcome feed_head(const char *s, size_t step, bool eof, unsigned h
 			o.end[o.responses++] = len, o.status[o.responses - 1] = p.status;
 	}
 	return o;
+}
+
+static void same_outcome(const struct outcome *a, const struct outcome *b)
+{
+	assert_int_equal(a->responses, b->responses);
+	assert_int_equal(a->error, b->error);
+	for (int i = 0; i < a->responses && i < 8; i++) {
+		assert_int_equal(a->status[i], b->status[i]);
+		assert_int_equal(a->close[i], b->close[i]);
+		assert_int_equal(a->end[i], b->end[i]);
+	}
+}
+
+/*
+ * Every input is read three ways: without a memo, with a fresh one (warmed by
+ * the input's own earlier responses) and with the one every earlier call of
+ * the program left behind. All three must agree.
+ */
+static struct outcome feed_head(const char *s, size_t step, bool eof, unsigned head)
+{
+	static struct http_resp_memo warm;
+	struct http_resp_memo fresh;
+	struct outcome a, b, c;
+
+	http_resp_memo_init(&fresh);
+	a = feed_memo(s, step, eof, head, NULL);
+	b = feed_memo(s, step, eof, head, &fresh);
+	c = feed_memo(s, step, eof, head, &warm);
+	same_outcome(&a, &b);
+	same_outcome(&a, &c);
+	return a;
 }
 
 static struct outcome feed(const char *s, size_t step, bool eof)
