@@ -872,6 +872,20 @@ static enum http_error charge(struct http_parser *p, enum state s, size_t n)
 	return HTTP_ERR_NONE;
 }
 
+/* What a request that ended (or whose head ended) looks like to the caller. */
+static void fill_request(const struct http_parser *p, struct http_request *out, const char *path,
+			 size_t path_len)
+{
+	out->method = p->method;
+	out->minor = p->minor;
+	out->keep_alive = !(p->flags & F_CLOSE) && (p->minor || (p->flags & F_KEEP_ALIVE));
+	out->chunked = p->flags & F_CHUNKED;
+	out->has_body = p->flags & (F_CL | F_CHUNKED);
+	out->content_length = (p->flags & F_CL) ? p->length : 0;
+	out->path = path;
+	out->path_len = (uint32_t)path_len;
+}
+
 ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct http_request *out)
 {
 	const unsigned char *b = (const unsigned char *)buf;
@@ -899,15 +913,85 @@ ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct ht
 	return 0;
 
 done:
-	out->method = p->method;
-	out->minor = p->minor;
-	out->keep_alive = !(p->flags & F_CLOSE) && (p->minor || (p->flags & F_KEEP_ALIVE));
-	out->chunked = p->flags & F_CHUNKED;
-	out->content_length = (p->flags & F_CL) ? p->length : 0;
-	out->path = path_len ? buf + tstart : NULL;
-	out->path_len = (uint32_t)path_len;
+	fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
 	http_parser_init(p);
 	return (ssize_t)pos;
+}
+
+static bool in_data(const struct http_parser *p)
+{
+	return p->state == S_BODY || p->state == S_CHUNK_DATA;
+}
+
+/*
+ * http_parse() with stops: the loop is the same, but it never steps into
+ * body data (the caller passes over it with http_parser_take_data()), and
+ * it returns where a head ends as well as where a request does.
+ */
+ssize_t http_parse_event(struct http_parser *p, const char *buf, size_t len,
+			 struct http_request *out, enum http_event *ev)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t pos = 0, tstart = SIZE_MAX, path_len = 0;
+
+	*ev = HTTP_EV_NONE;
+	if (p->state == S_ERROR)
+		return -(ssize_t)p->field;
+	if (p->state == S_DONE) {
+		/* The last data byte of a Content-Length body was taken. */
+		fill_request(p, out, NULL, 0);
+		http_parser_init(p);
+		*ev = HTTP_EV_END;
+		return 0;
+	}
+	while (pos < len) {
+		enum state s = p->state;
+		unsigned g = state_group[s];
+		size_t from = pos;
+		enum http_error err;
+
+		if (in_data(p)) {
+			*ev = HTTP_EV_DATA;
+			return (ssize_t)pos;
+		}
+		do {
+			err = step(p, b, &pos, len, &tstart, &path_len);
+		} while (!err && g != G_NONE && pos < len && state_group[p->state] == g);
+		if (!err)
+			err = charge(p, s, pos - from);
+		if (err)
+			return fail(p, err);
+		if (p->state == S_DONE) {
+			/* A head without body bytes, or a chunked body's trailers, ended. */
+			*ev = (p->flags & F_TRAILER) ? HTTP_EV_END : HTTP_EV_COMPLETE;
+			fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
+			http_parser_init(p);
+			return (ssize_t)pos;
+		}
+		if (g == G_HEADER && state_group[p->state] != G_HEADER && !(p->flags & F_TRAILER)) {
+			/* The head ended and a body follows. */
+			*ev = HTTP_EV_HEAD;
+			fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
+			return (ssize_t)pos;
+		}
+	}
+	if (in_data(p))
+		*ev = HTTP_EV_DATA;
+	return (ssize_t)pos;
+}
+
+uint64_t http_parser_data_left(const struct http_parser *p)
+{
+	return in_data(p) ? p->remaining : 0;
+}
+
+void http_parser_take_data(struct http_parser *p, uint64_t n)
+{
+	if (!in_data(p) || n > p->remaining)
+		return;
+	p->remaining -= n;
+	if (!p->remaining)
+		p->state = p->state == S_BODY ? S_DONE : S_CHUNK_DATA_CR;
 }
 
 _Static_assert(W_OPTIONS - W_GET == HTTP_METHOD_OPTIONS, "method words follow enum http_method");
