@@ -1755,22 +1755,25 @@ int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len)
 	return 0;
 }
 
+uint32_t engine_input_len(const struct engine *e, const struct conn *c)
+{
+	uint32_t n = 0;
+	uint16_t bid = c->in_head;
+
+	for (uint16_t i = 0; i < c->in_count; i++, bid = e->bufs.next[bid])
+		n += e->bufs.len[bid];
+	return n - (c->in_count ? c->in_off : 0);
+}
+
 int engine_send_input(struct engine *e, struct conn *c, const void *pre, uint32_t pre_len,
 		      uint32_t len)
 {
-	uint64_t have = 0;
-	uint16_t bid = c->in_head;
-
 	if (!can_send(c))
 		return -EPIPE;
 	if (engine_sending(c))
 		return -EBUSY;
-	for (uint16_t i = 0; i < c->in_count && have < len; i++, bid = e->bufs.next[bid])
-		have += e->bufs.len[bid] - (i ? 0 : c->in_off);
-	if (len > have)
-		len = (uint32_t)have;
-	if (len > ENGINE_SEND_INPUT_MAX)
-		len = ENGINE_SEND_INPUT_MAX;
+	if (len > ENGINE_SEND_INPUT_MAX || len > engine_input_len(e, c))
+		return -EINVAL;
 	if (!pre_len && !len) {
 		c->tx |= CONN_TX_SENT_NOTIFY;
 	} else {
@@ -1780,7 +1783,7 @@ int engine_send_input(struct engine *e, struct conn *c, const void *pre, uint32_
 		c->in_echo = (uint16_t)len;
 	}
 	kick(e, c);
-	return (int)len;
+	return 0;
 }
 
 bool engine_sending(const struct conn *c)
