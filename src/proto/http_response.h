@@ -156,6 +156,8 @@ struct http_resp http_response_get_gen(const struct http_responses *r, enum http
 
 uint32_t http_response_echo_head(const struct http_responses *r, char *out, bool chunked,
 				 uint64_t length, bool keep_alive, unsigned minor);
+/* Makes a head from http_response_echo_head() show the current Date (it may have waited). */
+void http_response_echo_date(const struct http_responses *r, char *head);
 
 /* The kind answering an HTTP status from http_error_status(): 400, 414, 431, 501, 505. */
 enum http_resp_kind http_response_kind_for_status(int status);

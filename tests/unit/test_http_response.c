@@ -436,6 +436,13 @@ static void echo_head_exact(void **state)
 	assert_int_equal(http_response_set_date(&r, T0 + 1), 0);
 	http_response_echo_head(&r, out, false, 5, true, 1);
 	assert_non_null(memmem(out, HTTP_ECHO_HEAD_MAX, "Date: Wed, 21 Oct 2015 07:28:01 GMT", 35));
+	/* A head made earlier is brought up to date, and nothing else changes. */
+	assert_int_equal(http_response_set_date(&r, T0 + 2), 0);
+	memcpy(want, out, HTTP_ECHO_HEAD_MAX);
+	http_response_echo_date(&r, out);
+	assert_non_null(memmem(out, HTTP_ECHO_HEAD_MAX, "Date: Wed, 21 Oct 2015 07:28:02 GMT", 35));
+	assert_int_equal(memcmp(out, want, 39), 0);
+	assert_int_equal(memcmp(out + 39 + HTTP_DATE_LEN, want + 39 + HTTP_DATE_LEN, 80), 0);
 	http_responses_free(&r);
 }
 
