@@ -29,9 +29,9 @@
  * (request line, header section, chunk-size line), which is how limits are
  * exact to the byte without per-byte counting.
  *
- * Only four field names are interpreted (Connection, Content-Length,
- * Transfer-Encoding, Host) and three tokens in their values (close,
- * keep-alive, chunked), plus the methods GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS. They are matched while the bytes
+ * Only five field names are interpreted (Connection, Content-Length,
+ * Transfer-Encoding, Host, Expect) and four tokens in their values (close,
+ * keep-alive, chunked, 100-continue), plus the methods GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS. They are matched while the bytes
  * stream past, with a bit mask of the candidate words still alive and a
  * position: no byte of a name or token is ever needed twice.
  */
@@ -87,6 +87,7 @@ enum flag {
 	F_CHUNKED = 1u << 8,	     /* the body is being decoded as chunked */
 	F_TRAILER = 1u << 9,	     /* the field lines are a chunked body's trailers */
 	F_HOST = 1u << 10,	     /* a Host field was seen */
+	F_CONTINUE = 1u << 11,	     /* Expect: 100-continue */
 };
 
 /* Limit groups: the bytes of a step count against the limit of its state's group. */
@@ -121,9 +122,11 @@ enum word {
 	W_CONTENT_LENGTH,
 	W_TRANSFER_ENCODING,
 	W_HOST,
+	W_EXPECT,
 	W_CLOSE,
 	W_KEEP_ALIVE,
 	W_CHUNKED,
+	W_100_CONTINUE,
 	W_GET,
 	W_HEAD,
 	W_POST,
@@ -142,9 +145,11 @@ static const struct {
 	[W_CONTENT_LENGTH] = {"content-length", 14},
 	[W_TRANSFER_ENCODING] = {"transfer-encoding", 17},
 	[W_HOST] = {"host", 4},
+	[W_EXPECT] = {"expect", 6},
 	[W_CLOSE] = {"close", 5},
 	[W_KEEP_ALIVE] = {"keep-alive", 10},
 	[W_CHUNKED] = {"chunked", 7},
+	[W_100_CONTINUE] = {"100-continue", 12},
 	[W_GET] = {"GET", 3},
 	[W_HEAD] = {"HEAD", 4},
 	[W_POST] = {"POST", 4},
@@ -155,10 +160,12 @@ static const struct {
 };
 
 #define BIT(w) (1u << (w))
-#define NAME_WORDS \
-	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST))
+#define NAME_WORDS                                                                            \
+	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST) | \
+	 BIT(W_EXPECT))
 #define CONN_WORDS (BIT(W_CLOSE) | BIT(W_KEEP_ALIVE))
 #define TE_WORDS   BIT(W_CHUNKED)
+#define EXP_WORDS  BIT(W_100_CONTINUE)
 #define METH_WORDS                                                                            \
 	(BIT(W_GET) | BIT(W_HEAD) | BIT(W_POST) | BIT(W_PUT) | BIT(W_DELETE) | BIT(W_PATCH) | \
 	 BIT(W_OPTIONS))
@@ -172,6 +179,7 @@ enum field {
 	FIELD_CONTENT_LENGTH,
 	FIELD_TRANSFER_ENCODING,
 	FIELD_HOST,
+	FIELD_EXPECT,
 };
 
 /* tchar of RFC 9110 5.6.2: the bytes of methods and field names. */
@@ -344,6 +352,9 @@ static void token_done(struct http_parser *p)
 			p->flags |= F_CLOSE;
 		else if (m == BIT(W_KEEP_ALIVE))
 			p->flags |= F_KEEP_ALIVE;
+	} else if (p->field == FIELD_EXPECT) {
+		if (m == BIT(W_100_CONTINUE))
+			p->flags |= F_CONTINUE;
 	} else if (m == BIT(W_CHUNKED)) {
 		p->flags |= F_TE_LAST_CHUNKED;
 	} else {
@@ -416,6 +427,9 @@ static enum http_error name_done(struct http_parser *p)
 		p->field = FIELD_CONTENT_LENGTH;
 		p->remaining = 0;
 		p->state = S_CL_PRE;
+	} else if (m == BIT(W_EXPECT)) {
+		p->field = FIELD_EXPECT;
+		p->state = S_LIST_SEP;
 	} else if (m == BIT(W_HOST)) {
 		/* RFC 9112 3.2: more than one Host field line is 400. */
 		if (p->flags & F_HOST)
@@ -726,7 +740,9 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		}
 		if (p->field == FIELD_TRANSFER_ENCODING)
 			p->flags |= (p->flags & F_TE_ONE) ? F_TE_MANY : F_TE_ONE;
-		p->mask = p->field == FIELD_CONNECTION ? CONN_WORDS : TE_WORDS;
+		p->mask = p->field == FIELD_CONNECTION ? CONN_WORDS
+			  : p->field == FIELD_EXPECT   ? EXP_WORDS
+						       : TE_WORDS;
 		p->idx = 0;
 		p->state = S_LIST_TOKEN;
 		break;
@@ -881,6 +897,8 @@ static void fill_request(const struct http_parser *p, struct http_request *out, 
 	out->keep_alive = !(p->flags & F_CLOSE) && (p->minor || (p->flags & F_KEEP_ALIVE));
 	out->chunked = p->flags & F_CHUNKED;
 	out->has_body = p->flags & (F_CL | F_CHUNKED);
+	/* RFC 9110 10.1.1: an HTTP/1.0 request's expectation is ignored. */
+	out->expect_continue = p->minor && (p->flags & F_CONTINUE);
 	out->content_length = (p->flags & F_CL) ? p->length : 0;
 	out->path = path;
 	out->path_len = (uint32_t)path_len;

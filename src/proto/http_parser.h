@@ -75,7 +75,10 @@
  *   - Host (RFC 9112 3.2): an HTTP/1.1 request without one, any request
  *     with two, or one whose value is not uri-host [":" port] (reg-name
  *     bytes, pct-encoded, or an IP literal in brackets; empty is allowed)
- *     is 400. No header other than these four is interpreted.
+ *     is 400.
+ *   - Expect is a token list; "100-continue" (any case) is reported for
+ *     HTTP/1.1 requests, other expectations are ignored. No header other
+ *     than these five is interpreted.
  */
 
 /* Limits. Each is inclusive: a request exactly at a limit is served. */
@@ -161,6 +164,7 @@ struct http_request {
 	 * chunked (RFC 9112 6.1: their presence, not the length, says so).
 	 */
 	bool has_body;
+	bool expect_continue;	 /* HTTP/1.1 with Expect: 100-continue (RFC 9110 10.1.1) */
 	uint64_t content_length; /* 0 when absent */
 };
 

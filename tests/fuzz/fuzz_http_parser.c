@@ -169,6 +169,8 @@ static void same(const struct outcome *a, const struct outcome *b)
 		FUZZ_CHECK(a->req[i].keep_alive == b->req[i].keep_alive);
 		FUZZ_CHECK(a->req[i].chunked == b->req[i].chunked);
 		FUZZ_CHECK(a->req[i].content_length == b->req[i].content_length);
+		FUZZ_CHECK(a->req[i].has_body == b->req[i].has_body);
+		FUZZ_CHECK(a->req[i].expect_continue == b->req[i].expect_continue);
 	}
 	FUZZ_CHECK(!a->err == !b->err);
 	FUZZ_CHECK(a->err == b->err || (limit_error(a->err) || limit_error(b->err)));

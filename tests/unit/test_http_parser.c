@@ -251,6 +251,8 @@ static void same_result(const struct result *a, const struct result *b)
 		assert_int_equal(a->req[i].keep_alive, b->req[i].keep_alive);
 		assert_int_equal(a->req[i].chunked, b->req[i].chunked);
 		assert_int_equal(a->req[i].content_length, b->req[i].content_length);
+		assert_int_equal(a->req[i].has_body, b->req[i].has_body);
+		assert_int_equal(a->req[i].expect_continue, b->req[i].expect_continue);
 		/* A split request may lack its path; when present it is the same. */
 		if (a->req[i].path && b->req[i].path)
 			assert_string_equal(a->path[i], b->path[i]);
@@ -832,6 +834,33 @@ static void body_events(void **state)
 	}
 }
 
+/* Expect: 100-continue is reported for HTTP/1.1 only, matched as a token in any case. */
+static void expect_continue(void **state)
+{
+	static const struct {
+		const char *req;
+		bool want;
+	} cases[] = {
+		{"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+		 true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nexpect:100-Continue \r\n\r\n", true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpect: x, 100-continue\r\n\r\n", true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continued\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpectation: 100-continue\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nX: 100-continue\r\n\r\n", false},
+		{"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+	};
+	struct http_request q;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		one_request(cases[i].req, &q);
+		if (q.expect_continue != cases[i].want)
+			fail_msg("case %zu: %d", i, q.expect_continue);
+	}
+}
+
 /* A path is given only when the target lay in the buffer that completed the request. */
 static void path_pointers(void **state)
 {
@@ -1098,6 +1127,7 @@ int main(void)
 		cmocka_unit_test(pipelined),
 		cmocka_unit_test(chunked),
 		cmocka_unit_test(body_events),
+		cmocka_unit_test(expect_continue),
 		cmocka_unit_test(path_pointers),
 		cmocka_unit_test(limit_request_line),
 		cmocka_unit_test(limit_header_count),
