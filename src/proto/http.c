@@ -102,6 +102,7 @@ struct run {
 	uint8_t chunks : 1;  /* a data chunk went (the next framing starts with CRLF) */
 	uint8_t ended : 1;   /* the parser has passed the body's end */
 	uint8_t head_len;    /* the head's bytes at the start of the echo slot */
+	uint8_t expect : 1;  /* the client waits for 100 Continue before its body */
 };
 
 /* The request deadline armed on a connection. */
@@ -470,6 +471,19 @@ static enum echo_step echo_step(struct engine *e, struct conn *c)
 			return ECHO_DONE;
 		}
 		update_deadline(e, c, body_bytes);
+		if (r->expect && !r->started) {
+			/*
+			 * Expect: 100-continue and no body byte yet: invite it, as nginx
+			 * does when it starts reading a body (curl otherwise waits a
+			 * second). In order: everything before this request is answered.
+			 */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+			r->expect = 0;
+			hc->chunk = 0;
+			if (engine_send(e, c, cont, sizeof(cont) - 1))
+				echo_cut(e, c);
+		}
 		return ECHO_WAIT;
 	}
 
@@ -482,6 +496,8 @@ static enum echo_step echo_step(struct engine *e, struct conn *c)
 	if (!r->started) {
 		http_response_echo_date(&hs->resp, buf);
 		pre = r->head_len;
+		r->expect =
+			0; /* the client sent its body without waiting: no 100 (RFC 9110 10.1.1) */
 	}
 	if (r->chunked) {
 		pre += chunk_line(buf + pre, len, r->chunks);
@@ -593,6 +609,7 @@ again:
 			r.kind = RUN_ECHO;
 			r.chunked = req.chunked;
 			r.ended = ev != HTTP_EV_HEAD; /* Content-Length: 0 */
+			r.expect = req.expect_continue;
 			r.head_len = (uint8_t)http_response_echo_head(
 				&hs->resp, echo_slot(e, c), req.chunked, req.content_length, r.keep,
 				req.minor);

@@ -2404,6 +2404,72 @@ static void echo_body_head_and_methods(void **state)
 	stop_http();
 }
 
+/* The next bytes are exactly s. */
+static void expect_bytes(struct reader *r, const char *s)
+{
+	size_t n = strlen(s);
+	int64_t deadline = now_ms() + IO_MS;
+
+	while (r->len - r->off < n)
+		assert_int_equal(reader_fill(r, deadline), 0);
+	assert_memory_equal(r->buf + r->off, s, n);
+	r->off += n;
+}
+
+/*
+ * Expect: 100-continue gets "100 Continue" once everything before it is
+ * answered and before any body byte came (curl waits a second for it
+ * otherwise); not when the body came with the head, nor for HTTP/1.0.
+ */
+static void echo_body_expect_continue(void **state)
+{
+	static const char head[] = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+				   "Content-Length: 5\r\n\r\n";
+	static const char head10[] = "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+				     "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	char buf[256];
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	/* Behind a GET: its answer, then the 100, then (the body sent) the 200. */
+	snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: x\r\n\r\n%s", head);
+	assert_int_equal(send_all(fd, buf, strlen(buf), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	check_ok(&m, false, 11);
+	response_free(&m);
+	expect_bytes(r, cont);
+	assert_int_equal(send_all(fd, "abcde", 5, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "abcde", 5);
+	response_free(&m);
+	/* The body came with the head: straight to the 200. */
+	snprintf(buf, sizeof(buf), "%sfghij", head);
+	assert_int_equal(send_all(fd, buf, strlen(buf), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "fghij", 5);
+	response_free(&m);
+	/* HTTP/1.0: the expectation is ignored; nothing comes until the body does. */
+	assert_int_equal(send_all(fd, head10, sizeof(head10) - 1, IO_MS), 0);
+	expect_open(fd);
+	assert_int_equal(send_all(fd, "klmno", 5, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "klmno", 5);
+	response_free(&m);
+	close(fd);
+	free(r);
+	stop_http();
+}
+
 /* The connection ends without a whole answer: EOF or a reset, after what it got. */
 static void expect_cut(struct reader *r)
 {
@@ -2539,6 +2605,7 @@ int main(void)
 		cmocka_unit_test_teardown(echo_body_slow_pieces, teardown),
 		cmocka_unit_test_teardown(echo_body_slow_reader, teardown),
 		cmocka_unit_test_teardown(echo_body_head_and_methods, teardown),
+		cmocka_unit_test_teardown(echo_body_expect_continue, teardown),
 		cmocka_unit_test_teardown(echo_body_errors, teardown),
 	};
 
