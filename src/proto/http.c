@@ -496,8 +496,8 @@ static enum echo_step echo_step(struct engine *e, struct conn *c)
 	if (!r->started) {
 		http_response_echo_date(&hs->resp, buf);
 		pre = r->head_len;
-		r->expect =
-			0; /* the client sent its body without waiting: no 100 (RFC 9110 10.1.1) */
+		/* The client sent its body without waiting: no 100 (RFC 9110 10.1.1). */
+		r->expect = 0;
 	}
 	if (r->chunked) {
 		pre += chunk_line(buf + pre, len, r->chunks);
@@ -505,7 +505,17 @@ static enum echo_step echo_step(struct engine *e, struct conn *c)
 	}
 	r->started = 1;
 	http_parser_take_data(&hc->parser, len);
-	update_deadline(e, c, body_bytes + len);
+	if (!r->chunked && !http_parser_data_left(&hc->parser)) {
+		/*
+		 * The whole body is in: the body deadline is done with, and a slow
+		 * reader of the rest of its echo meets --send-timeout instead, as a
+		 * slow reader of any response does.
+		 */
+		hc->timer = TIMER_NONE;
+		engine_set_deadline(e, c, 0);
+	} else {
+		update_deadline(e, c, body_bytes + len);
+	}
 	hc->chunk = 0; /* the run goes on after this send */
 	if (engine_send_input(e, c, pre ? buf : NULL, pre, len))
 		echo_cut(e, c);
@@ -523,6 +533,8 @@ end:
 	}
 	if (!r->keep)
 		hc->closing = 1;
+	/* The body is all in: its deadline goes, however slowly the rest is read. */
+	update_deadline(e, c, body_bytes);
 	if (!pre) {
 		r->count = 0;
 		return ECHO_DONE;
