@@ -99,6 +99,7 @@ struct config {
 	 * (enum http_method's order); 0: any method, unknown ones included.
 	 */
 	unsigned methods;
+	bool echo_body; /* --echo-body: a request's body is its response's body */
 	/* proxy */
 	struct config_upstream upstreams[CONFIG_MAX_UPSTREAMS];
 	unsigned n_upstreams;

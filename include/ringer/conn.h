@@ -92,6 +92,7 @@ struct conn {
 	uint16_t out_tail;
 	uint16_t in_count;
 	uint16_t out_count;
+	uint16_t in_echo; /* bytes of input being sent back out (engine_send_input()) */
 	uint32_t in_off;  /* bytes of the input head already consumed */
 	uint32_t out_off; /* bytes of the output head (buffer or span) already sent */
 	uint32_t out_len; /* bytes of the span given to engine_send() */

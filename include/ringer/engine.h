@@ -115,6 +115,8 @@ struct conn_ref {
 uint64_t engine_now_ms(const struct engine *e);
 struct stats *engine_stats(struct engine *e);
 void *engine_mode_data(struct engine *e);
+/* Connections the engine's table holds: every slot number is below it. */
+uint32_t engine_capacity(const struct engine *e);
 /* A handle that survives the slot's reuse, and its lookup (NULL once c is gone). */
 struct conn_ref engine_ref(const struct engine *e, const struct conn *c);
 struct conn *engine_conn(struct engine *e, struct conn_ref ref);
@@ -123,6 +125,8 @@ const struct sockaddr *engine_accepted_peer(const struct engine *e, socklen_t *l
 
 /* The oldest unconsumed input: returns its length (0: none) and points *data at it. */
 uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data);
+/* All the unconsumed input queued, in bytes (engine_input() shows its first span). */
+uint32_t engine_input_len(const struct engine *e, const struct conn *c);
 /* n bytes of that span are consumed (n <= its length); emptied buffers go back. */
 void engine_consume(struct engine *e, struct conn *c, uint32_t n);
 /* Drops all queued input. */
@@ -134,6 +138,22 @@ void engine_drop_input(struct engine *e, struct conn *c);
  * was asked for.
  */
 int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len);
+/*
+ * Sends pre_len bytes of pre (the mode's, valid until mode->sent; may be
+ * none), then len bytes of c's own input from its oldest unconsumed byte,
+ * without a copy: one sendmsg carries both, the buffers still queued as
+ * input. They are consumed as the send completes, and count against c's
+ * share of the pool the way forwarded output does, so a slow reader stops
+ * c's receive. Until mode->sent the mode must not consume, drop or forward
+ * c's input (those calls are refused meanwhile). len is at most
+ * engine_input_len() and ENGINE_SEND_INPUT_MAX (a mode that wants more
+ * sends again after mode->sent). Returns 0, -EINVAL for a len beyond
+ * those, -EBUSY while output is pending, -EPIPE once our FIN or a close
+ * was asked for.
+ */
+#define ENGINE_SEND_INPUT_MAX UINT16_MAX
+int engine_send_input(struct engine *e, struct conn *c, const void *pre, uint32_t pre_len,
+		      uint32_t len);
 /* True while output is queued or a send is in flight. */
 bool engine_sending(const struct conn *c);
 /*

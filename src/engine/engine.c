@@ -176,6 +176,8 @@ static inline uint32_t now32(const struct engine *e)
  *
  * A connection that stopped receiving under pressure receives again when
  * its send completes (its output drained) or its destination's does.
+ * Input a connection is sending back out (engine_send_input) counts as
+ * output queued: it stays in the input chain, so the same share bounds it.
  */
 static inline uint32_t bufs_free(const struct engine *e)
 {
@@ -627,6 +629,47 @@ static int send_queued_vec(struct engine *e, struct conn *c)
 			    conn_ud(e, c, UD_OP_SEND));
 }
 
+/*
+ * engine_send_input(): the mode's bytes, then in_echo bytes of the input
+ * chain from its unconsumed start, in one sendmsg of up to SEND_IOV_MAX
+ * pieces (the rest goes in the next send). Without the sendmsg headers
+ * (their mapping failed), one piece per send.
+ */
+static int send_echo(struct engine *e, struct conn *c)
+{
+	const int flags = MSG_NOSIGNAL | MSG_WAITALL;
+	uint32_t left = c->in_echo, off = c->in_off, len;
+	uint16_t bid = c->in_head;
+	struct send_vec *v;
+	unsigned n = 0;
+
+	if (!e->vecs || (!c->out_ptr && e->bufs.len[bid] - off >= left)) {
+		if (c->out_ptr)
+			return ring_send(e->ring, c->fd, conn_fixed(c), c->out_ptr + c->out_off,
+					 c->out_len - c->out_off, flags, conn_ud(e, c, UD_OP_SEND));
+		len = e->bufs.len[bid] - off < left ? e->bufs.len[bid] - off : left;
+		return ring_send(e->ring, c->fd, conn_fixed(c), bufring_buf(&e->bufs, bid) + off,
+				 len, flags, conn_ud(e, c, UD_OP_SEND));
+	}
+	v = &e->vecs[conn_slot(&e->slab, c)];
+	if (c->out_ptr) {
+		v->iov[n].iov_base = (void *)(c->out_ptr + c->out_off);
+		v->iov[n++].iov_len = c->out_len - c->out_off;
+	}
+	for (uint16_t i = 0; i < c->in_count && left && n < SEND_IOV_MAX;
+	     i++, bid = e->bufs.next[bid], off = 0) {
+		len = e->bufs.len[bid] - off < left ? e->bufs.len[bid] - off : left;
+		v->iov[n].iov_base = bufring_buf(&e->bufs, bid) + off;
+		v->iov[n++].iov_len = len;
+		left -= len;
+	}
+	memset(&v->msg, 0, sizeof(v->msg));
+	v->msg.msg_iov = v->iov;
+	v->msg.msg_iovlen = n;
+	return ring_sendmsg(e->ring, c->fd, conn_fixed(c), &v->msg, flags,
+			    conn_ud(e, c, UD_OP_SEND));
+}
+
 /* One send from the output: the mode's span, several queued buffers, or the head buffer. */
 static void start_send(struct engine *e, struct conn *c)
 {
@@ -634,7 +677,9 @@ static void start_send(struct engine *e, struct conn *c)
 	uint64_t ud = conn_ud(e, c, UD_OP_SEND);
 	int ret;
 
-	if (c->out_ptr)
+	if (c->in_echo)
+		ret = send_echo(e, c);
+	else if (c->out_ptr)
 		ret = ring_send(e->ring, c->fd, conn_fixed(c), c->out_ptr + c->out_off,
 				c->out_len - c->out_off, flags, ud);
 	else if (c->out_count > 1 && e->vecs)
@@ -656,7 +701,7 @@ static void start_send(struct engine *e, struct conn *c)
 static struct next_in next_view(const struct engine *e, const struct conn *c)
 {
 	/* Under pressure, a connection waiting for its peer to read takes no more buffers. */
-	bool squeezed = c->out_count && pool_pressed(e);
+	bool squeezed = (c->out_count || c->in_echo) && pool_pressed(e);
 
 	return (struct next_in){
 		.rx = c->rx,
@@ -665,7 +710,7 @@ static struct next_in next_view(const struct engine *e, const struct conn *c)
 		.in_queued = c->in_count > 0,
 		.in_full = c->in_count >= e->hold_max || squeezed,
 		.in_low = c->in_count <= e->resume_at && !squeezed,
-		.out_queued = c->out_ptr != NULL || c->out_count > 0,
+		.out_queued = c->out_ptr != NULL || c->out_count > 0 || c->in_echo > 0,
 	};
 }
 
@@ -861,6 +906,36 @@ static void on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe 
 	}
 }
 
+/* A send of engine_send_input() moved res bytes: the mode's first, then its input's. */
+static void sent_echo(struct engine *e, struct conn *c, uint32_t res)
+{
+	if (c->out_ptr) {
+		uint32_t rest = c->out_len - c->out_off;
+
+		if (res < rest) {
+			c->out_off += res;
+			STAT_INC(e->stats, short_sends);
+			return;
+		}
+		res -= rest;
+		c->out_ptr = NULL;
+		c->out_off = c->out_len = 0;
+	}
+	while (res && c->in_echo) {
+		uint32_t rest = e->bufs.len[c->in_head] - c->in_off, n = res < rest ? res : rest;
+
+		if (n > c->in_echo)
+			n = c->in_echo;
+		c->in_off += n;
+		c->in_echo -= (uint16_t)n;
+		res -= n;
+		if (c->in_off >= e->bufs.len[c->in_head])
+			pop_input(e, c);
+	}
+	if (!c->in_echo)
+		c->tx |= CONN_TX_SENT_NOTIFY;
+}
+
 static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
@@ -881,7 +956,9 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 	if (e->info)
 		info_add(&e->info[conn_slot(&e->slab, c)].bytes_out, res);
 	c->last_active_ms = now32(e);
-	if (c->out_ptr) {
+	if (c->in_echo) {
+		sent_echo(e, c, (uint32_t)res);
+	} else if (c->out_ptr) {
 		c->out_off += (uint32_t)res;
 		if (c->out_off < c->out_len) {
 			/* MSG_WAITALL makes this rare (a signal, a closing socket); resume. */
@@ -1308,8 +1385,8 @@ static void check_timeouts(struct engine *e, struct conn *c)
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
-	if (c->out_count && (c->tx & CONN_TX_SENDING) && bufs_free(e) < e->reserve / 8 &&
-	    now - c->last_active_ms > STARVED_SEND_MS) {
+	if ((c->out_count || c->in_echo) && (c->tx & CONN_TX_SENDING) &&
+	    bufs_free(e) < e->reserve / 8 && now - c->last_active_ms > STARVED_SEND_MS) {
 		STAT_INC(e->stats, starved_resets);
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
@@ -1605,6 +1682,11 @@ void *engine_mode_data(struct engine *e)
 	return e->mode_data;
 }
 
+uint32_t engine_capacity(const struct engine *e)
+{
+	return e->slab.cap;
+}
+
 struct conn_ref engine_ref(const struct engine *e, const struct conn *c)
 {
 	return (struct conn_ref){conn_slot(&e->slab, c), c->gen};
@@ -1633,7 +1715,7 @@ uint32_t engine_input(struct engine *e, struct conn *c, const uint8_t **data)
 
 void engine_consume(struct engine *e, struct conn *c, uint32_t n)
 {
-	if (!c->in_count)
+	if (!c->in_count || c->in_echo)
 		return;
 	c->in_off += n;
 	if (c->in_off >= e->bufs.len[c->in_head])
@@ -1643,6 +1725,8 @@ void engine_consume(struct engine *e, struct conn *c, uint32_t n)
 
 void engine_drop_input(struct engine *e, struct conn *c)
 {
+	if (c->in_echo)
+		return; /* a send reads these buffers: they go as it completes */
 	while (c->in_count)
 		pop_input(e, c);
 	kick(e, c);
@@ -1658,7 +1742,7 @@ int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len)
 {
 	if (!can_send(c))
 		return -EPIPE;
-	if (c->out_ptr || c->out_count || (c->tx & CONN_TX_SENDING))
+	if (engine_sending(c))
 		return -EBUSY;
 	if (!len) {
 		c->tx |= CONN_TX_SENT_NOTIFY;
@@ -1671,9 +1755,40 @@ int engine_send(struct engine *e, struct conn *c, const void *buf, uint32_t len)
 	return 0;
 }
 
+uint32_t engine_input_len(const struct engine *e, const struct conn *c)
+{
+	uint32_t n = 0;
+	uint16_t bid = c->in_head;
+
+	for (uint16_t i = 0; i < c->in_count; i++, bid = e->bufs.next[bid])
+		n += e->bufs.len[bid];
+	return n - (c->in_count ? c->in_off : 0);
+}
+
+int engine_send_input(struct engine *e, struct conn *c, const void *pre, uint32_t pre_len,
+		      uint32_t len)
+{
+	if (!can_send(c))
+		return -EPIPE;
+	if (engine_sending(c))
+		return -EBUSY;
+	if (len > ENGINE_SEND_INPUT_MAX || len > engine_input_len(e, c))
+		return -EINVAL;
+	if (!pre_len && !len) {
+		c->tx |= CONN_TX_SENT_NOTIFY;
+	} else {
+		c->out_ptr = pre_len ? pre : NULL;
+		c->out_len = pre_len;
+		c->out_off = 0;
+		c->in_echo = (uint16_t)len;
+	}
+	kick(e, c);
+	return 0;
+}
+
 bool engine_sending(const struct conn *c)
 {
-	return c->out_ptr || c->out_count || (c->tx & CONN_TX_SENDING);
+	return c->out_ptr || c->out_count || c->in_echo || (c->tx & CONN_TX_SENDING);
 }
 
 int engine_forward(struct engine *e, struct conn *from, struct conn *to)
@@ -1681,9 +1796,9 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 	uint32_t bytes = 0;
 	uint16_t head, bid;
 
-	if (!from->in_count)
+	if (!from->in_count || from->in_echo)
 		return 0;
-	if (!can_send(to) || to->out_ptr) {
+	if (!can_send(to) || to->out_ptr || to->in_echo) {
 		engine_drop_input(e, from);
 		return -EPIPE;
 	}

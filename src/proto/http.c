@@ -19,10 +19,29 @@
  * of every response and a send holds the generation it points into, so a
  * refresh never rewrites bytes a send still reads. The run blocks follow the
  * same generations.
+ *
+ * --echo-body: a request with a body (Content-Length, 0 included, or
+ * chunked) is answered with 200 and that body, streamed: the request's
+ * buffers are sent back as they arrive, after the head (and, for chunked,
+ * each chunk's size line) that the connection's small slot of the shard's
+ * echo table holds, with engine_send_input() (no copy, paced by the send in
+ * flight and the engine's pool shares). Such a request ends a run and nothing
+ * after it is parsed until its body has passed:
+ *
+ *   head parsed -> (earlier runs sent) -> wait for the first body byte
+ *     -> head + data -> data ... -> [chunked: "0" chunk] -> next request
+ *
+ * The head waits for the body's first byte, so a body that never starts
+ * still gets the 408 and a malformed first chunk the 400 they get without
+ * the flag. Once the 200 has begun, its status cannot change: a body that
+ * stalls, breaks off or turns out malformed cuts the response with a reset,
+ * so no client takes it for a whole one.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #include "http_parser.h"
@@ -33,6 +52,14 @@
 
 #define RUN_COPIES_MAX 64
 #define RUN_BLOCK_MAX  (64 * 1024) /* bytes of one block of copies */
+
+/* run.kind of an echoed body: no prebuilt response, never part of a longer run. */
+#define RUN_ECHO HTTP_RESP_KIND_COUNT
+
+/* A connection's slot of the echo table: its response head, or a chunk's framing. */
+#define ECHO_SLOT 256
+
+_Static_assert(HTTP_ECHO_HEAD_MAX + 24 <= ECHO_SLOT, "a head and a chunk-size line fit a slot");
 
 /* Responses that can keep a connection open and so can repeat within a run. */
 enum { RUN_OK, RUN_HEAD, RUN_405, RUN_KINDS };
@@ -58,15 +85,24 @@ struct http_shard {
 	unsigned methods;   /* --methods (0: any) */
 	uint32_t body_ms;   /* --body-timeout */
 	uint32_t body_rate; /* --body-min-rate */
+	char *echo;	    /* --echo-body: ECHO_SLOT bytes per connection slot, or NULL */
+	size_t echo_bytes;
 };
 
 /* A pending run: count requests that all get the same response. */
 struct run {
 	uint32_t count;
-	uint8_t kind; /* enum http_resp_kind */
-	uint8_t minor;
-	uint8_t keep;
-	uint8_t valid;
+	uint8_t kind; /* enum http_resp_kind, or RUN_ECHO */
+	uint8_t minor : 1;
+	uint8_t keep : 1;
+	uint8_t valid : 1;
+	/* RUN_ECHO only (count 1): the body's framing and how far its answer got */
+	uint8_t chunked : 1; /* the body is chunked, and so is the answer */
+	uint8_t started : 1; /* the head went */
+	uint8_t chunks : 1;  /* a data chunk went (the next framing starts with CRLF) */
+	uint8_t ended : 1;   /* the parser has passed the body's end */
+	uint8_t head_len;    /* the head's bytes at the start of the echo slot */
+	uint8_t expect : 1;  /* the client waits for 100 Continue before its body */
 };
 
 /* The request deadline armed on a connection. */
@@ -186,6 +222,17 @@ static int http_init(struct engine *e, const void *arg, void **data)
 	hs->header_ms = cfg->header_ms;
 	hs->body_ms = cfg->body_ms;
 	hs->body_rate = cfg->body_rate;
+	if (cfg->echo_body) {
+		/* Touched only as slots are used, like the engine's own per-slot tables. */
+		hs->echo_bytes = (size_t)engine_capacity(e) * ECHO_SLOT;
+		hs->echo = mmap(NULL, hs->echo_bytes, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (hs->echo == MAP_FAILED) {
+			hs->echo = NULL;
+			ret = -ENOMEM;
+			goto out_free;
+		}
+	}
 	*data = hs;
 	return 0;
 
@@ -205,6 +252,8 @@ static void http_fini(struct engine *e, void *data)
 
 	if (!hs)
 		return;
+	if (hs->echo)
+		munmap(hs->echo, hs->echo_bytes);
 	for (int gen = 0; gen < 2; gen++)
 		for (int k = 0; k < RUN_KINDS; k++)
 			for (int minor = 0; minor < 2; minor++)
@@ -339,43 +388,226 @@ static void update_deadline(struct engine *e, struct conn *c, uint32_t body_byte
 	engine_set_deadline(e, c, at < now + hs->body_ms ? at : now + hs->body_ms);
 }
 
+static char *echo_slot(struct engine *e, struct conn *c)
+{
+	return hshard(e)->echo + (size_t)engine_ref(e, c).slot * ECHO_SLOT;
+}
+
+/* "[CRLF]size CRLF": the line that starts a chunk of the answer, after the one before it. */
+static uint32_t chunk_line(char *out, uint32_t size, bool after_chunk)
+{
+	return (uint32_t)sprintf(out, "%s%x\r\n", after_chunk ? "\r\n" : "", size);
+}
+
+/* The answer to an echoed body cannot be finished: cut it (see the top of the file). */
+static void echo_cut(struct engine *e, struct conn *c)
+{
+	engine_close(e, c, ENGINE_CLOSE_RESET);
+}
+
+enum echo_step { ECHO_WAIT, ECHO_DONE };
+
+/*
+ * Moves the echo in hc->run on: parses framing (consumed here), hands the
+ * body bytes queued to one send with the head or framing before them, and
+ * at the body's end sends what closes the answer. Returns ECHO_WAIT (a send
+ * is in flight, more input is needed, or the connection is going) or
+ * ECHO_DONE (the run is answered, or dropped for an error to answer).
+ */
+static enum echo_step echo_step(struct engine *e, struct conn *c)
+{
+	struct http_shard *hs = hshard(e);
+	struct http_conn *hc = hconn(c);
+	struct run *r = &hc->run;
+	char *buf = echo_slot(e, c);
+	uint32_t body_bytes = 0, pre = 0, len;
+
+	for (;;) {
+		enum http_event ev = HTTP_EV_END;
+		struct http_request req;
+		const uint8_t *in;
+		ssize_t n = 0;
+
+		if (!r->ended) {
+			uint32_t avail = engine_input(e, c, &in);
+
+			n = http_parse_event(&hc->parser, (const char *)in, avail, &req, &ev);
+			if (n < 0) {
+				STAT_INC(engine_stats(e), proto_errors);
+				if (r->started) {
+					echo_cut(e, c);
+					return ECHO_WAIT;
+				}
+				/* Nothing of the 200 went: the error is answered as ever. */
+				hc->error = (uint16_t)http_error_status((enum http_error) - n);
+				r->count = 0;
+				return ECHO_DONE;
+			}
+			if (n) {
+				engine_consume(e, c, (uint32_t)n); /* framing, never sent */
+				body_bytes += (uint32_t)n;
+			}
+		}
+		if (ev == HTTP_EV_DATA && conn_inq_len(c))
+			break;
+		if (ev == HTTP_EV_END) {
+			r->ended = 1;
+			goto end;
+		}
+		if (ev != HTTP_EV_NONE && ev != HTTP_EV_DATA) {
+			/* A head or a whole request inside a body: the parser and we disagree. */
+			echo_cut(e, c);
+			return ECHO_WAIT;
+		}
+		if (n && ev == HTTP_EV_NONE)
+			continue; /* a buffer of framing went; the next may hold data */
+		/* All queued input is parsed: wait for more, unless none will come. */
+		if (hc->eof) {
+			if (r->started) {
+				echo_cut(e, c);
+				return ECHO_WAIT;
+			}
+			r->count = 0; /* the body broke off before its answer began */
+			return ECHO_DONE;
+		}
+		update_deadline(e, c, body_bytes);
+		if (r->expect && !r->started) {
+			/*
+			 * Expect: 100-continue and no body byte yet: invite it, as nginx
+			 * does when it starts reading a body (curl otherwise waits a
+			 * second). In order: everything before this request is answered.
+			 */
+			static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+			r->expect = 0;
+			hc->chunk = 0;
+			if (engine_send(e, c, cont, sizeof(cont) - 1))
+				echo_cut(e, c);
+		}
+		return ECHO_WAIT;
+	}
+
+	/* Data: as much as is queued (at most a send's worth), after the head or framing. */
+	len = engine_input_len(e, c);
+	if (len > ENGINE_SEND_INPUT_MAX)
+		len = ENGINE_SEND_INPUT_MAX;
+	if (len > http_parser_data_left(&hc->parser))
+		len = (uint32_t)http_parser_data_left(&hc->parser);
+	if (!r->started) {
+		http_response_echo_date(&hs->resp, buf);
+		pre = r->head_len;
+		/* The client sent its body without waiting: no 100 (RFC 9110 10.1.1). */
+		r->expect = 0;
+	}
+	if (r->chunked) {
+		pre += chunk_line(buf + pre, len, r->chunks);
+		r->chunks = 1;
+	}
+	r->started = 1;
+	http_parser_take_data(&hc->parser, len);
+	if (!r->chunked && !http_parser_data_left(&hc->parser)) {
+		/*
+		 * The whole body is in: the body deadline is done with, and a slow
+		 * reader of the rest of its echo meets --send-timeout instead, as a
+		 * slow reader of any response does.
+		 */
+		hc->timer = TIMER_NONE;
+		engine_set_deadline(e, c, 0);
+	} else {
+		update_deadline(e, c, body_bytes + len);
+	}
+	hc->chunk = 0; /* the run goes on after this send */
+	if (engine_send_input(e, c, pre ? buf : NULL, pre, len))
+		echo_cut(e, c);
+	return ECHO_WAIT;
+
+end:
+	if (!r->started) {
+		http_response_echo_date(&hs->resp, buf);
+		pre = r->head_len;
+		r->started = 1;
+	}
+	if (r->chunked) {
+		memcpy(buf + pre, "\r\n0\r\n\r\n" + (r->chunks ? 0 : 2), r->chunks ? 7 : 5);
+		pre += r->chunks ? 7 : 5;
+	}
+	if (!r->keep)
+		hc->closing = 1;
+	/* The body is all in: its deadline goes, however slowly the rest is read. */
+	update_deadline(e, c, body_bytes);
+	if (!pre) {
+		r->count = 0;
+		return ECHO_DONE;
+	}
+	hc->chunk = 1; /* this send ends the run */
+	if (engine_send(e, c, buf, pre))
+		echo_cut(e, c);
+	return ECHO_WAIT;
+}
+
+/* Parses with http_parse_event() while a request's head is being read (--echo-body). */
+static bool parse_heads(const struct http_shard *hs, const struct http_conn *hc)
+{
+	return hs->echo && (http_parser_idle(&hc->parser) || http_parser_in_head(&hc->parser));
+}
+
 /*
  * Parses queued input into the run until the run must be sent (a request
  * wants another response, an error, a close, or the input ran out), then
- * sends it; with nothing left to answer, closes if asked to.
+ * sends it; with nothing left to answer, closes if asked to. An echoed body
+ * is answered by echo_step(), then this goes on with what follows it.
  */
 static void http_pump(struct engine *e, struct conn *c)
 {
+	struct http_shard *hs = hshard(e);
 	struct http_conn *hc = hconn(c);
 	const uint8_t *in;
 	uint32_t body_bytes = 0;
 
+again:
 	if (engine_sending(c) || engine_closing(c))
 		return;
 	if (!hc->run.count && hc->next.valid) {
 		hc->run = hc->next;
 		hc->next.valid = 0;
 	}
+	if (hc->run.count && hc->run.kind == RUN_ECHO) {
+		if (echo_step(e, c) == ECHO_WAIT)
+			return;
+		goto again;
+	}
 	while (!hc->next.valid && !hc->error && !hc->closing && conn_inq_len(c)) {
 		uint32_t avail = engine_input(e, c, &in);
+		enum http_event ev = HTTP_EV_COMPLETE;
 		struct http_request req;
-		struct run r;
-		ssize_t n = http_parse(&hc->parser, (const char *)in, avail, &req);
+		struct run r = {0};
+		bool echo;
+		ssize_t n;
 
+		if (parse_heads(hs, hc))
+			n = http_parse_event(&hc->parser, (const char *)in, avail, &req, &ev);
+		else
+			n = http_parse(&hc->parser, (const char *)in, avail, &req);
 		if (n < 0) {
 			hc->error = (uint16_t)http_error_status((enum http_error) - n);
 			STAT_INC(engine_stats(e), proto_errors);
 			break;
 		}
+		if (ev == HTTP_EV_NONE)
+			n = 0;
 		/* n == 0: all of it parsed and no request complete yet; the buffer goes back. */
 		engine_consume(e, c, n ? (uint32_t)n : avail);
 		if (hc->timer == TIMER_BODY)
 			body_bytes += n ? (uint32_t)n : avail;
 		if (n == 0)
 			continue;
+		r.kind = kind_for_method(hs->methods, req.method);
+		/* A head whose body is not echoed: http_parse() discards the body, then it is answered. */
+		echo = hs->echo && req.has_body && r.kind == HTTP_RESP_OK;
+		if (ev == HTTP_EV_HEAD && !echo)
+			continue;
 		STAT_INC(engine_stats(e), requests);
 		r.count = 1;
-		r.kind = kind_for_method(hshard(e)->methods, req.method);
 		r.minor = req.minor;
 		/*
 		 * Stopping (SIGTERM, or a --handover to a new ringer): the answer says
@@ -384,16 +616,28 @@ static void http_pump(struct engine *e, struct conn *c)
 		 */
 		r.keep = req.keep_alive && !engine_draining(e);
 		r.valid = 1;
-		if (!r.keep)
+		if (echo) {
+			/* Its head now, while the request is at hand; its Date when it goes. */
+			r.kind = RUN_ECHO;
+			r.chunked = req.chunked;
+			r.ended = ev != HTTP_EV_HEAD; /* Content-Length: 0 */
+			r.expect = req.expect_continue;
+			r.head_len = (uint8_t)http_response_echo_head(
+				&hs->resp, echo_slot(e, c), req.chunked, req.content_length, r.keep,
+				req.minor);
+		} else if (!r.keep) {
 			hc->closing = 1;
+		}
 		if (!hc->run.count) {
 			hc->run = r;
-		} else if (hc->run.kind == r.kind && hc->run.minor == r.minor &&
+		} else if (!echo && hc->run.kind == r.kind && hc->run.minor == r.minor &&
 			   hc->run.keep == r.keep) {
 			hc->run.count++;
 		} else {
 			hc->next = r;
 		}
+		if (echo)
+			break; /* what follows waits for its body to pass */
 	}
 	if (!hc->run.count && hc->error) {
 		/* Everything before the bad request is answered; now the error, then close. */
@@ -406,6 +650,8 @@ static void http_pump(struct engine *e, struct conn *c)
 		hc->errored = 1;
 	}
 	if (hc->run.count) {
+		if (hc->run.kind == RUN_ECHO)
+			goto again;
 		if (send_run(e, c))
 			engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
@@ -430,6 +676,23 @@ static void http_pump(struct engine *e, struct conn *c)
 		engine_close(e, c, ENGINE_CLOSE);
 }
 
+/* An echo not begun yet gives way to an error response (a 408); one begun is cut. */
+static bool echo_give_way(struct engine *e, struct conn *c)
+{
+	struct http_conn *hc = hconn(c);
+
+	if (hc->run.count && hc->run.kind == RUN_ECHO) {
+		if (hc->run.started) {
+			echo_cut(e, c);
+			return false;
+		}
+		hc->run.count = 0;
+	}
+	if (hc->next.valid && hc->next.kind == RUN_ECHO)
+		hc->next.valid = 0;
+	return true;
+}
+
 static void http_expired(struct engine *e, struct conn *c)
 {
 	struct http_conn *hc = hconn(c);
@@ -443,6 +706,8 @@ static void http_expired(struct engine *e, struct conn *c)
 		STAT_INC(engine_stats(e), body_timeouts);
 	else
 		STAT_INC(engine_stats(e), header_timeouts);
+	if (!echo_give_way(e, c))
+		return;
 	/* What came of the late request is dropped; earlier answers still go first. */
 	hc->error = 408;
 	engine_drop_input(e, c);
@@ -465,7 +730,7 @@ static void http_sent(struct engine *e, struct conn *c)
 	struct http_shard *hs = hshard(e);
 	struct http_conn *hc = hconn(c);
 
-	if (hs->out_of_line && !hc->body_phase) {
+	if (hs->out_of_line && !hc->body_phase && hc->run.kind != RUN_ECHO) {
 		struct http_resp r = http_response_get_gen(&hs->resp, hc->run.kind, hc->run.keep,
 							   hc->run.minor, hc->gen);
 

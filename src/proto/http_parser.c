@@ -29,9 +29,9 @@
  * (request line, header section, chunk-size line), which is how limits are
  * exact to the byte without per-byte counting.
  *
- * Only four field names are interpreted (Connection, Content-Length,
- * Transfer-Encoding, Host) and three tokens in their values (close,
- * keep-alive, chunked), plus the methods GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS. They are matched while the bytes
+ * Only five field names are interpreted (Connection, Content-Length,
+ * Transfer-Encoding, Host, Expect) and four tokens in their values (close,
+ * keep-alive, chunked, 100-continue), plus the methods GET, HEAD, POST, PUT, DELETE, PATCH and OPTIONS. They are matched while the bytes
  * stream past, with a bit mask of the candidate words still alive and a
  * position: no byte of a name or token is ever needed twice.
  */
@@ -87,6 +87,7 @@ enum flag {
 	F_CHUNKED = 1u << 8,	     /* the body is being decoded as chunked */
 	F_TRAILER = 1u << 9,	     /* the field lines are a chunked body's trailers */
 	F_HOST = 1u << 10,	     /* a Host field was seen */
+	F_CONTINUE = 1u << 11,	     /* Expect: 100-continue */
 };
 
 /* Limit groups: the bytes of a step count against the limit of its state's group. */
@@ -121,9 +122,11 @@ enum word {
 	W_CONTENT_LENGTH,
 	W_TRANSFER_ENCODING,
 	W_HOST,
+	W_EXPECT,
 	W_CLOSE,
 	W_KEEP_ALIVE,
 	W_CHUNKED,
+	W_100_CONTINUE,
 	W_GET,
 	W_HEAD,
 	W_POST,
@@ -142,9 +145,11 @@ static const struct {
 	[W_CONTENT_LENGTH] = {"content-length", 14},
 	[W_TRANSFER_ENCODING] = {"transfer-encoding", 17},
 	[W_HOST] = {"host", 4},
+	[W_EXPECT] = {"expect", 6},
 	[W_CLOSE] = {"close", 5},
 	[W_KEEP_ALIVE] = {"keep-alive", 10},
 	[W_CHUNKED] = {"chunked", 7},
+	[W_100_CONTINUE] = {"100-continue", 12},
 	[W_GET] = {"GET", 3},
 	[W_HEAD] = {"HEAD", 4},
 	[W_POST] = {"POST", 4},
@@ -155,10 +160,12 @@ static const struct {
 };
 
 #define BIT(w) (1u << (w))
-#define NAME_WORDS \
-	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST))
+#define NAME_WORDS                                                                            \
+	(BIT(W_CONNECTION) | BIT(W_CONTENT_LENGTH) | BIT(W_TRANSFER_ENCODING) | BIT(W_HOST) | \
+	 BIT(W_EXPECT))
 #define CONN_WORDS (BIT(W_CLOSE) | BIT(W_KEEP_ALIVE))
 #define TE_WORDS   BIT(W_CHUNKED)
+#define EXP_WORDS  BIT(W_100_CONTINUE)
 #define METH_WORDS                                                                            \
 	(BIT(W_GET) | BIT(W_HEAD) | BIT(W_POST) | BIT(W_PUT) | BIT(W_DELETE) | BIT(W_PATCH) | \
 	 BIT(W_OPTIONS))
@@ -172,6 +179,7 @@ enum field {
 	FIELD_CONTENT_LENGTH,
 	FIELD_TRANSFER_ENCODING,
 	FIELD_HOST,
+	FIELD_EXPECT,
 };
 
 /* tchar of RFC 9110 5.6.2: the bytes of methods and field names. */
@@ -344,6 +352,9 @@ static void token_done(struct http_parser *p)
 			p->flags |= F_CLOSE;
 		else if (m == BIT(W_KEEP_ALIVE))
 			p->flags |= F_KEEP_ALIVE;
+	} else if (p->field == FIELD_EXPECT) {
+		if (m == BIT(W_100_CONTINUE))
+			p->flags |= F_CONTINUE;
 	} else if (m == BIT(W_CHUNKED)) {
 		p->flags |= F_TE_LAST_CHUNKED;
 	} else {
@@ -416,6 +427,9 @@ static enum http_error name_done(struct http_parser *p)
 		p->field = FIELD_CONTENT_LENGTH;
 		p->remaining = 0;
 		p->state = S_CL_PRE;
+	} else if (m == BIT(W_EXPECT)) {
+		p->field = FIELD_EXPECT;
+		p->state = S_LIST_SEP;
 	} else if (m == BIT(W_HOST)) {
 		/* RFC 9112 3.2: more than one Host field line is 400. */
 		if (p->flags & F_HOST)
@@ -726,7 +740,9 @@ static enum http_error step(struct http_parser *p, const unsigned char *b, size_
 		}
 		if (p->field == FIELD_TRANSFER_ENCODING)
 			p->flags |= (p->flags & F_TE_ONE) ? F_TE_MANY : F_TE_ONE;
-		p->mask = p->field == FIELD_CONNECTION ? CONN_WORDS : TE_WORDS;
+		p->mask = p->field == FIELD_CONNECTION ? CONN_WORDS
+			  : p->field == FIELD_EXPECT   ? EXP_WORDS
+						       : TE_WORDS;
 		p->idx = 0;
 		p->state = S_LIST_TOKEN;
 		break;
@@ -872,6 +888,22 @@ static enum http_error charge(struct http_parser *p, enum state s, size_t n)
 	return HTTP_ERR_NONE;
 }
 
+/* What a request that ended (or whose head ended) looks like to the caller. */
+static void fill_request(const struct http_parser *p, struct http_request *out, const char *path,
+			 size_t path_len)
+{
+	out->method = p->method;
+	out->minor = p->minor;
+	out->keep_alive = !(p->flags & F_CLOSE) && (p->minor || (p->flags & F_KEEP_ALIVE));
+	out->chunked = p->flags & F_CHUNKED;
+	out->has_body = p->flags & (F_CL | F_CHUNKED);
+	/* RFC 9110 10.1.1: an HTTP/1.0 request's expectation is ignored. */
+	out->expect_continue = p->minor && (p->flags & F_CONTINUE);
+	out->content_length = (p->flags & F_CL) ? p->length : 0;
+	out->path = path;
+	out->path_len = (uint32_t)path_len;
+}
+
 ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct http_request *out)
 {
 	const unsigned char *b = (const unsigned char *)buf;
@@ -899,15 +931,85 @@ ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct ht
 	return 0;
 
 done:
-	out->method = p->method;
-	out->minor = p->minor;
-	out->keep_alive = !(p->flags & F_CLOSE) && (p->minor || (p->flags & F_KEEP_ALIVE));
-	out->chunked = p->flags & F_CHUNKED;
-	out->content_length = (p->flags & F_CL) ? p->length : 0;
-	out->path = path_len ? buf + tstart : NULL;
-	out->path_len = (uint32_t)path_len;
+	fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
 	http_parser_init(p);
 	return (ssize_t)pos;
+}
+
+static bool in_data(const struct http_parser *p)
+{
+	return p->state == S_BODY || p->state == S_CHUNK_DATA;
+}
+
+/*
+ * http_parse() with stops: the loop is the same, but it never steps into
+ * body data (the caller passes over it with http_parser_take_data()), and
+ * it returns where a head ends as well as where a request does.
+ */
+ssize_t http_parse_event(struct http_parser *p, const char *buf, size_t len,
+			 struct http_request *out, enum http_event *ev)
+{
+	const unsigned char *b = (const unsigned char *)buf;
+	size_t pos = 0, tstart = SIZE_MAX, path_len = 0;
+
+	*ev = HTTP_EV_NONE;
+	if (p->state == S_ERROR)
+		return -(ssize_t)p->field;
+	if (p->state == S_DONE) {
+		/* The last data byte of a Content-Length body was taken. */
+		fill_request(p, out, NULL, 0);
+		http_parser_init(p);
+		*ev = HTTP_EV_END;
+		return 0;
+	}
+	while (pos < len) {
+		enum state s = p->state;
+		unsigned g = state_group[s];
+		size_t from = pos;
+		enum http_error err;
+
+		if (in_data(p)) {
+			*ev = HTTP_EV_DATA;
+			return (ssize_t)pos;
+		}
+		do {
+			err = step(p, b, &pos, len, &tstart, &path_len);
+		} while (!err && g != G_NONE && pos < len && state_group[p->state] == g);
+		if (!err)
+			err = charge(p, s, pos - from);
+		if (err)
+			return fail(p, err);
+		if (p->state == S_DONE) {
+			/* A head without body bytes, or a chunked body's trailers, ended. */
+			*ev = (p->flags & F_TRAILER) ? HTTP_EV_END : HTTP_EV_COMPLETE;
+			fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
+			http_parser_init(p);
+			return (ssize_t)pos;
+		}
+		if (g == G_HEADER && state_group[p->state] != G_HEADER && !(p->flags & F_TRAILER)) {
+			/* The head ended and a body follows. */
+			*ev = HTTP_EV_HEAD;
+			fill_request(p, out, path_len ? buf + tstart : NULL, path_len);
+			return (ssize_t)pos;
+		}
+	}
+	if (in_data(p))
+		*ev = HTTP_EV_DATA;
+	return (ssize_t)pos;
+}
+
+uint64_t http_parser_data_left(const struct http_parser *p)
+{
+	return in_data(p) ? p->remaining : 0;
+}
+
+void http_parser_take_data(struct http_parser *p, uint64_t n)
+{
+	if (!in_data(p) || n > p->remaining)
+		return;
+	p->remaining -= n;
+	if (!p->remaining)
+		p->state = p->state == S_BODY ? S_DONE : S_CHUNK_DATA_CR;
 }
 
 _Static_assert(W_OPTIONS - W_GET == HTTP_METHOD_OPTIONS, "method words follow enum http_method");

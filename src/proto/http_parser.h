@@ -45,7 +45,8 @@
  * Request bodies are consumed and discarded by the parser itself (by
  * Content-Length, or by decoding Transfer-Encoding: chunked, extensions and
  * trailers included), so a request is reported only once its body has
- * passed; the caller never sees body bytes.
+ * passed; the caller never sees body bytes. (http_parse_event() below is
+ * the same parser for a caller that does want them.)
  *
  * Grammar accepted (RFC 9112, with the choices below):
  *   - Lines end in CRLF; a bare LF is tolerated as a line end (as nginx
@@ -74,7 +75,10 @@
  *   - Host (RFC 9112 3.2): an HTTP/1.1 request without one, any request
  *     with two, or one whose value is not uri-host [":" port] (reg-name
  *     bytes, pct-encoded, or an IP literal in brackets; empty is allowed)
- *     is 400. No header other than these four is interpreted.
+ *     is 400.
+ *   - Expect is a token list; "100-continue" (any case) is reported for
+ *     HTTP/1.1 requests, other expectations are ignored. No header other
+ *     than these five is interpreted.
  */
 
 /* Limits. Each is inclusive: a request exactly at a limit is served. */
@@ -154,7 +158,13 @@ struct http_request {
 	uint8_t method; /* enum http_method */
 	uint8_t minor;	/* 0 or 1 */
 	bool keep_alive;
-	bool chunked;		 /* the body was chunked (and has been discarded) */
+	bool chunked; /* the body was chunked (and has been discarded) */
+	/*
+	 * The request carries a body, framed by Content-Length (0 included) or
+	 * chunked (RFC 9112 6.1: their presence, not the length, says so).
+	 */
+	bool has_body;
+	bool expect_continue;	 /* HTTP/1.1 with Expect: 100-continue (RFC 9110 10.1.1) */
 	uint64_t content_length; /* 0 when absent */
 };
 
@@ -162,6 +172,55 @@ void http_parser_init(struct http_parser *p);
 
 /* See the calling convention above. out must not be NULL. */
 ssize_t http_parse(struct http_parser *p, const char *buf, size_t len, struct http_request *out);
+
+/*
+ * The same parser for a caller that wants the body's bytes (the HTTP mode's
+ * --echo-body): http_parse_event() stops at each of these and says which
+ * in *ev, returning the bytes it consumed up to there (or < 0: -enum
+ * http_error, sticky, as for http_parse()).
+ *
+ *   HTTP_EV_NONE      all len bytes were consumed, nothing to report yet.
+ *   HTTP_EV_COMPLETE  a request without body bytes (no body, or
+ *                     Content-Length: 0) is complete, as http_parse() > 0:
+ *                     *out is filled and the parser is ready for the next.
+ *   HTTP_EV_HEAD      the head of a request with a body ended; *out is
+ *                     filled (has_body, chunked, content_length). DATA and
+ *                     END follow. Calling http_parse() instead from here on
+ *                     discards the body and returns the request at its end.
+ *   HTTP_EV_DATA      body bytes come next, exactly as they are in the input
+ *                     (Content-Length bytes, or a chunk's data; framing was
+ *                     consumed before it): http_parser_data_left() of them.
+ *                     The caller passes over those it has with
+ *                     http_parser_take_data(), from this buffer or later
+ *                     ones, and calls again after them. A call made here
+ *                     returns DATA again at once, consuming nothing.
+ *   HTTP_EV_END       the body (and a chunked body's trailers) ended: the
+ *                     request is complete, *out is filled as for
+ *                     http_parse() (its path NULL), the parser is ready for
+ *                     the next. After the last data byte of a
+ *                     Content-Length body this comes with 0 bytes consumed,
+ *                     len 0 included.
+ *
+ * Once data has been taken, stay with http_parse_event() until END: only it
+ * reports a request whose last byte the caller took.
+ *
+ * So a body is never copied or buffered by the parser: the caller sees
+ * where its bytes are and what they amount to, and skips the framing.
+ */
+enum http_event {
+	HTTP_EV_NONE,
+	HTTP_EV_COMPLETE,
+	HTTP_EV_HEAD,
+	HTTP_EV_DATA,
+	HTTP_EV_END,
+};
+
+ssize_t http_parse_event(struct http_parser *p, const char *buf, size_t len,
+			 struct http_request *out, enum http_event *ev);
+/* Body bytes that follow now, without framing: nonzero only where DATA was reported. */
+uint64_t http_parser_data_left(const struct http_parser *p);
+/* n of them (n <= http_parser_data_left()) were passed over by the caller. */
+void http_parser_take_data(struct http_parser *p, uint64_t n);
 
 /* True while the parser is between requests (nothing of a next one seen). */
 bool http_parser_idle(const struct http_parser *p);

@@ -274,6 +274,54 @@ struct http_resp http_response_get_gen(const struct http_responses *r, enum http
 	return resp;
 }
 
+static char *put(char *out, const char *s, size_t n)
+{
+	memcpy(out, s, n);
+	return out + n;
+}
+
+#define PUT(out, lit) put(out, lit, sizeof(lit) - 1)
+
+#define ECHO_DATE_AT "HTTP/1.1 200 OK\r\nServer: ringer\r\nDate: "
+
+uint32_t http_response_echo_head(const struct http_responses *r, char *out, bool chunked,
+				 uint64_t length, bool keep_alive, unsigned minor)
+{
+	enum http_resp_conn c = !keep_alive ? HTTP_CONN_CLOSE
+				: minor	    ? HTTP_CONN_KEEP_11
+					    : HTTP_CONN_KEEP_10;
+	char digits[20];
+	int nd = 0;
+	char *p = out;
+
+	/* Formatted by hand, as the Date is: a few copies, no printf on the hot path. */
+	p = PUT(p, ECHO_DATE_AT);
+	p = put(p, r->buf[r->cur] + r->ent[HTTP_RESP_OK][HTTP_CONN_KEEP_11].date_off,
+		HTTP_DATE_LEN);
+	p = PUT(p, "\r\nContent-Type: application/octet-stream\r\n");
+	if (chunked) {
+		p = PUT(p, "Transfer-Encoding: chunked\r\n");
+	} else {
+		p = PUT(p, "Content-Length: ");
+		do {
+			digits[nd++] = (char)('0' + length % 10);
+			length /= 10;
+		} while (length);
+		while (nd)
+			*p++ = digits[--nd];
+		p = PUT(p, "\r\n");
+	}
+	p = put(p, conn_header[c], strlen(conn_header[c]));
+	p = PUT(p, "\r\n");
+	return (uint32_t)(p - out);
+}
+
+void http_response_echo_date(const struct http_responses *r, char *head)
+{
+	memcpy(head + sizeof(ECHO_DATE_AT) - 1,
+	       r->buf[r->cur] + r->ent[HTTP_RESP_OK][HTTP_CONN_KEEP_11].date_off, HTTP_DATE_LEN);
+}
+
 enum http_resp_kind http_response_kind_for_status(int status)
 {
 	for (int k = 0; k < HTTP_RESP_KIND_COUNT; k++)

@@ -144,6 +144,21 @@ struct http_resp http_response_get(const struct http_responses *r, enum http_res
 struct http_resp http_response_get_gen(const struct http_responses *r, enum http_resp_kind kind,
 				       bool keep_alive, unsigned minor, unsigned gen);
 
+/*
+ * The head of a 200 that carries the request's own body back (--echo-body):
+ * the OK response's status line, Server and Date, then Content-Type:
+ * application/octet-stream, Content-Length: length or (chunked)
+ * Transfer-Encoding: chunked, and the Connection header as the prebuilt
+ * responses have it. Written to out, which has HTTP_ECHO_HEAD_MAX bytes;
+ * returns its length. The Date is the current generation's.
+ */
+#define HTTP_ECHO_HEAD_MAX 224
+
+uint32_t http_response_echo_head(const struct http_responses *r, char *out, bool chunked,
+				 uint64_t length, bool keep_alive, unsigned minor);
+/* Makes a head from http_response_echo_head() show the current Date (it may have waited). */
+void http_response_echo_date(const struct http_responses *r, char *head);
+
 /* The kind answering an HTTP status from http_error_status(): 400, 414, 431, 501, 505. */
 enum http_resp_kind http_response_kind_for_status(int status);
 

@@ -125,6 +125,11 @@ void config_usage(FILE *f, const char *prog)
 		"                         (of GET HEAD POST PUT DELETE PATCH OPTIONS); others get\n"
 		"                         405 with Allow (default any: every method, as nginx's\n"
 		"                         return 200; bodies are read and discarded)\n"
+		"  --echo-body            a request with a body (Content-Length, 0 included,\n"
+		"                         or chunked) gets 200 with exactly that body, streamed\n"
+		"                         back as it arrives (chunked stays chunked), as\n"
+		"                         application/octet-stream; HEAD, 405s and requests\n"
+		"                         without a body get the response above\n"
 		"  --header-timeout MS    a request's line and headers must arrive within MS of\n"
 		"                         its first byte, else 408 and close (default 10000;\n"
 		"                         0: no limit)\n"
@@ -189,6 +194,7 @@ enum opt_id {
 	OPT_BODY_SIZE,
 	OPT_HEADER_TIMEOUT,
 	OPT_METHODS,
+	OPT_ECHO_BODY,
 	OPT_STATS_INTERVAL,
 	OPT_BODY_TIMEOUT,
 	OPT_BODY_MIN_RATE,
@@ -234,6 +240,7 @@ static const struct cli_opt options[] = {
 	{"--body-size", NULL, OPT_BODY_SIZE, true},
 	{"--header-timeout", NULL, OPT_HEADER_TIMEOUT, true},
 	{"--methods", NULL, OPT_METHODS, true},
+	{"--echo-body", NULL, OPT_ECHO_BODY, false},
 	{"--body-timeout", NULL, OPT_BODY_TIMEOUT, true},
 	{"--body-min-rate", NULL, OPT_BODY_MIN_RATE, true},
 	{"--upstream", NULL, OPT_UPSTREAM, true},
@@ -472,6 +479,10 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_METHODS:
 		seen->http = true;
 		return parse_methods(cfg, val, err, err_len);
+	case OPT_ECHO_BODY:
+		seen->http = true;
+		cfg->echo_body = true;
+		return 0;
 	case OPT_HEADER_TIMEOUT:
 		seen->http = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
@@ -602,10 +613,15 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return 0;
 
 	/* Flags that belong to another mode are errors, not silently ignored. */
+	if (cfg->echo_body && cfg->mode != MODE_HTTP)
+		return cli_fail(err, err_len,
+				"--echo-body needs --mode http (it answers each HTTP request with "
+				"that request's body; --mode %s does not parse HTTP)",
+				mode_name(cfg->mode));
 	if (seen.http && cfg->mode != MODE_HTTP)
 		return cli_fail(err, err_len,
 				"--body/--body-size/--header-timeout/--body-timeout/"
-				"--body-min-rate/--methods need --mode http");
+				"--body-min-rate/--methods/--echo-body need --mode http");
 	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
 		return cli_fail(err, err_len, "--upstream/--upstreams-file need --mode proxy");
 	if (seen.proxy && cfg->mode != MODE_PROXY)

@@ -18,6 +18,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -100,6 +102,12 @@ struct response {
 	long long content_length;
 	char *body; /* malloc'd; body_len bytes */
 	size_t body_len;
+	bool chunked;	 /* the body came chunked */
+	unsigned chunks; /* ... in this many data chunks */
+	/* read_echo(): body bytes checked against pattern_byte(seed, i), not kept */
+	bool check;
+	uint64_t seed;
+	long long bad_at; /* the first byte that differed, or -1 */
 };
 
 static void reader_init(struct reader *r, int fd)
@@ -181,11 +189,132 @@ static void response_free(struct response *m)
 }
 
 /*
+ * Appends n bytes of the reader's input to m->body (grown as needed), or with
+ * m->check compares them with the pattern and only counts them.
+ */
+static int body_append(struct reader *r, struct response *m, size_t n, size_t *cap)
+{
+	if (m->check) {
+		for (size_t i = 0; i < n && m->bad_at < 0; i++)
+			if ((uint8_t)r->buf[r->off + i] != pattern_byte(m->seed, m->body_len + i))
+				m->bad_at = (long long)(m->body_len + i);
+		r->off += n;
+		m->body_len += n;
+		return 0;
+	}
+	if (m->body_len + n + 1 > *cap) {
+		char *b;
+
+		*cap = (m->body_len + n + 1) * 2;
+		b = realloc(m->body, *cap);
+		if (!b)
+			return -ENOMEM;
+		m->body = b;
+	}
+	memcpy(m->body + m->body_len, r->buf + r->off, n);
+	r->off += n;
+	m->body_len += n;
+	m->body[m->body_len] = 0;
+	return 0;
+}
+
+/* One CRLF-terminated line of at most 4 KiB (CRLF excluded) into line. */
+static int read_line(struct reader *r, char *line, int64_t deadline)
+{
+	const char *end;
+	int ret;
+
+	while (!(end = memmem(r->buf + r->off, r->len - r->off, "\r\n", 2))) {
+		if (r->len - r->off > 4096)
+			return -EBADMSG;
+		ret = reader_fill(r, deadline);
+		if (ret)
+			return ret;
+	}
+	if ((size_t)(end - (r->buf + r->off)) > 4096)
+		return -EBADMSG;
+	memcpy(line, r->buf + r->off, (size_t)(end - (r->buf + r->off)));
+	line[end - (r->buf + r->off)] = 0;
+	r->off = (size_t)(end - r->buf) + 2;
+	return 0;
+}
+
+/*
+ * A chunked body, strictly: "HEX CRLF data CRLF" chunks, each at least a byte,
+ * then "0 CRLF" and the empty line (no trailers from ringer). m->content_length
+ * becomes the decoded length; m->chunks counts the data chunks.
+ */
+static int read_chunked(struct reader *r, struct response *m, int64_t deadline)
+{
+	size_t cap = 0;
+	char line[4100], *end;
+	int ret;
+
+	for (;;) {
+		unsigned long long size;
+
+		ret = read_line(r, line, deadline);
+		if (ret)
+			return ret;
+		size = strtoull(line, &end, 16);
+		if (end == line || *end || size > (64ull << 20))
+			return -EBADMSG;
+		if (!size)
+			break;
+		m->chunks++;
+		while (size) {
+			size_t n = r->len - r->off;
+
+			if (!n) {
+				r->off = r->len = 0;
+				ret = reader_fill(r, deadline);
+				if (ret)
+					return ret;
+				continue;
+			}
+			if (n > size)
+				n = (size_t)size;
+			ret = body_append(r, m, n, &cap);
+			if (ret)
+				return ret;
+			size -= n;
+		}
+		ret = read_line(r, line, deadline);
+		if (ret)
+			return ret;
+		if (line[0])
+			return -EBADMSG;
+	}
+	ret = read_line(r, line, deadline);
+	if (ret)
+		return ret;
+	if (line[0])
+		return -EBADMSG; /* a trailer */
+	if (!m->body && !m->check) {
+		m->body = calloc(1, 1);
+		if (!m->body)
+			return -ENOMEM;
+	}
+	m->content_length = (long long)m->body_len;
+	return 0;
+}
+
+static int read_response_ex(struct reader *r, struct response *m, bool head_req, bool chunked_ok,
+			    int timeout_ms);
+
+/*
  * Reads one response: the head up to the empty line, then Content-Length body
  * bytes unless it answers a HEAD. Returns 0 or a negative errno (-EBADMSG for
  * anything malformed). The caller frees with response_free().
  */
 static int read_response(struct reader *r, struct response *m, bool head_req, int timeout_ms)
+{
+	return read_response_ex(r, m, head_req, false, timeout_ms);
+}
+
+/* The same; with chunked_ok, a chunked body (--echo-body's answer to one) is read too. */
+static int read_response_ex(struct reader *r, struct response *m, bool head_req, bool chunked_ok,
+			    int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
 	const char *end;
@@ -222,13 +351,22 @@ static int read_response(struct reader *r, struct response *m, bool head_req, in
 	for (const char *p = m->head; (p = strchr(p, '\n')); p++)
 		if (p == m->head || p[-1] != '\r')
 			return -EBADMSG;
-	if (header(m, "Transfer-Encoding", &vlen))
-		return -EBADMSG; /* ringer never sends chunked */
+	v = header(m, "Transfer-Encoding", &vlen);
+	if (v) {
+		/* Only an echo of a chunked body is chunked, and then nothing says a length. */
+		if (!chunked_ok || !header_is(m, "Transfer-Encoding", "chunked") ||
+		    header(m, "Content-Length", &vlen))
+			return -EBADMSG;
+		m->chunked = true;
+		return head_req ? 0 : read_chunked(r, m, deadline);
+	}
 	v = header(m, "Content-Length", &vlen);
 	if (!v)
 		return -EBADMSG; /* every ringer response has one */
 	m->content_length = strtoll(v, &endp, 10);
-	if (endp != v + vlen || m->content_length < 0 || m->content_length > (64ll << 20))
+	/* A body kept in memory is at most 64 MiB; read_echo() checks larger ones as they come. */
+	if (endp != v + vlen || m->content_length < 0 ||
+	    (!head_req && m->content_length > (64ll << 20)))
 		return -EBADMSG;
 	if (head_req)
 		return 0;
@@ -1777,6 +1915,663 @@ static void bad_peers_do_not_hurt_others(void **state)
 	stop_http();
 }
 
+/* ---- --echo-body ------------------------------------------------------------------------ */
+
+/*
+ * An echo's answer: 200, application/octet-stream, framed as the request was
+ * (chunked, or Content-Length), its body checked byte for byte against
+ * pattern_byte(seed, i) as it streams in, never held whole. Returns 0 or -errno.
+ */
+static int read_echo(struct reader *r, struct response *m, uint64_t seed, bool chunked,
+		     int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	long long want;
+	int ret = read_response_ex(r, m, true, true, timeout_ms);
+
+	if (ret)
+		return ret;
+	if (m->status != 200 || !header_is(m, "Content-Type", "application/octet-stream") ||
+	    m->chunked != chunked)
+		return -EPROTO;
+	m->check = true;
+	m->seed = seed;
+	m->bad_at = -1;
+	if (chunked)
+		return read_chunked(r, m, deadline);
+	want = m->content_length;
+	while ((long long)m->body_len < want) {
+		size_t n = r->len - r->off;
+
+		if (!n) {
+			r->off = r->len = 0;
+			ret = reader_fill(r, deadline);
+			if (ret)
+				return ret;
+			continue;
+		}
+		if ((long long)n > want - (long long)m->body_len)
+			n = (size_t)(want - (long long)m->body_len);
+		body_append(r, m, n, NULL);
+	}
+	return 0;
+}
+
+/*
+ * A request with a pattern body, sent from a thread (head, then the body in
+ * pieces, each a chunk when chunked, with a pause after each), so the test
+ * reads the answer while the body still goes out, as any client of an echo
+ * must.
+ */
+struct upload {
+	pthread_t thread;
+	int fd;
+	char head[256];
+	uint64_t seed, size;
+	const size_t *pieces; /* piece sizes, used in turn; NULL: 64 KiB */
+	size_t npieces;
+	int pause_us;
+	bool chunked;
+	int ret;
+	uint64_t sent; /* body bytes sent so far (read by the test while it runs) */
+};
+
+static void *upload_main(void *arg)
+{
+	struct upload *u = arg;
+	static const size_t dflt = 65536;
+	size_t cap = 0;
+	char *buf = NULL;
+
+	u->ret = send_all(u->fd, u->head, strlen(u->head), 20000);
+	for (size_t k = 0; !u->ret && u->sent < u->size; k++) {
+		size_t piece = u->pieces ? u->pieces[k % u->npieces] : dflt;
+		size_t n = u->size - u->sent < piece ? (size_t)(u->size - u->sent) : piece, len = 0;
+
+		if (n + 32 > cap) {
+			cap = n + 32;
+			buf = realloc(buf, cap);
+			if (!buf) {
+				u->ret = -ENOMEM;
+				break;
+			}
+		}
+		if (u->chunked)
+			len += (size_t)sprintf(buf, "%zx%s\r\n", n, k % 3 ? "" : ";ext=1");
+		for (size_t i = 0; i < n; i++)
+			buf[len + i] = (char)pattern_byte(u->seed, u->sent + i);
+		len += n;
+		if (u->chunked)
+			len += (size_t)sprintf(buf + len, "\r\n");
+		u->ret = send_all(u->fd, buf, len, 20000);
+		__atomic_store_n(&u->sent, u->sent + n, __ATOMIC_RELAXED);
+		if (u->pause_us)
+			usleep((useconds_t)u->pause_us);
+	}
+	if (!u->ret && u->chunked)
+		u->ret = send_all(u->fd, "0\r\nTrailer-X: dropped\r\n\r\n", 25, 20000);
+	free(buf);
+	return NULL;
+}
+
+static void upload_start(struct upload *u, int fd, const char *method, uint64_t seed, uint64_t size,
+			 bool chunked)
+{
+	memset(u, 0, sizeof(*u));
+	u->fd = fd;
+	u->seed = seed;
+	u->size = size;
+	u->chunked = chunked;
+	if (chunked)
+		snprintf(u->head, sizeof(u->head),
+			 "%s /up HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+			 "Transfer-Encoding: chunked\r\n\r\n",
+			 method);
+	else
+		snprintf(u->head, sizeof(u->head),
+			 "%s /up HTTP/1.1\r\nHost: x\r\nContent-Length: %llu\r\n\r\n", method,
+			 (unsigned long long)size);
+}
+
+static void upload_go(struct upload *u)
+{
+	u->ret = -1;
+	assert_int_equal(pthread_create(&u->thread, NULL, upload_main, u), 0);
+}
+
+static int upload_join(struct upload *u)
+{
+	pthread_join(u->thread, NULL);
+	return u->ret;
+}
+
+/* One upload on r's connection, answered with exactly its bytes (Content-Length or chunked). */
+static void echo_one(struct reader *r, const char *method, uint64_t seed, uint64_t size,
+		     bool chunked, const size_t *pieces, size_t npieces)
+{
+	struct upload u;
+	struct response m;
+	int ret;
+
+	upload_start(&u, r->fd, method, seed, size, chunked);
+	u.pieces = pieces;
+	u.npieces = npieces;
+	upload_go(&u);
+	ret = read_echo(r, &m, seed, chunked, 30000);
+	assert_int_equal(upload_join(&u), 0);
+	if (ret)
+		fail_msg("%s of %llu bytes%s: reading the echo: %d", method,
+			 (unsigned long long)size, chunked ? " (chunked)" : "", ret);
+	assert_int_equal(m.body_len, size);
+	if (m.bad_at >= 0)
+		fail_msg("byte %lld of %llu differs", m.bad_at, (unsigned long long)size);
+	if (!chunked)
+		assert_int_equal(m.content_length, (long long)size);
+	assert_true(header_is(&m, "Server", "ringer"));
+	check_date(&m);
+	response_free(&m);
+}
+
+/*
+ * Content-Length bodies of 0, 1, 64 KiB and 8 MiB, each answered with the
+ * same Content-Length and exactly its bytes, on one kept connection; a GET
+ * in between still gets the fixed response; HTTP/1.0 keeps alive when asked
+ * to and closes otherwise.
+ */
+static void echo_body_content_length(void **state)
+{
+	static const uint64_t sizes[] = {0, 1, 65536, 8 << 20};
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		echo_one(r, i % 2 ? "PUT" : "POST", 100 + i, sizes[i], false, NULL, 0);
+		get_ok(r);
+	}
+	/* HTTP/1.0: keep-alive when asked, then a close. */
+	{
+		static const char req10[] = "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+					    "Content-Length: 3\r\n\r\nabc"
+					    "POST / HTTP/1.0\r\nContent-Length: 2\r\n\r\nxy";
+
+		assert_int_equal(send_all(fd, req10, sizeof(req10) - 1, IO_MS), 0);
+	}
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_true(header_is(&m, "Connection", "keep-alive"));
+	assert_true(header_is(&m, "Content-Type", "application/octet-stream"));
+	assert_int_equal(m.body_len, 3);
+	assert_memory_equal(m.body, "abc", 3);
+	response_free(&m);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_true(header_is(&m, "Connection", "close"));
+	assert_int_equal(m.body_len, 2);
+	assert_memory_equal(m.body, "xy", 2);
+	response_free(&m);
+	expect_eof(r);
+	close(fd);
+	free(r);
+	stop_http();
+}
+
+/*
+ * Chunked bodies of many chunk sizes (1 byte to 100,000, with extensions and
+ * a trailer) come back chunked, the same bytes; the trailer is dropped. An
+ * empty chunked body is one "0" chunk.
+ */
+static void echo_body_chunked(void **state)
+{
+	static const size_t pieces[] = {1, 7, 100, 4095, 4096, 16384, 65536, 100000, 3};
+	static const char empty[] =
+		"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"0\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", "--buf-size", "4096", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	echo_one(r, "POST", 7, 1000000, true, pieces, sizeof(pieces) / sizeof(pieces[0]));
+	echo_one(r, "PATCH", 8, 5, true, pieces, 2);
+	assert_int_equal(send_all(fd, empty, sizeof(empty) - 1, IO_MS), 0);
+	assert_int_equal(read_response_ex(r, &m, false, true, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_true(m.chunked);
+	assert_int_equal(m.chunks, 0);
+	assert_int_equal(m.body_len, 0);
+	response_free(&m);
+	get_ok(r);
+	expect_open(fd);
+	close(fd);
+	free(r);
+	stop_http();
+}
+
+/*
+ * Pipelined requests with and without bodies in one write: every answer in
+ * request order, each with its own body, HEAD and a 405 between them, and a
+ * Connection: close at the end.
+ */
+static void echo_body_pipelined(void **state)
+{
+	static const char *const reqs[] = {
+		"POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
+		"GET /b HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"3\r\nabc\r\n1;x=y\r\nd\r\n10\r\nefghijklmnopqrst\r\n0\r\nT: 1\r\n\r\n",
+		"PUT /d HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+		"HEAD /e HTTP/1.1\r\nHost: x\r\n\r\n",
+		"DELETE /f HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\nGET ",
+		"GET /g HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /h HTTP/1.1\r\nHost: x\r\n\r\n",
+		"POST /i HTTP/1.1\r\nHost: x\r\nContent-Length: 27\r\n\r\nGET / HTTP/1.1\r\nHost: "
+		"x\r\n\r\n",
+		"POST /j HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 4\r\n\r\nlast",
+		"GET /never HTTP/1.1\r\nHost: x\r\n\r\n",
+	};
+	/* What each gets: a body, or NULL for the fixed response (HEAD: no body). */
+	static const char *const want[] = {
+		"hello", NULL, "abcdefghijklmnopqrst",
+		"",	 NULL, NULL,
+		NULL,	 NULL, "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+		"last",
+	};
+	static const int status[] = {200, 200, 200, 200, 200, 405, 200, 200, 200, 200};
+	struct reader *r = calloc(1, sizeof(*r));
+	char *all = malloc(4096);
+	struct response m;
+	size_t len = 0;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(all);
+	start_http("--echo-body", "--methods", "GET,HEAD,POST,PUT", NULL);
+	for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++)
+		len += (size_t)sprintf(all + len, "%s", reqs[i]);
+	for (int round = 0; round < 2; round++) {
+		fd = connect_srv();
+		reader_init(r, fd);
+		/* Whole, then a byte at a time: the answers are the same. */
+		if (round == 0) {
+			assert_int_equal(send_all(fd, all, len, IO_MS), 0);
+		} else {
+			/* (Not the last request: the server may close before it would go.) */
+			send_pieces(fd, all, len - strlen(reqs[10]), 1);
+		}
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+			bool head = i == 4;
+
+			assert_int_equal(read_response_ex(r, &m, head, true, IO_MS), 0);
+			assert_int_equal(m.status, status[i]);
+			if (want[i]) {
+				assert_true(
+					header_is(&m, "Content-Type", "application/octet-stream"));
+				assert_int_equal(m.chunked, i == 2);
+				assert_int_equal(m.body_len, strlen(want[i]));
+				assert_memory_equal(m.body, want[i], m.body_len);
+			} else if (status[i] == 200) {
+				check_ok(&m, head, 11);
+			}
+			assert_true(header_is(&m, "Connection", "close") == (i == 9));
+			response_free(&m);
+		}
+		expect_eof(r);
+		close(fd);
+	}
+	free(all);
+	free(r);
+	stop_http();
+}
+
+/*
+ * A large body sent slowly in pieces streams back as it arrives: the answer
+ * has begun long before the upload ends, and every byte comes back.
+ */
+static void echo_body_slow_pieces(void **state)
+{
+	static const size_t pieces[] = {65536};
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	struct upload u;
+	uint64_t sent_at_head;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", NULL);
+	for (int chunked = 0; chunked < 2; chunked++) {
+		fd = connect_srv();
+		reader_init(r, fd);
+		upload_start(&u, fd, "POST", 55, 4 << 20, chunked);
+		u.pieces = pieces;
+		u.npieces = 1;
+		u.pause_us = 20000; /* 64 pieces over more than a second */
+		upload_go(&u);
+		assert_int_equal(read_response_ex(r, &m, true, true, IO_MS), 0);
+		sent_at_head = __atomic_load_n(&u.sent, __ATOMIC_RELAXED);
+		assert_int_equal(m.status, 200);
+		print_message("%s: the answer began when %llu of %u bytes were sent\n",
+			      chunked ? "chunked" : "Content-Length",
+			      (unsigned long long)sent_at_head, 4u << 20);
+		assert_true(sent_at_head < (2u << 20));
+		response_free(&m);
+		/* The rest, checked: the head is read, so ask for the body alone. */
+		m.check = true;
+		m.seed = 55;
+		m.bad_at = -1;
+		m.body_len = 0;
+		if (chunked) {
+			assert_int_equal(read_chunked(r, &m, now_ms() + 20000), 0);
+		} else {
+			while (m.body_len < (4u << 20)) {
+				size_t n = r->len - r->off;
+
+				if (!n) {
+					r->off = r->len = 0;
+					assert_int_equal(reader_fill(r, now_ms() + 20000), 0);
+					continue;
+				}
+				if (n > (4u << 20) - m.body_len)
+					n = (4u << 20) - m.body_len;
+				body_append(r, &m, n, NULL);
+			}
+		}
+		assert_int_equal(upload_join(&u), 0);
+		assert_int_equal(m.body_len, 4u << 20);
+		assert_int_equal(m.bad_at, -1);
+		get_ok(r);
+		close(fd);
+	}
+	free(r);
+	stop_http();
+}
+
+/*
+ * Back-pressure: a client that uploads and does not read stops the
+ * server's receive for its connection (counted as paused) while others are
+ * served; when it reads, every byte arrives. 100 MiB goes through the
+ * default buffer pool the same way.
+ */
+static void echo_body_slow_reader(void **state)
+{
+	struct reader *r = calloc(1, sizeof(*r));
+	struct reader *other = calloc(1, sizeof(*other));
+	struct response m;
+	struct upload u;
+	int fd, fd2;
+
+	(void)state;
+	assert_non_null(r);
+	assert_non_null(other);
+	start_http("--echo-body", NULL);
+	/* Small socket buffers on our side, so our not reading shows at once. */
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	{
+		struct sockaddr_in sa = {.sin_family = AF_INET,
+					 .sin_port = htons((uint16_t)srv.port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		int small = 65536;
+
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	}
+	reader_init(r, fd);
+	upload_start(&u, fd, "POST", 77, 32 << 20, false);
+	upload_go(&u);
+	usleep(700 * 1000);
+	/* Both directions are full: the upload waits on the server, which waits on us. */
+	assert_true(__atomic_load_n(&u.sent, __ATOMIC_RELAXED) < (32u << 20));
+	assert_true(proc_stat(&srv, "paused") > 0);
+	fd2 = connect_srv();
+	reader_init(other, fd2);
+	get_ok(other);
+	close(fd2);
+	assert_int_equal(read_echo(r, &m, 77, false, 30000), 0);
+	assert_int_equal(upload_join(&u), 0);
+	assert_int_equal(m.body_len, 32u << 20);
+	assert_int_equal(m.bad_at, -1);
+	response_free(&m);
+
+	/* 100 MiB, read as it comes. */
+	echo_one(r, "POST", 78, 100ull << 20, false, NULL, 0);
+	get_ok(r);
+	close(fd);
+	free(other);
+	free(r);
+	stop_http();
+}
+
+/*
+ * HEAD gets the fixed response's headers with or without a body (which is
+ * read and skipped); methods --methods leaves out get 405, their bodies
+ * skipped; requests without a body get the fixed (--body) response.
+ */
+static void echo_body_head_and_methods(void **state)
+{
+	static const char req[] = "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n"
+				  "HEAD / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nabcde"
+				  "PUT / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+				  "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
+				  "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", "--methods", "GET,HEAD,POST", "--body", "fixed", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, req, sizeof(req) - 1, IO_MS), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(read_response_ex(r, &m, true, true, IO_MS), 0);
+		assert_int_equal(m.status, 200);
+		assert_true(header_is(&m, "Content-Type", "text/plain"));
+		assert_int_equal(m.content_length, 5);
+		response_free(&m);
+	}
+	assert_int_equal(read_response_ex(r, &m, false, true, IO_MS), 0);
+	assert_int_equal(m.status, 405);
+	assert_true(header_is(&m, "Allow", "GET, HEAD, POST"));
+	response_free(&m);
+	assert_int_equal(read_response_ex(r, &m, false, true, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_true(header_is(&m, "Content-Type", "application/octet-stream"));
+	assert_int_equal(m.body_len, 3);
+	assert_memory_equal(m.body, "xyz", 3);
+	response_free(&m);
+	assert_int_equal(read_response_ex(r, &m, false, true, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_int_equal(m.body_len, 5);
+	assert_memory_equal(m.body, "fixed", 5);
+	response_free(&m);
+	assert_int_equal(r->len - r->off, 0);
+	expect_open(fd);
+	close(fd);
+	free(r);
+	stop_http();
+}
+
+/* The next bytes are exactly s. */
+static void expect_bytes(struct reader *r, const char *s)
+{
+	size_t n = strlen(s);
+	int64_t deadline = now_ms() + IO_MS;
+
+	while (r->len - r->off < n)
+		assert_int_equal(reader_fill(r, deadline), 0);
+	assert_memory_equal(r->buf + r->off, s, n);
+	r->off += n;
+}
+
+/*
+ * Expect: 100-continue gets "100 Continue" once everything before it is
+ * answered and before any body byte came (curl waits a second for it
+ * otherwise); not when the body came with the head, nor for HTTP/1.0.
+ */
+static void echo_body_expect_continue(void **state)
+{
+	static const char head[] = "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+				   "Content-Length: 5\r\n\r\n";
+	static const char head10[] = "POST / HTTP/1.0\r\nConnection: keep-alive\r\n"
+				     "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n";
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	char buf[256];
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", NULL);
+	fd = connect_srv();
+	reader_init(r, fd);
+	/* Behind a GET: its answer, then the 100, then (the body sent) the 200. */
+	snprintf(buf, sizeof(buf), "GET / HTTP/1.1\r\nHost: x\r\n\r\n%s", head);
+	assert_int_equal(send_all(fd, buf, strlen(buf), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	check_ok(&m, false, 11);
+	response_free(&m);
+	expect_bytes(r, cont);
+	assert_int_equal(send_all(fd, "abcde", 5, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "abcde", 5);
+	response_free(&m);
+	/* The body came with the head: straight to the 200. */
+	snprintf(buf, sizeof(buf), "%sfghij", head);
+	assert_int_equal(send_all(fd, buf, strlen(buf), IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "fghij", 5);
+	response_free(&m);
+	/* HTTP/1.0: the expectation is ignored; nothing comes until the body does. */
+	assert_int_equal(send_all(fd, head10, sizeof(head10) - 1, IO_MS), 0);
+	expect_open(fd);
+	assert_int_equal(send_all(fd, "klmno", 5, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_memory_equal(m.body, "klmno", 5);
+	response_free(&m);
+	close(fd);
+	free(r);
+	stop_http();
+}
+
+/* The connection ends without a whole answer: EOF or a reset, after what it got. */
+static void expect_cut(struct reader *r)
+{
+	int ret;
+
+	do {
+		r->off = r->len = 0;
+		ret = reader_fill(r, now_ms() + 8000);
+	} while (!ret);
+	assert_true(ret == -EPIPE || ret == -ECONNRESET);
+}
+
+/*
+ * Errors before the 200 began get the answers they get without the flag (a
+ * body that never starts: 408; a malformed first chunk: 400); after it
+ * began, a body that stalls or turns malformed cuts the answer with a reset.
+ */
+static void echo_body_errors(void **state)
+{
+	static const char cl[] = "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+	static const char ch[] = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n";
+	struct reader *r = calloc(1, sizeof(*r));
+	struct response m;
+	int64_t t0;
+	int fd;
+
+	(void)state;
+	assert_non_null(r);
+	start_http("--echo-body", "--body-timeout", "1000", "--body-min-rate", "1000", NULL);
+
+	/* No body byte within --body-timeout: 408, as without the flag. */
+	fd = connect_srv();
+	reader_init(r, fd);
+	get_ok(r);
+	t0 = now_ms();
+	assert_int_equal(send_all(fd, cl, sizeof(cl) - 1, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 408);
+	assert_true(now_ms() - t0 >= 900);
+	assert_true(header_is(&m, "Connection", "close"));
+	response_free(&m);
+	expect_eof(r);
+	close(fd);
+
+	/* A malformed first chunk: 400. */
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, ch, sizeof(ch) - 1, IO_MS), 0);
+	assert_int_equal(send_all(fd, "zz\r\n", 4, IO_MS), 0);
+	assert_int_equal(read_response(r, &m, false, IO_MS), 0);
+	assert_int_equal(m.status, 400);
+	response_free(&m);
+	expect_eof(r);
+	close(fd);
+
+	/* A chunk, then garbage: the 200 and the chunk went, then the cut. */
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, ch, sizeof(ch) - 1, IO_MS), 0);
+	assert_int_equal(send_all(fd, "3\r\nabc\r\n", 8, IO_MS), 0);
+	assert_int_equal(read_response_ex(r, &m, true, true, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	response_free(&m);
+	assert_int_equal(send_all(fd, "3\r\nabcX\r\n", 9, IO_MS), 0);
+	expect_cut(r);
+	close(fd);
+
+	/* Half a body, then silence: the 200 began, the deadline cuts it. */
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, cl, sizeof(cl) - 1, IO_MS), 0);
+	{
+		static char half[50000];
+
+		memset(half, 'h', sizeof(half));
+		assert_int_equal(send_all(fd, half, sizeof(half), IO_MS), 0);
+	}
+	assert_int_equal(read_response_ex(r, &m, true, true, IO_MS), 0);
+	assert_int_equal(m.status, 200);
+	assert_int_equal(m.content_length, 100000);
+	response_free(&m);
+	t0 = now_ms();
+	expect_cut(r);
+	assert_true(now_ms() - t0 < 8000);
+	close(fd);
+
+	/* The client gives up half way (its FIN): cut too, not left waiting. */
+	fd = connect_srv();
+	reader_init(r, fd);
+	assert_int_equal(send_all(fd, cl, sizeof(cl) - 1, IO_MS), 0);
+	assert_int_equal(send_all(fd, "0123456789", 10, IO_MS), 0);
+	assert_int_equal(read_response_ex(r, &m, true, true, IO_MS), 0);
+	response_free(&m);
+	shutdown(fd, SHUT_WR);
+	expect_cut(r);
+	close(fd);
+
+	assert_int_equal(proc_stat(&srv, "body_timeouts"), 2);
+	stop_http();
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1804,6 +2599,14 @@ int main(void)
 		cmocka_unit_test_teardown(header_timeout_408, teardown),
 		cmocka_unit_test_teardown(body_min_rate_408, teardown),
 		cmocka_unit_test_teardown(drain_answers_connection_close, teardown),
+		cmocka_unit_test_teardown(echo_body_content_length, teardown),
+		cmocka_unit_test_teardown(echo_body_chunked, teardown),
+		cmocka_unit_test_teardown(echo_body_pipelined, teardown),
+		cmocka_unit_test_teardown(echo_body_slow_pieces, teardown),
+		cmocka_unit_test_teardown(echo_body_slow_reader, teardown),
+		cmocka_unit_test_teardown(echo_body_head_and_methods, teardown),
+		cmocka_unit_test_teardown(echo_body_expect_continue, teardown),
+		cmocka_unit_test_teardown(echo_body_errors, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

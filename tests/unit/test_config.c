@@ -211,6 +211,18 @@ static void bad_flags(void **state)
 	assert_int_equal(cfg.methods, 0);
 	PARSE_BAD("--methods: 'get' is not one of", "--mode", "http", "--methods", "get");
 	PARSE_BAD("need --mode http", "--methods", "GET");
+	PARSE_OK("--mode", "http");
+	assert_false(cfg.echo_body);
+	PARSE_OK("--echo-body", "--mode", "http", "--methods", "GET,POST", "--body", "x");
+	assert_true(cfg.echo_body);
+	assert_int_equal(cfg.methods, 1u << 0 | 1u << 2);
+	PARSE_BAD("--echo-body needs --mode http (it answers each HTTP request with that "
+		  "request's body; --mode echo does not parse HTTP)",
+		  "--echo-body");
+	PARSE_BAD("--echo-body needs --mode http", "--mode", "echo", "--echo-body");
+	PARSE_BAD("--mode proxy does not parse HTTP", "--mode", "proxy", "--upstream",
+		  "127.0.0.1:1", "--echo-body");
+	PARSE_BAD("takes no value", "--mode", "http", "--echo-body=1");
 	PARSE_OK("--accept-proxy", "--mode", "http");
 	assert_true(cfg.accept_proxy);
 	PARSE_OK("--mode", "proxy", "--upstream", "127.0.0.1:1", "--send-proxy", "v1",

@@ -9,7 +9,11 @@
  *    counted);
  *  - buffer handoff: buffers forwarded to a connection whose peer does not
  *    read stay held while its send is in flight; when that connection is
- *    reset, they go back to the ring once, after the send completes.
+ *    reset, they go back to the ring once, after the send completes;
+ *  - engine_send_input(): a connection's own input sent back after the
+ *    mode's bytes, byte for byte over many buffers, the rest of the input
+ *    left for the mode; a peer that stops reading stops the receive, and a
+ *    reset gives every buffer back once.
  *
  * Everything is on 127.0.0.1 with ephemeral ports and bounded in time.
  */
@@ -47,7 +51,36 @@ static struct {
 	struct conn_ref acc[4];
 	struct conn_ref forward_to; /* readable forwards here when set */
 	uint64_t consumed;
+	bool echo_input; /* readable sends input back with engine_send_input() */
+	bool echo_started;
+	uint64_t echoed;
 } seen;
+
+/* Echo with engine_send_input(): skip a 4-byte head, then "pre:" and the rest. */
+static void t_echo_input(struct engine *e, struct conn *c)
+{
+	const uint8_t *p;
+	uint32_t n = engine_input_len(e, c);
+
+	if (engine_sending(c) || !n)
+		return; /* never an empty send: it would say sent again at once */
+	assert_int_equal(engine_send_input(e, c, NULL, 0, n + 1), -EINVAL);
+	if (n > ENGINE_SEND_INPUT_MAX)
+		n = ENGINE_SEND_INPUT_MAX;
+	if (!seen.echo_started) {
+		if (engine_input(e, c, &p) < 4)
+			return;
+		engine_consume(e, c, 4);
+		seen.echo_started = true;
+		n = engine_input_len(e, c);
+		if (n > ENGINE_SEND_INPUT_MAX)
+			n = ENGINE_SEND_INPUT_MAX;
+		assert_int_equal(engine_send_input(e, c, "pre:", 4, n), 0);
+	} else {
+		assert_int_equal(engine_send_input(e, c, NULL, 0, n), 0);
+	}
+	seen.echoed += n;
+}
 
 static void t_connected(struct engine *e, struct conn *c, int res)
 {
@@ -69,6 +102,10 @@ static void t_readable(struct engine *e, struct conn *c)
 	const uint8_t *p;
 	uint32_t n;
 
+	if (seen.echo_input) {
+		t_echo_input(e, c);
+		return;
+	}
 	if (to && to != c) {
 		engine_forward(e, c, to);
 		return;
@@ -77,6 +114,12 @@ static void t_readable(struct engine *e, struct conn *c)
 		seen.consumed += n;
 		engine_consume(e, c, n);
 	}
+}
+
+static void t_sent(struct engine *e, struct conn *c)
+{
+	if (seen.echo_input)
+		t_echo_input(e, c);
 }
 
 static void t_closed(struct engine *e, struct conn *c)
@@ -90,6 +133,7 @@ static const struct mode_ops test_mode = {
 	.accepted = t_accepted,
 	.connected = t_connected,
 	.readable = t_readable,
+	.sent = t_sent,
 	.closed = t_closed,
 };
 
@@ -354,6 +398,81 @@ static void forwarded_buffers_recycled_once_after_send(void **state)
 	close(lfd);
 }
 
+static uint8_t pat(uint64_t i)
+{
+	return (uint8_t)(i * 131 + (i >> 9));
+}
+
+static void send_input_echoes_input(void **state)
+{
+	enum { TOTAL = 300000 };
+	struct fixture *f = *state;
+	struct net_addr a;
+	int lfd = listener(&a, 16), x;
+	static uint8_t out[TOTAL + 4], in[TOTAL + 8];
+	size_t sent = 0, got = 0;
+	struct conn *A;
+	uint64_t end;
+
+	seen.echo_input = true;
+	engine_listen(f->e, lfd);
+	x = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(x, (struct sockaddr *)&a.ss, a.len), 0);
+	assert_true(pump(f, 2000, got_one_accept_helper));
+	fcntl(x, F_SETFL, O_NONBLOCK);
+	memcpy(out, "HEAD", 4);
+	for (size_t i = 0; i < TOTAL; i++)
+		out[4 + i] = pat(i);
+	/* "HEAD" and 300,000 bytes go in; "pre:" and the 300,000 come back, in order. */
+	end = mono_ms() + 5000;
+	while (got < TOTAL + 4 && mono_ms() < end) {
+		ssize_t n;
+
+		if (sent < sizeof(out)) {
+			n = send(x, out + sent, sizeof(out) - sent, 0);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		pump(f, 5, all_released);
+		while ((n = recv(x, in + got, sizeof(in) - got, 0)) > 0)
+			got += (size_t)n;
+	}
+	assert_int_equal(got, TOTAL + 4);
+	assert_memory_equal(in, "pre:", 4);
+	for (size_t i = 0; i < TOTAL; i++)
+		if (in[4 + i] != pat(i))
+			fail_msg("byte %zu: %u, not %u", i, in[4 + i], pat(i));
+	assert_int_equal(seen.echoed, TOTAL);
+
+	/* Now x stops reading: A's receive stops, its share of the pool bounds what it holds. */
+	A = engine_conn(f->e, seen.acc[0]);
+	assert_non_null(A);
+	end = mono_ms() + 3000;
+	while (mono_ms() < end) {
+		static uint8_t chunk[65536];
+
+		send(x, chunk, sizeof(chunk), 0);
+		pump(f, 20, all_released);
+		if ((A->rx & CONN_RX_PAUSED) && (A->tx & CONN_TX_SENDING) && A->in_echo)
+			break;
+	}
+	assert_true(A->rx & CONN_RX_PAUSED);
+	assert_true(A->tx & CONN_TX_SENDING);
+	assert_true(A->in_count <= BUF_COUNT / 32 + 16);
+	/* Input under a send is not dropped or consumed by the mode meanwhile. */
+	{
+		unsigned held = engine_buffers_held(f->e);
+
+		engine_drop_input(f->e, A);
+		assert_int_equal(engine_buffers_held(f->e), held);
+	}
+	engine_close(f->e, A, ENGINE_CLOSE_RESET);
+	close(x);
+	assert_true(pump(f, 3000, all_released));
+	assert_int_equal(engine_buffers_held(f->e), 0);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -362,6 +481,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(connect_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(forwarded_buffers_recycled_once_after_send, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(send_input_echoes_input, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

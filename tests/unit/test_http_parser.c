@@ -62,6 +62,11 @@ struct result {
 	size_t used; /* bytes consumed in total */
 	struct http_request req[MAX_REQS];
 	char path[MAX_REQS][64]; /* copy of req[i].path when present */
+	/* http_parse_event() only: each request's body bytes, counted and hashed */
+	uint64_t body_len[MAX_REQS];
+	uint64_t body_hash[MAX_REQS];
+	char body[MAX_REQS][64]; /* its first bytes */
+	int heads;		 /* HEAD events */
 };
 
 /*
@@ -113,6 +118,122 @@ static void feed_cuts(const char *in, size_t len, const size_t *cuts, size_t ncu
 	}
 }
 
+/* FNV-1a over body bytes, continued from h. */
+static uint64_t fnv(uint64_t h, const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
+	return h;
+}
+
+/*
+ * The same feeding through http_parse_event(), as --echo-body uses it: body
+ * bytes are passed over with http_parser_take_data() (as many as this
+ * buffer has) and recorded for the request they belong to. A request
+ * counts when it is complete (COMPLETE or END), as http_parse() counts it.
+ */
+static void feed_cuts_ev(const char *in, size_t len, const size_t *cuts, size_t ncuts,
+			 struct result *r)
+{
+	struct http_parser p;
+	struct http_request head = {0};
+	size_t start = 0, head_k = 0;
+	bool in_body = false;
+
+	memset(r, 0, sizeof(*r));
+	r->body_hash[0] = 0xcbf29ce484222325ull;
+	http_parser_init(&p);
+	for (size_t k = 0; k <= ncuts; k++) {
+		size_t end = k < ncuts ? cuts[k] : len;
+		const char *buf = against_guard(in + start, end - start);
+		size_t off = 0, blen = end - start;
+
+		for (;;) {
+			struct http_request req;
+			enum http_event ev;
+			ssize_t n = http_parse_event(&p, buf + off, blen - off, &req, &ev);
+			size_t take;
+
+			if (n < 0) {
+				r->err = n;
+				assert_int_equal(http_parse_event(&p, buf, blen, &req, &ev), n);
+				return;
+			}
+			assert_true((size_t)n <= blen - off);
+			off += (size_t)n;
+			r->used += (size_t)n;
+			switch (ev) {
+			case HTTP_EV_NONE:
+				assert_int_equal(off, blen);
+				break;
+			case HTTP_EV_HEAD:
+				assert_false(in_body);
+				assert_true(req.has_body);
+				assert_true(req.chunked || req.content_length > 0);
+				if (req.path)
+					assert_true(req.path >= buf && req.path < buf + off);
+				head = req;
+				head_k = k;
+				in_body = true;
+				r->heads++;
+				continue;
+			case HTTP_EV_DATA:
+				assert_true(in_body);
+				assert_true(http_parser_data_left(&p) > 0);
+				take = blen - off;
+				if (take > http_parser_data_left(&p))
+					take = (size_t)http_parser_data_left(&p);
+				assert_true(r->n < MAX_REQS);
+				if (r->body_len[r->n] < sizeof(r->body[0]) - 1) {
+					size_t room = sizeof(r->body[0]) - 1 - r->body_len[r->n];
+
+					memcpy(r->body[r->n] + r->body_len[r->n], buf + off,
+					       take < room ? take : room);
+				}
+				r->body_hash[r->n] = fnv(r->body_hash[r->n], buf + off, take);
+				r->body_len[r->n] += take;
+				http_parser_take_data(&p, take);
+				off += take;
+				r->used += take;
+				if (!take)
+					break; /* the data is in the next buffer */
+				continue;
+			case HTTP_EV_COMPLETE:
+			case HTTP_EV_END:
+				assert_true(ev == HTTP_EV_END ? in_body : !in_body);
+				assert_true(http_parser_idle(&p));
+				assert_true(r->n < MAX_REQS);
+				if (ev == HTTP_EV_END) {
+					/* The head said what the end says. */
+					assert_int_equal(head.method, req.method);
+					assert_int_equal(head.content_length, req.content_length);
+					assert_int_equal(head.chunked, req.chunked);
+					assert_int_equal(head.keep_alive, req.keep_alive);
+					assert_null(req.path);
+					if (!head.chunked)
+						assert_int_equal(r->body_len[r->n],
+								 req.content_length);
+					/* As http_parse(): a path only when all of it was in this buffer. */
+					req.path = head_k == k ? head.path : NULL;
+					req.path_len = req.path ? head.path_len : 0;
+				}
+				if (req.path)
+					memcpy(r->path[r->n], req.path,
+					       req.path_len < sizeof(r->path[0])
+						       ? req.path_len
+						       : sizeof(r->path[0]) - 1);
+				r->req[r->n++] = req;
+				if (r->n < MAX_REQS)
+					r->body_hash[r->n] = 0xcbf29ce484222325ull;
+				in_body = false;
+				continue;
+			}
+			break;
+		}
+		start = end;
+	}
+}
+
 static void feed(const char *in, size_t len, struct result *r)
 {
 	feed_cuts(in, len, NULL, 0, r);
@@ -130,29 +251,55 @@ static void same_result(const struct result *a, const struct result *b)
 		assert_int_equal(a->req[i].keep_alive, b->req[i].keep_alive);
 		assert_int_equal(a->req[i].chunked, b->req[i].chunked);
 		assert_int_equal(a->req[i].content_length, b->req[i].content_length);
+		assert_int_equal(a->req[i].has_body, b->req[i].has_body);
+		assert_int_equal(a->req[i].expect_continue, b->req[i].expect_continue);
 		/* A split request may lack its path; when present it is the same. */
 		if (a->req[i].path && b->req[i].path)
 			assert_string_equal(a->path[i], b->path[i]);
 	}
 }
 
-/* Whole, every two-way split (at stride), and byte by byte give one answer. */
+static void same_bodies(const struct result *a, const struct result *b)
+{
+	assert_int_equal(a->heads, b->heads);
+	for (int i = 0; i < a->n; i++) {
+		assert_int_equal(a->body_len[i], b->body_len[i]);
+		assert_int_equal(a->body_hash[i], b->body_hash[i]);
+	}
+}
+
+/*
+ * Whole, every two-way split (at stride), and byte by byte give one answer,
+ * through http_parse() and through http_parse_event() alike; the event
+ * parser also finds the same body bytes however the input is cut.
+ */
 static void check_splits(const char *in, size_t len, size_t stride, const struct result *whole)
 {
 	struct result *r = malloc(sizeof(*r));
+	struct result *ev_whole = malloc(sizeof(*ev_whole));
 	size_t *cuts = malloc(len * sizeof(*cuts));
 
 	assert_non_null(r);
+	assert_non_null(ev_whole);
 	assert_non_null(cuts);
+	feed_cuts_ev(in, len, NULL, 0, ev_whole);
+	same_result(whole, ev_whole);
 	for (size_t i = 0; i <= len; i += stride) {
 		feed_cuts(in, len, &i, 1, r);
 		same_result(whole, r);
+		feed_cuts_ev(in, len, &i, 1, r);
+		same_result(whole, r);
+		same_bodies(ev_whole, r);
 	}
 	for (size_t i = 1; i < len; i++)
 		cuts[i - 1] = i;
 	feed_cuts(in, len, cuts, len ? len - 1 : 0, r);
 	same_result(whole, r);
+	feed_cuts_ev(in, len, cuts, len ? len - 1 : 0, r);
+	same_result(whole, r);
+	same_bodies(ev_whole, r);
 	free(cuts);
+	free(ev_whole);
 	free(r);
 }
 
@@ -599,6 +746,121 @@ static void chunked(void **state)
 	assert_int_equal(big.n, 0);
 }
 
+/*
+ * http_parse_event(): the events in order, the body bytes as they were sent
+ * (de-chunked), Content-Length: 0 as a complete request with a body, and
+ * http_parse() taking over after a head to discard the body.
+ */
+static void body_events(void **state)
+{
+	static const char chunked[] =
+		"POST /c HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"5\r\nhello\r\n1A;name=value\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+		"0000a \t; ext\r\n0123456789\r\n0\r\nT: 1\r\n\r\n";
+	static const char reqs[] = "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+				   "PUT /b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+				   "GET /c HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct http_parser p;
+	struct http_request q;
+	enum http_event ev;
+	struct result r;
+	ssize_t n;
+
+	(void)state;
+	feed_cuts_ev(chunked, sizeof(chunked) - 1, NULL, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.heads, 1);
+	assert_int_equal(r.body_len[0], 41);
+	assert_string_equal(r.body[0], "helloabcdefghijklmnopqrstuvwxyz0123456789");
+	assert_true(r.req[0].chunked && r.req[0].has_body);
+
+	feed_cuts_ev(reqs, sizeof(reqs) - 1, NULL, 0, &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(r.n, 3);
+	assert_int_equal(r.heads, 1);
+	assert_string_equal(r.body[0], "abc");
+	assert_true(r.req[1].has_body);
+	assert_int_equal(r.req[1].content_length, 0);
+	assert_int_equal(r.body_len[1], 0);
+	assert_false(r.req[2].has_body);
+	check_splits(reqs, sizeof(reqs) - 1, 1, &r);
+
+	/* Step by step: HEAD, DATA, the data taken, END with nothing consumed. */
+	http_parser_init(&p);
+	n = http_parse_event(&p, reqs, sizeof(reqs) - 1, &q, &ev);
+	assert_int_equal(ev, HTTP_EV_HEAD);
+	assert_int_equal(n, 48);
+	assert_int_equal(q.content_length, 3);
+	assert_int_equal(q.path_len, 2);
+	assert_memory_equal(q.path, "/a", 2);
+	assert_int_equal(http_parse_event(&p, reqs + n, sizeof(reqs) - 1 - (size_t)n, &q, &ev), 0);
+	assert_int_equal(ev, HTTP_EV_DATA);
+	assert_int_equal(http_parser_data_left(&p), 3);
+	http_parser_take_data(&p, 2);
+	assert_int_equal(http_parser_data_left(&p), 1);
+	assert_int_equal(http_parse_event(&p, NULL, 0, &q, &ev), 0);
+	assert_int_equal(ev, HTTP_EV_DATA);
+	http_parser_take_data(&p, 1);
+	assert_int_equal(http_parser_data_left(&p), 0);
+	assert_int_equal(http_parse_event(&p, NULL, 0, &q, &ev), 0);
+	assert_int_equal(ev, HTTP_EV_END);
+	assert_true(http_parser_idle(&p));
+	assert_int_equal(q.method, HTTP_METHOD_POST);
+	assert_int_equal(q.content_length, 3);
+
+	/* After a head, http_parse() discards the body and returns the request. */
+	http_parser_init(&p);
+	n = http_parse_event(&p, chunked, sizeof(chunked) - 1, &q, &ev);
+	assert_int_equal(ev, HTTP_EV_HEAD);
+	assert_int_equal(http_parse(&p, chunked + n, sizeof(chunked) - 1 - (size_t)n, &q),
+			 (ssize_t)(sizeof(chunked) - 1) - n);
+	assert_true(q.chunked);
+	assert_true(http_parser_idle(&p));
+
+	/* A malformed chunk after data: the error comes where the parser finds it. */
+	http_parser_init(&p);
+	{
+		static const char bad[] = "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+					  "chunked\r\n\r\n3\r\nabcX";
+
+		n = http_parse_event(&p, bad, sizeof(bad) - 1, &q, &ev);
+		assert_int_equal(ev, HTTP_EV_HEAD);
+		n += http_parse_event(&p, bad + n, sizeof(bad) - 1 - (size_t)n, &q, &ev);
+		assert_int_equal(ev, HTTP_EV_DATA);
+		http_parser_take_data(&p, 3);
+		assert_int_equal(http_parse_event(&p, bad + n + 3, 1, &q, &ev),
+				 -HTTP_ERR_BAD_CHUNK);
+	}
+}
+
+/* Expect: 100-continue is reported for HTTP/1.1 only, matched as a token in any case. */
+static void expect_continue(void **state)
+{
+	static const struct {
+		const char *req;
+		bool want;
+	} cases[] = {
+		{"POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\nx",
+		 true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nexpect:100-Continue \r\n\r\n", true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpect: x, 100-continue\r\n\r\n", true},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpect: 100-continued\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nExpectation: 100-continue\r\n\r\n", false},
+		{"PUT / HTTP/1.1\r\nHost: x\r\nX: 100-continue\r\n\r\n", false},
+		{"PUT / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", false},
+		{"GET / HTTP/1.1\r\nHost: x\r\n\r\n", false},
+	};
+	struct http_request q;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		one_request(cases[i].req, &q);
+		if (q.expect_continue != cases[i].want)
+			fail_msg("case %zu: %d", i, q.expect_continue);
+	}
+}
+
 /* A path is given only when the target lay in the buffer that completed the request. */
 static void path_pointers(void **state)
 {
@@ -864,6 +1126,8 @@ int main(void)
 		cmocka_unit_test(body_split_anywhere),
 		cmocka_unit_test(pipelined),
 		cmocka_unit_test(chunked),
+		cmocka_unit_test(body_events),
+		cmocka_unit_test(expect_continue),
 		cmocka_unit_test(path_pointers),
 		cmocka_unit_test(limit_request_line),
 		cmocka_unit_test(limit_header_count),

@@ -3,7 +3,8 @@
  * Prebuilt responses: exact bytes of the default 200, every response parsed
  * back (status line, headers, Content-Length against the body), HEAD versus
  * GET, Connection variants, the Date format and its refresh across two
- * generations, and filler bodies inline and out of line.
+ * generations, filler bodies inline and out of line, and the head of an
+ * echoed body (--echo-body) exactly, in every variant.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -395,6 +396,56 @@ static void custom_and_empty_bodies(void **state)
 	assert_int_equal(http_responses_init(&r, big, (size_t)UINT32_MAX, T0), -EINVAL);
 }
 
+static void echo_head_exact(void **state)
+{
+	static const struct {
+		bool chunked;
+		uint64_t length;
+		bool keep;
+		unsigned minor;
+		const char *want;
+	} cases[] = {
+		{false, 0, true, 1, "Content-Length: 0\r\n"},
+		{false, 1, true, 1, "Content-Length: 1\r\n"},
+		{false, 8388608, true, 0, "Content-Length: 8388608\r\nConnection: keep-alive\r\n"},
+		{false, UINT64_MAX, false, 1,
+		 "Content-Length: 18446744073709551615\r\nConnection: close\r\n"},
+		{true, 0, true, 1, "Transfer-Encoding: chunked\r\n"},
+		{true, 0, false, 1, "Transfer-Encoding: chunked\r\nConnection: close\r\n"},
+	};
+	struct http_responses r;
+	char out[HTTP_ECHO_HEAD_MAX], want[512];
+
+	(void)state;
+	assert_int_equal(http_responses_init(&r, NULL, 0, T0), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int n = snprintf(want, sizeof(want),
+				 "HTTP/1.1 200 OK\r\n"
+				 "Server: ringer\r\n"
+				 "Date: Wed, 21 Oct 2015 07:28:00 GMT\r\n"
+				 "Content-Type: application/octet-stream\r\n"
+				 "%s\r\n",
+				 cases[i].want);
+		uint32_t len = http_response_echo_head(&r, out, cases[i].chunked, cases[i].length,
+						       cases[i].keep, cases[i].minor);
+
+		assert_int_equal(len, n);
+		assert_memory_equal(out, want, n);
+	}
+	/* The Date follows the current generation. */
+	assert_int_equal(http_response_set_date(&r, T0 + 1), 0);
+	http_response_echo_head(&r, out, false, 5, true, 1);
+	assert_non_null(memmem(out, HTTP_ECHO_HEAD_MAX, "Date: Wed, 21 Oct 2015 07:28:01 GMT", 35));
+	/* A head made earlier is brought up to date, and nothing else changes. */
+	assert_int_equal(http_response_set_date(&r, T0 + 2), 0);
+	memcpy(want, out, HTTP_ECHO_HEAD_MAX);
+	http_response_echo_date(&r, out);
+	assert_non_null(memmem(out, HTTP_ECHO_HEAD_MAX, "Date: Wed, 21 Oct 2015 07:28:02 GMT", 35));
+	assert_int_equal(memcmp(out, want, 39), 0);
+	assert_int_equal(memcmp(out + 39 + HTTP_DATE_LEN, want + 39 + HTTP_DATE_LEN, 80), 0);
+	http_responses_free(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -405,6 +456,7 @@ int main(void)
 		cmocka_unit_test(date_refresh),
 		cmocka_unit_test(filler_bodies),
 		cmocka_unit_test(custom_and_empty_bodies),
+		cmocka_unit_test(echo_head_exact),
 	};
 
 	return cmocka_run_group_tests_name("http_response", tests, NULL, NULL);
