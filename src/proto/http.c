@@ -62,12 +62,13 @@
 _Static_assert(HTTP_ECHO_HEAD_MAX + 24 <= ECHO_SLOT, "a head and a chunk-size line fit a slot");
 
 /* Responses that can keep a connection open and so can repeat within a run. */
-enum { RUN_OK, RUN_HEAD, RUN_405, RUN_KINDS };
+enum { RUN_OK, RUN_HEAD, RUN_405, RUN_405_HEAD, RUN_KINDS };
 
 static const enum http_resp_kind run_kind_resp[RUN_KINDS] = {
 	[RUN_OK] = HTTP_RESP_OK,
 	[RUN_HEAD] = HTTP_RESP_OK_HEAD,
 	[RUN_405] = HTTP_RESP_NOT_ALLOWED,
+	[RUN_405_HEAD] = HTTP_RESP_NOT_ALLOWED_HEAD,
 };
 
 struct run_block {
@@ -287,6 +288,8 @@ static int run_index(uint8_t kind)
 		return RUN_HEAD;
 	case HTTP_RESP_NOT_ALLOWED:
 		return RUN_405;
+	case HTTP_RESP_NOT_ALLOWED_HEAD:
+		return RUN_405_HEAD;
 	default:
 		return -1;
 	}
@@ -344,7 +347,8 @@ static int send_run(struct engine *e, struct conn *c)
 static uint8_t kind_for_method(unsigned mask, uint8_t method)
 {
 	if (mask && (method >= HTTP_METHOD_OTHER || !(mask & (1u << method))))
-		return HTTP_RESP_NOT_ALLOWED;
+		return method == HTTP_METHOD_HEAD ? HTTP_RESP_NOT_ALLOWED_HEAD
+						  : HTTP_RESP_NOT_ALLOWED;
 	return method == HTTP_METHOD_HEAD ? HTTP_RESP_OK_HEAD : HTTP_RESP_OK;
 }
 

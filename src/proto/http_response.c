@@ -32,6 +32,8 @@ static const struct {
 	[HTTP_RESP_OK] = {200, false, false, "OK", NULL},
 	[HTTP_RESP_OK_HEAD] = {200, false, true, "OK", NULL},
 	[HTTP_RESP_NOT_ALLOWED] = {405, false, false, "Method Not Allowed", "Method Not Allowed\n"},
+	[HTTP_RESP_NOT_ALLOWED_HEAD] = {405, false, true, "Method Not Allowed",
+					"Method Not Allowed\n"},
 	[HTTP_RESP_BAD_REQUEST] = {400, true, false, "Bad Request", "Bad Request\n"},
 	[HTTP_RESP_URI_TOO_LONG] = {414, true, false, "URI Too Long", "URI Too Long\n"},
 	[HTTP_RESP_HEADERS_TOO_LARGE] = {431, true, false, "Request Header Fields Too Large",
@@ -325,7 +327,7 @@ void http_response_echo_date(const struct http_responses *r, char *head)
 enum http_resp_kind http_response_kind_for_status(int status)
 {
 	for (int k = 0; k < HTTP_RESP_KIND_COUNT; k++)
-		if (kinds[k].code == status && k != HTTP_RESP_OK_HEAD)
+		if (kinds[k].code == status && !kinds[k].no_body)
 			return k;
 	return HTTP_RESP_BAD_REQUEST;
 }

@@ -57,6 +57,7 @@ enum http_resp_kind {
 	HTTP_RESP_OK,		     /* 200 to GET, with the body */
 	HTTP_RESP_OK_HEAD,	     /* 200 to HEAD: same headers (Content-Length too), no body */
 	HTTP_RESP_NOT_ALLOWED,	     /* 405 with Allow: GET, HEAD */
+	HTTP_RESP_NOT_ALLOWED_HEAD,  /* 405 to HEAD: same headers, no body (RFC 9110 9.3.2) */
 	HTTP_RESP_BAD_REQUEST,	     /* 400, closing */
 	HTTP_RESP_URI_TOO_LONG,	     /* 414, closing */
 	HTTP_RESP_HEADERS_TOO_LARGE, /* 431, closing */
