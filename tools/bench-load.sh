@@ -52,9 +52,10 @@ start_nginx() {
 	PORT=$NGINX_PORT
 }
 
-# ringer --mode http, if this build has it; returns 1 when it does not.
-start_ringer_http() {
-	taskset -c $SERVER_CPU "$RINGER" --mode http --listen 127.0.0.1:0 --shards 1 --quiet \
+# start_ringer MODE: ringer --mode MODE pinned to the server's CPU; returns 1
+# when it does not start (a build without that mode).
+start_ringer() {
+	taskset -c $SERVER_CPU "$RINGER" --mode "$1" --listen 127.0.0.1:0 --shards 1 --quiet \
 		>"$WORK/ringer.out" 2>"$WORK/ringer.err" &
 	SERVER_PID=$!
 	for _ in $(seq 100); do
@@ -162,56 +163,16 @@ floor() {
 	done
 }
 
-# ringer --mode echo, pinned like the others.
-start_ringer_echo() {
-	taskset -c $SERVER_CPU "$RINGER" --mode echo --listen 127.0.0.1:0 --shards 1 --quiet \
-		>"$WORK/ringer.out" 2>"$WORK/ringer.err" &
-	SERVER_PID=$!
-	for _ in $(seq 100); do
-		PORT=$(sed -n 's/.*listening on .*:\([0-9]*\)$/\1/p' "$WORK/ringer.out" | head -1)
-		[ -n "$PORT" ] && return 0
-		sleep 0.05
-	done
-	echo "ringer --mode echo did not start" >&2
-	exit 1
-}
-
-# stall LABEL: p99.9 of an open-loop and a closed-loop run, each with the
-# server stopped for 1 s two seconds in.
-stall() {
-	local label=$1 target="127.0.0.1:$PORT" shape out p999 p50 rps
-	echo "== latency honesty on $label: server SIGSTOPped for 1 s, 2 s into a ${STALL_SECS}s run"
-	for shape in open closed; do
-		local -a extra=()
-		[ $shape = open ] && extra=(--rate "$RATE")
-		out=$WORK/stall.$shape
-		taskset -c $CLIENT_CPU "$LOAD" --target "$target" --connections "$CONNS" \
-			--duration "$STALL_SECS" --json "${extra[@]}" >"$out" &
-		local client=$!
-		sleep 2
-		kill -STOP "$SERVER_PID"
-		sleep 1
-		kill -CONT "$SERVER_PID"
-		wait "$client" || true
-		p999=$(grep -o '"p99.9":[0-9.]*' "$out" | cut -d: -f2)
-		p50=$(grep -o '"p50":[0-9.]*' "$out" | cut -d: -f2)
-		rps=$(grep -o '"requests_per_s":[0-9.]*' "$out" | cut -d: -f2)
-		awk -v s=$shape -v a="$p999" -v b="$p50" -v r="$rps" -v rate="$RATE" 'BEGIN {
-			printf "  %-6s loop%s: p50 %.3f ms, p99.9 %.3f ms (%.0f req/s)\n", s,
-				s == "open" ? " at " rate " req/s" : "", b / 1000, a / 1000, r }'
-	done
-}
-
 want() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if want floor; then
-	start_ringer_echo
+	start_ringer echo || { echo "ringer --mode echo did not start" >&2; exit 1; }
 	floor
 	stop_server
 fi
 if ! want http; then
 	:
-elif start_ringer_http; then
+elif start_ringer http; then
 	compare "ringer --mode http"
 	stall "ringer --mode http"
 	stop_server
