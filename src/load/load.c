@@ -79,6 +79,7 @@ struct lconn {
 	struct conn_ref ref; /* the engine connection while not IDLE; slot NO_SLOT when none */
 	uint8_t state;
 	bool dirty;
+	bool tried;		/* its first connect has been started */
 	bool last_call;		/* the server said it closes after this response */
 	uint32_t inflight;	/* requests sent and not yet answered */
 	uint32_t inflight_meas; /* the newest of those that were sent while measuring */
@@ -121,6 +122,9 @@ struct loader {
 	uint32_t *dirty;
 	uint32_t ndirty;
 	uint32_t connecting; /* the lconn inside engine_connect() */
+	uint32_t nactive;    /* conns[0..nactive) send (--active); the rest are held idle */
+	uint64_t connect_t0; /* --connect-rate: this thread's budget counts from here */
+	uint64_t connects_started;
 	uint32_t connect_timeout_ms;
 	uint8_t *pattern;
 	uint64_t now;
@@ -148,6 +152,15 @@ uint64_t load_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
+}
+
+uint32_t load_thread_active(const struct load_config *cfg, uint32_t first, uint32_t n)
+{
+	if (!cfg->active)
+		return n;
+	if (cfg->active <= first)
+		return 0;
+	return cfg->active - first < n ? cfg->active - first : n;
 }
 
 uint64_t load_errors(const struct load_counters *c)
@@ -233,15 +246,37 @@ static void fail_conn(struct loader *L, struct lconn *lc, uint64_t *counter)
 	begin_close(L, lc);
 }
 
+/*
+ * --connect-rate: this thread's share of the rate allows this many connects
+ * since it started (one at once, then one each 1/rate s).
+ */
+static bool connect_allowed(const struct loader *L)
+{
+	const struct load_config *cfg = L->cfg;
+	unsigned __int128 allowed;
+
+	if (!cfg->connect_rate)
+		return true;
+	allowed = (unsigned __int128)(L->now - L->connect_t0) * cfg->connect_rate * L->t->nconns /
+			  cfg->connections / 1000000000u +
+		  1;
+	return L->connects_started < allowed;
+}
+
 static void start_connect(struct loader *L, struct lconn *lc)
 {
+	const struct load_config *cfg = L->cfg;
+	uint32_t global = L->t->conn_first + lconn_idx(L, lc);
 	struct lconn_tag *tag;
 	struct conn *c;
 	int err;
 
 	lc->state = C_CONNECTING;
+	lc->tried = true;
+	L->connects_started++;
 	L->connecting = lconn_idx(L, lc);
-	c = engine_connect(L->engine, &L->cfg->target, L->connect_timeout_ms, &err);
+	c = engine_connect(L->engine, &cfg->targets[global % cfg->n_targets], L->connect_timeout_ms,
+			   &err);
 	if (!c) {
 		/* Out of slots, descriptors or memory: count it and try again later. */
 		lc->state = C_IDLE;
@@ -274,7 +309,7 @@ static uint32_t sendable(struct loader *L, struct lconn *lc)
 	const struct load_config *cfg = L->cfg;
 	uint64_t n = cfg->pipeline - lc->inflight;
 
-	if (!L->started || L->done || lc->last_call)
+	if (!L->started || L->done || lc->last_call || lconn_idx(L, lc) >= L->nactive)
 		return 0;
 	if (cfg->churn && cfg->churn - lc->conn_sent < n)
 		n = cfg->churn - lc->conn_sent;
@@ -343,7 +378,7 @@ static void serve(struct loader *L, struct lconn *lc)
 		if (!L->started && lc->retry_ns)
 			return;
 		if (!L->stopping && !atomic_load_explicit(&L->sh->stop, memory_order_relaxed) &&
-		    L->now >= lc->retry_ns)
+		    L->now >= lc->retry_ns && connect_allowed(L))
 			start_connect(L, lc);
 		return;
 	case C_CONNECTING:
@@ -715,7 +750,7 @@ static uint64_t schedule_sends(struct loader *L)
 {
 	uint64_t next = UINT64_MAX;
 
-	for (uint32_t i = 0; i < L->t->nconns; i++) {
+	for (uint32_t i = 0; i < L->nactive; i++) {
 		struct lconn *lc = &L->conns[i];
 		struct conn *c;
 		uint64_t at;
@@ -791,9 +826,10 @@ static bool all(const struct loader *L, bool (*pred)(const struct lconn *))
 	return true;
 }
 
+/* Its first connect has been made and has come back (or failed at once). */
 static bool settled(const struct lconn *lc)
 {
-	return lc->state != C_CONNECTING;
+	return lc->tried && lc->state != C_CONNECTING;
 }
 
 static bool idle(const struct lconn *lc)
@@ -835,7 +871,8 @@ static int loader_init(struct loader *L, struct load_thread *t)
 		.stats = &L->stats,
 		.max_conns = 2 * n + 16,
 		.file_slots = file_slot_limit(),
-		.buf_count = pow2_at_least(n * 2, 64, 8192),
+		/* Buffers for the connections that send: held-idle ones need none. */
+		.buf_count = pow2_at_least(load_thread_active(cfg, t->conn_first, n) * 2, 64, 8192),
 		.buf_size = BUF_SIZE,
 		.bgid = BGID,
 		.idle_ms = 0,
@@ -848,6 +885,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->sh = t->sh;
 	L->cfg = cfg;
 	L->open_loop = cfg->rate != 0;
+	L->nactive = load_thread_active(cfg, t->conn_first, n);
 	L->connect_timeout_ms = timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)timeout_ms;
 	hist_init(&t->hist);
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
@@ -945,9 +983,12 @@ static void rendezvous(struct loader *L, bool ok)
 	/* More threads than requests: this one has nothing to send. */
 	if (L->cfg->requests && !L->t->quota)
 		L->done = true;
+	/* The plan is spread over the connections that send (--active: a prefix of them). */
 	for (uint32_t i = 0; i < L->t->nconns; i++) {
-		L->conns[i].sched = sched_make(&sh->plan, sh->start_ns, L->cfg->connections,
-					       L->t->conn_first + i);
+		L->conns[i].sched =
+			sched_make(&sh->plan, sh->start_ns,
+				   L->cfg->active ? L->cfg->active : L->cfg->connections,
+				   L->t->conn_first + i);
 		mark_dirty(L, &L->conns[i]);
 	}
 }
@@ -973,14 +1014,25 @@ static void *thread_main(void *arg)
 		return NULL;
 	}
 	L->now = load_now_ns();
+	L->connect_t0 = L->now;
 	L->next_tick_ns = L->now + TICK_NS;
 	L->next_engine_tick_ns = L->now + ENGINE_TICK_NS;
 	engine_set_now(L->engine, L->now / NS_PER_MS);
 	for (uint32_t i = 0; i < t->nconns; i++)
 		mark_dirty(L, &L->conns[i]);
-	/* Phase 1: first connects, each bounded by its linked connect timeout. */
-	while (!all(L, settled) && !atomic_load(&t->sh->stop))
-		loop_once(L);
+	/*
+	 * Phase 1: first connects, each bounded by its linked connect timeout
+	 * (and paced by --connect-rate). Whether all have settled is a walk of
+	 * the table: once a tick, not once a loop.
+	 */
+	for (uint64_t check = 0; !atomic_load(&t->sh->stop); loop_once(L)) {
+		if (L->now < check)
+			continue;
+		if (all(L, settled))
+			break;
+		check = L->now + TICK_NS;
+	}
+	t->connect_ns = L->now - L->connect_t0;
 	rendezvous(L, true);
 	/* Phase 2: the run. */
 	while (!L->done)

@@ -78,6 +78,7 @@ struct load_thread {
 	uint64_t quota; /* measured requests this thread owes; 0 = no limit */
 	int cpu;	/* -1: not pinned */
 	pthread_t tid;
+	uint64_t connect_ns; /* how long its first connects took */
 	uint64_t measure_start_ns;
 	uint64_t measure_end_ns;
 	char error[160]; /* why the thread gave up, when it did */
@@ -100,6 +101,9 @@ void load_shared_exit(struct load_shared *sh);
 
 /* Starts t (which the caller zeroed and filled: sh, id, conn range, quota, cpu). */
 int load_thread_start(struct load_thread *t);
+
+/* --active: how many of a thread's connections [first, first + n) send (a prefix). */
+uint32_t load_thread_active(const struct load_config *cfg, uint32_t first, uint32_t n);
 
 /* The errors of c, summed. */
 uint64_t load_errors(const struct load_counters *c);

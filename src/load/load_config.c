@@ -37,7 +37,12 @@ void load_config_usage(FILE *f, const char *prog)
 		"An io_uring load generator for TCP echo and HTTP/1.1 servers.\n"
 		"\n"
 		"  --target ADDR:PORT     server to load: 127.0.0.1:8080, [::1]:8080, "
-		"localhost:80\n"
+		"localhost:80;\n"
+		"                         several (comma-separated, or the flag again) take\n"
+		"                         the connections round robin\n"
+		"  --connect-rate R       open at most R connections per second (k = 1000)\n"
+		"  --active K             only K of the connections send; the others are held\n"
+		"                         open and idle (latency is the active ones')\n"
 		"  --mode MODE            http | echo (default http)\n"
 		"  --path PATH            http: request path (default /)\n"
 		"  --host NAME            http: Host header (default the target address)\n"
@@ -250,6 +255,8 @@ int load_parse_cpus(const char *s, int *cpus, unsigned max)
 
 enum opt_id {
 	OPT_TARGET,
+	OPT_CONNECT_RATE,
+	OPT_ACTIVE,
 	OPT_MODE,
 	OPT_PATH,
 	OPT_HOST,
@@ -283,6 +290,8 @@ enum opt_id {
 
 static const struct cli_opt options[] = {
 	{"--target", NULL, OPT_TARGET, true},
+	{"--connect-rate", NULL, OPT_CONNECT_RATE, true},
+	{"--active", NULL, OPT_ACTIVE, true},
 	{"--mode", NULL, OPT_MODE, true},
 	{"--path", NULL, OPT_PATH, true},
 	{"--host", NULL, OPT_HOST, true},
@@ -374,6 +383,41 @@ static int set_expect(struct load_config *cfg, const char *flag, const char *val
 			flag, val);
 }
 
+/* --target A,B,...: each HOST:PORT; the flag may also repeat. */
+static int add_targets(struct load_config *cfg, const char *flag, const char *val, char *err,
+		       size_t err_len)
+{
+	const char *s = val;
+
+	for (;;) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		char one[128];
+		struct net_addr *a;
+
+		if (cfg->n_targets == LOAD_MAX_TARGETS)
+			return cli_fail(err, err_len, "%s: more than %d targets", flag,
+					LOAD_MAX_TARGETS);
+		a = &cfg->targets[cfg->n_targets];
+		if (!len || len >= sizeof(one))
+			return cli_fail(err, err_len, "%s: '%s' is not HOST:PORT[,HOST:PORT...]",
+					flag, val);
+		memcpy(one, s, len);
+		one[len] = '\0';
+		if (net_addr_parse(one, a) || net_addr_port(a) == 0)
+			return cli_fail(err, err_len,
+					"%s: '%s' is not HOST:PORT (IPv6 as [::1]:PORT)", flag,
+					one);
+		if (!cfg->n_targets++) {
+			cfg->target = *a;
+			cfg->target_str = val;
+		}
+		if (!end)
+			return 0;
+		s = end + 1;
+	}
+}
+
 static int apply(struct load_config *cfg, enum opt_id id, const char *flag, const char *val,
 		 char *err, size_t err_len)
 {
@@ -382,12 +426,16 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 
 	switch (id) {
 	case OPT_TARGET:
-		if (net_addr_parse(val, &cfg->target) || net_addr_port(&cfg->target) == 0)
+		return add_targets(cfg, flag, val, err, err_len);
+	case OPT_CONNECT_RATE:
+		if (parse_rate(val, strlen(val), &cfg->connect_rate))
 			return cli_fail(err, err_len,
-					"%s: '%s' is not HOST:PORT (IPv6 as [::1]:PORT)", flag,
-					val);
-		cfg->target_str = val;
+					"%s: '%s' is not a rate of new connections like 5000 or "
+					"20k per second",
+					flag, val);
 		return 0;
+	case OPT_ACTIVE:
+		return set_u32(flag, val, 1, LOAD_MAX_CONNS, false, &cfg->active, err, err_len);
 	case OPT_MODE:
 		if (!strcmp(val, "http"))
 			cfg->mode = LOAD_HTTP;
@@ -575,6 +623,13 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 		return cli_fail(err, err_len, "--header: Host given twice");
 	if (hosts && cfg->host)
 		return cli_fail(err, err_len, "--host and --header 'Host: ...': give one");
+	if (cfg->active > cfg->connections)
+		return cli_fail(err, err_len, "--active %u exceeds --connections %u", cfg->active,
+				cfg->connections);
+	if (cfg->active && cfg->requests)
+		return cli_fail(err, err_len,
+				"--active runs for --duration: a thread done with its --requests "
+				"would close the idle connections it holds");
 	if (cfg->threads > cfg->connections)
 		return cli_fail(err, err_len, "--threads %u exceeds --connections %u", cfg->threads,
 				cfg->connections);

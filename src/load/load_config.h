@@ -19,7 +19,8 @@
 #define LOAD_MAX_CPUS	  256
 #define LOAD_MAX_THREADS  256
 #define LOAD_MAX_PIPELINE 1024
-#define LOAD_MAX_CONNS	  65536
+#define LOAD_MAX_CONNS	  1048576
+#define LOAD_MAX_TARGETS  64
 #define LOAD_MAX_PATH	  1024
 #define LOAD_MAX_HEADERS  64
 #define LOAD_STATUS_WORDS 10 /* --expect-status: one bit per status code 0..639 */
@@ -30,8 +31,12 @@ enum load_mode {
 };
 
 struct load_config {
-	struct net_addr target;
+	struct net_addr target; /* the first of targets */
 	const char *target_str;
+	struct net_addr targets[LOAD_MAX_TARGETS]; /* connection i goes to targets[i % n] */
+	unsigned n_targets;
+	uint64_t connect_rate; /* new connections per second over all threads; 0: no limit */
+	uint32_t active;       /* connections that send; the rest stay open and idle; 0: all */
 	enum load_mode mode;
 	uint32_t size;			       /* echo: message bytes */
 	const char *path;		       /* http: request path */

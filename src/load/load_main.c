@@ -39,16 +39,16 @@ static void on_signal(int sig)
  * One blocking connect before anything starts, so an unreachable target is
  * a clear message and exit 1, not a run full of connect errors.
  */
-static int probe_target(const struct load_config *cfg)
+static int probe_target(const struct net_addr *target, uint64_t timeout_ns)
 {
-	int fd = socket(cfg->target.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = socket(target->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	struct pollfd pfd;
 	socklen_t len = sizeof(int);
 	int err = 0, r;
 
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (const struct sockaddr *)&cfg->target.ss, cfg->target.len) == 0)
+	if (connect(fd, (const struct sockaddr *)&target->ss, target->len) == 0)
 		goto out_close;
 	if (errno != EINPROGRESS) {
 		err = -errno;
@@ -56,7 +56,7 @@ static int probe_target(const struct load_config *cfg)
 	}
 	pfd.fd = fd;
 	pfd.events = POLLOUT;
-	r = poll(&pfd, 1, (int)(cfg->connect_timeout_ns / 1000000));
+	r = poll(&pfd, 1, (int)(timeout_ns / 1000000));
 	if (r == 0)
 		err = -ETIMEDOUT;
 	else if (r < 0)
@@ -90,6 +90,28 @@ struct row {
 	uint64_t max;
 };
 
+/*
+ * A thread's connections live in its ring's fixed-file table, which the
+ * kernel caps at the descriptor limit (less the engine's headroom of 64).
+ * Said before anything starts, with the way out.
+ */
+static int check_table_limit(const struct load_config *cfg)
+{
+	uint32_t per = (cfg->connections + cfg->threads - 1) / cfg->threads;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || per + 64 <= rl.rlim_cur)
+		return 0;
+	fprintf(stderr,
+		"ringer-load: %u connections per thread (--connections %u over --threads %u) do "
+		"not fit a thread's ring: its fixed-file table is capped by the descriptor limit "
+		"(RLIMIT_NOFILE %llu, hard %llu), so at most %llu per thread: add --threads\n",
+		per, cfg->connections, cfg->threads, (unsigned long long)rl.rlim_cur,
+		(unsigned long long)rl.rlim_max,
+		(unsigned long long)(rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0));
+	return 1;
+}
+
 struct result {
 	struct load_counters c;
 	struct hist *hist;
@@ -97,6 +119,7 @@ struct result {
 	double user_s;
 	double sys_s;
 	double busy; /* the client's CPU time over its threads' wall time: 1.0 is every core full */
+	double connect_s; /* the slowest thread's first connects */
 	struct row *rows;
 	size_t nrows;
 	size_t cap;
@@ -198,6 +221,8 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 
 	fprintf(f, "ringer-load: %s %s", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
+	if (cfg->n_targets > 1)
+		fprintf(f, " (and %u more targets)", cfg->n_targets - 1);
 	if (cfg->mode == LOAD_HTTP)
 		print_what(cfg, f);
 	fprintf(f, ", %s loop", cfg->rate ? "open" : "closed");
@@ -233,7 +258,11 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		}
 		fputc('\n', f);
 	}
-	fprintf(f, "  connections   %llu opened\n", (unsigned long long)c->connects);
+	fprintf(f, "  connections   %llu opened, the first %u in %.3f s",
+		(unsigned long long)c->connects, cfg->connections, r->connect_s);
+	if (cfg->active)
+		fprintf(f, ", %u of them active", cfg->active);
+	fputc('\n', f);
 	fprintf(f, "  latency (ms) ");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		fprintf(f, " %s %.3f,", pct_names[i],
@@ -308,6 +337,7 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 	FILE *m;
 
 	fputs(cfg->json_stream ? "{\"type\":\"summary\"," : "{", f);
+	fprintf(f, "\"targets\":%u,", cfg->n_targets);
 	fprintf(f, "\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
 	if (cfg->mode == LOAD_HTTP) {
@@ -323,11 +353,12 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		(double)cfg->warmup_ns / 1e9, r->seconds);
 	fprintf(f,
 		"\"requests\":%llu,\"requests_per_s\":%.3f,\"bytes_rx\":%llu,\"bytes_tx\":%llu,"
-		"\"mb_per_s_rx\":%.6f,\"mb_per_s_tx\":%.6f,\"connects\":%llu,",
+		"\"mb_per_s_rx\":%.6f,\"mb_per_s_tx\":%.6f,\"connects\":%llu,\"connect_s\":%.6f,"
+		"\"active\":%u,",
 		(unsigned long long)c->requests, (double)c->requests / r->seconds,
 		(unsigned long long)c->bytes_rx, (unsigned long long)c->bytes_tx,
 		(double)c->bytes_rx / 1e6 / r->seconds, (double)c->bytes_tx / 1e6 / r->seconds,
-		(unsigned long long)c->connects);
+		(unsigned long long)c->connects, r->connect_s, cfg->active);
 	fprintf(f,
 		"\"errors\":{\"total\":%llu,\"connect\":%llu,\"reset\":%llu,\"timeout\":%llu,"
 		"\"mismatch\":%llu,\"%s\":%llu},",
@@ -576,6 +607,8 @@ static int run_once(const struct load_config *cfg, struct result *r)
 			       : 0;
 		if ((double)secs / 1e9 > r->seconds)
 			r->seconds = (double)secs / 1e9;
+		if ((double)th[i].connect_ns / 1e9 > r->connect_s)
+			r->connect_s = (double)th[i].connect_ns / 1e9;
 		if (th[i].error[0] && !status) {
 			fprintf(stderr, "ringer-load: %s\n", th[i].error);
 			status = 1;
@@ -814,12 +847,17 @@ int main(int argc, char **argv)
 		}
 	}
 	raise_nofile(cfg.connections);
-	ret = probe_target(&cfg);
-	if (ret) {
-		fprintf(stderr, "ringer-load: cannot connect to %s: %s\n",
-			net_addr_str(&cfg.target, addr, sizeof(addr)), strerror(-ret));
-		request_set_free(&requests);
-		return 1;
+	ret = check_table_limit(&cfg);
+	if (ret)
+		return ret;
+	for (unsigned i = 0; i < cfg.n_targets; i++) {
+		ret = probe_target(&cfg.targets[i], cfg.connect_timeout_ns);
+		if (ret) {
+			fprintf(stderr, "ringer-load: cannot connect to %s: %s\n",
+				net_addr_str(&cfg.targets[i], addr, sizeof(addr)), strerror(-ret));
+			request_set_free(&requests);
+			return 1;
+		}
 	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
