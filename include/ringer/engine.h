@@ -49,6 +49,9 @@ struct engine_params {
 	uint32_t accept_proxy_ms;
 	/* TCP keepalive on connections made out (idle s, interval s, probes); idle 0: off */
 	unsigned ka_idle, ka_intvl, ka_cnt;
+	/* Source addresses engine_connect_from() binds to (port 0); the caller's, outliving us. */
+	const struct net_addr *sources;
+	unsigned n_sources;
 };
 
 /*
@@ -171,6 +174,15 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to);
  */
 struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint32_t timeout_ms,
 			    int *err);
+
+/*
+ * The same from the source address sources[src] (engine_params): bound
+ * with IP_BIND_ADDRESS_NO_PORT before the connect, so the connect picks the
+ * port and each (source, destination) pair has the whole ephemeral range.
+ * A failed bind is the connect's error (EADDRNOTAVAIL, ...).
+ */
+struct conn *engine_connect_from(struct engine *e, const struct net_addr *addr, unsigned src,
+				 uint32_t timeout_ms, int *err);
 
 /* Our FIN once output has drained; receiving continues (half-close). */
 void engine_shutdown(struct engine *e, struct conn *c);

@@ -121,6 +121,18 @@ int ring_getsockopt(struct ring *r, int fd, bool fixed, int level, int optname, 
 int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockaddr *addr,
 			unsigned len, const int *nodelay, struct __kernel_timespec *timeout,
 			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout);
+/*
+ * The head of a connect chain that binds first: [setsockopt
+ * IP_BIND_ADDRESS_NO_PORT ->] bind ->, linked into the ring_connect_linked()
+ * submitted right after it (the caller reserves both: ring_reserve(r, 5)).
+ * NO_PORT leaves the port to the connect, so one source address serves
+ * every destination with its own ephemeral ports. src and one must outlive
+ * the submission. IORING_OP_BIND is kernel 6.11+.
+ */
+int ring_bind_linked(struct ring *r, int fd, const struct sockaddr *src, unsigned len,
+		     const int *one, uint64_t ud_opt, uint64_t ud_bind);
+/* Room for n SQEs now, submitting what is queued if needed: a chain must not be split. */
+int ring_reserve(struct ring *r, unsigned n);
 /* setsockopt(SO_LINGER 0) -> close, linked: the peer gets a RST. */
 int ring_close_reset(struct ring *r, int fd, bool fixed, uint64_t ud_opt, uint64_t ud_close);
 /* 0 when setsockopt works as an io_uring command here, else the kernel's -errno. */

@@ -45,6 +45,7 @@ enum ud_op {
 	UD_OP_LINK_TIMEOUT, /* a connect's timeout */
 	UD_OP_OUTQ,	    /* SIOCOUTQ as an io_uring command: is our FIN acknowledged? */
 	UD_OP_WRITE,	    /* a mode's write to a file (engine_write): gen is its token */
+	UD_OP_BIND,	    /* bind before a connect (engine_connect_from) */
 	UD_OP_COUNT,
 };
 

@@ -449,6 +449,41 @@ int ring_getsockopt(struct ring *r, int fd, bool fixed, int level, int optname, 
 	return 0;
 }
 
+/* Not in liburing 2.3's headers: the kernel's opcode (6.11+) and sockopt, filled by hand. */
+#define RING_OP_BIND		     56
+#define RING_IP_BIND_ADDRESS_NO_PORT 24
+
+int ring_reserve(struct ring *r, unsigned n)
+{
+	return reserve(r, n);
+}
+
+int ring_bind_linked(struct ring *r, int fd, const struct sockaddr *src, unsigned len,
+		     const int *one, uint64_t ud_opt, uint64_t ud_bind)
+{
+	struct io_uring_sqe *sqe;
+
+	if (one) {
+		sqe = io_uring_get_sqe(&r->uring);
+		if (!sqe)
+			return -EBUSY;
+		prep_setsockopt(sqe, fd, true,
+				src->sa_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+				RING_IP_BIND_ADDRESS_NO_PORT, one, sizeof(*one), ud_opt);
+		sqe->flags |= IOSQE_IO_LINK;
+	}
+	sqe = io_uring_get_sqe(&r->uring);
+	if (!sqe)
+		return -EBUSY;
+	/* bind(2) on a direct descriptor: addr is the sockaddr, addr2 its length. */
+	io_uring_prep_rw(RING_OP_BIND, sqe, fd, src, 0, 0);
+	sqe->addr2 = len;
+	set_fixed(sqe, true);
+	sqe->flags |= IOSQE_IO_LINK;
+	io_uring_sqe_set_data64(sqe, ud_bind);
+	return 0;
+}
+
 int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockaddr *addr,
 			unsigned len, const int *nodelay, struct __kernel_timespec *timeout,
 			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout)

@@ -10,6 +10,7 @@ static const char *const op_names[UD_OP_COUNT] = {
 	[UD_OP_NOP] = "nop",	       [UD_OP_SOCKET] = "socket",
 	[UD_OP_SOCKOPT] = "sockopt",   [UD_OP_LINK_TIMEOUT] = "link_timeout",
 	[UD_OP_OUTQ] = "outq",	       [UD_OP_WRITE] = "write",
+	[UD_OP_BIND] = "bind",
 };
 
 const char *ud_op_name(unsigned op)

@@ -112,8 +112,10 @@ struct engine {
 	uint32_t resume_at; /* ... and how few before a paused one receives again */
 	uint32_t reserve;   /* free buffers below this: the pool is under pressure */
 	int listen_fd;
-	bool direct;	  /* accepted connections are direct descriptors */
-	bool sockopt_cmd; /* setsockopt works as an io_uring command (kernel 6.7+) */
+	bool direct;			/* accepted connections are direct descriptors */
+	bool sockopt_cmd;		/* setsockopt works as an io_uring command (kernel 6.7+) */
+	const struct net_addr *sources; /* engine_connect_from()'s, the caller's */
+	unsigned n_sources;
 	bool accept_backoff;
 	bool draining;
 	bool peer_addrs; /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
@@ -1109,6 +1111,13 @@ static void set_keepalive(struct engine *e, struct conn *c)
 	}
 }
 
+/*
+ * While connecting, out_len (unused until the first engine_send) holds the
+ * source to bind to, plus one (0: none), and after a failed bind, the bind's
+ * errno with BIND_FAILED: its linked connect only says -ECANCELED.
+ */
+#define BIND_FAILED 0x80000000u
+
 static void submit_connect(struct engine *e, struct conn *c)
 {
 	const struct net_addr *a = (const struct net_addr *)c->out_ptr;
@@ -1116,6 +1125,20 @@ static void submit_connect(struct engine *e, struct conn *c)
 
 	if (e->ka[0])
 		set_keepalive(e, c);
+	if (c->out_len && conn_fixed(c)) {
+		const struct net_addr *src = &e->sources[c->out_len - 1];
+
+		ret = ring_reserve(e->ring, 5);
+		if (!ret)
+			ret = ring_bind_linked(e->ring, c->fd, (const struct sockaddr *)&src->ss,
+					       src->len, &one, conn_ud(e, c, UD_OP_SOCKOPT),
+					       conn_ud(e, c, UD_OP_BIND));
+		if (ret) {
+			fail_connect(e, c, ret);
+			return;
+		}
+		c->inflight += 2;
+	}
 	ret = ring_connect_linked(e->ring, c->fd, conn_fixed(c), (const struct sockaddr *)&a->ss,
 				  a->len, conn_fixed(c) ? &one : NULL,
 				  e->connect_timeout_ms ? &e->connect_ts : NULL,
@@ -1147,9 +1170,22 @@ static void on_socket(struct engine *e, struct conn *c, const struct io_uring_cq
 	submit_connect(e, c);
 }
 
+static void on_bind(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
+{
+	c->inflight--;
+	if (cqe->res < 0 && cqe->res != -ECANCELED)
+		c->out_len = BIND_FAILED | (uint32_t)-cqe->res;
+	maybe_release(e, c);
+}
+
 static void on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
 {
 	int res = cqe->res;
+
+	/* Cancelled because the bind before it failed: that is the error. */
+	if (res == -ECANCELED && (c->out_len & BIND_FAILED))
+		res = -(int)(c->out_len & ~BIND_FAILED);
+	c->out_len = 0;
 
 	TRACE_CONNECT(c->slot, c->gen, res);
 	c->inflight--;
@@ -1292,7 +1328,7 @@ static const conn_handler conn_handlers[UD_OP_COUNT] = {
 	[UD_OP_RECV] = on_recv,	    [UD_OP_SEND] = on_send,	  [UD_OP_SHUTDOWN] = on_shutdown,
 	[UD_OP_CANCEL] = on_done,   [UD_OP_CLOSE] = on_close,	  [UD_OP_CONNECT] = on_connect,
 	[UD_OP_SOCKET] = on_socket, [UD_OP_SOCKOPT] = on_sockopt, [UD_OP_LINK_TIMEOUT] = on_done,
-	[UD_OP_OUTQ] = on_outq,
+	[UD_OP_OUTQ] = on_outq,	    [UD_OP_BIND] = on_bind,
 };
 
 bool engine_owns(uint64_t user_data)
@@ -1532,6 +1568,8 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->stats = p->stats;
 	e->idle_ms = p->idle_ms;
 	e->send_ms = p->send_ms;
+	e->sources = p->sources;
+	e->n_sources = p->sources ? p->n_sources : 0;
 	if (p->ka_idle) {
 		e->ka[0] = 1;
 		e->ka[1] = (int)p->ka_idle;
@@ -1837,6 +1875,12 @@ int engine_forward(struct engine *e, struct conn *from, struct conn *to)
 struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint32_t timeout_ms,
 			    int *err)
 {
+	return engine_connect_from(e, addr, UINT32_MAX, timeout_ms, err);
+}
+
+struct conn *engine_connect_from(struct engine *e, const struct net_addr *addr, unsigned src,
+				 uint32_t timeout_ms, int *err)
+{
 	struct conn *c;
 	int ret;
 
@@ -1852,6 +1896,7 @@ struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint3
 	c->side = CONN_SIDE_UPSTREAM;
 	c->life |= CONN_L_CONNECTING;
 	c->out_ptr = (const uint8_t *)addr; /* the address, until the connect is submitted */
+	c->out_len = src < e->n_sources ? src + 1 : 0;
 	c->last_active_ms = now32(e);
 	conn_track(c, e->stats);
 	if (e->info)
@@ -1878,12 +1923,24 @@ struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint3
 		goto out_fail;
 	}
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (c->out_len) {
+		const struct net_addr *s = &e->sources[c->out_len - 1];
+
+		c->out_len = 0;
+		setsockopt(c->fd, s->ss.ss_family == AF_INET6 ? IPPROTO_IPV6 : IPPROTO_IP,
+			   IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+		if (bind(c->fd, (const struct sockaddr *)&s->ss, s->len)) {
+			ret = -errno;
+			goto out_fail;
+		}
+	}
 	submit_connect(e, c);
 	return c;
 
 out_fail:
 	*err = ret;
 	c->out_ptr = NULL;
+	c->out_len = 0;
 	c->life &= ~CONN_L_CONNECTING;
 	conn_event(c, TCP_EV_CLOSE, e->stats);
 	conn_untrack(c, e->stats);

@@ -275,8 +275,9 @@ static void start_connect(struct loader *L, struct lconn *lc)
 	lc->tried = true;
 	L->connects_started++;
 	L->connecting = lconn_idx(L, lc);
-	c = engine_connect(L->engine, &cfg->targets[global % cfg->n_targets], L->connect_timeout_ms,
-			   &err);
+	c = engine_connect_from(L->engine, &cfg->targets[global % cfg->n_targets],
+				cfg->n_sources ? global % cfg->n_sources : UINT32_MAX,
+				L->connect_timeout_ms, &err);
 	if (!c) {
 		/* Out of slots, descriptors or memory: count it and try again later. */
 		lc->state = C_IDLE;
@@ -876,6 +877,8 @@ static int loader_init(struct loader *L, struct load_thread *t)
 		.buf_size = BUF_SIZE,
 		.bgid = BGID,
 		.idle_ms = 0,
+		.sources = cfg->sources,
+		.n_sources = cfg->n_sources,
 	};
 	char note[160];
 	size_t pat_len;

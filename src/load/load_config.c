@@ -5,6 +5,7 @@
  */
 #include "load_config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
@@ -40,6 +41,9 @@ void load_config_usage(FILE *f, const char *prog)
 		"localhost:80;\n"
 		"                         several (comma-separated, or the flag again) take\n"
 		"                         the connections round robin\n"
+		"  --source ADDR[-ADDR]   bind connections round robin to these source\n"
+		"                         addresses (a range 127.0.0.2-127.0.0.40, or the flag\n"
+		"                         again): each adds a whole ephemeral port range\n"
 		"  --connect-rate R       open at most R connections per second (k = 1000)\n"
 		"  --active K             only K of the connections send; the others are held\n"
 		"                         open and idle (latency is the active ones')\n"
@@ -256,6 +260,7 @@ int load_parse_cpus(const char *s, int *cpus, unsigned max)
 enum opt_id {
 	OPT_TARGET,
 	OPT_CONNECT_RATE,
+	OPT_SOURCE,
 	OPT_ACTIVE,
 	OPT_MODE,
 	OPT_PATH,
@@ -291,6 +296,7 @@ enum opt_id {
 static const struct cli_opt options[] = {
 	{"--target", NULL, OPT_TARGET, true},
 	{"--connect-rate", NULL, OPT_CONNECT_RATE, true},
+	{"--source", NULL, OPT_SOURCE, true},
 	{"--active", NULL, OPT_ACTIVE, true},
 	{"--mode", NULL, OPT_MODE, true},
 	{"--path", NULL, OPT_PATH, true},
@@ -418,6 +424,58 @@ static int add_targets(struct load_config *cfg, const char *flag, const char *va
 	}
 }
 
+/*
+ * --source ADDR or A-B (IPv4: every address from A to B, the last octets
+ * counting up), and the flag again for more; port 0 each.
+ */
+static int add_sources(struct load_config *cfg, const char *flag, const char *val, char *err,
+		       size_t err_len)
+{
+	const char *dash = strchr(val, '-');
+	struct in_addr lo, hi;
+	char a[64];
+
+	if (!dash) {
+		struct net_addr *s = &cfg->sources[cfg->n_sources];
+		char with_port[80];
+
+		if (cfg->n_sources == LOAD_MAX_SOURCES)
+			return cli_fail(err, err_len, "%s: more than %d sources", flag,
+					LOAD_MAX_SOURCES);
+		snprintf(with_port, sizeof(with_port), strchr(val, ':') ? "[%s]:0" : "%s:0", val);
+		if (strlen(val) > 60 || net_addr_parse(with_port, s))
+			return cli_fail(err, err_len,
+					"%s: '%s' is not an address like 127.0.0.2, ::1 or a range "
+					"127.0.0.2-127.0.0.40",
+					flag, val);
+		cfg->n_sources++;
+		return 0;
+	}
+	if ((size_t)(dash - val) >= sizeof(a) || strlen(dash + 1) >= sizeof(a))
+		return cli_fail(err, err_len, "%s: '%s' is not a range like 127.0.0.2-127.0.0.40",
+				flag, val);
+	memcpy(a, val, (size_t)(dash - val));
+	a[dash - val] = '\0';
+	if (inet_pton(AF_INET, a, &lo) != 1 || inet_pton(AF_INET, dash + 1, &hi) != 1 ||
+	    ntohl(lo.s_addr) > ntohl(hi.s_addr))
+		return cli_fail(err, err_len,
+				"%s: '%s' is not an IPv4 range like 127.0.0.2-127.0.0.40", flag,
+				val);
+	for (uint32_t v = ntohl(lo.s_addr);; v++) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->sources[cfg->n_sources].ss;
+
+		if (cfg->n_sources == LOAD_MAX_SOURCES)
+			return cli_fail(err, err_len, "%s: '%s' makes more than %d sources", flag,
+					val, LOAD_MAX_SOURCES);
+		memset(&cfg->sources[cfg->n_sources], 0, sizeof(cfg->sources[0]));
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(v);
+		cfg->sources[cfg->n_sources++].len = sizeof(*sin);
+		if (v == ntohl(hi.s_addr))
+			return 0;
+	}
+}
+
 static int apply(struct load_config *cfg, enum opt_id id, const char *flag, const char *val,
 		 char *err, size_t err_len)
 {
@@ -427,6 +485,8 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	switch (id) {
 	case OPT_TARGET:
 		return add_targets(cfg, flag, val, err, err_len);
+	case OPT_SOURCE:
+		return add_sources(cfg, flag, val, err, err_len);
 	case OPT_CONNECT_RATE:
 		if (parse_rate(val, strlen(val), &cfg->connect_rate))
 			return cli_fail(err, err_len,

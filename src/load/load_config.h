@@ -21,6 +21,7 @@
 #define LOAD_MAX_PIPELINE 1024
 #define LOAD_MAX_CONNS	  1048576
 #define LOAD_MAX_TARGETS  64
+#define LOAD_MAX_SOURCES  256
 #define LOAD_MAX_PATH	  1024
 #define LOAD_MAX_HEADERS  64
 #define LOAD_STATUS_WORDS 10 /* --expect-status: one bit per status code 0..639 */
@@ -35,6 +36,8 @@ struct load_config {
 	const char *target_str;
 	struct net_addr targets[LOAD_MAX_TARGETS]; /* connection i goes to targets[i % n] */
 	unsigned n_targets;
+	struct net_addr sources[LOAD_MAX_SOURCES]; /* connection i binds to sources[i % n] */
+	unsigned n_sources;
 	uint64_t connect_rate; /* new connections per second over all threads; 0: no limit */
 	uint32_t active;       /* connections that send; the rest stay open and idle; 0: all */
 	enum load_mode mode;

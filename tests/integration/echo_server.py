@@ -3,7 +3,7 @@
 """An echo server independent of ringer, for testing ringer-load.
 
 Prints "listening on 127.0.0.1:PORT" once ready. On SIGTERM it prints
-"stats bytes=B connections=C" and exits, so a test can compare what the
+"stats bytes=B connections=C sources=S" (S: distinct client addresses) and exits, so a test can compare what the
 server saw with what the client reports. --corrupt-at N flips one byte at
 offset N of everything echoed (over all connections), to prove the client
 notices.
@@ -29,6 +29,7 @@ def main():
     sel = selectors.DefaultSelector()
     sel.register(ls, selectors.EVENT_READ, None)
     stats = {"bytes": 0, "connections": 0}
+    sources = set()
     corrupt = {"left": args.corrupt_at}
     running = [True]
 
@@ -44,12 +45,13 @@ def main():
         for key, _ in sel.select(timeout=0.1):
             if key.data is None:
                 try:
-                    c, _ = ls.accept()
+                    c, peer = ls.accept()
                 except BlockingIOError:
                     continue
                 c.setblocking(True)
                 c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 stats["connections"] += 1
+                sources.add(peer[0])
                 sel.register(c, selectors.EVENT_READ, True)
                 continue
             c = key.fileobj
@@ -75,7 +77,8 @@ def main():
             except OSError:
                 sel.unregister(c)
                 c.close()
-    print("stats bytes=%d connections=%d" % (stats["bytes"], stats["connections"]), flush=True)
+    print("stats bytes=%d connections=%d sources=%d"
+          % (stats["bytes"], stats["connections"], len(sources)), flush=True)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -31,10 +31,12 @@ class Echo:
         line = self.proc.stdout.readline()
         self.addr = line.split()[-1]
 
-    def stop(self):
+    def stop(self, sources=False):
         self.proc.send_signal(signal.SIGTERM)
         out, _ = self.proc.communicate(timeout=10)
         fields = dict(f.split("=") for f in out.split()[1:])
+        if sources:
+            return int(fields["connections"]), int(fields["sources"])
         return int(fields["bytes"]), int(fields["connections"])
 
 
@@ -98,6 +100,33 @@ def test_active_subset():
           f"the server echoed only the active connections' bytes: {nbytes}")
 
 
+def test_source_range():
+    """--source 127.0.0.2-127.0.0.9: 40 connections from 8 addresses, none from 127.0.0.1."""
+    srv = Echo()
+    doc = load_json("--target", srv.addr, "--source", "127.0.0.2-127.0.0.9", "-c", "40",
+                    "--duration", "500ms")
+    conns, sources = srv.stop(sources=True)
+    if not doc:
+        return
+    # The check that the target answers comes from 127.0.0.1: one more address.
+    check(conns == 41 and sources == 9, f"40 connections from 8 sources (+1 probe from "
+          f"127.0.0.1): {conns} connections, {sources} addresses")
+    check(doc["errors"]["total"] == 0 and doc["requests"] > 0, "requests, no errors")
+
+
+def test_source_that_cannot_bind():
+    """An address this machine does not have: every connect fails, as a connect error."""
+    srv = Echo()
+    status, out, err = load("--target", srv.addr, "--source", "192.0.2.1", "-c", "2",
+                            "--duration", "300ms", "--json")
+    srv.stop()
+    check(status == 0, f"the run ends normally ({status}: {err.strip()})")
+    if status == 0:
+        doc = json.loads(out)
+        check(doc["connects"] == 0 and doc["errors"]["connect"] > 0,
+              f"no connection, connect errors: {doc['connects']}, {doc['errors']}")
+
+
 def test_descriptor_limit_is_named():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or hard >= 1048576:
@@ -119,6 +148,9 @@ def test_bad_flags_exit_2():
         ["--target", "127.0.0.1:9,nowhere"],
         ["--target", "127.0.0.1:9,"],
         ["--target", ",".join(["127.0.0.1:9"] * 65)],
+        ["--source", "127.0.0.9-127.0.0.2"],
+        ["--source", "127.0.0.1-127.0.1.255"],
+        ["--source", "no.such.host.invalid"],
     ]
     for args in bad:
         p = subprocess.run([LOAD, "--target", "127.0.0.1:9", *args], capture_output=True,
@@ -129,4 +161,5 @@ def test_bad_flags_exit_2():
 
 
 run([test_targets_round_robin, test_connect_rate_paces_connects, test_active_subset,
-     test_descriptor_limit_is_named, test_bad_flags_exit_2])
+     test_source_range, test_source_that_cannot_bind, test_descriptor_limit_is_named,
+     test_bad_flags_exit_2])
