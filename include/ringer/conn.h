@@ -7,6 +7,7 @@
 
 #include "ringer/stats.h"
 #include "ringer/tcp_state.h"
+#include "ringer/wheel.h"
 
 /*
  * One connection and the slab that holds them.
@@ -101,6 +102,7 @@ struct conn {
 	const uint8_t *out_ptr;	 /* the span given to engine_send(), or NULL */
 	uint32_t last_active_ms; /* engine clock, for idle and linger timeouts (wraps in 49 days) */
 	uint32_t deadline_ms;	 /* a mode's deadline on the engine clock, or 0 */
+	struct wheel_node timer; /* on the engine's wheel at its next timeout (engine.c) */
 	/* Mode-private state (HTTP parser, pending responses, the proxy's pair, ...). */
 	union {
 		uint8_t bytes[56];
@@ -108,7 +110,12 @@ struct conn {
 	} proto;
 };
 
-_Static_assert(sizeof(struct conn) == 128, "struct conn is two cache lines");
+/*
+ * 144 bytes: two cache lines of fields and mode state, and the timer's
+ * 12-byte node. Every byte counts a million times over (the aim is at
+ * most 256 bytes of user memory per connection, buffers aside).
+ */
+_Static_assert(sizeof(struct conn) == 144, "struct conn is 144 bytes");
 
 struct conn_slab {
 	struct conn *conns;

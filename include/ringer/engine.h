@@ -86,7 +86,7 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe);
 bool engine_owns(uint64_t user_data);
 /* After each batch of CQEs: publish returned buffers, re-arm starved receives. */
 void engine_flush(struct engine *e);
-/* Every tick (~100 ms) with the loop's clock: accept back-off, timeouts. */
+/* Every tick (~100 ms) with the loop's clock: accept back-off, the timeouts due by now. */
 void engine_tick(struct engine *e, uint64_t now_ms);
 /* Once a second: the mode's tick. */
 void engine_second(struct engine *e, int64_t wall_sec);
@@ -203,7 +203,11 @@ void engine_wake(struct engine *e, struct conn *c);
  * Returns 0 or -errno (nothing was submitted).
  */
 int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token);
-/* Calls mode->expired(c) once the engine clock passes at_ms (0: no deadline). Resolution: 1 s. */
+/*
+ * Calls mode->expired(c) once the engine clock reaches at_ms (0: no deadline),
+ * at the first engine tick (100 ms apart) at or after it. O(1); moving a
+ * deadline later costs nothing until the earlier one would have come.
+ */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
 /* True once a graceful stop began (engine_drain): a mode may tell its peers to go. */
 bool engine_draining(const struct engine *e);

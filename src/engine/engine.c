@@ -58,6 +58,7 @@
 #define DRAIN_QUIET_MS	200 /* draining: no traffic this long, nothing held, receive armed -> FIN */
 #define SEND_IOV_MAX	8   /* queued buffers one sendmsg carries */
 #define STARVED_SEND_MS 1000 /* the send timeout of a buffer holder while the pool runs dry */
+#define OUTQ_POLL_MS	1000 /* in FIN_WAIT_1, how often we ask whether our FIN was acknowledged */
 #define NO_SLOT		UD_SLOT_MAX
 #define LIST_END	UINT32_MAX
 
@@ -128,8 +129,11 @@ struct engine {
 	uint16_t accept_slot_armed; /* bit per address slot */
 	struct sockaddr_storage acc_addr[ACCEPT_SLOTS];
 	socklen_t acc_len[ACCEPT_SLOTS];
-	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
-	uint32_t scan_cursor; /* where the timeout scan continues */
+	uint32_t nobufs_head;	  /* connections waiting for buffers, linked through conn->link */
+	struct wheel timers;	  /* every connection's next timeout (see "timers" below) */
+	bool clock_set;		  /* the wheel's time has been set from the engine clock */
+	uint32_t send_due;	  /* a send starting: due this long after last_active (0: never) */
+	uint32_t send_due_queued; /* ... and for a send of queued buffers */
 	uint32_t connect_timeout_ms;
 	uint32_t writes; /* engine_write()s in flight */
 	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
@@ -153,6 +157,118 @@ static inline bool conn_fixed(const struct conn *c)
 static inline uint32_t now32(const struct engine *e)
 {
 	return (uint32_t)e->now_ms;
+}
+
+/* ---- timers ------------------------------------------------------------------------------- */
+
+/*
+ * Every connection has one timer on the engine's wheel (wheel.h, counting
+ * engine-clock milliseconds, advanced by engine_tick), armed for the
+ * earliest moment one of its timeouts can be due. When it fires,
+ * check_timeouts() does what is due and timer_update() arms it for the
+ * next. The tick costs what fires, never a scan of the table:
+ *
+ *   timeout               due (engine clock)              armed sooner when
+ *   idle                  last_active + idle_ms           accepted, connected, a send starts
+ *   send stalled          last_active + send_ms           a send starts
+ *   starved send          last_active + STARVED_SEND_MS   a send of queued buffers starts
+ *   the mode's deadline   deadline_ms                     engine_set_deadline
+ *   linger                last_active + LINGER_MS         the lingering shutdown
+ *   FIN acknowledged?     every OUTQ_POLL_MS              the shutdown completes (FIN_WAIT_1)
+ *   drain                 last_active + DRAIN_QUIET_MS    engine_drain
+ *
+ * What makes a timeout due sooner arms the timer sooner (timer_at: one
+ * comparison when it is early enough already). What makes one later, such
+ * as traffic moving last_active or a deadline pushed out, does nothing: the
+ * timer fires early and is armed again for the new time (a lazy re-arm, as
+ * nginx and HAProxy do), so receives and sends do not touch the wheel.
+ */
+static inline bool before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+/* A time already passed is looked at on the next tick. */
+static inline uint32_t not_past(const struct engine *e, uint32_t at)
+{
+	return before(now32(e), at) ? at : now32(e) + 1;
+}
+
+/* c's timer fires at at or earlier. */
+static inline void timer_at(struct engine *e, struct conn *c, uint32_t at)
+{
+	at = not_past(e, at);
+	if (!wheel_armed(&c->timer) || before(at, c->timer.expires))
+		wheel_arm(&e->timers, c->slot, at);
+}
+
+/* A send starts: the stalled-send, starved-send and idle timeouts count from last_active. */
+static inline void timer_send(struct engine *e, struct conn *c)
+{
+	uint32_t due = c->out_count ? e->send_due_queued : e->send_due;
+
+	if (due)
+		timer_at(e, c, c->last_active_ms + due);
+}
+
+/* In FIN_WAIT_1 the kernel is asked (SIOCOUTQ) whether the peer acknowledged our FIN. */
+static inline bool fin_polled(const struct engine *e, const struct conn *c)
+{
+	return c->state == TCPS_FIN_WAIT_1 && conn_fixed(c) && e->sockopt_cmd;
+}
+
+static inline void earliest(uint32_t *at, bool *have, uint32_t t)
+{
+	if (!*have || before(t, *at))
+		*at = t;
+	*have = true;
+}
+
+/*
+ * When check_timeouts() can next have something to do for c (the rules
+ * there, in the same order); false: nothing can come due. "More than X
+ * ms" is due at X + 1. A timeout due already, left for later because
+ * check_timeouts() handles one a call, is looked at on the next tick.
+ */
+static bool timer_due(const struct engine *e, const struct conn *c, uint32_t *at)
+{
+	uint32_t now = now32(e), last = c->last_active_ms, starved;
+	bool have = false;
+
+	if (c->life & (CONN_L_CONNECTING | CONN_L_DEAD))
+		return false; /* a connect has its linked timeout; a close, nothing */
+	if (fin_polled(e, c))
+		earliest(at, &have, now + OUTQ_POLL_MS);
+	if (c->rx & CONN_RX_DISCARD) {
+		earliest(at, &have, last + LINGER_MS + 1);
+		return true;
+	}
+	if (c->deadline_ms)
+		earliest(at, &have, c->deadline_ms);
+	if ((c->tx & CONN_TX_SENDING) && e->send_ms)
+		earliest(at, &have, last + e->send_ms + 1);
+	if ((c->tx & CONN_TX_SENDING) && c->out_count) {
+		/* Due only while the pool runs dry: once stalled, asked again each STARVED_SEND_MS. */
+		starved = last + STARVED_SEND_MS + 1;
+		earliest(at, &have, before(now, starved) ? starved : now + STARVED_SEND_MS);
+	}
+	/* Idle closes a closing connection only when its send stalled (a close asked is a close). */
+	if (e->idle_ms && (!(c->life & CONN_L_CLOSE_WANTED) || (c->tx & CONN_TX_SENDING)))
+		earliest(at, &have, last + e->idle_ms + 1);
+	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED)) == CONN_L_DRAIN)
+		earliest(at, &have, last + DRAIN_QUIET_MS);
+	return have;
+}
+
+/* Arms c's timer for its next timeout, or disarms it. */
+static void timer_update(struct engine *e, struct conn *c)
+{
+	uint32_t at = 0;
+
+	if (timer_due(e, c, &at))
+		wheel_arm(&e->timers, c->slot, not_past(e, at));
+	else
+		wheel_cancel(&e->timers, c->slot);
 }
 
 /* ---- buffers ------------------------------------------------------------------------------ */
@@ -443,6 +559,7 @@ static void release(struct engine *e, struct conn *c)
 		break;
 	}
 	wake_feeder(e, c);
+	wheel_cancel(&e->timers, c->slot);
 	if (c->side == CONN_SIDE_CLIENT)
 		e->clients--;
 	conn_untrack(c, e->stats);
@@ -551,6 +668,7 @@ static void do_shutdown(struct engine *e, struct conn *c)
 		/* Lingering: read and drop until the peer's FIN, for at most LINGER_MS. */
 		c->rx |= CONN_RX_DISCARD;
 		c->last_active_ms = now32(e);
+		timer_at(e, c, c->last_active_ms + LINGER_MS + 1);
 	}
 }
 
@@ -698,6 +816,7 @@ static void start_send(struct engine *e, struct conn *c)
 	c->tx |= CONN_TX_SENDING;
 	c->inflight++;
 	STAT_INC(e->stats, send_ops);
+	timer_send(e, c);
 }
 
 static struct next_in next_view(const struct engine *e, const struct conn *c)
@@ -995,8 +1114,8 @@ static void on_send(struct engine *e, struct conn *c, const struct io_uring_cqe 
 /*
  * FIN_WAIT_1 -> FIN_WAIT_2: the kernel sees the peer's ACK of our FIN, we do
  * not; SIOCOUTQ says it (our FIN counts as a byte of the send queue until it
- * is acknowledged). Asked when the shutdown completes and then on the
- * timeout scan while the connection lingers in FIN_WAIT_1.
+ * is acknowledged). Asked when the shutdown completes and then every
+ * OUTQ_POLL_MS by the connection's timer while it stays in FIN_WAIT_1.
  */
 static void ask_fin_acked(struct engine *e, struct conn *c)
 {
@@ -1038,6 +1157,8 @@ static void on_shutdown(struct engine *e, struct conn *c, const struct io_uring_
 		return;
 	}
 	ask_fin_acked(e, c);
+	if (fin_polled(e, c))
+		timer_at(e, c, now32(e) + OUTQ_POLL_MS);
 	kick(e, c);
 	maybe_release(e, c);
 }
@@ -1210,6 +1331,7 @@ static void on_connect(struct engine *e, struct conn *c, const struct io_uring_c
 		e->mode->connected(e, c, 0);
 	c->life &= ~CONN_L_KICKING;
 	kick(e, c);
+	timer_update(e, c);
 	maybe_release(e, c);
 }
 
@@ -1309,6 +1431,7 @@ static void on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 		e->cur_peer = NULL;
 		c->life &= ~CONN_L_KICKING;
 		kick(e, c);
+		timer_update(e, c);
 		maybe_release(e, c);
 	}
 	if (e->peer_addrs && !e->accept_backoff && !e->draining) {
@@ -1384,9 +1507,16 @@ void engine_flush(struct engine *e)
 void engine_set_now(struct engine *e, uint64_t now_ms)
 {
 	e->now_ms = now_ms;
+	if (!e->clock_set) {
+		/* The wheel's time starts at the engine clock's, wherever that is. */
+		e->clock_set = true;
+		if (!e->timers.count)
+			wheel_init(&e->timers, &e->slab.conns[0].timer, sizeof(struct conn),
+				   now32(e));
+	}
 }
 
-/* One connection's timers: linger, a mode's deadline, idle. */
+/* One connection's timeouts, when its timer fires: linger, a mode's deadline, send, idle. */
 static void check_timeouts(struct engine *e, struct conn *c)
 {
 	uint32_t now = now32(e);
@@ -1444,7 +1574,9 @@ static void check_timeouts(struct engine *e, struct conn *c)
  * not paused by backpressure, not starved of buffers), nothing is queued
  * either way, and it has been quiet for DRAIN_QUIET_MS. Bytes that come
  * after our FIN were never acknowledged before it. A connection that never
- * gets there is reset at the drain deadline, so its peer knows.
+ * gets there is reset at the drain deadline, so its peer knows. Its timer
+ * looks again DRAIN_QUIET_MS after its last traffic, or at the next tick
+ * while something else holds it.
  */
 static bool drain_quiet(const struct engine *e, const struct conn *c)
 {
@@ -1453,43 +1585,41 @@ static bool drain_quiet(const struct engine *e, const struct conn *c)
 	       !engine_sending(c) && !c->in_count && now32(e) - c->last_active_ms >= DRAIN_QUIET_MS;
 }
 
-static void drain_step(struct engine *e)
+/* Draining, and not closing yet: our FIN once it is quiet. Returns true when it closed. */
+static bool drain_check(struct engine *e, struct conn *c)
 {
-	for (uint32_t i = 0; i < e->slab.high_water; i++) {
-		struct conn *c = &e->slab.conns[i];
-
-		if ((c->life & (CONN_L_USED | CONN_L_DRAIN)) != (CONN_L_USED | CONN_L_DRAIN) ||
-		    (c->life & (CONN_L_DEAD | CONN_L_CLOSE_WANTED)))
-			continue;
-		if (drain_quiet(e, c))
-			engine_close(e, c, ENGINE_CLOSE_LINGER);
-	}
+	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED | CONN_L_DEAD)) != CONN_L_DRAIN ||
+	    !drain_quiet(e, c))
+		return false;
+	engine_close(e, c, ENGINE_CLOSE_LINGER);
+	return true;
 }
 
-/* Timeouts scan a tenth of the table per tick, so all of it each second. */
+/* The wheel's callback: a connection's timer is due. */
+static void on_timer(void *arg, uint32_t slot)
+{
+	struct engine *e = arg;
+	struct conn *c = &e->slab.conns[slot];
+
+	if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
+		return;
+	if (!drain_check(e, c))
+		check_timeouts(e, c);
+	if (!(c->life & CONN_L_DEAD))
+		timer_update(e, c);
+	maybe_release(e, c);
+}
+
+/* Accept back-off, and the timers due by now: as many as fire, never a scan of the table. */
 void engine_tick(struct engine *e, uint64_t now_ms)
 {
-	uint32_t hw = e->slab.high_water, n = hw / 10 + 1;
-
-	e->now_ms = now_ms;
-	if (e->draining)
-		drain_step(e);
+	engine_set_now(e, now_ms);
 	if (e->accept_backoff && !e->draining) {
 		e->accept_backoff = false;
 		if (e->listen_fd >= 0)
 			arm_accept(e);
 	}
-	for (uint32_t i = 0; i < n && hw; i++) {
-		struct conn *c;
-
-		if (e->scan_cursor >= hw)
-			e->scan_cursor = 0;
-		c = &e->slab.conns[e->scan_cursor++];
-		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
-			continue;
-		check_timeouts(e, c);
-		maybe_release(e, c);
-	}
+	wheel_advance(&e->timers, now32(e), on_timer, e);
 }
 
 void engine_second(struct engine *e, int64_t wall_sec)
@@ -1527,10 +1657,12 @@ void engine_drain(struct engine *e)
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
-		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
-			c->life |= CONN_L_DRAIN;
+		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
+			continue;
+		c->life |= CONN_L_DRAIN;
+		if (!drain_check(e, c) && !(c->life & CONN_L_CLOSE_WANTED))
+			timer_at(e, c, c->last_active_ms + DRAIN_QUIET_MS);
 	}
-	drain_step(e);
 }
 
 /* The drain deadline: whatever is left is reset, so no peer takes a clean end for a whole one. */
@@ -1570,6 +1702,12 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->send_ms = p->send_ms;
 	e->sources = p->sources;
 	e->n_sources = p->sources ? p->n_sources : 0;
+	/* A send starting: the earliest of its timeouts that can come due ("more than": + 1). */
+	e->send_due = p->send_ms ? p->send_ms + 1 : 0;
+	if (p->idle_ms && (!e->send_due || p->idle_ms + 1 < e->send_due))
+		e->send_due = p->idle_ms + 1;
+	e->send_due_queued = e->send_due && e->send_due < STARVED_SEND_MS + 1 ? e->send_due
+									      : STARVED_SEND_MS + 1;
 	if (p->ka_idle) {
 		e->ka[0] = 1;
 		e->ka[1] = (int)p->ka_idle;
@@ -1615,6 +1753,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		snprintf(note, note_len, "connection table (%u slots)", cap);
 		goto out_bufs;
 	}
+	wheel_init(&e->timers, &e->slab.conns[0].timer, sizeof(struct conn), 0);
 	if (p->conn_info) {
 		e->info_bytes = (size_t)cap * sizeof(*e->info);
 		e->info = mmap(NULL, e->info_bytes, PROT_READ | PROT_WRITE,
@@ -1990,6 +2129,8 @@ void engine_wake(struct engine *e, struct conn *c)
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms)
 {
 	c->deadline_ms = at_ms ? (uint32_t)at_ms | 1 : 0;
+	if (c->deadline_ms)
+		timer_at(e, c, c->deadline_ms); /* a later one than before: the timer re-arms */
 }
 
 int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token)

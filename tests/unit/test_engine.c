@@ -13,7 +13,11 @@
  *  - engine_send_input(): a connection's own input sent back after the
  *    mode's bytes, byte for byte over many buffers, the rest of the input
  *    left for the mode; a peer that stops reading stops the receive, and a
- *    reset gives every buffer back once.
+ *    reset gives every buffer back once;
+ *  - timeouts on the wheel, on a clock the test sets: --idle-timeout counts
+ *    from the last traffic (the timer armed at accept fires early and is
+ *    armed again), and a mode's deadline fires at the first tick at or
+ *    after it, also after being moved later or earlier.
  *
  * Everything is on 127.0.0.1 with ephemeral ports and bounded in time.
  */
@@ -48,6 +52,8 @@ static struct {
 	int closed_calls;
 	int closed_state;
 	int accepted;
+	int expired;
+	uint64_t expired_at;
 	struct conn_ref acc[4];
 	struct conn_ref forward_to; /* readable forwards here when set */
 	uint64_t consumed;
@@ -122,6 +128,12 @@ static void t_sent(struct engine *e, struct conn *c)
 		t_echo_input(e, c);
 }
 
+static void t_expired(struct engine *e, struct conn *c)
+{
+	seen.expired++;
+	seen.expired_at = engine_now_ms(e);
+}
+
 static void t_closed(struct engine *e, struct conn *c)
 {
 	seen.closed_calls++;
@@ -135,6 +147,7 @@ static const struct mode_ops test_mode = {
 	.readable = t_readable,
 	.sent = t_sent,
 	.closed = t_closed,
+	.expired = t_expired,
 };
 
 struct fixture {
@@ -151,7 +164,10 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int setup(void **state)
+#define IDLE_MS 500
+#define CLOCK0	5000000 /* the test's clock for the timeout tests */
+
+static int setup_with(void **state, uint32_t idle_ms, uint64_t now)
 {
 	static struct fixture f;
 	struct engine_params p = {
@@ -160,6 +176,7 @@ static int setup(void **state)
 		.max_conns = 16,
 		.buf_count = BUF_COUNT,
 		.buf_size = BUF_SIZE,
+		.idle_ms = idle_ms,
 	};
 	char note[128];
 
@@ -170,9 +187,19 @@ static int setup(void **state)
 		return -1;
 	if (engine_create(&f.e, &f.ring, &p, note, sizeof(note)))
 		return -1;
-	engine_set_now(f.e, mono_ms());
+	engine_set_now(f.e, now);
 	*state = &f;
 	return 0;
+}
+
+static int setup(void **state)
+{
+	return setup_with(state, 0, mono_ms());
+}
+
+static int setup_idle(void **state)
+{
+	return setup_with(state, IDLE_MS, CLOCK0);
 }
 
 static int teardown(void **state)
@@ -205,6 +232,34 @@ static bool pump(struct fixture *f, int ms, bool (*done)(struct fixture *))
 		engine_tick(f->e, mono_ms());
 	}
 	return done(f);
+}
+
+/* The loop on the test's clock: completions as they come, the engine's time (and tick) at now. */
+static bool pump_at(struct fixture *f, uint64_t now, int ms, bool (*done)(struct fixture *))
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+
+	do {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		ring_submit_and_wait_timeout(&f->ring, 1, 10 * 1000000ull);
+		engine_set_now(f->e, now);
+		ring_for_each_cqe(&f->ring, head, cqe)
+		{
+			engine_complete(f->e, cqe);
+			n++;
+		}
+		ring_cq_advance(&f->ring, n);
+		engine_flush(f->e);
+		engine_tick(f->e, now);
+	} while (!done(f) && mono_ms() < end);
+	return done(f);
+}
+
+static bool never(struct fixture *f)
+{
+	return false;
 }
 
 static bool got_connected(struct fixture *f)
@@ -473,6 +528,80 @@ static void send_input_echoes_input(void **state)
 	close(lfd);
 }
 
+static bool got_2_bytes(struct fixture *f)
+{
+	return seen.consumed >= 2;
+}
+
+static bool got_expired(struct fixture *f)
+{
+	return seen.expired > 0;
+}
+
+/* A client of the engine's listener on the test's clock: returns its socket; the engine's side is acc[0]. */
+static int accepted_client(struct fixture *f, int *lfd, uint64_t now)
+{
+	struct net_addr a;
+	int x;
+
+	*lfd = listener(&a, 16);
+	engine_listen(f->e, *lfd);
+	x = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(x, (struct sockaddr *)&a.ss, a.len), 0);
+	assert_true(pump_at(f, now, 2000, got_one_accept_helper));
+	return x;
+}
+
+static void idle_timeout_counts_from_last_traffic(void **state)
+{
+	struct fixture *f = *state;
+	int lfd, x = accepted_client(f, &lfd, CLOCK0);
+	char buf[4];
+
+	/* Traffic at +300: the timer armed at accept (for +501) fires early and re-arms for +801. */
+	assert_int_equal(send(x, "ab", 2, 0), 2);
+	assert_true(pump_at(f, CLOCK0 + 300, 2000, got_2_bytes));
+	pump_at(f, CLOCK0 + 501, 50, never);
+	assert_int_equal(seen.closed_calls, 0);
+	/* Idle is "more than IDLE_MS": not at +800, at the first tick after. */
+	pump_at(f, CLOCK0 + 800, 50, never);
+	assert_int_equal(seen.closed_calls, 0);
+	assert_true(pump_at(f, CLOCK0 + 801, 2000, got_closed));
+	assert_int_equal(recv(x, buf, sizeof(buf), 0), 0); /* our FIN */
+	assert_true(pump_at(f, CLOCK0 + 801, 2000, all_released));
+	close(x);
+	close(lfd);
+}
+
+static void deadline_fires_on_its_tick(void **state)
+{
+	struct fixture *f = *state;
+	int lfd, x = accepted_client(f, &lfd, CLOCK0);
+	struct conn *c = engine_conn(f->e, seen.acc[0]);
+
+	assert_non_null(c);
+	/* Set, moved later (the timer stays early and re-arms), then earlier. */
+	engine_set_deadline(f->e, c, CLOCK0 + 100);
+	engine_set_deadline(f->e, c, CLOCK0 + 300);
+	pump_at(f, CLOCK0 + 299, 50, never);
+	assert_int_equal(seen.expired, 0);
+	engine_set_deadline(f->e, c, CLOCK0 + 350);
+	engine_set_deadline(f->e, c, CLOCK0 + 320);
+	pump_at(f, CLOCK0 + 319, 50, never);
+	assert_int_equal(seen.expired, 0);
+	/* Ticks may come late: it fires at the first one at or after its time, once. */
+	assert_true(pump_at(f, CLOCK0 + 420, 2000, got_expired));
+	assert_int_equal(seen.expired_at, CLOCK0 + 420);
+	pump_at(f, CLOCK0 + 480, 50, never);
+	assert_int_equal(seen.expired, 1);
+	assert_int_equal(engine_deadline(f->e, c), 0);
+	/* Idle still applies, from the accept (no traffic since): more than 500 ms. */
+	assert_true(pump_at(f, CLOCK0 + 501, 2000, got_closed));
+	close(x);
+	assert_true(pump_at(f, CLOCK0 + 501, 2000, all_released));
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -482,6 +611,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(forwarded_buffers_recycled_once_after_send, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(send_input_echoes_input, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_timeout_counts_from_last_traffic, setup_idle,
+						teardown),
+		cmocka_unit_test_setup_teardown(deadline_fires_on_its_tick, setup_idle, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
