@@ -123,6 +123,9 @@ struct loader {
 	uint32_t ndirty;
 	uint32_t connecting; /* the lconn inside engine_connect() */
 	uint32_t nactive;    /* conns[0..nactive) send (--active); the rest are held idle */
+	uint32_t n_idle;     /* lconns in C_IDLE: while any, every tick walks the whole table */
+	bool held_owed;	     /* the last walk of the held part found one not open */
+	uint64_t next_held_walk_ns;
 	uint64_t connect_t0; /* --connect-rate: this thread's budget counts from here */
 	uint64_t connects_started;
 	uint32_t connect_timeout_ms;
@@ -210,6 +213,12 @@ static void fatal(struct loader *L, int err, const char *what)
 	atomic_store(&L->sh->stop, true);
 }
 
+static void set_state(struct loader *L, struct lconn *lc, uint8_t st)
+{
+	L->n_idle += (st == C_IDLE) - (lc->state == C_IDLE);
+	lc->state = st;
+}
+
 /*
  * Requests still out are lost: they leave the quota so others replace them,
  * and in the open loop their schedule slots are skipped.
@@ -232,7 +241,7 @@ static void begin_close(struct loader *L, struct lconn *lc)
 	if (lc->state == C_CLOSING || lc->state == C_IDLE)
 		return;
 	lose_requests(L, lc);
-	lc->state = C_CLOSING;
+	set_state(L, lc, C_CLOSING);
 	c = lconn_conn(L, lc);
 	if (c)
 		engine_close(L->engine, c, ENGINE_CLOSE_NOW);
@@ -271,7 +280,7 @@ static void start_connect(struct loader *L, struct lconn *lc)
 	struct conn *c;
 	int err;
 
-	lc->state = C_CONNECTING;
+	set_state(L, lc, C_CONNECTING);
 	lc->tried = true;
 	L->connects_started++;
 	L->connecting = lconn_idx(L, lc);
@@ -280,7 +289,7 @@ static void start_connect(struct loader *L, struct lconn *lc)
 				L->connect_timeout_ms, &err);
 	if (!c) {
 		/* Out of slots, descriptors or memory: count it and try again later. */
-		lc->state = C_IDLE;
+		set_state(L, lc, C_IDLE);
 		L->t->c.err_connect++;
 		lc->retry_ns = L->now + RETRY_NS;
 		return;
@@ -508,10 +517,10 @@ static void lmode_connected(struct engine *e, struct conn *c, int res)
 		if (!L->stopping)
 			(*counter)++;
 		lc->retry_ns = L->now + RETRY_NS;
-		lc->state = C_CLOSING;
+		set_state(L, lc, C_CLOSING);
 		return;
 	}
-	lc->state = C_OPEN;
+	set_state(L, lc, C_OPEN);
 	reset_stream(lc);
 	L->t->c.connects++;
 	L->last_progress_ns = L->now;
@@ -583,7 +592,7 @@ static void lmode_closed(struct engine *e, struct conn *c)
 		lose_requests(L, lc);
 		lc->retry_ns = L->now + RETRY_NS;
 	}
-	lc->state = C_IDLE;
+	set_state(L, lc, C_IDLE);
 	lc->ref = (struct conn_ref){NO_SLOT, 0};
 	mark_dirty(L, lc);
 }
@@ -700,19 +709,35 @@ static void tick(struct loader *L)
 	const struct load_config *cfg = L->cfg;
 	struct load_counters *k = &L->t->c;
 	uint64_t stall = cfg->connect_timeout_ns + cfg->timeout_ns;
+	uint32_t walk = L->nactive;
 	bool owed = false;
 
+	/*
+	 * The connections that send are walked every tick. Those held idle
+	 * (--active) have nothing out to time out: they are walked once a second,
+	 * or every tick while some connection waits to (re)connect, so a million
+	 * held connections do not cost a walk of the table a hundred times a second.
+	 */
+	if (L->n_idle || L->now >= L->next_held_walk_ns) {
+		walk = L->t->nconns;
+		L->held_owed = false;
+		L->next_held_walk_ns = L->now + PUBLISH_NS;
+	}
 	/* Connects time out in the kernel: engine_connect() links a timeout to each. */
-	for (uint32_t i = 0; i < L->t->nconns; i++) {
+	for (uint32_t i = 0; i < walk; i++) {
 		struct lconn *lc = &L->conns[i];
+		bool out = lc->state != C_OPEN || lc->inflight;
 
-		owed |= lc->state != C_OPEN || lc->inflight;
+		owed |= out;
+		if (i >= L->nactive)
+			L->held_owed |= out;
 		if (lc->state == C_OPEN && lc->inflight &&
 		    L->now - lc->last_io_ns > cfg->timeout_ns)
 			fail_conn(L, lc, &k->err_timeout);
 		else if (lc->state == C_IDLE)
 			mark_dirty(L, lc);
 	}
+	owed |= L->held_owed;
 	/*
 	 * The run must end even with --requests and no --duration: when nothing
 	 * has connected or answered for the connect plus response timeouts while
@@ -833,11 +858,6 @@ static bool settled(const struct lconn *lc)
 	return lc->tried && lc->state != C_CONNECTING;
 }
 
-static bool idle(const struct lconn *lc)
-{
-	return lc->state == C_IDLE;
-}
-
 static uint32_t pow2_at_least(uint32_t v, uint32_t lo, uint32_t hi)
 {
 	uint32_t p = lo;
@@ -889,6 +909,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->cfg = cfg;
 	L->open_loop = cfg->rate != 0;
 	L->nactive = load_thread_active(cfg, t->conn_first, n);
+	L->n_idle = n; /* every lconn starts IDLE (calloc) */
 	L->connect_timeout_ms = timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)timeout_ms;
 	hist_init(&t->hist);
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
@@ -1047,7 +1068,7 @@ static void *thread_main(void *arg)
 	for (uint32_t i = 0; i < t->nconns; i++)
 		begin_close(L, &L->conns[i]);
 	deadline = L->now + DRAIN_NS;
-	while (!all(L, idle) && L->now < deadline)
+	while (L->n_idle < t->nconns && L->now < deadline)
 		loop_once(L);
 	atomic_store(&t->pub_requests, t->c.requests);
 	atomic_store(&t->pub_errors, load_errors(&t->c));
