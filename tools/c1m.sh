@@ -25,6 +25,7 @@
 # Not a test: it asserts nothing and prints figures. Every run is bounded.
 # Usage: tools/c1m.sh [BUILD_DIR]
 #   env: COUNTS="100000 500000 1000000" ACTIVE=100 RATE=2000 SECS=10 PER=18000
+#        CONNECT_RATE=100k NGINX=0 (skip nginx)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
@@ -160,7 +161,9 @@ events { worker_connections 1048576; }
 http { access_log off; server { listen 127.0.0.1:$nport backlog=65535;
 	keepalive_timeout 600s; keepalive_requests 100000000; location / { return 200 "ok"; } } }
 EOF
-if nginx -t -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >/dev/null 2>&1; then
+if [ "${NGINX:-1}" = 0 ]; then
+	echo "  skipped (NGINX=0)"
+elif nginx -t -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >/dev/null 2>&1; then
 	nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' &
 	SERVER_PID=$!
 	wait_port "$nport"
