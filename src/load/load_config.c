@@ -462,11 +462,12 @@ static int add_sources(struct load_config *cfg, const char *flag, const char *va
 				"%s: '%s' is not an IPv4 range like 127.0.0.2-127.0.0.40", flag,
 				val);
 	for (uint32_t v = ntohl(lo.s_addr);; v++) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&cfg->sources[cfg->n_sources].ss;
+		struct sockaddr_in *sin;
 
 		if (cfg->n_sources == LOAD_MAX_SOURCES)
 			return cli_fail(err, err_len, "%s: '%s' makes more than %d sources", flag,
 					val, LOAD_MAX_SOURCES);
+		sin = (struct sockaddr_in *)&cfg->sources[cfg->n_sources].ss;
 		memset(&cfg->sources[cfg->n_sources], 0, sizeof(cfg->sources[0]));
 		sin->sin_family = AF_INET;
 		sin->sin_addr.s_addr = htonl(v);
