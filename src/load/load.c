@@ -74,6 +74,7 @@ enum lconn_state {
 	C_CONNECTING,
 	C_OPEN,
 	C_CLOSING,
+	C_GONE, /* --no-reconnect: it was open and has closed; it stays closed */
 };
 
 struct lconn {
@@ -81,6 +82,7 @@ struct lconn {
 	uint8_t state;
 	bool dirty;
 	bool tried;		/* its first connect has been started */
+	bool opened;		/* a connect of it has succeeded */
 	bool last_call;		/* the server said it closes after this response */
 	uint32_t inflight;	/* requests sent and not yet answered */
 	uint32_t inflight_meas; /* the newest of those that were sent while measuring */
@@ -125,6 +127,7 @@ struct loader {
 	uint32_t connecting; /* the lconn inside engine_connect() */
 	uint32_t nactive;    /* conns[0..nactive) send (--active); the rest are held idle */
 	uint32_t n_idle;     /* lconns in C_IDLE: while any, every tick walks the whole table */
+	uint32_t n_gone;     /* lconns in C_GONE */
 	bool held_owed;	     /* the last walk of the held part found one not open */
 	uint64_t next_held_walk_ns;
 	uint64_t connect_t0; /* --connect-rate: this thread's budget counts from here */
@@ -217,6 +220,7 @@ static void fatal(struct loader *L, int err, const char *what)
 static void set_state(struct loader *L, struct lconn *lc, uint8_t st)
 {
 	L->n_idle += (st == C_IDLE) - (lc->state == C_IDLE);
+	L->n_gone += (st == C_GONE) - (lc->state == C_GONE);
 	lc->state = st;
 }
 
@@ -239,7 +243,7 @@ static void begin_close(struct loader *L, struct lconn *lc)
 {
 	struct conn *c;
 
-	if (lc->state == C_CLOSING || lc->state == C_IDLE)
+	if (lc->state == C_CLOSING || lc->state == C_IDLE || lc->state == C_GONE)
 		return;
 	lose_requests(L, lc);
 	set_state(L, lc, C_CLOSING);
@@ -394,6 +398,7 @@ static void serve(struct loader *L, struct lconn *lc)
 		return;
 	case C_CONNECTING:
 	case C_CLOSING:
+	case C_GONE:
 		return;
 	case C_OPEN:
 		break;
@@ -523,6 +528,8 @@ static void lmode_connected(struct engine *e, struct conn *c, int res)
 	}
 	set_state(L, lc, C_OPEN);
 	reset_stream(lc);
+	lc->opened = true;
+	lc->last_io_ns = L->now; /* idle since: the report's server closes count from here */
 	L->t->c.connects++;
 	L->last_progress_ns = L->now;
 	mark_dirty(L, lc);
@@ -571,7 +578,13 @@ static void lmode_peer_eof(struct engine *e, struct conn *c)
 		fail_conn(L, lc, &L->t->c.err_reset);
 		return;
 	}
-	/* The server closed an idle keep-alive connection: not an error, reconnect. */
+	/*
+	 * The server closed an idle connection: not an error. How long it had been
+	 * idle goes to the report (a server's idle timeout, seen from outside);
+	 * then it reconnects, unless --no-reconnect.
+	 */
+	L->t->c.server_closes++;
+	hist_record(&L->t->closes, (L->now - lc->last_io_ns) / 1000);
 	lc->retry_ns = L->now;
 	begin_close(L, lc);
 }
@@ -593,8 +606,12 @@ static void lmode_closed(struct engine *e, struct conn *c)
 		lose_requests(L, lc);
 		lc->retry_ns = L->now + RETRY_NS;
 	}
-	set_state(L, lc, C_IDLE);
 	lc->ref = (struct conn_ref){NO_SLOT, 0};
+	if (L->cfg->no_reconnect && lc->opened && !L->stopping) {
+		set_state(L, lc, C_GONE);
+		return;
+	}
+	set_state(L, lc, C_IDLE);
 	mark_dirty(L, lc);
 }
 
@@ -727,7 +744,7 @@ static void tick(struct loader *L)
 	/* Connects time out in the kernel: engine_connect() links a timeout to each. */
 	for (uint32_t i = 0; i < walk; i++) {
 		struct lconn *lc = &L->conns[i];
-		bool out = lc->state != C_OPEN || lc->inflight;
+		bool out = (lc->state != C_OPEN && lc->state != C_GONE) || lc->inflight;
 
 		owed |= out;
 		if (i >= L->nactive)
@@ -755,6 +772,9 @@ static void tick(struct loader *L)
 		fatal(L, -ETIMEDOUT, what);
 	}
 	if (L->end_ns && L->now >= L->end_ns)
+		L->done = true;
+	/* --no-reconnect: nothing is left to send on or to hold. */
+	if (L->started && L->n_gone == L->t->nconns)
 		L->done = true;
 	if (atomic_load_explicit(&L->sh->stop, memory_order_relaxed))
 		L->done = true;
@@ -918,6 +938,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->n_idle = n; /* every lconn starts IDLE (calloc) */
 	L->connect_timeout_ms = timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)timeout_ms;
 	hist_init(&t->hist);
+	hist_init(&t->closes);
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
 	if (ret) {
 		fatal(L, ret, "io_uring setup");
@@ -1074,7 +1095,7 @@ static void *thread_main(void *arg)
 	for (uint32_t i = 0; i < t->nconns; i++)
 		begin_close(L, &L->conns[i]);
 	deadline = L->now + DRAIN_NS;
-	while (L->n_idle < t->nconns && L->now < deadline)
+	while (L->n_idle + L->n_gone < t->nconns && L->now < deadline)
 		loop_once(L);
 	atomic_store(&t->pub_requests, t->c.requests);
 	atomic_store(&t->pub_errors, load_errors(&t->c));

@@ -32,6 +32,7 @@ struct load_counters {
 	uint64_t err_mismatch; /* echo bytes differ, or HTTP framing broken */
 	uint64_t err_status;   /* measured responses outside 2xx, or --expect-status */
 	uint64_t status[LOAD_STATUS_CLASSES];
+	uint64_t server_closes; /* connections with nothing outstanding the server closed */
 	uint64_t loops;
 	uint64_t cqes;
 };
@@ -92,6 +93,12 @@ struct load_thread {
 	atomic_bool ival_final;
 	atomic_int_least64_t ival_last;
 	struct hist hist;
+	/*
+	 * How long each connection the server closed had been idle (since its
+	 * connect or its last byte either way), in microseconds: the histogram is
+	 * unit-free, and microseconds reach idle timeouts of hours.
+	 */
+	struct hist closes;
 };
 
 /* Builds what the threads share; reqs (http) is borrowed for the run. Returns 0 or -errno. */

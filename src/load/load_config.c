@@ -85,6 +85,10 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --timeout TIME         a connection waiting this long for a response is closed\n"
 		"                         and counted as a timeout (default 10s)\n"
 		"  --churn K              reconnect after every K requests on a connection\n"
+		"  --no-reconnect         a connection closed after it opened (by the server,\n"
+		"                         a reset, a timeout) stays closed; the run ends when\n"
+		"                         all are. The report tells how long those the server\n"
+		"                         closed had been idle (idle-timeout checks)\n"
 		"  --json                 print the result as one JSON document on stdout\n"
 		"  --hdr-out FILE         also write the percentile distribution to FILE\n"
 		"  --interval TIME        a row per interval: requests, rate, errors, "
@@ -283,6 +287,7 @@ enum opt_id {
 	OPT_CONNECT_TIMEOUT,
 	OPT_TIMEOUT,
 	OPT_CHURN,
+	OPT_NO_RECONNECT,
 	OPT_JSON,
 	OPT_HDR_OUT,
 	OPT_RAMP,
@@ -319,6 +324,7 @@ static const struct cli_opt options[] = {
 	{"--connect-timeout", NULL, OPT_CONNECT_TIMEOUT, true},
 	{"--timeout", NULL, OPT_TIMEOUT, true},
 	{"--churn", NULL, OPT_CHURN, true},
+	{"--no-reconnect", NULL, OPT_NO_RECONNECT, false},
 	{"--json", NULL, OPT_JSON, false},
 	{"--hdr-out", NULL, OPT_HDR_OUT, true},
 	{"--ramp", NULL, OPT_RAMP, true},
@@ -591,6 +597,9 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	case OPT_JSON_STREAM:
 		cfg->json_stream = true;
 		return 0;
+	case OPT_NO_RECONNECT:
+		cfg->no_reconnect = true;
+		return 0;
 	case OPT_HDR_LOG:
 		cfg->hdr_log = val;
 		return 0;
@@ -696,6 +705,9 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 				cfg->connections);
 	if ((uint64_t)cfg->size * cfg->pipeline > (64u << 20))
 		return cli_fail(err, err_len, "--size times --pipeline exceeds 64m");
+	if (cfg->churn && cfg->no_reconnect)
+		return cli_fail(err, err_len,
+				"--churn reconnects and --no-reconnect does not: choose one");
 	if (cfg->churn && cfg->churn < cfg->pipeline)
 		return cli_fail(err, err_len, "--churn %llu is below --pipeline %u",
 				(unsigned long long)cfg->churn, cfg->pipeline);

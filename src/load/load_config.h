@@ -65,6 +65,7 @@ struct load_config {
 	uint64_t connect_timeout_ns;
 	uint64_t timeout_ns; /* a connection with requests out and no progress this long */
 	uint64_t churn;	     /* reconnect every churn requests; 0 = keep connections */
+	bool no_reconnect;   /* a connection closed after it opened stays closed */
 	int cpus[LOAD_MAX_CPUS];
 	unsigned n_cpus;
 	const char *hdr_out;  /* write the percentile distribution here too */

@@ -115,6 +115,7 @@ static int check_table_limit(const struct load_config *cfg)
 struct result {
 	struct load_counters c;
 	struct hist *hist;
+	struct hist *closes; /* idle time (us) of connections the server closed; NULL: not kept */
 	double seconds;
 	double user_s;
 	double sys_s;
@@ -263,6 +264,14 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 	if (cfg->active)
 		fprintf(f, ", %u of them active", cfg->active);
 	fputc('\n', f);
+	if (c->server_closes && r->closes)
+		fprintf(f,
+			"  server closes %llu idle connections, idle for (s) min %.3f, p50 %.3f, "
+			"p99 %.3f, max %.3f\n",
+			(unsigned long long)c->server_closes, (double)r->closes->min / 1e6,
+			(double)hist_percentile(r->closes, 50.0) / 1e6,
+			(double)hist_percentile(r->closes, 99.0) / 1e6,
+			(double)r->closes->max / 1e6);
 	fprintf(f, "  latency (ms) ");
 	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
 		fprintf(f, " %s %.3f,", pct_names[i],
@@ -388,6 +397,14 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		r->busy > CLIENT_BOUND ? "true" : "false");
 	fprintf(f, "\"loops\":%llu,\"cqes\":%llu,", (unsigned long long)c->loops,
 		(unsigned long long)c->cqes);
+	fprintf(f, "\"server_closes\":{\"count\":%llu", (unsigned long long)c->server_closes);
+	if (c->server_closes && r->closes)
+		fprintf(f, ",\"idle_s\":{\"min\":%.6f,\"p50\":%.6f,\"p99\":%.6f,\"max\":%.6f}",
+			(double)r->closes->min / 1e6,
+			(double)hist_percentile(r->closes, 50.0) / 1e6,
+			(double)hist_percentile(r->closes, 99.0) / 1e6,
+			(double)r->closes->max / 1e6);
+	fputs("},", f);
 	if (cfg->plan_segs) {
 		fputs("\"rate_plan\":", f);
 		json_string(f, cfg->rate_str, strlen(cfg->rate_str));
@@ -559,6 +576,8 @@ static int run_once(const struct load_config *cfg, struct result *r)
 		atomic_store(&shared.stop, true);
 	getrusage(RUSAGE_SELF, &ru0);
 	hist_init(r->hist);
+	if (r->closes)
+		hist_init(r->closes);
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		uint32_t base = cfg->connections / cfg->threads,
 			 rem = cfg->connections % cfg->threads;
@@ -602,6 +621,8 @@ static int run_once(const struct load_config *cfg, struct result *r)
 		pthread_join(th[i].tid, NULL);
 		add_counters(&r->c, &th[i].c);
 		hist_merge(r->hist, &th[i].hist);
+		if (r->closes)
+			hist_merge(r->closes, &th[i].closes);
 		secs = th[i].measure_end_ns > th[i].measure_start_ns
 			       ? th[i].measure_end_ns - th[i].measure_start_ns
 			       : 0;
@@ -673,11 +694,13 @@ static int run(const struct load_config *cfg)
 	int status;
 
 	memset(&r, 0, sizeof(r));
-	r.hist = malloc(sizeof(*r.hist));
+	/* One allocation: the latency histogram, then the server closes' one. */
+	r.hist = malloc(2 * sizeof(*r.hist));
 	if (!r.hist) {
 		fprintf(stderr, "ringer-load: out of memory\n");
 		return 1;
 	}
+	r.closes = r.hist + 1;
 	if (cfg->hdr_log) {
 		r.hlog_f = fopen(cfg->hdr_log, "w");
 		if (!r.hlog_f) {

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Timeouts at scale: 20,000 idle connections, each closed on time.
 
-Usage: test_timers.py RINGER [--idle-ms MS] [--slack-ms MS]
+Usage: test_timers.py RINGER [RINGER_LOAD] [--idle-ms MS] [--slack-ms MS]
 
 ringer (echo, two shards) runs with --idle-timeout. Four client processes
 of 5,000 connections each (a process may hold at most 20,000 descriptors
@@ -18,9 +18,15 @@ timeout after the send, and no later than the timeout plus one tick
 read. The figures are printed: when ringer scanned a tenth of its table
 per tick instead of keeping a timing wheel, closes came up to 1.5 s late.
 
+The same check from ringer-load, the client tools/c1m.sh runs at a million
+connections: --no-reconnect keeps each connection the server closed closed,
+and the report gives how long those had been idle. And --no-reconnect ends a
+run once every connection has closed (the server's Connection: close).
+
 Stops what it started by PID; prints one line per test and exits 1 if any
 failed.
 """
+import json
 import multiprocessing
 import re
 import select
@@ -34,6 +40,8 @@ import time
 from cases import check, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
+LOAD = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") \
+    else "build/src/load/ringer-load"
 ARGS = sys.argv[2:]
 IDLE_MS = int(ARGS[ARGS.index("--idle-ms") + 1]) if "--idle-ms" in ARGS else 3000
 SLACK_MS = int(ARGS[ARGS.index("--slack-ms") + 1]) if "--slack-ms" in ARGS else 400
@@ -176,5 +184,70 @@ def test_idle_20k_on_time():
           f"(one tick is {TICK_MS} ms, slack {SLACK_MS} ms)")
 
 
+def load_json(*args, timeout=60):
+    """ringer-load's JSON report, its exit status and how long it ran."""
+    t0 = time.monotonic()
+    p = subprocess.run([LOAD, "--json", *args], capture_output=True, text=True, timeout=timeout)
+    took = time.monotonic() - t0
+    try:
+        return json.loads(p.stdout), p.returncode, took, p.stderr
+    except ValueError:
+        return None, p.returncode, took, p.stderr
+
+
+def test_load_sees_idle_closes():
+    # 3,000 connections: one carries 20 msg/s, the others are held idle until ringer closes them.
+    idle_ms, n = 1500, 3000
+    r = Ringer("--mode", "echo", "--shards", "1", "--idle-timeout", str(idle_ms))
+    try:
+        d, rc, _, err = load_json("--mode", "echo", "--target", f"127.0.0.1:{r.port}",
+                                  "-c", str(n), "--active", "1", "--rate", "20",
+                                  "--connect-rate", "3k", "--no-reconnect",
+                                  "--duration", f"{idle_ms / 1000 + 3}s")
+    finally:
+        status = r.stop()
+    check(status == 0, f"ringer exited {status}")
+    if not check(d is not None and rc == 0, f"ringer-load exited {rc}: {err[-500:]}"):
+        return
+    sc = d["server_closes"]
+    check(sc["count"] == n - 1, f"server closes {sc['count']}, expected {n - 1} (all idle ones)")
+    check(d["errors"]["total"] == 0, f"errors {d['errors']}")
+    check(d["requests"] > 0, "the active connection was answered")
+    if "idle_s" not in sc:
+        return
+    idle = sc["idle_s"]
+    print(f"  ringer-load: {sc['count']} closed by ringer after idle (s): min {idle['min']:.3f}, "
+          f"p99 {idle['p99']:.3f}, max {idle['max']:.3f} (timeout {idle_ms / 1000})", flush=True)
+    check(idle["min"] >= (idle_ms - EARLY_MS) / 1000, f"closed early: {idle}")
+    check(idle["max"] <= (idle_ms + TICK_MS + SLACK_MS) / 1000, f"closed late: {idle}")
+
+
+def test_no_reconnect_ends_the_run():
+    # The server closes after each response (Connection: close): every connection ends after one.
+    r = Ringer("--mode", "http", "--shards", "1")
+    try:
+        d, rc, took, err = load_json("--target", f"127.0.0.1:{r.port}", "-c", "4",
+                                     "--header", "Connection: close", "--no-reconnect",
+                                     "--duration", "30s")
+        # Without it the connections reconnect: many more responses, and the whole duration.
+        d2, rc2, took2, _ = load_json("--target", f"127.0.0.1:{r.port}", "-c", "4",
+                                      "--header", "Connection: close", "--duration", "1s")
+    finally:
+        status = r.stop()
+    check(status == 0, f"ringer exited {status}")
+    if not check(d is not None and rc == 0, f"ringer-load exited {rc}: {err[-500:]}"):
+        return
+    check(took < 10, f"the run took {took:.1f} s: it should end once all 4 had closed")
+    check(d["requests"] == 4 and d["connects"] == 4,
+          f"requests {d['requests']}, connects {d['connects']}: expected 4 and 4")
+    check(d["errors"]["total"] == 0, f"errors {d['errors']}")
+    check(d2 is not None and rc2 == 0 and d2["connects"] > 4 and took2 >= 1,
+          f"without --no-reconnect: exit {rc2}, {d2 and d2['connects']} connects in {took2:.1f} s")
+    bad = subprocess.run([LOAD, "--target", "127.0.0.1:1", "--churn", "5", "--no-reconnect"],
+                         capture_output=True, text=True)
+    check(bad.returncode == 2 and "--no-reconnect" in bad.stderr,
+          f"--churn with --no-reconnect: exit {bad.returncode}, {bad.stderr.strip()}")
+
+
 if __name__ == "__main__":
-    run([test_idle_20k_on_time])
+    run([test_idle_20k_on_time, test_load_sees_idle_closes, test_no_reconnect_ends_the_run])
