@@ -74,6 +74,23 @@ struct engine_conn_view {
 
 /* ---- for the owner of the loop ---- */
 
+/*
+ * The connections an engine holds with max_conns asked and a fixed-file
+ * table of at most file_slots (0: no cap): what engine_create() keeps, so a
+ * caller can name the limit before it starts (a refused table aside).
+ */
+unsigned engine_conn_cap(unsigned max_conns, unsigned file_slots);
+
+/*
+ * The engine's own memory per connection slot a connection touches: its
+ * table entry, and the per-slot state conn_info and accept_proxy add. The
+ * kernel's socket is not in it.
+ */
+size_t engine_conn_bytes(bool conn_info, bool accept_proxy);
+
+/* The kernel's cap on one ring's fixed-file table (IORING_MAX_FIXED_FILES). */
+#define ENGINE_MAX_FILE_SLOTS (1u << 20)
+
 /* Sets up buffers, slab and fixed-file table on r; note gets a human line. Returns 0 or -errno. */
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
 		  size_t note_len);

@@ -1686,11 +1686,50 @@ unsigned engine_buffers_held(const struct engine *e)
 	return e->bufs.outstanding;
 }
 
+/* The connections kept, and in *slots the fixed-file table's size for them. */
+static unsigned conn_cap(unsigned max_conns, unsigned file_slots, unsigned *slots_out)
+{
+	/*
+	 * Direct descriptors: sockets live in the ring's fixed-file table only.
+	 * The table has room beyond the connection limit, so a connection over
+	 * the limit can still be accepted and closed with a FIN; a full table
+	 * makes the kernel drop the accepted socket with a RST. When the
+	 * descriptor limit keeps the table small, the connection limit shrinks
+	 * to keep that headroom.
+	 */
+	unsigned slots = max_conns + FILE_SLOT_EXTRA, headroom, cap = max_conns;
+
+	if (file_slots > ENGINE_MAX_FILE_SLOTS || !file_slots)
+		file_slots = ENGINE_MAX_FILE_SLOTS;
+	if (slots > file_slots) {
+		slots = file_slots;
+		headroom = slots / 2 < FILE_SLOT_EXTRA ? slots / 2 : FILE_SLOT_EXTRA;
+		cap = slots - headroom;
+		if (cap < 1)
+			cap = 1;
+	}
+	*slots_out = slots;
+	return cap;
+}
+
+unsigned engine_conn_cap(unsigned max_conns, unsigned file_slots)
+{
+	unsigned slots;
+
+	return conn_cap(max_conns, file_slots, &slots);
+}
+
+size_t engine_conn_bytes(bool conn_info, bool accept_proxy)
+{
+	return sizeof(struct conn) + (conn_info ? sizeof(struct conn_info) : 0) +
+	       (accept_proxy ? sizeof(struct proxy_proto_parser) : 0);
+}
+
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
 		  size_t note_len)
 {
 	struct engine *e = calloc(1, sizeof(*e));
-	unsigned slots, cap = p->max_conns, headroom;
+	unsigned slots, cap = conn_cap(p->max_conns, p->file_slots, &slots);
 	int ret;
 
 	if (!e)
@@ -1728,22 +1767,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->hold_max = e->hold_max < 2 ? 2 : e->hold_max > PAUSE_AT ? PAUSE_AT : e->hold_max;
 	e->resume_at = e->hold_max / 4;
 	e->reserve = p->buf_count / 4 ? p->buf_count / 4 : 1;
-	/*
-	 * Direct descriptors: sockets live in the ring's fixed-file table only.
-	 * The table has room beyond the connection limit, so a connection over
-	 * the limit can still be accepted and closed with a FIN; a full table
-	 * makes the kernel drop the accepted socket with a RST. When the
-	 * descriptor limit keeps the table small, the connection limit shrinks
-	 * to keep that headroom, and the note says so.
-	 */
-	slots = cap + FILE_SLOT_EXTRA;
-	if (p->file_slots && slots > p->file_slots) {
-		slots = p->file_slots;
-		headroom = slots / 2 < FILE_SLOT_EXTRA ? slots / 2 : FILE_SLOT_EXTRA;
-		cap = slots - headroom;
-		if (cap < 1)
-			cap = 1;
-	}
+	/* conn_cap(): the table has headroom beyond cap; the note names a cap. */
 	e->direct = ring_register_files_sparse(r, slots) == 0;
 	if (!e->direct)
 		cap = p->max_conns; /* plain fds: EMFILE leaves connections in the backlog */

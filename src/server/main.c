@@ -24,7 +24,9 @@
 
 #include "admin.h"
 #include "handover.h"
+#include "limits.h"
 #include "ringer/config.h"
+#include "ringer/engine.h"
 #include "ringer/shard.h"
 #include "ringer/sock.h"
 
@@ -61,18 +63,46 @@ static int allowed_cpus(int *cpus, int max)
 	return n;
 }
 
-/* As many descriptors as the hard limit allows: the fixed-file tables need them. */
-static unsigned raise_nofile(void)
+/*
+ * As many descriptors as the hard limit allows: the fixed-file tables need
+ * them. Returns the soft limit now (capped at the kernel's table size) and
+ * in *hard the hard one.
+ */
+static unsigned raise_nofile(uint64_t *hard)
 {
 	struct rlimit rl;
 
+	*hard = 1024;
 	if (getrlimit(RLIMIT_NOFILE, &rl))
 		return 1024;
+	*hard = rl.rlim_max;
 	if (rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
+		if (setrlimit(RLIMIT_NOFILE, &rl))
+			getrlimit(RLIMIT_NOFILE, &rl);
 	}
-	return rl.rlim_cur > (1u << 20) ? (1u << 20) : (unsigned)rl.rlim_cur;
+	return rl.rlim_cur > ENGINE_MAX_FILE_SLOTS ? ENGINE_MAX_FILE_SLOTS : (unsigned)rl.rlim_cur;
+}
+
+/* Names what caps --max-conns (limits.c): on stderr, before the shards start. */
+static void report_limits(const struct config *cfg, unsigned nofile, uint64_t hard,
+			  unsigned file_slots, bool conn_info)
+{
+	const struct mode_ops *m = mode_ops(cfg->mode);
+	struct limits_in in = {
+		.asked = cfg->max_conns,
+		.shards = cfg->shards,
+		.per_session = m && m->conns_per_session ? m->conns_per_session : 1,
+		.nofile = nofile,
+		.nofile_hard = hard,
+		.file_slots = file_slots,
+		.ringer_bytes = engine_conn_bytes(conn_info, cfg->accept_proxy),
+	};
+	struct limits_out out;
+
+	in.mem_avail = limits_read_memory(&in.mem_from);
+	limits_compute(&in, &out);
+	limits_print(stderr, &in, &out, !cfg->quiet);
 }
 
 static uint64_t mono_ms(void)
@@ -333,6 +363,7 @@ int main(int argc, char **argv)
 	char err[256], addr_s[80];
 	int cpus[CPU_SETSIZE], ncpus, sfd, ret;
 	unsigned nofile, i, started = 0;
+	uint64_t nofile_hard;
 	sigset_t sigs;
 	static struct config admin_cfg;
 	static struct shard admin;
@@ -371,7 +402,7 @@ int main(int argc, char **argv)
 		ncpus = 1, cpus[0] = 0;
 	if (!cfg.shards)
 		cfg.shards = (unsigned)ncpus;
-	nofile = raise_nofile();
+	nofile = raise_nofile(&nofile_hard);
 
 	/* Signals go to a signalfd on this thread; shard threads inherit the block. */
 	sigemptyset(&sigs);
@@ -493,6 +524,7 @@ int main(int argc, char **argv)
 	if (cfg.log_fd >= 0)
 		for (i = 0; i < cfg.shards; i++)
 			shards[i].conn_info = true;
+	report_limits(&cfg, nofile, nofile_hard, shards[0].file_slots, shards[0].conn_info);
 	for (i = 0; i < cfg.shards; i++) {
 		ret = shard_start(&shards[i]);
 		if (ret) {

@@ -917,6 +917,9 @@ static void descriptor_limit(void **state)
 		skip();
 	assert_int_equal(proc_start(&srv, argv, true, START_MS), 0);
 	assert_non_null(strstr(srv.err, "(descriptor limit)"));
+	/* Said before the shards start, naming the limit and what it leaves. */
+	assert_non_null(strstr(srv.err, "ringer: max-conns 8 a shard (not 1000), 8 in all: the "
+					"descriptor limit (RLIMIT_NOFILE 80, hard 80)"));
 	for (int i = 0; i < 20; i++) {
 		fds[i] = tcp_connect("127.0.0.1", srv.port);
 		assert_true(fds[i] >= 0);
