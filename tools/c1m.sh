@@ -2,30 +2,46 @@
 # SPDX-License-Identifier: MIT
 #
 # How many concurrent connections ringer holds on this machine, what each
-# costs, and whether the idle ones cost the active ones: for each count N
-# (COUNTS), ringer --mode echo holds N connections from ringer-load on the
-# same machine, ACTIVE of them carrying an open-loop load at RATE msg/s,
-# the rest idle. Per N it reports the time to open them, ringer's RSS and
-# the kernel's TCP slabs per connection, and the active connections'
-# p50/p99, beside the same run with no idle connections. Then nginx (one
-# worker, worker_connections raised) gets the same attempt.
+# costs, whether the idle ones cost the active ones, and whether its idle
+# timeout holds at that scale. ringer --mode echo serves them all; ringer-load
+# on the same machine is the client. Four parts:
+#
+# 1. Holding: ringer-load processes open the connections in stages up to each
+#    count of COUNTS (a process each stage, from its own source addresses), and
+#    at each count, once ringer holds them all, the script reads ringer's RSS
+#    and the kernel's TCP slabs. Per connection: growth over the count, and the
+#    slope of a least-squares line through every stage (the fixed costs drop
+#    out of a slope).
+# 2. Active latency beside the idle: ACTIVE connections of another ringer-load
+#    at RATE msg/s open loop for SECS, with the largest count held idle and
+#    with none, alternated REPS times (with, without, with, ...: the shared
+#    machine drifts, and alternation spreads the drift over both), medians
+#    compared.
+# 3. Idle timeout: a ringer with --idle-timeout IDLE_S, the largest count
+#    opened by ringer-load --no-reconnect, which reports how long each
+#    connection ringer closed had been idle (counted from the client's
+#    connect: ringer's own start lies a little after). Before any connection
+#    comes due, ringer's CPU is read for TICK_S (perf stat's task-clock when
+#    perf is here, else /proc) with the connections held and, before they
+#    opened, with none: the timer tick's cost with nothing to fire.
+# 4. nginx: one worker, worker_connections raised, the same counts.
 #
 # The descriptor limit shapes the run: RLIMIT_NOFILE caps each process and
 # each ring's fixed-file table. Where the hard limit allows N, one shard and
 # one client thread would do; where it does not (here: 20,000), ringer runs
-# ceil(N / PER) shards (--no-pin) and ringer-load as many threads, PER each,
-# and the script says which path it took. Sources: every 10,000 connections
-# take one more source address from 127.0.0.2 on: one (source, destination)
-# pair holds at most the ephemeral port range, and well before that the
-# kernel's search for a free port in connect() slows down as a source's
-# ports fill (100,000 connections from 3 sources took 16 s to open, from 11
-# sources a few). Kernel settings: see
-# tools/c1m-tune.sh (run with --apply first for the large counts).
+# ceil(N / PER) shards (--no-pin) and ringer-load a thread per PER
+# connections, and the script says which path it took. Sources: every 10,000
+# connections take one more source address: one (source, destination) pair
+# holds at most the ephemeral port range, and well before that the kernel's
+# search for a free port in connect() slows down as a source's ports fill
+# (100,000 connections from 3 sources took 16 s to open, from 11 a few).
+# Kernel settings: tools/c1m-tune.sh (run with --apply first).
 #
 # Not a test: it asserts nothing and prints figures. Every run is bounded.
 # Usage: tools/c1m.sh [BUILD_DIR]
-#   env: COUNTS="100000 500000 1000000" ACTIVE=100 RATE=2000 SECS=10 PER=18000
-#        CONNECT_RATE=100k NGINX=0 (skip nginx)
+#   env: COUNTS="100000 500000 1000000" ACTIVE=100 RATE=2000 SECS=10 REPS=5
+#        IDLE_S=60 TICK_S=15 PER=18000 CONNECT_RATE=100k
+#        PARTS="hold active idle nginx" (any of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . tools/bench-lib.sh
@@ -36,28 +52,37 @@ COUNTS=${COUNTS:-100000 500000 1000000}
 ACTIVE=${ACTIVE:-100}
 RATE=${RATE:-2000}
 SECS=${SECS:-10}
+REPS=${REPS:-5}
+IDLE_S=${IDLE_S:-60}
+TICK_S=${TICK_S:-15}
 PER=${PER:-18000}
 CONNECT_RATE=${CONNECT_RATE:-100k}
+PARTS=${PARTS:-hold active idle nginx}
 [ -x "$LOAD" ] || { echo "build first: meson setup $BUILD && ninja -C $BUILD" >&2; exit 1; }
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 WORK=$(mktemp -d /tmp/c1m.XXXXXX)
 SERVER_PID=
+HOLDERS=
 CLIENT_PID=
 cleanup() {
-	for p in $CLIENT_PID $SERVER_PID; do kill "$p" 2>/dev/null || true; done
-	for p in $CLIENT_PID $SERVER_PID; do wait "$p" 2>/dev/null || true; done
+	for p in $CLIENT_PID $HOLDERS $SERVER_PID; do kill "$p" 2>/dev/null || true; done
+	for p in $CLIENT_PID $HOLDERS $SERVER_PID; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
 
+NMAX=0
+for n in $COUNTS; do [ "$n" -gt "$NMAX" ] && NMAX=$n; done
 hard=$(ulimit -Hn)
-if [ "$hard" = unlimited ] || [ "$hard" -ge 1048640 ]; then
-	PER=1048576
+if [ "$hard" = unlimited ] || [ "$hard" -ge $((NMAX + 1024)) ]; then
+	PER=$NMAX
 	echo "c1m: RLIMIT_NOFILE hard limit $hard: one shard and one client thread hold everything"
 else
 	echo "c1m: RLIMIT_NOFILE hard limit $hard caps a process and a ring's fixed-file table:"
 	echo "     $PER connections per ringer shard and per ringer-load thread, as many as N needs"
 fi
+SHARDS=$(((NMAX + PER - 1) / PER))
 
 # Bytes the kernel's TCP socket slabs hold: TCP, sock_inode_cache, and the
 # file and dentry each socket carries.
@@ -76,79 +101,205 @@ established() {
 	awk 'NF >= 10 && $2 ~ /^[0-9]+$/ { e = $2 } END { print e + 0 }' "$WORK/ringer.err"
 }
 
-# run_one N: ringer holds N; prints the figures of one line.
-run_one() {
-	local n=$1 shards threads nsrc last port rss0 rss1 slab0 slab1 held t0 t1 out
-	shards=$(((n + PER - 1) / PER))
-	threads=$shards
-	nsrc=$((n / 10000 + 1))
-	last=$((1 + nsrc))
-	port=$(free_port)
-	"$RINGER" --mode echo --listen "127.0.0.1:$port" --shards "$shards" --no-pin \
+# start_ringer [FLAGS...]: ringer --mode echo, SHARDS shards, on a new port.
+start_ringer() {
+	PORT=$(free_port)
+	"$RINGER" --mode echo --listen "127.0.0.1:$PORT" --shards "$SHARDS" --no-pin \
 		--max-conns $((PER + 1000)) --buf-count 256 --buf-size 4096 --stats-interval 1 \
-		--quiet >"$WORK/ringer.out" 2>"$WORK/ringer.err" &
+		--quiet "$@" >"$WORK/ringer.out" 2>"$WORK/ringer.err" &
 	SERVER_PID=$!
-	wait_port "$port"
+	wait_port "$PORT"
 	sleep 0.5
-	rss0=$(rss_kb "$SERVER_PID")
-	slab0=$(slab_bytes)
-	out=$WORK/load.$n.json
-	"$LOAD" --mode echo --target "127.0.0.1:$port" --source "127.0.0.2-127.0.0.$last" \
-		-c "$n" --threads "$threads" --active "$ACTIVE" --rate "$RATE" --duration "${SECS}s" \
-		--connect-rate "$CONNECT_RATE" --timeout 30s --connect-timeout 10s --json \
-		>"$out" 2>"$WORK/load.err" &
-	CLIENT_PID=$!
-	t0=$(date +%s.%N)
-	held=0
-	while kill -0 "$CLIENT_PID" 2>/dev/null; do
-		held=$(established)
-		[ "$held" -ge "$n" ] && break
-		sleep 0.5
-	done
-	t1=$(date +%s.%N)
-	sleep 1.5
-	rss1=$(rss_kb "$SERVER_PID")
-	slab1=$(slab_bytes)
-	held=$(established)
-	wait "$CLIENT_PID" || true
-	CLIENT_PID=
-	kill "$SERVER_PID"
+}
+
+stop_ringer() {
+	kill "$SERVER_PID" 2>/dev/null || true
 	wait "$SERVER_PID" 2>/dev/null || true
 	SERVER_PID=
-	python3 - "$out" "$n" "$held" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$shards" <<'EOF'
+}
+
+# The source addresses of the k-th block of 256, as a --source range: each
+# holder takes its own block, so holders never share a source's ports.
+sources() {
+	local n=$1 block=$2 nsrc
+	nsrc=$((n / 10000 + 1))
+	[ "$nsrc" -gt 254 ] && nsrc=254
+	echo "127.0.$((block + 1)).1-127.0.$((block + 1)).$nsrc"
+}
+
+# hold N BLOCK OUT [FLAGS...]: a ringer-load holding N connections idle (one
+# of them sends a message a second: --active takes at least one) in the
+# background, for up to an hour or until SIGINT; adds its PID to HOLDERS.
+hold() {
+	local n=$1 block=$2 out=$3 threads
+	shift 3
+	threads=$(((n + PER - 1) / PER))
+	"$LOAD" --mode echo --target "127.0.0.1:$PORT" --source "$(sources "$n" "$block")" \
+		-c "$n" --threads "$threads" --active 1 --rate 1 --duration "${HOLD_S:-3600}s" \
+		--connect-rate "$CONNECT_RATE" --timeout 30s --connect-timeout 10s --json "$@" \
+		>"$out" 2>"$out.err" &
+	HOLDERS="$HOLDERS $!"
+}
+
+# wait_held N: until ringer holds at least N (or the holders are gone, or 300 s);
+# prints the seconds it took.
+wait_held() {
+	local n=$1 t0 alive
+	t0=$(date +%s.%N)
+	for _ in $(seq 600); do
+		[ "$(established)" -ge "$n" ] && break
+		alive=0
+		for p in $HOLDERS; do kill -0 "$p" 2>/dev/null && alive=1; done
+		[ "$alive" = 1 ] || break
+		sleep 0.5
+	done
+	awk -v a="$(date +%s.%N)" -v b="$t0" 'BEGIN { printf "%.1f\n", a - b }'
+}
+
+# release: SIGINT to the holders (each closes its connections and reports),
+# then until ringer holds no more than the baseline (or 120 s).
+release() {
+	for p in $HOLDERS; do kill -INT "$p" 2>/dev/null || true; done
+	for p in $HOLDERS; do wait "$p" 2>/dev/null || true; done
+	HOLDERS=
+	for _ in $(seq 240); do
+		[ "$(established)" -le "${1:-0}" ] && break
+		sleep 0.5
+	done
+}
+
+# active TAG: the active connections' open-loop run; appends "p50 p99" (ms) to $WORK/TAG.
+active() {
+	"$LOAD" --mode echo --target "127.0.0.1:$PORT" --source 127.0.250.1 -c "$ACTIVE" \
+		--rate "$RATE" --duration "${SECS}s" --json >"$WORK/active.json" 2>/dev/null || true
+	python3 - "$WORK/active.json" >>"$WORK/$1" <<'EOF'
 import json, sys
-out, n, held, rss0, rss1, slab0, slab1, t0, t1, shards = sys.argv[1:]
-n, held = int(n), int(held)
 try:
-    d = json.load(open(out))
+    d = json.load(open(sys.argv[1]))
+    print(f"{d['latency_us']['p50'] / 1000:.3f} {d['latency_us']['p99'] / 1000:.3f} "
+          f"{d['requests']} {d['errors']['total']}")
 except Exception as e:
-    print(f"  {n:>8}: ringer-load gave no result ({e}); ringer held {held}")
-    sys.exit(0)
-lat = d["latency_us"]
-per_rss = (int(rss1) - int(rss0)) * 1024 / max(held, 1)
-# Both ends of every connection live on this machine: two sockets per connection.
-per_slab = (int(slab1) - int(slab0)) / max(held, 1)
-print(f"  {n:>8} {held:>8} {shards:>6} {float(t1) - float(t0):>7.1f} s {d['connect_s']:>7.2f} s "
-      f"{per_rss:>7.0f} B {per_slab:>8.0f} B {d['requests']:>8} {lat['p50'] / 1000:>8.3f} "
-      f"{lat['p99'] / 1000:>8.3f} {d['errors']['total']:>6}")
+    print(f"nan nan 0 0  # {e}")
 EOF
 }
 
-header() {
-	printf '  %8s %8s %6s %9s %9s %9s %10s %8s %8s %8s %6s\n' N held shards "to hold" \
-		"connect" "RSS/conn" "slab/conn" requests "p50 ms" "p99 ms" errors
+if part hold || part active; then
+	start_ringer
+	rss0=$(rss_kb "$SERVER_PID")
+	slab0=$(slab_bytes)
+fi
+
+if part hold; then
+	echo "== 1. holding: ringer --mode echo, $SHARDS shard(s); ringer-load opens the connections in stages"
+	echo "   (--connect-rate $CONNECT_RATE; RSS: ringer's growth; slabs: TCP slabs of both ends)"
+	printf '  %9s %9s %9s %12s %12s\n' N held "open s" "RSS/conn" "slabs/conn"
+	prev=0
+	block=0
+	: >"$WORK/points"
+	for n in $COUNTS; do
+		hold $((n - prev)) "$block" "$WORK/hold.$block.json"
+		took=$(wait_held "$n")
+		sleep 2
+		held=$(established)
+		rss=$(rss_kb "$SERVER_PID")
+		slab=$(slab_bytes)
+		echo "$held $(((rss - rss0) * 1024)) $((slab - slab0))" >>"$WORK/points"
+		awk -v n="$n" -v h="$held" -v t="$took" -v r="$(((rss - rss0) * 1024))" \
+			-v s="$((slab - slab0))" 'BEGIN { printf "  %9d %9d %9.1f %10.0f B %10.0f B\n",
+				n, h, t, r / (h ? h : 1), s / (h ? h : 1) }'
+		prev=$n
+		block=$((block + 1))
+	done
+	# Least squares through (0, 0) and every stage: bytes per connection.
+	awk 'BEGIN { n = 1 } { x[n] = $1; r[n] = $2; s[n] = $3; n++ }
+		END { for (i = 0; i < n; i++) { mx += x[i]; mr += r[i]; ms += s[i] }
+			mx /= n; mr /= n; ms /= n
+			for (i = 0; i < n; i++) { d = x[i] - mx; sxx += d * d; sxr += d * (r[i] - mr); sxs += d * (s[i] - ms) }
+			printf "  slope over %d points: ringer RSS %.0f B per connection, kernel slabs %.0f B per connection (both ends)\n",
+				n, sxr / sxx, sxs / sxx }' "$WORK/points"
+	# The holders stay for part 2's first run with the connections idle.
+fi
+
+if part active; then
+	echo "== 2. $ACTIVE active connections at $RATE msg/s for ${SECS}s: with $NMAX idle beside them and with none,"
+	echo "   alternated $REPS times (p50 / p99 ms, requests, errors)"
+	: >"$WORK/with"
+	: >"$WORK/without"
+	for rep in $(seq "$REPS"); do
+		if [ -z "$HOLDERS" ]; then
+			hold "$NMAX" 0 "$WORK/hold.all.json"
+			wait_held "$NMAX" >/dev/null
+			sleep 2
+		fi
+		held=$(established)
+		active with
+		echo "  run $rep with $held idle:    $(tail -1 "$WORK/with")"
+		release 0
+		sleep 1 # ringer's newest figures line is from after the release
+		held=$(established)
+		active without
+		echo "  run $rep with $held idle:       $(tail -1 "$WORK/without")"
+	done
+	for tag in with without; do
+		echo "$tag $(cut -d' ' -f1 "$WORK/$tag" | median) $(cut -d' ' -f2 "$WORK/$tag" | median)"
+	done | awk '{ p50[$1] = $2; p99[$1] = $3 }
+		END { printf "  medians: with the idle p50 %.3f p99 %.3f ms; without p50 %.3f p99 %.3f ms; ratio p50 %.2fx, p99 %.2fx\n",
+			p50["with"], p99["with"], p50["without"], p99["without"],
+			p50["with"] / p50["without"], p99["with"] / p99["without"] }'
+fi
+if part hold || part active; then
+	release 0
+	stop_ringer
+fi
+
+# cpu_ms PID SECONDS: the process's CPU time over SECONDS, in ms (perf's task-clock when here).
+cpu_ms() {
+	local pid=$1 secs=$2 t0 t1
+	if command -v perf >/dev/null 2>&1 &&
+		perf stat -x, -e task-clock -p "$pid" -o "$WORK/perf" -- sleep "$secs" 2>/dev/null; then
+		awk -F, '$3 == "task-clock" || $3 ~ /task-clock/ { printf "%.0f\n", $1 }' "$WORK/perf"
+	else
+		t0=$(cpu_ticks "$pid")
+		sleep "$secs"
+		t1=$(cpu_ticks "$pid")
+		echo $(((t1 - t0) * 1000 / $(getconf CLK_TCK)))
+	fi
 }
 
-echo "== ringer --mode echo: N connections, $ACTIVE active at $RATE msg/s for ${SECS}s, the rest idle"
-echo "   (RSS/conn: ringer's RSS growth over held; slab/conn: TCP slabs of both ends over held)"
-header
-run_one "$ACTIVE"
-for n in $COUNTS; do
-	run_one "$n"
-done
+if part idle; then
+	echo "== 3. idle timeout at $NMAX: ringer --idle-timeout $((IDLE_S * 1000)), ringer-load --no-reconnect"
+	start_ringer --idle-timeout $((IDLE_S * 1000))
+	echo "  ringer's CPU over ${TICK_S}s holding nothing: $(cpu_ms "$SERVER_PID" "$TICK_S") ms ($SHARDS shard(s))"
+	HOLD_S=$((IDLE_S + 20)) hold "$NMAX" 0 "$WORK/idle.json" --no-reconnect
+	t0=$(date +%s)
+	took=$(wait_held "$NMAX")
+	held=$(established)
+	if [ $(($(date +%s) - t0 + TICK_S + 2)) -lt "$IDLE_S" ]; then
+		sleep 1
+		echo "  ringer's CPU over ${TICK_S}s holding $held idle, none due: $(cpu_ms "$SERVER_PID" "$TICK_S") ms"
+	else
+		echo "  (opening took ${took}s: no window of ${TICK_S}s before the first timeout; raise IDLE_S)"
+	fi
+	for p in $HOLDERS; do wait "$p" 2>/dev/null || true; done
+	HOLDERS=
+	python3 - "$WORK/idle.json" "$held" "$IDLE_S" <<'EOF'
+import json, sys
+d = json.load(open(sys.argv[1]))
+sc, held, idle = d["server_closes"], int(sys.argv[2]), float(sys.argv[3])
+i = sc.get("idle_s", {})
+print(f"  {held} held; ringer closed {sc['count']} of them (the one active: not idle), "
+      f"errors {d['errors']['total']}")
+if i:
+    print(f"  idle before ringer's FIN (s): min {i['min']:.3f}, p50 {i['p50']:.3f}, "
+          f"p99 {i['p99']:.3f}, max {i['max']:.3f}; late by at most {i['max'] - idle:.3f} s "
+          f"(one tick: 0.100 s)")
+EOF
+	stop_ringer
+fi
 
+part nginx || exit 0
 # nginx: one worker process, every connection a descriptor of it.
-echo "== nginx $(nginx -v 2>&1 | sed 's/.*\///'), one worker, worker_connections 1048576 (HTTP keep-alive: the same idle/active shape)"
+echo "== 4. nginx $(nginx -v 2>&1 | sed 's/.*\///'), one worker, worker_connections 1048576 (HTTP keep-alive: the same idle/active shape)"
 nport=$(free_port)
 mkdir -p "$WORK/nginx"
 cat >"$WORK/nginx/nginx.conf" <<EOF
@@ -161,16 +312,13 @@ events { worker_connections 1048576; }
 http { access_log off; server { listen 127.0.0.1:$nport backlog=65535;
 	keepalive_timeout 600s; keepalive_requests 100000000; location / { return 200 "ok"; } } }
 EOF
-if [ "${NGINX:-1}" = 0 ]; then
-	echo "  skipped (NGINX=0)"
-elif nginx -t -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >/dev/null 2>&1; then
+if nginx -t -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" >/dev/null 2>&1; then
 	nginx -c "$WORK/nginx/nginx.conf" -p "$WORK/nginx" -g 'daemon off;' &
 	SERVER_PID=$!
 	wait_port "$nport"
 	for n in $COUNTS; do
 		threads=$(((n + PER - 1) / PER))
-		nsrc=$((n / 10000 + 1))
-		"$LOAD" --target "127.0.0.1:$nport" --source "127.0.0.2-127.0.0.$((1 + nsrc))" \
+		"$LOAD" --target "127.0.0.1:$nport" --source "$(sources "$n" 0)" \
 			-c "$n" --threads "$threads" --active "$ACTIVE" --rate "$RATE" \
 			--duration "${SECS}s" --connect-rate "$CONNECT_RATE" --json \
 			>"$WORK/nginx.$n.json" 2>/dev/null &
