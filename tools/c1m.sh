@@ -13,17 +13,25 @@
 #    slope of a least-squares line through every stage (the fixed costs drop
 #    out of a slope).
 # 2. Active latency beside the idle: ACTIVE connections of another ringer-load
-#    at RATE msg/s open loop for SECS, with the largest count held idle and
-#    with none, alternated REPS times (with, without, with, ...: the shared
-#    machine drifts, and alternation spreads the drift over both), medians
-#    compared.
+#    at RATE msg/s open loop for SECS against ringer A, REPS times before any
+#    idle connection exists; then, with the largest count held idle on A and
+#    SETTLE seconds for the kernel to calm down after opening them, runs
+#    against A alternate with runs against ringer B, the same configuration
+#    holding none, on the same machine at the same time (the shared machine
+#    drifts; alternation spreads the drift over both). Medians compared: A
+#    with against B beside it is what ringer's idle connections cost its
+#    active ones; A with against A before adds what a million sockets cost
+#    the kernel. Each run also counts the kernel's TCP retransmissions: one
+#    lost segment costs its request at least the 200 ms minimum RTO.
 # 3. Idle timeout: a ringer with --idle-timeout IDLE_S, the largest count
-#    opened by ringer-load --no-reconnect, which reports how long each
-#    connection ringer closed had been idle (counted from the client's
-#    connect: ringer's own start lies a little after). Before any connection
-#    comes due, ringer's CPU is read for TICK_S (perf stat's task-clock when
-#    perf is here, else /proc) with the connections held and, before they
-#    opened, with none: the timer tick's cost with nothing to fire.
+#    opened by ringer-load --no-reconnect at IDLE_RATE connections/s (slow
+#    enough that the client, on the same two cores, stamps each connect and
+#    each FIN as it happens), which reports how long each connection ringer
+#    closed had been idle, counted from the client's connect. Before any
+#    connection comes due, ringer's CPU is read for TICK_S (perf stat's
+#    task-clock when perf is here, else /proc) with the connections held
+#    and, before they opened, with none: the timer tick's cost with nothing
+#    to fire.
 # 4. nginx: one worker, worker_connections raised, the same counts.
 #
 # The descriptor limit shapes the run: RLIMIT_NOFILE caps each process and
@@ -40,7 +48,7 @@
 # Not a test: it asserts nothing and prints figures. Every run is bounded.
 # Usage: tools/c1m.sh [BUILD_DIR]
 #   env: COUNTS="100000 500000 1000000" ACTIVE=100 RATE=2000 SECS=10 REPS=5
-#        IDLE_S=60 TICK_S=15 PER=18000 CONNECT_RATE=100k
+#        SETTLE=15 IDLE_S=120 IDLE_RATE=20k TICK_S=15 PER=18000 CONNECT_RATE=100k
 #        PARTS="hold active idle nginx" (any of them)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -53,7 +61,9 @@ ACTIVE=${ACTIVE:-100}
 RATE=${RATE:-2000}
 SECS=${SECS:-10}
 REPS=${REPS:-5}
-IDLE_S=${IDLE_S:-60}
+SETTLE=${SETTLE:-15}
+IDLE_S=${IDLE_S:-120}
+IDLE_RATE=${IDLE_RATE:-20k}
 TICK_S=${TICK_S:-15}
 PER=${PER:-18000}
 CONNECT_RATE=${CONNECT_RATE:-100k}
@@ -63,11 +73,12 @@ part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 
 WORK=$(mktemp -d /tmp/c1m.XXXXXX)
 SERVER_PID=
+B_PID=
 HOLDERS=
 CLIENT_PID=
 cleanup() {
-	for p in $CLIENT_PID $HOLDERS $SERVER_PID; do kill "$p" 2>/dev/null || true; done
-	for p in $CLIENT_PID $HOLDERS $SERVER_PID; do wait "$p" 2>/dev/null || true; done
+	for p in $CLIENT_PID $HOLDERS $SERVER_PID $B_PID; do kill "$p" 2>/dev/null || true; done
+	for p in $CLIENT_PID $HOLDERS $SERVER_PID $B_PID; do wait "$p" 2>/dev/null || true; done
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -98,15 +109,22 @@ rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; 
 # of its --stats-interval figures (the admin port would do too, but it makes
 # the engine keep per-connection facts, which is memory this measures).
 established() {
-	awk 'NF >= 10 && $2 ~ /^[0-9]+$/ { e = $2 } END { print e + 0 }' "$WORK/ringer.err"
+	awk 'NF >= 10 && $2 ~ /^[0-9]+$/ { e = $2 } END { print e + 0 }' "$WORK/${1:-ringer}.err"
 }
 
-# start_ringer [FLAGS...]: ringer --mode echo, SHARDS shards, on a new port.
+# ringer NAME PORT [FLAGS...]: ringer --mode echo, SHARDS shards, in the background.
+ringer() {
+	local name=$1 port=$2
+	shift 2
+	"$RINGER" --mode echo --listen "127.0.0.1:$port" --shards "$SHARDS" --no-pin \
+		--max-conns $((PER + 1000)) --buf-count 256 --buf-size 4096 --stats-interval 1 \
+		--quiet "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" &
+}
+
+# start_ringer [FLAGS...]: the ringer the holders load, on a new port.
 start_ringer() {
 	PORT=$(free_port)
-	"$RINGER" --mode echo --listen "127.0.0.1:$PORT" --shards "$SHARDS" --no-pin \
-		--max-conns $((PER + 1000)) --buf-count 256 --buf-size 4096 --stats-interval 1 \
-		--quiet "$@" >"$WORK/ringer.out" 2>"$WORK/ringer.err" &
+	ringer ringer "$PORT" "$@"
 	SERVER_PID=$!
 	wait_port "$PORT"
 	sleep 0.5
@@ -168,18 +186,27 @@ release() {
 	done
 }
 
-# active TAG: the active connections' open-loop run; appends "p50 p99" (ms) to $WORK/TAG.
+# The kernel's TCP segments retransmitted so far (/proc/net/snmp).
+retrans() {
+	awk '/^Tcp:/ && !h { for (i = 1; i <= NF; i++) k[i] = $i; h = 1; next }
+		/^Tcp:/ { for (i = 1; i <= NF; i++) if (k[i] == "RetransSegs") print $i }' /proc/net/snmp
+}
+
+# active TAG PORT: the active connections' open-loop run against PORT; appends
+# "p50 p99 requests errors retransmissions" (ms) to $WORK/TAG and prints it.
 active() {
-	"$LOAD" --mode echo --target "127.0.0.1:$PORT" --source 127.0.250.1 -c "$ACTIVE" \
+	local r0
+	r0=$(retrans)
+	"$LOAD" --mode echo --target "127.0.0.1:$2" --source 127.0.250.1 -c "$ACTIVE" \
 		--rate "$RATE" --duration "${SECS}s" --json >"$WORK/active.json" 2>/dev/null || true
-	python3 - "$WORK/active.json" >>"$WORK/$1" <<'EOF'
+	python3 - "$WORK/active.json" "$(($(retrans) - r0))" <<'EOF' | tee -a "$WORK/$1"
 import json, sys
 try:
     d = json.load(open(sys.argv[1]))
     print(f"{d['latency_us']['p50'] / 1000:.3f} {d['latency_us']['p99'] / 1000:.3f} "
-          f"{d['requests']} {d['errors']['total']}")
+          f"{d['requests']} {d['errors']['total']} {sys.argv[2]}")
 except Exception as e:
-    print(f"nan nan 0 0  # {e}")
+    print(f"nan nan 0 0 {sys.argv[2]}  # {e}")
 EOF
 }
 
@@ -187,6 +214,12 @@ if part hold || part active; then
 	start_ringer
 	rss0=$(rss_kb "$SERVER_PID")
 	slab0=$(slab_bytes)
+fi
+# Part 2's runs before any idle connection exists: while the machine is clean.
+if part active; then
+	for rep in $(seq "$REPS"); do
+		active before.early "$PORT" >/dev/null
+	done
 fi
 
 if part hold; then
@@ -221,31 +254,38 @@ if part hold; then
 fi
 
 if part active; then
-	echo "== 2. $ACTIVE active connections at $RATE msg/s for ${SECS}s: with $NMAX idle beside them and with none,"
-	echo "   alternated $REPS times (p50 / p99 ms, requests, errors)"
+	echo "== 2. $ACTIVE active connections at $RATE msg/s for ${SECS}s, open loop (p50 ms, p99 ms,"
+	echo "   requests, errors, TCP retransmissions during the run)"
+	PORT_B=$(free_port)
+	ringer b "$PORT_B"
+	B_PID=$!
+	wait_port "$PORT_B"
 	: >"$WORK/with"
-	: >"$WORK/without"
+	: >"$WORK/beside"
+	cp "$WORK/before.early" "$WORK/before" 2>/dev/null || true
+	sed 's/^/  A before, holding none:     /' "$WORK/before"
+	if [ -z "$HOLDERS" ]; then
+		hold "$NMAX" 0 "$WORK/hold.all.json"
+		wait_held "$NMAX" >/dev/null
+	fi
+	sleep "$SETTLE"
+	held=$(established)
 	for rep in $(seq "$REPS"); do
-		if [ -z "$HOLDERS" ]; then
-			hold "$NMAX" 0 "$WORK/hold.all.json"
-			wait_held "$NMAX" >/dev/null
-			sleep 2
-		fi
-		held=$(established)
-		active with
-		echo "  run $rep with $held idle:    $(tail -1 "$WORK/with")"
-		release 0
-		sleep 1 # ringer's newest figures line is from after the release
-		held=$(established)
-		active without
-		echo "  run $rep with $held idle:       $(tail -1 "$WORK/without")"
+		printf '  A holding %s idle:   ' "$held"
+		active with "$PORT"
+		printf '  B beside it, holding none:  '
+		active beside "$PORT_B"
 	done
-	for tag in with without; do
+	for tag in before with beside; do
+		[ -s "$WORK/$tag" ] || continue
 		echo "$tag $(cut -d' ' -f1 "$WORK/$tag" | median) $(cut -d' ' -f2 "$WORK/$tag" | median)"
-	done | awk '{ p50[$1] = $2; p99[$1] = $3 }
-		END { printf "  medians: with the idle p50 %.3f p99 %.3f ms; without p50 %.3f p99 %.3f ms; ratio p50 %.2fx, p99 %.2fx\n",
-			p50["with"], p99["with"], p50["without"], p99["without"],
-			p50["with"] / p50["without"], p99["with"] / p99["without"] }'
+	done | awk '{ p50[$1] = $2; p99[$1] = $3; printf "  median %-7s p50 %.3f ms, p99 %.3f ms\n", $1, $2, $3 }
+		END { printf "  with / beside: p50 %.2fx, p99 %.2fx", p50["with"] / p50["beside"], p99["with"] / p99["beside"]
+			if ("before" in p99) printf "; with / before: p50 %.2fx, p99 %.2fx", p50["with"] / p50["before"], p99["with"] / p99["before"]
+			printf "\n" }'
+	kill "$B_PID"
+	wait "$B_PID" 2>/dev/null || true
+	B_PID=
 fi
 if part hold || part active; then
 	release 0
@@ -270,7 +310,7 @@ if part idle; then
 	echo "== 3. idle timeout at $NMAX: ringer --idle-timeout $((IDLE_S * 1000)), ringer-load --no-reconnect"
 	start_ringer --idle-timeout $((IDLE_S * 1000))
 	echo "  ringer's CPU over ${TICK_S}s holding nothing: $(cpu_ms "$SERVER_PID" "$TICK_S") ms ($SHARDS shard(s))"
-	HOLD_S=$((IDLE_S + 20)) hold "$NMAX" 0 "$WORK/idle.json" --no-reconnect
+	HOLD_S=$((IDLE_S + 20)) CONNECT_RATE=$IDLE_RATE hold "$NMAX" 0 "$WORK/idle.json" --no-reconnect
 	t0=$(date +%s)
 	took=$(wait_held "$NMAX")
 	held=$(established)
