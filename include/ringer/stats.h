@@ -50,10 +50,20 @@
 	X(queued, "proxy: clients that waited for an upstream at its maxconn")             \
 	X(queue_timeouts, "proxy: clients closed after --queue-timeout in the queue")      \
 	X(log_lines, "proxy: session log lines written")                                   \
-	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")
+	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")           \
+	X(idle_closes, "connections closed after --idle-timeout of silence")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
 #define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */
+/*
+ * Idle closes by how late they came, in ms after --idle-timeout ran out, by
+ * ringer's own clock: the tick is 100 ms, so all should be in the first four.
+ */
+#define STATS_LATE_BUCKETS 9
+#define STATS_LATE_BOUNDS                            \
+	{                                            \
+		10, 25, 50, 100, 150, 250, 500, 1000 \
+	}
 
 /* Completion errors by errno: the ones a server meets, then everything else. */
 /* clang-format off */
@@ -93,15 +103,20 @@ struct stats {
 #undef X
 	int64_t by_state[TCP_STATE_COUNT];
 	int64_t by_side[STATS_SIDES][TCP_STATE_COUNT];
-	uint64_t entered[TCP_STATE_COUNT];   /* transitions into each state */
-	uint64_t ops[UD_OP_COUNT];	     /* completions by operation */
-	uint64_t errnos[STATS_ERR_COUNT];    /* completions that failed, by errno */
-	uint64_t batch[STATS_BATCH_BUCKETS]; /* loop iterations by CQEs reaped */
+	uint64_t entered[TCP_STATE_COUNT];	/* transitions into each state */
+	uint64_t ops[UD_OP_COUNT];		/* completions by operation */
+	uint64_t errnos[STATS_ERR_COUNT];	/* completions that failed, by errno */
+	uint64_t batch[STATS_BATCH_BUCKETS];	/* loop iterations by CQEs reaped */
+	uint64_t idle_late[STATS_LATE_BUCKETS]; /* idle closes by ms late (STATS_LATE_BOUNDS) */
+	uint64_t idle_late_sum;			/* their ms late, summed */
 	struct stats_upstream up[STATS_MAX_UPSTREAMS];
 } __attribute__((aligned(64)));
 
 #define STAT_ADD(s, field, n) __atomic_store_n(&(s)->field, (s)->field + (n), __ATOMIC_RELAXED)
 #define STAT_INC(s, field)    STAT_ADD(s, field, 1)
+
+/* Counts one idle close, late_ms after its timeout ran out. */
+void stats_idle_close(struct stats *s, uint64_t late_ms);
 
 /* Adds src into dst, reading src with relaxed loads (src may be live). */
 void stats_sum(struct stats *dst, const struct stats *src);

@@ -36,6 +36,8 @@ void stats_sum(struct stats *dst, const struct stats *src)
 	SUM_ARRAY(dst, src, ops);
 	SUM_ARRAY(dst, src, errnos);
 	SUM_ARRAY(dst, src, batch);
+	SUM_ARRAY(dst, src, idle_late);
+	dst->idle_late_sum += __atomic_load_n(&src->idle_late_sum, __ATOMIC_RELAXED);
 
 #define X(name, help) dst->name += __atomic_load_n(&src->name, __ATOMIC_RELAXED);
 	STATS_FIELDS(X)
@@ -76,6 +78,19 @@ void stats_print_upstreams(FILE *f, const struct stats *s, const char *const *na
 	fflush(f);
 }
 
+static const unsigned late_bounds[STATS_LATE_BUCKETS - 1] = STATS_LATE_BOUNDS;
+
+void stats_idle_close(struct stats *s, uint64_t late_ms)
+{
+	unsigned b = 0;
+
+	while (b < STATS_LATE_BUCKETS - 1 && late_ms > late_bounds[b])
+		b++;
+	STAT_INC(s, idle_closes);
+	STAT_INC(s, idle_late[b]);
+	STAT_ADD(s, idle_late_sum, late_ms);
+}
+
 void stats_print(FILE *f, const struct stats *s, unsigned shards)
 {
 	int i;
@@ -91,6 +106,13 @@ void stats_print(FILE *f, const struct stats *s, unsigned shards)
 	fprintf(f, "  %-18s %20.2f  %s\n", "cqes_per_loop",
 		s->loops ? (double)s->cqes / (double)s->loops : 0.0,
 		"completions per loop iteration");
+	if (s->idle_closes) {
+		fprintf(f, "  %-18s", "idle_late_ms");
+		for (i = 0; i < STATS_LATE_BUCKETS - 1; i++)
+			fprintf(f, " <=%u:%" PRIu64, late_bounds[i], s->idle_late[i]);
+		fprintf(f, " more:%" PRIu64 "  idle closes by ms after the timeout\n",
+			s->idle_late[STATS_LATE_BUCKETS - 1]);
+	}
 	fflush(f);
 }
 
@@ -154,6 +176,23 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 		EMIT("ringer_cqes_per_loop_sum %" PRIu64 "\nringer_cqes_per_loop_count %" PRIu64
 		     "\n",
 		     s->cqes, cum);
+	}
+	{
+		uint64_t cum = 0;
+
+		EMIT("# HELP ringer_idle_close_lateness_seconds Idle closes by how long after "
+		     "--idle-timeout ran out they came\n"
+		     "# TYPE ringer_idle_close_lateness_seconds histogram\n");
+		for (i = 0; i < STATS_LATE_BUCKETS - 1; i++) {
+			cum += s->idle_late[i];
+			EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			     late_bounds[i] / 1000.0, cum);
+		}
+		cum += s->idle_late[STATS_LATE_BUCKETS - 1];
+		EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		EMIT("ringer_idle_close_lateness_seconds_sum %.3f\n"
+		     "ringer_idle_close_lateness_seconds_count %" PRIu64 "\n",
+		     (double)s->idle_late_sum / 1000.0, cum);
 	}
 	return (int)off;
 }

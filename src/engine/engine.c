@@ -1559,6 +1559,8 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	}
 	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
 		return;
+	/* How late, by this clock: "more than idle_ms" was due at idle_ms + 1. */
+	stats_idle_close(e->stats, now - c->last_active_ms - e->idle_ms - 1);
 	if (c->tx & CONN_TX_SENDING) {
 		/* A send stalled that long: the peer stopped reading. */
 		STAT_INC(e->stats, resets);

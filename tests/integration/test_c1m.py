@@ -1,0 +1,83 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""tools/c1m.sh, small: the million-connection script's code paths on a few thousand.
+
+Usage: test_c1m.py SOURCE_ROOT BUILD_DIR
+
+The script's figures at a million come from a run too long for the test
+command; this runs the same script on 1,500 and 3,000 connections (holding in
+two stages, the active runs before, beside and with the idle ones, the idle
+timeout seen from ringer-load --no-reconnect) and checks what it prints adds
+up: every stage held in full, a per-connection memory slope in a sane range,
+medians for all three kinds of active run, and every idle connection closed
+once, within the timeout plus one tick plus slack. nginx is left out (part 4).
+
+Prints one line per test and exits 1 if any failed.
+"""
+import os
+import re
+import subprocess
+import sys
+
+from cases import check, run
+
+ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
+BUILD = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "build")
+COUNTS = (1500, 3000)
+IDLE_S = 5
+TICK_S = 0.1
+SLACK_S = 0.5
+
+
+def test_c1m_small():
+    env = dict(os.environ, COUNTS=" ".join(map(str, COUNTS)), REPS="2", SECS="1", SETTLE="0",
+               IDLE_S=str(IDLE_S), TICK_S="1", RATE="500", ACTIVE="20",
+               IDLE_TAIL="4", PARTS="hold active idle")
+    p = subprocess.run(["bash", os.path.join(ROOT, "tools/c1m.sh"), BUILD], env=env,
+                       capture_output=True, text=True, timeout=240)
+    out = p.stdout
+    print("\n".join("  " + line for line in out.splitlines()), flush=True)
+    if not check(p.returncode == 0, f"c1m.sh exited {p.returncode}: {p.stderr[-800:]}"):
+        return
+    # Part 1: a row per stage, held in full, and the slope.
+    for n in COUNTS:
+        m = re.search(rf"^\s+{n}\s+(\d+)\s+[\d.]+\s+(\d+) B\s+(\d+) B$", out, re.M)
+        if check(m is not None, f"no holding row for {n}"):
+            check(int(m.group(1)) == n, f"held {m.group(1)} of {n}")
+    m = re.search(r"slope over 3 points: ringer RSS (-?\d+) B per connection, kernel slabs "
+                  r"(-?\d+) B per connection", out)
+    if check(m is not None, "no slope line"):
+        # ringer's 144-byte slot and its share of the kernel's ring; both ends' slabs.
+        check(64 <= int(m.group(1)) <= 4096, f"RSS slope {m.group(1)} B per connection")
+        check(2000 <= int(m.group(2)) <= 20000, f"slab slope {m.group(2)} B per connection")
+    # Part 2: two runs of each kind, every message answered, and the medians.
+    for kind in ("A before, holding none", r"A holding \d+ idle", "B beside it, holding none"):
+        rows = re.findall(rf"^  {kind}:\s+([\d.]+) ([\d.]+) (\d+) (\d+) (\d+)$", out, re.M)
+        if check(len(rows) == 2, f"{len(rows)} runs '{kind}', expected 2"):
+            for p50, p99, req, err, _ in rows:
+                check(int(req) == 500 and int(err) == 0, f"{kind}: {req} requests, {err} errors")
+                check(0 < float(p50) <= float(p99), f"{kind}: p50 {p50}, p99 {p99}")
+    check(re.search(r"with / beside: p50 [\d.]+x, p99 [\d.]+x; with / before: p50 [\d.]+x, "
+                    r"p99 [\d.]+x", out) is not None, "no ratios line")
+    # Part 3: every idle connection closed once, on time.
+    n = COUNTS[-1]
+    check(re.search(rf"{n} held; ringer closed {n - 1} of them", out) is not None,
+          f"not all {n - 1} idle connections were closed once")
+    m = re.search(r"seen by ringer-load, idle before ringer's FIN \(s\): min ([\d.]+), p50 [\d.]+, p99 [\d.]+, "
+                  r"max ([\d.]+)", out)
+    if check(m is not None, "no idle-timeout line"):
+        check(float(m.group(1)) >= IDLE_S - 0.02, f"closed early: min {m.group(1)} s")
+        check(float(m.group(2)) <= IDLE_S + TICK_S + SLACK_S, f"closed late: max {m.group(2)} s")
+    check(re.search(r"ringer's CPU over 1s holding \d+ idle, none due: \d+ ms", out) is not None,
+          "no tick CPU line")
+    # ringer's own clock: every idle close within one tick (and a little slack) of its timeout.
+    m = re.search(r"seen by ringer, ms late after the timeout: <=10 (\d+), <=25 (\d+), <=50 (\d+), "
+                  r"<=100 (\d+), <=150 (\d+),.* of (\d+); within one tick \(100 ms\): (\d+)", out)
+    if check(m is not None, "no line of ringer's own idle-close lateness"):
+        check(int(m.group(6)) == n - 1, f"ringer counted {m.group(6)} idle closes, not {n - 1}")
+        within = sum(int(m.group(i)) for i in range(1, 6))
+        check(within == n - 1, f"{n - 1 - within} idle closes more than 150 ms late")
+
+
+if __name__ == "__main__":
+    run([test_c1m_small])
