@@ -1497,8 +1497,17 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 	conn_handlers[op](e, c, cqe);
 }
 
+static void on_timer(void *arg, uint32_t slot);
+
 void engine_flush(struct engine *e)
 {
+	/*
+	 * Timers due by the loop's clock fire here too, not only on the 100 ms
+	 * tick: a busy shard closes on time to the millisecond, an idle one
+	 * within a tick. Nothing due costs a comparison (the clock counts ms).
+	 */
+	if (e->clock_set)
+		wheel_advance(&e->timers, now32(e), on_timer, e);
 	bufring_flush(&e->bufs);
 	if (e->nobufs_head != LIST_END)
 		nobufs_wake(e);
