@@ -48,7 +48,7 @@
 # Not a test: it asserts nothing and prints figures. Every run is bounded.
 # Usage: tools/c1m.sh [BUILD_DIR]
 #   env: COUNTS="100000 500000 1000000" ACTIVE=100 RATE=2000 SECS=10 REPS=5
-#        SETTLE=15 IDLE_S=120 IDLE_RATE=20k TICK_S=15 PER=18000 CONNECT_RATE=100k
+#        SETTLE=15 IDLE_S=150 IDLE_RATE=10k TICK_S=15 PER=18000 CONNECT_RATE=100k
 #        PARTS="hold active idle nginx" (any of them) IDLE_TAIL=20 (part 3's client
 #        runs IDLE_S + IDLE_TAIL after its connects) KEEPALIVE=off (ringer's
 #        --keepalive; unset: ringer's default, 60,10,6)
@@ -64,8 +64,8 @@ RATE=${RATE:-2000}
 SECS=${SECS:-10}
 REPS=${REPS:-5}
 SETTLE=${SETTLE:-15}
-IDLE_S=${IDLE_S:-120}
-IDLE_RATE=${IDLE_RATE:-20k}
+IDLE_S=${IDLE_S:-150}
+IDLE_RATE=${IDLE_RATE:-10k}
 TICK_S=${TICK_S:-15}
 PER=${PER:-18000}
 CONNECT_RATE=${CONNECT_RATE:-100k}
