@@ -24,7 +24,7 @@
 
 #include "admin.h"
 #include "handover.h"
-#include "limits.h"
+#include "conn_limits.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
 #include "ringer/shard.h"
@@ -84,7 +84,7 @@ static unsigned raise_nofile(uint64_t *hard)
 	return rl.rlim_cur > ENGINE_MAX_FILE_SLOTS ? ENGINE_MAX_FILE_SLOTS : (unsigned)rl.rlim_cur;
 }
 
-/* Names what caps --max-conns (limits.c): on stderr, before the shards start. */
+/* Names what caps --max-conns (conn_limits.c): on stderr, before the shards start. */
 static void report_limits(const struct config *cfg, unsigned nofile, uint64_t hard,
 			  unsigned file_slots, bool conn_info)
 {

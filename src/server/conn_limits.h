@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef RINGER_LIMITS_H
-#define RINGER_LIMITS_H
+#ifndef RINGER_CONN_LIMITS_H
+#define RINGER_CONN_LIMITS_H
 
 /*
  * What caps --max-conns, said at startup instead of found out later: the

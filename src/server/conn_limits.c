@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* What caps --max-conns: see limits.h. */
-#include "limits.h"
+/* What caps --max-conns: see conn_limits.h. */
+#include "conn_limits.h"
 
 #include <inttypes.h>
 #include <stdlib.h>

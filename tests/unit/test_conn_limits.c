@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "conn_limits.h"
 #include "ringer/engine.h"
 
 static struct limits_in base(void)
