@@ -36,7 +36,6 @@
 #include "load.h"
 
 #include <errno.h>
-#include <netinet/in.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
