@@ -24,7 +24,7 @@ from cases import check, run
 ROOT = sys.argv[1] if len(sys.argv) > 1 else "."
 BUILD = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "build")
 COUNTS = (1500, 3000)
-IDLE_S = 5
+IDLE_S = 8
 TICK_S = 0.1
 SLACK_S = 0.5
 
