@@ -132,7 +132,10 @@ const char *diag_state_name(int k)
  * peer does (its FIN, its ACK of ours, its RST: ringer learns of them from
  * a later completion), and ringer moves first on what it asks (a shutdown
  * or close is submitted after ringer's state changed). Those gaps are lags;
- * anything else is a disagreement.
+ * anything else is a disagreement. The kernel's dump is taken before
+ * ringer's states are read, so a peer's FIN can land between the two:
+ * ringer then already shows CLOSE_WAIT, or LAST_ACK once it answered with
+ * its own, where the dump still says ESTABLISHED.
  */
 enum diag_verdict diag_compare(enum tcp_state ours, int k)
 {
@@ -146,7 +149,8 @@ enum diag_verdict diag_compare(enum tcp_state ours, int k)
 				   K(DIAG_CLOSE_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
 		[TCPS_ESTABLISHED] = {K(DIAG_ESTABLISHED),
 				      K(DIAG_CLOSE_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_CLOSE_WAIT] = {K(DIAG_CLOSE_WAIT), K(DIAG_ABSENT) | K(DIAG_CLOSE)},
+		[TCPS_CLOSE_WAIT] = {K(DIAG_CLOSE_WAIT),
+				     K(DIAG_ESTABLISHED) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
 		[TCPS_FIN_WAIT_1] = {K(DIAG_FIN_WAIT1),
 				     K(DIAG_ESTABLISHED) | K(DIAG_FIN_WAIT2) | K(DIAG_CLOSING) |
 					     K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
@@ -154,8 +158,8 @@ enum diag_verdict diag_compare(enum tcp_state ours, int k)
 				     K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
 		[TCPS_CLOSING] = {K(DIAG_CLOSING),
 				  K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_LAST_ACK] = {K(DIAG_LAST_ACK),
-				   K(DIAG_CLOSE_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
+		[TCPS_LAST_ACK] = {K(DIAG_LAST_ACK), K(DIAG_ESTABLISHED) | K(DIAG_CLOSE_WAIT) |
+							     K(DIAG_ABSENT) | K(DIAG_CLOSE)},
 		[TCPS_TIME_WAIT] = {K(DIAG_TIME_WAIT), K(DIAG_ABSENT) | K(DIAG_CLOSE)},
 	};
 
