@@ -9,7 +9,8 @@
  *
  * and a 100 ms tick (one multishot timeout) drives everything time-based:
  * the engine's accept back-off and timeouts, the drain deadline, and the
- * mode's once-a-second work. What a connection does lives in engine.c.
+ * mode's once-a-second work. What a connection does lives in the engine's
+ * files (engine_int.h lists them).
  */
 #include "ringer/shard.h"
 
