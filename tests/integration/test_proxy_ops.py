@@ -442,26 +442,38 @@ def test_maxconn_queue():
     import os
     import tempfile
     a = Upstream()
-    live = []  # the upstream's open sessions
-
-    orig = a.serve
+    # The upstream's open sessions, under a lock: a session leaves the set before its socket
+    # is closed, so the count never peeks at a closed socket (EBADF would read as "open").
+    live = set()
+    lock = threading.Lock()
 
     def ended(c):
-        """ringer already closed it: its FIN waits in the socket, not yet read by serve()."""
+        """ringer already closed it: its FIN (or RST) waits in the socket, not yet read by
+        the session's own thread."""
         try:
             return c.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
-        except (BlockingIOError, OSError):
-            return False
+        except BlockingIOError:
+            return False  # open, nothing to read
+        except ConnectionResetError:
+            return True
 
     def counting(c):
         # Sessions at once as ringer counts them: one it has closed is not one (its FIN
         # may reach this side's reader a moment after the next session's SYN).
-        a.peak = max(getattr(a, "peak", 0), 1 + sum(not ended(x) for x in list(live)))
-        live.append(c)
-        try:
-            orig(c)
-        finally:
-            live.remove(c)
+        with lock:
+            a.peak = max(getattr(a, "peak", 0), 1 + sum(not ended(x) for x in live))
+            live.add(c)
+        while True:
+            try:
+                d = c.recv(65536)
+                if not d:
+                    break
+                c.sendall(d)
+            except OSError:
+                break
+        with lock:
+            live.discard(c)
+        c.close()
 
     a.serve = counting
     path = os.path.join(tempfile.mkdtemp(prefix="ringer-q-"), "sessions.log")
