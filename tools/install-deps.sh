@@ -5,13 +5,13 @@ set -euo pipefail
 
 # Build and unit tests.
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
-	python3 clang-format clang libclang-rt-14-dev zlib1g-dev)
+	python3 clang-format clang libclang-rt-14-dev zlib1g-dev libssl-dev)
 # Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles;
 # HAProxy for the PROXY protocol interoperability tests.
 pkgs+=(prometheus chromium linux-perf haproxy)
 # Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
 pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
-	iproute2)
+	iproute2 openssl)
 # The interval log's reader (tests/hlog/HlogRead.java): HdrHistogram's own Java code, run from
 # source by the JRE (Debian's runtime image has the compiler module).
 pkgs+=(libhdrhistogram-java default-jre-headless)

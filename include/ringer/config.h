@@ -10,6 +10,7 @@
 
 #include "ringer/cli.h"
 #include "ringer/net.h"
+#include "ringer/tls.h"
 
 /*
  * Command-line configuration of the ringer server: a pure module, so the
@@ -34,6 +35,9 @@ struct config_upstream {
 	unsigned weight;  /* 1..256 */
 	unsigned maxconn; /* sessions at once over all shards; 0: no limit */
 	char name[96];	  /* as written on the command line, for stats and logs */
+	bool tls;	  /* ",tls": ringer speaks TLS to it */
+	bool no_verify;	  /* ",verify=none": its certificate is not checked */
+	char sni[96];	  /* ",sni=NAME"; empty: the host as written, unless an address */
 };
 
 /*
@@ -110,6 +114,14 @@ struct config {
 	bool admin_set;
 	/* zero-downtime restart: the Unix socket an older ringer hands its listeners over on */
 	const char *handover_path; /* NULL: no handover */
+	/* TLS on accepted connections: on once a --tls-cert is given */
+	struct tls_settings tls;
+	bool tls_on;
+	/* TLS to upstreams (",tls" on an --upstream): verification and a client certificate */
+	const char *upstream_ca; /* NULL: the system's store */
+	const char *upstream_cert;
+	const char *upstream_key;
+	bool tls_upstreams; /* some upstream at startup has ,tls */
 };
 
 void config_defaults(struct config *cfg);

@@ -62,6 +62,7 @@ enum conn_life {
 	CONN_L_DRAIN = 1u << 9,		 /* graceful stop: FIN once the peer has gone quiet */
 	CONN_L_OUTQ = 1u << 10,		 /* asking the kernel whether our FIN was acknowledged */
 	CONN_L_PREAMBLE = 1u << 11,	 /* accepted, waiting for its PROXY protocol header */
+	CONN_L_HANDSHAKE = 1u << 12,	 /* accepted, its TLS handshake not finished yet */
 };
 
 enum conn_side {

@@ -23,6 +23,9 @@
 
 struct engine;
 struct mode_ops;
+struct tls_settings;
+struct tls_client_settings;
+struct engine_tls_client;
 struct io_uring_cqe;
 
 struct engine_params {
@@ -52,6 +55,15 @@ struct engine_params {
 	/* Source addresses engine_connect_from() binds to (port 0); the caller's, outliving us. */
 	const struct net_addr *sources;
 	unsigned n_sources;
+	/*
+	 * Accepted connections speak TLS (tls.h): the engine builds its own
+	 * contexts from these settings (the caller's, outliving us), runs the
+	 * handshake before the mode hears of a connection, and the mode sees
+	 * plaintext through the same calls. NULL: plaintext.
+	 */
+	const struct tls_settings *tls;
+	bool tls_client;      /* connections made out may speak TLS (engine_connect_tls) */
+	unsigned tls_buffers; /* pool buffers for TLS records and plaintext; 0: buf_count */
 };
 
 /*
@@ -113,6 +125,8 @@ void engine_set_now(struct engine *e, uint64_t now_ms);
 void engine_drain(struct engine *e);
 /* Abort every connection now. */
 void engine_abort_all(struct engine *e);
+/* Work is left for the next iteration without a completion (TLS): do not block in the wait. */
+bool engine_pending(const struct engine *e);
 /* Nothing left: no connection, no accept armed. */
 bool engine_done(const struct engine *e);
 /* Provided buffers the kernel handed out and nobody has given back yet. */
@@ -201,6 +215,38 @@ struct conn *engine_connect(struct engine *e, const struct net_addr *addr, uint3
 struct conn *engine_connect_from(struct engine *e, const struct net_addr *addr, unsigned src,
 				 uint32_t timeout_ms, int *err);
 
+/*
+ * A client context for the TLS connections this engine makes (the engine
+ * needs tls_client set): built from s (copied), kept until the engine goes,
+ * and holding the session its last connection got, offered to the next
+ * (s->resume): one context per (server, name, verification) keeps the
+ * sessions apart. Returns 0, or -EINVAL with one line in err.
+ */
+int engine_tls_client(struct engine *e, const struct tls_client_settings *s,
+		      struct engine_tls_client **out, char *err, size_t err_len);
+/*
+ * c, just returned by engine_connect(), speaks TLS once connected: the
+ * handshake runs before mode->connected, which then hears 0, or an error
+ * (-ECONNABORTED: the handshake failed, counted; -ETIMEDOUT: it did not
+ * finish within the connect timeout). sni: the name sent, and verified when
+ * the context verifies (NULL: none). Returns 0 or -errno.
+ */
+int engine_connect_tls(struct engine *e, struct conn *c, struct engine_tls_client *tc,
+		       const char *sni);
+/*
+ * What a TLS connection negotiated, for reports and logs: version and
+ * cipher names (static strings), resumed, ALPN; false for a plain one.
+ */
+struct engine_tls_info {
+	const char *version;
+	const char *cipher;
+	const char *group;
+	bool resumed;
+	char alpn[32];
+	char sni[64];
+};
+bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_info *info);
+
 /* Our FIN once output has drained; receiving continues (half-close). */
 void engine_shutdown(struct engine *e, struct conn *c);
 
@@ -248,9 +294,10 @@ static inline bool engine_aborted(const struct conn *c)
 	return c->state == TCPS_CLOSED;
 }
 
+/* Connected, and its TLS handshake (if any) done: the mode may send. */
 static inline bool engine_connected(const struct conn *c)
 {
-	return !(c->life & CONN_L_CONNECTING);
+	return !(c->life & (CONN_L_CONNECTING | CONN_L_HANDSHAKE));
 }
 
 #endif

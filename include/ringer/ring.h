@@ -174,11 +174,23 @@ struct bufring {
 	uint16_t *at;  /* ring position (mod count) -> buffer id */
 	uint16_t *pos; /* buffer id -> ring position it was last added at */
 	uint16_t tail; /* ring position of the next buffer added */
+	/*
+	 * A pool of buffers the kernel never sees, ids count .. count +
+	 * pool_size - 1, in the same table (len, next) so they chain, queue and
+	 * forward exactly like received ones: the TLS transport's plaintext and
+	 * ciphertext. bufring_put() returns either kind where it came from.
+	 */
+	uint16_t *pool; /* free pool ids, a stack */
+	uint32_t pool_size;
+	uint32_t pool_free;
 };
 
 /* count must be a power of two, at most 32768. */
 int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
 		 uint32_t buf_size);
+/* The same with extra pool buffers beside the ring (at most 32767). */
+int bufring_init_pool(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
+		      uint32_t buf_size, uint32_t extra);
 void bufring_exit(struct bufring *b);
 
 static inline uint8_t *bufring_buf(const struct bufring *b, uint16_t bid)
@@ -200,9 +212,25 @@ static inline void bufring_take(struct bufring *b)
 	b->outstanding++;
 }
 
+/* A pool buffer's id, or -1 when the pool is empty. */
+static inline int bufring_pool_get(struct bufring *b)
+{
+	return b->pool_free ? (int)b->pool[--b->pool_free] : -1;
+}
+
+static inline bool bufring_is_pool(const struct bufring *b, uint16_t bid)
+{
+	return bid >= b->count;
+}
+
 static inline void bufring_put(struct bufring *b, uint16_t bid)
 {
 	uint16_t p = (uint16_t)(b->tail + b->pending);
+
+	if (bufring_is_pool(b, bid)) {
+		b->pool[b->pool_free++] = bid;
+		return;
+	}
 
 	io_uring_buf_ring_add(b->br, bufring_buf(b, bid), b->buf_size, bid, (int)b->mask,
 			      (int)b->pending);

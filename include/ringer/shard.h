@@ -26,8 +26,9 @@ struct shard {
 	int cpu; /* -1: not pinned */
 	const struct config *cfg;
 	const struct mode_ops *mode;
-	const void *mode_arg; /* handed to mode->init; NULL: cfg */
-	bool conn_info;	      /* keep per-connection facts for the admin's /connections */
+	const void *mode_arg;		/* handed to mode->init; NULL: cfg */
+	bool conn_info;			/* keep per-connection facts for the admin's /connections */
+	const struct tls_settings *tls; /* accepted connections speak TLS; NULL: plain */
 
 	struct ring ring;
 	struct engine *engine;

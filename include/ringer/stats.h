@@ -51,7 +51,18 @@
 	X(queue_timeouts, "proxy: clients closed after --queue-timeout in the queue")      \
 	X(log_lines, "proxy: session log lines written")                                   \
 	X(log_dropped, "proxy: session log lines dropped (the log fell behind)")           \
-	X(idle_closes, "connections closed after --idle-timeout of silence")
+	X(idle_closes, "connections closed after --idle-timeout of silence")               \
+	X(tls_handshakes, "TLS handshakes completed")                                      \
+	X(tls_resumed, "TLS handshakes that resumed a session (a ticket)")                 \
+	X(tls_v12, "TLS 1.2 handshakes")                                                   \
+	X(tls_v13, "TLS 1.3 handshakes")                                                   \
+	X(tls_hs_failed, "TLS handshakes failed (not TLS, alert, verification)")           \
+	X(tls_hs_timeouts, "TLS handshakes not finished in time (reset)")                  \
+	X(tls_refused, "TLS connections reset: too many handshakes at once")               \
+	X(tls_truncations, "TLS streams ended without close_notify (reset)")               \
+	X(tls_notify_in, "TLS close_notify received")                                      \
+	X(tls_notify_out, "TLS close_notify sent")                                         \
+	X(tls_errors, "TLS record or protocol errors (reset)")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
 #define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */
@@ -63,6 +74,13 @@
 #define STATS_LATE_BOUNDS                            \
 	{                                            \
 		10, 25, 50, 100, 150, 250, 500, 1000 \
+	}
+
+/* TLS handshakes by how long they took (ms from the first ClientHello byte to done). */
+#define STATS_HS_BUCKETS 9
+#define STATS_HS_BOUNDS                        \
+	{                                      \
+		1, 2, 5, 10, 25, 50, 100, 1000 \
 	}
 
 /* Completion errors by errno: the ones a server meets, then everything else. */
@@ -109,6 +127,8 @@ struct stats {
 	uint64_t batch[STATS_BATCH_BUCKETS];	/* loop iterations by CQEs reaped */
 	uint64_t idle_late[STATS_LATE_BUCKETS]; /* idle closes by ms late (STATS_LATE_BOUNDS) */
 	uint64_t idle_late_sum;			/* their ms late, summed */
+	uint64_t tls_hs[STATS_HS_BUCKETS];	/* TLS handshakes by ms taken (STATS_HS_BOUNDS) */
+	uint64_t tls_hs_sum;			/* their ms, summed */
 	struct stats_upstream up[STATS_MAX_UPSTREAMS];
 } __attribute__((aligned(64)));
 
@@ -117,6 +137,9 @@ struct stats {
 
 /* Counts one idle close, late_ms after its timeout ran out. */
 void stats_idle_close(struct stats *s, uint64_t late_ms);
+
+/* Counts one TLS handshake that took ms. */
+void stats_tls_handshake(struct stats *s, uint64_t ms);
 
 /* Adds src into dst, reading src with relaxed loads (src may be live). */
 void stats_sum(struct stats *dst, const struct stats *src);

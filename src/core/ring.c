@@ -598,30 +598,38 @@ int ring_timeout_remove(struct ring *r, uint64_t target_ud, uint64_t ud)
 int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
 		 uint32_t buf_size)
 {
+	return bufring_init_pool(b, r, bgid, count, buf_size, 0);
+}
+
+int bufring_init_pool(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t count,
+		      uint32_t buf_size, uint32_t extra)
+{
 	struct io_uring_buf_reg reg;
 	uint32_t i;
 	int ret;
 
 	memset(b, 0, sizeof(*b));
-	if (count == 0 || count > 32768 || (count & (count - 1)) || buf_size == 0)
+	if (count == 0 || count > 32768 || (count & (count - 1)) || buf_size == 0 || extra > 32767)
 		return -EINVAL;
 	b->ring_bytes = (size_t)count * sizeof(struct io_uring_buf);
 	b->br = mmap(NULL, b->ring_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
 		     0);
 	if (b->br == MAP_FAILED)
 		return -errno;
-	b->mem_bytes = (size_t)count * buf_size;
-	b->mem = mmap(NULL, b->mem_bytes, PROT_READ | PROT_WRITE, MAP_ANONYMOUS | MAP_PRIVATE, -1,
-		      0);
+	/* The pool's buffers follow the ring's in the same mapping, touched only once used. */
+	b->mem_bytes = (size_t)(count + extra) * buf_size;
+	b->mem = mmap(NULL, b->mem_bytes, PROT_READ | PROT_WRITE,
+		      MAP_ANONYMOUS | MAP_PRIVATE | (extra ? MAP_NORESERVE : 0), -1, 0);
 	if (b->mem == MAP_FAILED) {
 		ret = -errno;
 		goto out_unmap_ring;
 	}
-	b->len = calloc(count, sizeof(*b->len));
-	b->next = calloc(count, sizeof(*b->next));
+	b->len = calloc(count + extra, sizeof(*b->len));
+	b->next = calloc(count + extra, sizeof(*b->next));
 	b->at = calloc(count, sizeof(*b->at));
 	b->pos = calloc(count, sizeof(*b->pos));
-	if (!b->len || !b->next || !b->at || !b->pos) {
+	b->pool = extra ? calloc(extra, sizeof(*b->pool)) : NULL;
+	if (!b->len || !b->next || !b->at || !b->pos || (extra && !b->pool)) {
 		ret = -ENOMEM;
 		goto out_free_meta;
 	}
@@ -646,9 +654,15 @@ int bufring_init(struct bufring *b, struct ring *r, uint16_t bgid, uint32_t coun
 	}
 	io_uring_buf_ring_advance(b->br, (int)count);
 	b->tail = (uint16_t)count;
+	/* Taken from the top of the stack: the lowest ids first, so few pages are touched. */
+	b->pool_size = extra;
+	for (i = 0; i < extra; i++)
+		b->pool[i] = (uint16_t)(count + extra - 1 - i);
+	b->pool_free = extra;
 	return 0;
 
 out_free_meta:
+	free(b->pool);
 	free(b->len);
 	free(b->next);
 	free(b->at);
@@ -672,6 +686,8 @@ void bufring_exit(struct bufring *b)
 	free(b->next);
 	free(b->at);
 	free(b->pos);
+	free(b->pool);
+	b->pool = NULL;
 	b->br = NULL;
 	b->mem = NULL;
 	b->len = NULL;

@@ -38,6 +38,8 @@ void stats_sum(struct stats *dst, const struct stats *src)
 	SUM_ARRAY(dst, src, batch);
 	SUM_ARRAY(dst, src, idle_late);
 	dst->idle_late_sum += __atomic_load_n(&src->idle_late_sum, __ATOMIC_RELAXED);
+	SUM_ARRAY(dst, src, tls_hs);
+	dst->tls_hs_sum += __atomic_load_n(&src->tls_hs_sum, __ATOMIC_RELAXED);
 
 #define X(name, help) dst->name += __atomic_load_n(&src->name, __ATOMIC_RELAXED);
 	STATS_FIELDS(X)
@@ -91,6 +93,18 @@ void stats_idle_close(struct stats *s, uint64_t late_ms)
 	STAT_ADD(s, idle_late_sum, late_ms);
 }
 
+static const unsigned hs_bounds[STATS_HS_BUCKETS - 1] = STATS_HS_BOUNDS;
+
+void stats_tls_handshake(struct stats *s, uint64_t ms)
+{
+	unsigned b = 0;
+
+	while (b < STATS_HS_BUCKETS - 1 && ms > hs_bounds[b])
+		b++;
+	STAT_INC(s, tls_hs[b]);
+	STAT_ADD(s, tls_hs_sum, ms);
+}
+
 void stats_print(FILE *f, const struct stats *s, unsigned shards)
 {
 	int i;
@@ -112,6 +126,13 @@ void stats_print(FILE *f, const struct stats *s, unsigned shards)
 			fprintf(f, " <=%u:%" PRIu64, late_bounds[i], s->idle_late[i]);
 		fprintf(f, " more:%" PRIu64 "  idle closes by ms after the timeout\n",
 			s->idle_late[STATS_LATE_BUCKETS - 1]);
+	}
+	if (s->tls_handshakes) {
+		fprintf(f, "  %-18s", "tls_handshake_ms");
+		for (i = 0; i < STATS_HS_BUCKETS - 1; i++)
+			fprintf(f, " <=%u:%" PRIu64, hs_bounds[i], s->tls_hs[i]);
+		fprintf(f, " more:%" PRIu64 "  TLS handshakes by ms taken\n",
+			s->tls_hs[STATS_HS_BUCKETS - 1]);
 	}
 	fflush(f);
 }
@@ -193,6 +214,22 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 		EMIT("ringer_idle_close_lateness_seconds_sum %.3f\n"
 		     "ringer_idle_close_lateness_seconds_count %" PRIu64 "\n",
 		     (double)s->idle_late_sum / 1000.0, cum);
+	}
+	{
+		uint64_t cum = 0;
+
+		EMIT("# HELP ringer_tls_handshake_seconds TLS handshakes by how long they took\n"
+		     "# TYPE ringer_tls_handshake_seconds histogram\n");
+		for (i = 0; i < STATS_HS_BUCKETS - 1; i++) {
+			cum += s->tls_hs[i];
+			EMIT("ringer_tls_handshake_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+			     hs_bounds[i] / 1000.0, cum);
+		}
+		cum += s->tls_hs[STATS_HS_BUCKETS - 1];
+		EMIT("ringer_tls_handshake_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		EMIT("ringer_tls_handshake_seconds_sum %.3f\n"
+		     "ringer_tls_handshake_seconds_count %" PRIu64 "\n",
+		     (double)s->tls_hs_sum / 1000.0, cum);
 	}
 	return (int)off;
 }

@@ -99,6 +99,9 @@ void eng_on_accept(struct engine *e, const struct io_uring_cqe *cqe)
 						PROXY_PROTO_MAX_LEN);
 			c->life |= CONN_L_PREAMBLE;
 			engine_set_deadline(e, c, e->now_ms + e->pp_ms);
+		} else if (e->tls) {
+			/* The mode hears of it once the handshake is done (transport_tls.c). */
+			eng_tls_accept(e, c);
 		} else if (e->mode->accepted) {
 			e->mode->accepted(e, c);
 		}

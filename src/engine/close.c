@@ -16,8 +16,14 @@ static void release(struct engine *e, struct conn *c)
 {
 	int how = trace_close_how(c); /* before the move to CLOSED below */
 
-	if (e->mode->closed && !(c->life & CONN_L_PREAMBLE))
+	/* An accepted connection the mode never heard of (PROXY header, TLS handshake). */
+	bool unknown = (c->life & CONN_L_PREAMBLE) ||
+		       ((c->life & CONN_L_HANDSHAKE) && c->side == CONN_SIDE_CLIENT);
+
+	if (e->mode->closed && !unknown)
 		e->mode->closed(e, c);
+	if (e->tlsc)
+		eng_tls_release(e, c);
 	while (c->in_count)
 		eng_pop_input(e, c);
 	/* Nothing is in flight any more, so no send still reads these. */

@@ -16,7 +16,7 @@
 static const int one = 1;
 
 /* An outbound connection failed: the mode hears it, then the slot goes. */
-static void fail_connect(struct engine *e, struct conn *c, int err)
+void eng_fail_connect(struct engine *e, struct conn *c, int err)
 {
 	STAT_INC(e->stats, connect_failures);
 	c->life &= ~CONN_L_CONNECTING;
@@ -76,7 +76,7 @@ static void submit_connect(struct engine *e, struct conn *c)
 					       src->len, &one, conn_ud(e, c, UD_OP_SOCKOPT),
 					       conn_ud(e, c, UD_OP_BIND));
 		if (ret) {
-			fail_connect(e, c, ret);
+			eng_fail_connect(e, c, ret);
 			return;
 		}
 		c->inflight += 2;
@@ -87,7 +87,7 @@ static void submit_connect(struct engine *e, struct conn *c)
 				  conn_ud(e, c, UD_OP_SOCKOPT), conn_ud(e, c, UD_OP_CONNECT),
 				  conn_ud(e, c, UD_OP_LINK_TIMEOUT));
 	if (ret) {
-		fail_connect(e, c, ret);
+		eng_fail_connect(e, c, ret);
 		return;
 	}
 	c->inflight += 1 + (conn_fixed(c) ? 1 : 0) + (e->connect_timeout_ms ? 1 : 0);
@@ -104,7 +104,7 @@ void eng_on_socket(struct engine *e, struct conn *c, const struct io_uring_cqe *
 		return;
 	}
 	if (cqe->res < 0) {
-		fail_connect(e, c, cqe->res);
+		eng_fail_connect(e, c, cqe->res);
 		return;
 	}
 	c->fd = cqe->res;
@@ -137,7 +137,7 @@ void eng_on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe 
 	}
 	if (res < 0) {
 		/* Cancelled by its linked timeout: we never cancel a live connect otherwise. */
-		fail_connect(e, c, res == -ECANCELED ? -ETIMEDOUT : res);
+		eng_fail_connect(e, c, res == -ECANCELED ? -ETIMEDOUT : res);
 		return;
 	}
 	c->life &= ~CONN_L_CONNECTING;
@@ -147,10 +147,16 @@ void eng_on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe 
 	STAT_INC(e->stats, connects_out);
 	if (e->info)
 		eng_info_query(e, c);
-	c->life |= CONN_L_KICKING;
-	if (e->mode->connected)
-		e->mode->connected(e, c, 0);
-	c->life &= ~CONN_L_KICKING;
+	if (eng_tls_on(e, c)) {
+		/* TLS: the mode hears of it once the handshake is done (transport_tls.c). */
+		c->life |= CONN_L_HANDSHAKE;
+		eng_tls_connected(e, c);
+	} else {
+		c->life |= CONN_L_KICKING;
+		if (e->mode->connected)
+			e->mode->connected(e, c, 0);
+		c->life &= ~CONN_L_KICKING;
+	}
 	eng_kick(e, c);
 	eng_timer_update(e, c);
 	eng_maybe_release(e, c);

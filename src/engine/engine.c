@@ -54,8 +54,7 @@ static struct next_in next_view(const struct engine *e, const struct conn *c)
 {
 	/* Under pressure, a connection waiting for its peer to read takes no more buffers. */
 	bool squeezed = (c->out_count || c->in_echo) && pool_pressed(e);
-
-	return (struct next_in){
+	struct next_in in = {
 		.rx = c->rx,
 		.tx = c->tx,
 		.life = c->life,
@@ -64,6 +63,22 @@ static struct next_in next_view(const struct engine *e, const struct conn *c)
 		.in_low = c->in_count <= e->resume_at && !squeezed,
 		.out_queued = c->out_ptr != NULL || c->out_count > 0 || c->in_echo > 0,
 	};
+
+	if (eng_tls_on(e, c)) {
+		const struct tls_conn *t = &e->tlsc[c->slot];
+
+		/*
+		 * The receive pauses on the ciphertext held (the plaintext has its
+		 * own bound in the read pass); records queued are output too; and
+		 * output waiting for pool buffers is as good as a send in flight.
+		 */
+		in.in_full = t->raw_count >= e->hold_max || squeezed;
+		in.in_low = t->raw_count <= e->resume_at && !squeezed;
+		in.out_queued = (in.out_queued && (t->flags & TLS_F_DONE)) || t->ct_count > 0;
+		if (t->flags & TLS_F_WAIT_SEND)
+			in.tx |= CONN_TX_SENDING;
+	}
+	return in;
 }
 
 static void apply(struct engine *e, struct conn *c, enum next_action a)
@@ -100,9 +115,14 @@ static void apply(struct engine *e, struct conn *c, enum next_action a)
 		engine_drop_input(e, c);
 		return;
 	case NEXT_SHUTDOWN:
+		/* TLS: our close_notify goes out before the FIN; the next action sends it. */
+		if (eng_tls_on(e, c) && eng_tls_close_notify(e, c))
+			return;
 		eng_do_shutdown(e, c);
 		return;
 	case NEXT_CLOSE:
+		if (eng_tls_on(e, c) && eng_tls_close_notify(e, c))
+			return;
 		eng_do_close(e, c);
 		return;
 	case NEXT_PAUSE_RECV:
@@ -137,6 +157,8 @@ void eng_kick(struct engine *e, struct conn *c)
 		apply(e, c, a);
 	}
 	c->life &= ~CONN_L_KICKING;
+	if (eng_tls_on(e, c))
+		eng_tls_want(e, c); /* room again for what waits inside OpenSSL */
 }
 
 /* ---- the owner's side --------------------------------------------------------------------- */
@@ -205,9 +227,16 @@ void engine_flush(struct engine *e)
 	 */
 	if (e->clock_set)
 		wheel_advance(&e->timers, now32(e), eng_on_timer, e);
+	/* TLS: each connection with ciphertext in runs its handshake or SSL_read, once. */
+	eng_tls_run(e);
 	bufring_flush(&e->bufs);
 	if (e->nobufs_head != LIST_END)
 		eng_nobufs_wake(e);
+}
+
+bool engine_pending(const struct engine *e)
+{
+	return eng_tls_pending(e);
 }
 
 void engine_set_now(struct engine *e, uint64_t now_ms)
@@ -293,7 +322,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		  size_t note_len)
 {
 	struct engine *e = calloc(1, sizeof(*e));
-	unsigned slots, cap = conn_cap(p->max_conns, p->file_slots, &slots);
+	unsigned slots, cap = conn_cap(p->max_conns, p->file_slots, &slots), extra;
 	int ret;
 
 	if (!e)
@@ -321,7 +350,15 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 	e->bundle = p->recv_bundle && r->recv_bundle;
 	e->listen_fd = -1;
 	e->nobufs_head = LIST_END;
-	ret = bufring_init(&e->bufs, r, p->bgid, p->buf_count, p->buf_size);
+	/*
+	 * TLS needs buffers the kernel never fills: plaintext in, records out.
+	 * Their ids follow the ring's in 16 bits.
+	 */
+	extra = p->tls || p->tls_client ? (p->tls_buffers ? p->tls_buffers : p->buf_count) : 0;
+	if (extra > UINT16_MAX - p->buf_count)
+		extra = UINT16_MAX - p->buf_count;
+	ret = bufring_init_pool(&e->bufs, r, p->bgid, p->buf_count, p->buf_size,
+				extra > 32767 ? 32767 : extra);
 	if (ret) {
 		snprintf(note, note_len, "receive buffers (%u x %u bytes = %llu MiB)", p->buf_count,
 			 p->buf_size, (unsigned long long)p->buf_count * p->buf_size >> 20);
@@ -386,16 +423,21 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		snprintf(note + len, note_len - len, "; max-conns %u (descriptor limit)",
 			 e->max_clients);
 	}
+	ret = eng_tls_init(e, p, note, note_len);
+	if (ret)
+		goto out_slab;
 	if (e->mode->init) {
 		ret = e->mode->init(e, p->mode_arg, &e->mode_data);
 		if (ret) {
 			snprintf(note, note_len, "%s mode", e->mode->name);
-			goto out_slab;
+			goto out_tls;
 		}
 	}
 	*out = e;
 	return 0;
 
+out_tls:
+	eng_tls_fini(e);
 out_slab:
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
@@ -419,6 +461,7 @@ void engine_destroy(struct engine *e)
 		return;
 	if (e->mode->fini)
 		e->mode->fini(e, e->mode_data);
+	eng_tls_fini(e);
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
 	if (e->pp)
@@ -499,7 +542,8 @@ void engine_drop_input(struct engine *e, struct conn *c)
 
 static bool can_send(const struct conn *c)
 {
-	return !(c->life & (CONN_L_CLOSE_WANTED | CONN_L_DEAD | CONN_L_CONNECTING)) &&
+	return !(c->life &
+		 (CONN_L_CLOSE_WANTED | CONN_L_DEAD | CONN_L_CONNECTING | CONN_L_HANDSHAKE)) &&
 	       !(c->tx & (CONN_TX_SHUT_WANTED | CONN_TX_SHUT_INFLIGHT | CONN_TX_SHUT_DONE));
 }
 

@@ -34,6 +34,7 @@
 #include <sys/uio.h>
 
 #include "ringer/user_data.h"
+#include "transport.h"
 
 #define PAUSE_AT	8 /* most buffers queued (input, or output of a destination) before recv pauses */
 #define LINGER_MS	5000 /* after our FIN, how long we wait for the peer's */
@@ -123,7 +124,22 @@ struct engine {
 	uint32_t writes; /* engine_write()s in flight */
 	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
 	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
+	/* TLS (transport_tls.c); tlsc NULL: every connection is plain */
+	struct tls_ctx *tls;
+	struct tls_conn *tlsc; /* per slot */
+	size_t tlsc_bytes;
+	uint32_t tls_dirty;  /* connections to read this iteration, linked through tls_conn.next */
+	uint32_t tls_wait;   /* ... waiting for pool buffers */
+	uint32_t tls_later;  /* ... left by the handshake budget for the next iteration */
+	uint32_t handshakes; /* in progress now */
+	struct engine_tls_client *tls_clients; /* engine_tls_client()'s, freed with the engine */
 };
+
+/* The connection runs over TLS: the few places where plain and TLS differ ask this. */
+static inline bool eng_tls_on(const struct engine *e, const struct conn *c)
+{
+	return e->tlsc && (e->tlsc[c->slot].flags & TLS_F_ON);
+}
 
 static inline uint64_t conn_ud(struct engine *e, struct conn *c, unsigned op)
 {
@@ -214,6 +230,8 @@ void eng_preamble_readable(struct engine *e, struct conn *c);
 void eng_on_socket(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe);
 void eng_on_bind(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe);
 void eng_on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe);
+/* An outbound connection failed (err): the mode hears it, then the slot goes. */
+void eng_fail_connect(struct engine *e, struct conn *c, int err);
 
 /* recv.c */
 void eng_pop_input(struct engine *e, struct conn *c);

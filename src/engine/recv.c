@@ -159,9 +159,17 @@ static void on_peer_fin(struct engine *e, struct conn *c)
 {
 	enum tcp_event ev = TCP_EV_RCV_FIN;
 
+	bool tls = eng_tls_on(e, c) && !(c->life & CONN_L_PREAMBLE);
+
 	if (c->rx & CONN_RX_EOF)
 		return;
-	c->rx |= CONN_RX_EOF | CONN_RX_EOF_NOTIFY;
+	/*
+	 * TLS: the TCP FIN ends the ciphertext; the mode hears the end of the
+	 * plaintext from the read pass (close_notify, or a truncation).
+	 */
+	c->rx |= CONN_RX_EOF | (tls ? 0 : CONN_RX_EOF_NOTIFY);
+	if (tls)
+		eng_tls_raw_eof(e, c);
 	/*
 	 * Our FIN went out before theirs arrived: the peer read it before closing,
 	 * so its FIN acknowledges ours (FIN_WAIT_1 -> TIME_WAIT).
@@ -230,7 +238,12 @@ void eng_on_recv(struct engine *e, struct conn *c, const struct io_uring_cqe *cq
 			 * Chain the buffer on the connection. A multishot recv may post
 			 * several CQEs before a pause takes effect; the chain has room
 			 * for all of them, and each arm's byte limit bounds them.
+			 * TLS: it is ciphertext, chained apart for the read pass.
 			 */
+			if (eng_tls_on(e, c) && !(c->life & CONN_L_PREAMBLE)) {
+				eng_tls_raw_in(e, c, bid, len);
+				continue;
+			}
 			e->bufs.len[bid] = len;
 			if (c->in_count++)
 				e->bufs.next[c->in_tail] = bid;

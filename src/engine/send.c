@@ -76,7 +76,12 @@ void eng_start_send(struct engine *e, struct conn *c)
 	uint64_t ud = conn_ud(e, c, UD_OP_SEND);
 	int ret;
 
-	if (c->in_echo)
+	if (eng_tls_on(e, c)) {
+		/* The plaintext is encrypted first; 1: no pool buffers yet, it waits on a list. */
+		ret = eng_tls_start_send(e, c);
+		if (ret > 0)
+			return;
+	} else if (c->in_echo)
 		ret = send_echo(e, c);
 	else if (c->out_ptr)
 		ret = ring_send(e->ring, c->fd, conn_fixed(c), c->out_ptr + c->out_off,
@@ -99,14 +104,15 @@ void eng_start_send(struct engine *e, struct conn *c)
 }
 
 /* A send of engine_send_input() moved res bytes: the mode's first, then its input's. */
-static void sent_echo(struct engine *e, struct conn *c, uint32_t res)
+static void sent_echo(struct engine *e, struct conn *c, uint32_t res, bool wire)
 {
 	if (c->out_ptr) {
 		uint32_t rest = c->out_len - c->out_off;
 
 		if (res < rest) {
 			c->out_off += res;
-			STAT_INC(e->stats, short_sends);
+			if (wire)
+				STAT_INC(e->stats, short_sends);
 			return;
 		}
 		res -= rest;
@@ -126,6 +132,46 @@ static void sent_echo(struct engine *e, struct conn *c, uint32_t res)
 	}
 	if (!c->in_echo)
 		c->tx |= CONN_TX_SENT_NOTIFY;
+}
+
+/*
+ * res bytes of the mode's output went out (wire: as they are; else as the
+ * plaintext of TLS records, where a part of a span is no short send).
+ */
+static void sent_plain(struct engine *e, struct conn *c, uint32_t res, bool wire)
+{
+	if (c->in_echo) {
+		sent_echo(e, c, res, wire);
+	} else if (c->out_ptr) {
+		c->out_off += res;
+		if (c->out_off < c->out_len) {
+			/* MSG_WAITALL makes this rare (a signal, a closing socket); resume. */
+			if (wire)
+				STAT_INC(e->stats, short_sends);
+		} else {
+			c->out_ptr = NULL;
+			c->out_off = c->out_len = 0;
+			c->tx |= CONN_TX_SENT_NOTIFY;
+		}
+	} else {
+		uint32_t left = res;
+
+		/* Pop every buffer the send finished; a part left over resumes next time. */
+		while (left && c->out_count) {
+			uint32_t rest = e->bufs.len[c->out_head] - c->out_off;
+
+			if (left < rest) {
+				c->out_off += left;
+				if (wire)
+					STAT_INC(e->stats, short_sends);
+				break;
+			}
+			left -= rest;
+			eng_pop_output(e, c);
+		}
+		if (c->out_count <= e->resume_at)
+			eng_wake_feeder(e, c);
+	}
 }
 
 void eng_on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cqe)
@@ -148,35 +194,14 @@ void eng_on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cq
 	if (e->info)
 		info_add(&e->info[conn_slot(&e->slab, c)].bytes_out, res);
 	c->last_active_ms = now32(e);
-	if (c->in_echo) {
-		sent_echo(e, c, (uint32_t)res);
-	} else if (c->out_ptr) {
-		c->out_off += (uint32_t)res;
-		if (c->out_off < c->out_len) {
-			/* MSG_WAITALL makes this rare (a signal, a closing socket); resume. */
-			STAT_INC(e->stats, short_sends);
-		} else {
-			c->out_ptr = NULL;
-			c->out_off = c->out_len = 0;
-			c->tx |= CONN_TX_SENT_NOTIFY;
-		}
+	if (eng_tls_on(e, c)) {
+		uint32_t plain;
+
+		/* The mode's bytes count as sent once all the records carrying them have gone. */
+		if (eng_tls_sent(e, c, (uint32_t)res, &plain) && plain)
+			sent_plain(e, c, plain, false);
 	} else {
-		uint32_t left = (uint32_t)res;
-
-		/* Pop every buffer the send finished; a part left over resumes next time. */
-		while (left && c->out_count) {
-			uint32_t rest = e->bufs.len[c->out_head] - c->out_off;
-
-			if (left < rest) {
-				c->out_off += left;
-				STAT_INC(e->stats, short_sends);
-				break;
-			}
-			left -= rest;
-			eng_pop_output(e, c);
-		}
-		if (c->out_count <= e->resume_at)
-			eng_wake_feeder(e, c);
+		sent_plain(e, c, (uint32_t)res, true);
 	}
 	eng_kick(e, c);
 	eng_maybe_release(e, c);

@@ -83,7 +83,16 @@ static void run_loop(struct shard *s)
 		unsigned head, n = 0, ov;
 		int ret;
 
-		ret = ring_submit_and_wait(&s->ring, 1);
+		/*
+		 * Work left that no completion will wake us for (TLS handshakes over
+		 * the iteration's budget): enter with a zero timeout, which still
+		 * runs the ring's deferred task work (DEFER_TASKRUN), instead of
+		 * waiting.
+		 */
+		if (engine_pending(s->engine))
+			ret = ring_submit_and_wait_timeout(&s->ring, 1, 0);
+		else
+			ret = ring_submit_and_wait(&s->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -ETIME && ret != -EAGAIN && ret != -EBUSY)
 			STAT_INC(&s->stats, errors);
 		s->now_ms = mono_ms();
@@ -135,6 +144,8 @@ static int shard_setup(struct shard *s)
 		.idle_ms = s->cfg->idle_ms,
 		.send_ms = s->cfg->send_ms,
 		.recv_bundle = s->cfg->recv_bundle,
+		.tls = s->tls,
+		.tls_client = s->cfg->tls_upstreams,
 	};
 	char note[128], enote[128];
 	int ret;

@@ -103,6 +103,8 @@ static void check_timeouts(struct engine *e, struct conn *c)
 		c->deadline_ms = 0;
 		if (c->life & CONN_L_PREAMBLE)
 			eng_preamble_fail(e, c); /* no header in time */
+		else if (c->life & CONN_L_HANDSHAKE)
+			eng_tls_handshake_timeout(e, c); /* no TLS handshake in time */
 		else if (e->mode->expired)
 			e->mode->expired(e, c);
 		else

@@ -50,6 +50,7 @@
 #include "balance.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
+#include "ringer/tls.h"
 #include "ringer/mode.h"
 #include "ringer/proxy_proto.h"
 
@@ -85,6 +86,16 @@ struct proxy {
 	struct conn_ref *queue;		/* clients waiting for a slot (maxconn), oldest first */
 	uint32_t q_head, q_len, q_cap;
 	bool limits; /* some upstream has a maxconn */
+	/*
+	 * Per upstream slot with ,tls: this shard's client context, made on
+	 * first use, and the name and verification it was made for (a reload
+	 * may change them: then a new context, so sessions never cross).
+	 */
+	struct up_tls {
+		struct engine_tls_client *tc;
+		char sni[96];
+		bool verify;
+	} tls[CONFIG_MAX_UPSTREAMS];
 };
 
 /* Sessions per upstream over all shards, for maxconn. */
@@ -245,12 +256,41 @@ enum start {
 	START_FULL, /* those left are at their maxconn: wait in the queue */
 };
 
+/* The client context for TLS to upstream i, made on first use; NULL if it cannot be made. */
+static struct engine_tls_client *upstream_tls(struct engine *e, struct proxy *px, unsigned i)
+{
+	const struct config_upstream *u = &px->set->up[i];
+	struct up_tls *t = &px->tls[i];
+
+	if (t->tc && (strcmp(t->sni, u->sni) || t->verify != !u->no_verify))
+		t->tc = NULL; /* the engine frees the old one with itself */
+	if (!t->tc) {
+		const struct config *cfg = px->cfg;
+		struct tls_client_settings s = {
+			.ca = cfg->upstream_ca,
+			.verify = !u->no_verify,
+			.cert = cfg->upstream_cert,
+			.key = cfg->upstream_key,
+			.resume = true,
+			.what = "--upstream-ca/--upstream-cert/--upstream-key",
+		};
+		char err[256];
+
+		if (engine_tls_client(e, &s, &t->tc, err, sizeof(err)))
+			return NULL; /* main made the same context at startup: out of memory */
+		snprintf(t->sni, sizeof(t->sni), "%s", u->sni);
+		t->verify = !u->no_verify;
+	}
+	return t->tc;
+}
+
 /* Connects the client's session to the next upstream. */
 static enum start start_upstream(struct engine *e, struct proxy *px, struct conn *client)
 {
 	const struct config *cfg = px->cfg;
 	struct pconn *pc = pconn(client), *pu;
 	uint64_t skip = pc->tried | health_down_mask(px->bal.n) | retired_mask(px), full;
+	struct engine_tls_client *tc;
 	struct conn *up;
 	int i, err;
 	bool slot;
@@ -266,7 +306,10 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 	}
 	pc->tried |= 1ull << i;
 	pc->attempts++;
-	up = engine_connect(e, &px->set->up[i].addr, cfg->connect_ms, &err);
+	tc = px->set->up[i].tls ? upstream_tls(e, px, (unsigned)i) : NULL;
+	up = tc || !px->set->up[i].tls
+		     ? engine_connect(e, &px->set->up[i].addr, cfg->connect_ms, &err)
+		     : NULL;
 	if (!up) {
 		/* Out of slots or descriptors here: not the upstream's fault. */
 		if (slot)
@@ -284,6 +327,11 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 	STAT_INC(engine_stats(e), up[i].active);
 	pc->peer = engine_ref(e, up);
 	pc->upstream = (uint8_t)i;
+	if (tc &&
+	    engine_connect_tls(e, up, tc, px->set->up[i].sni[0] ? px->set->up[i].sni : NULL)) {
+		/* Out of memory for its TLS state: as if the upstream had reset. */
+		engine_close(e, up, ENGINE_CLOSE_RESET);
+	}
 	return START_OK;
 }
 

@@ -67,6 +67,7 @@ void config_defaults(struct config *cfg)
 	cfg->check_fall = 3;
 	cfg->check_rise = 2;
 	cfg->pin = true;
+	tls_settings_defaults(&cfg->tls);
 }
 
 void config_usage(FILE *f, const char *prog)
@@ -138,11 +139,18 @@ void config_usage(FILE *f, const char *prog)
 		"                         slower: 408 and close (defaults 10000 and 500 bytes/s,\n"
 		"                         as Apache's mod_reqtimeout; timeout 0: no limit)\n"
 		"proxy mode:\n"
-		"  --upstream HOST:PORT[,weight=N][,maxconn=N]\n"
+		"  --upstream HOST:PORT[,weight=N][,maxconn=N][,tls[,sni=NAME][,verify=none]]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
 		"                         startup), repeatable up to %d; weight 1..256 (default\n"
 		"                         1); maxconn: sessions at once over all shards, more\n"
-		"                         wait in a queue (default: no limit)\n"
+		"                         wait in a queue (default: no limit); tls: ringer\n"
+		"                         speaks TLS to it, verifying its certificate and name\n"
+		"                         (sni=NAME, default the host as written) unless\n"
+		"                         verify=none; sessions resume on reconnects\n"
+		"  --upstream-ca FILE     CA certificates for tls upstreams (default: the\n"
+		"                         system's store)\n"
+		"  --upstream-cert FILE --upstream-key FILE\n"
+		"                         a client certificate for tls upstreams (mTLS)\n"
 		"  --upstreams-file FILE  upstreams, one HOST:PORT[,weight=N][,maxconn=N] a line\n"
 		"                         ('#' comments); SIGHUP re-reads it: new sessions use\n"
 		"                         the new set, existing ones go on; a bad file is\n"
@@ -172,6 +180,30 @@ void config_usage(FILE *f, const char *prog)
 		"                         --check-rise N successes up again (default 2); any of\n"
 		"                         the three also turns checks on\n"
 
+		"TLS (every mode; OpenSSL in user space):\n"
+		"  --tls-cert FILE        PEM certificate (and its chain): accepted connections\n"
+		"                         speak TLS; repeatable, each with its --tls-key: chosen\n"
+		"                         by SNI (exact name, wildcard, else the first); RSA and\n"
+		"                         ECDSA certificates for the same names side by side\n"
+		"  --tls-key FILE         PEM private key of the --tls-cert before it\n"
+		"  --tls-strict-sni       a name no certificate carries: handshake refused\n"
+		"  --tls-min 1.2|1.3      lowest version accepted (default 1.2)\n"
+		"  --tls-ciphers LIST     TLS 1.2 ciphers (default ECDHE with AES-GCM/ChaCha20)\n"
+		"  --tls-ciphersuites LIST  TLS 1.3 suites (default OpenSSL's)\n"
+		"  --tls-groups LIST      key exchange groups (default X25519:P-256)\n"
+		"  --tls-alpn LIST        protocols offered, e.g. http/1.1 (http mode default:\n"
+		"                         http/1.1; never h2)\n"
+		"  --tls-tickets N        session tickets per handshake (default 1; 0: none);\n"
+		"                         every shard shares the keys, so any shard resumes\n"
+		"  --tls-verify-client none|optional|required\n"
+		"                         client certificates, checked against --tls-ca FILE\n"
+		"                         (and --tls-crl FILE)\n"
+		"  --tls-handshake-timeout MS  a handshake not done by then is reset (default\n"
+		"                         10000)\n"
+		"  --tls-max-handshakes N handshakes in progress per shard; beyond: reset\n"
+		"                         (default 1024)\n"
+		"  --tls-keylog FILE      append session secrets (SSLKEYLOGFILE format) for\n"
+		"                         Wireshark; for debugging only\n"
 		"\n"
 		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file; SIGINT/SIGTERM\n"
 		"drain and exit 0.\n",
@@ -219,6 +251,24 @@ enum opt_id {
 	OPT_RECV_BUNDLE,
 	OPT_KEEPALIVE,
 	OPT_NO_PIN,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_STRICT_SNI,
+	OPT_TLS_MIN,
+	OPT_TLS_CIPHERS,
+	OPT_TLS_CIPHERSUITES,
+	OPT_TLS_GROUPS,
+	OPT_TLS_ALPN,
+	OPT_TLS_TICKETS,
+	OPT_TLS_VERIFY_CLIENT,
+	OPT_TLS_CA,
+	OPT_TLS_CRL,
+	OPT_TLS_KEYLOG,
+	OPT_TLS_HS_TIMEOUT,
+	OPT_TLS_MAX_HS,
+	OPT_UPSTREAM_CA,
+	OPT_UPSTREAM_CERT,
+	OPT_UPSTREAM_KEY,
 	OPT_QUIET,
 	OPT_HELP,
 	OPT_VERSION,
@@ -264,6 +314,24 @@ static const struct cli_opt options[] = {
 	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
 	{"--keepalive", NULL, OPT_KEEPALIVE, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
+	{"--tls-cert", NULL, OPT_TLS_CERT, true},
+	{"--tls-key", NULL, OPT_TLS_KEY, true},
+	{"--tls-strict-sni", NULL, OPT_TLS_STRICT_SNI, false},
+	{"--tls-min", NULL, OPT_TLS_MIN, true},
+	{"--tls-ciphers", NULL, OPT_TLS_CIPHERS, true},
+	{"--tls-ciphersuites", NULL, OPT_TLS_CIPHERSUITES, true},
+	{"--tls-groups", NULL, OPT_TLS_GROUPS, true},
+	{"--tls-alpn", NULL, OPT_TLS_ALPN, true},
+	{"--tls-tickets", NULL, OPT_TLS_TICKETS, true},
+	{"--tls-verify-client", NULL, OPT_TLS_VERIFY_CLIENT, true},
+	{"--tls-ca", NULL, OPT_TLS_CA, true},
+	{"--tls-crl", NULL, OPT_TLS_CRL, true},
+	{"--tls-keylog", NULL, OPT_TLS_KEYLOG, true},
+	{"--tls-handshake-timeout", NULL, OPT_TLS_HS_TIMEOUT, true},
+	{"--tls-max-handshakes", NULL, OPT_TLS_MAX_HS, true},
+	{"--upstream-ca", NULL, OPT_UPSTREAM_CA, true},
+	{"--upstream-cert", NULL, OPT_UPSTREAM_CERT, true},
+	{"--upstream-key", NULL, OPT_UPSTREAM_KEY, true},
 	{"--quiet", NULL, OPT_QUIET, false},
 	{"--help", "-h", OPT_HELP, false},
 	{"--version", "-V", OPT_VERSION, false},
@@ -304,13 +372,18 @@ static int parse_keepalive(struct config *cfg, const char *val, char *err, size_
 	return 0;
 }
 
-/* "HOST:PORT[,weight=N][,maxconn=N]": the address is resolved now, so a bad name fails at startup. */
+/*
+ * "HOST:PORT[,weight=N][,maxconn=N][,tls[,sni=NAME][,verify=none]]": the
+ * address is resolved now, so a bad name fails at startup.
+ */
 static int parse_upstream(struct config_upstream *u, const char *val, char *err, size_t err_len)
 {
 	char addr[sizeof(u->name)], why[160] = "";
 	const char *comma = strchr(val, ',');
 	size_t alen = comma ? (size_t)(comma - val) : strlen(val);
 	uint64_t w = 1, maxconn = 0;
+	bool tls = false, no_verify = false, tls_opt = false;
+	char sni[sizeof(u->sni)] = "";
 	int ret;
 
 	if (alen >= sizeof(addr))
@@ -318,7 +391,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	memcpy(addr, val, alen);
 	addr[alen] = 0;
 	for (const char *opt = comma; opt; opt = strchr(opt + 1, ',')) {
-		char one[32];
+		char one[128];
 		size_t olen = strcspn(opt + 1, ",");
 
 		snprintf(one, sizeof(one), "%.*s", (int)olen, opt + 1);
@@ -327,11 +400,27 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 		if (!strncmp(one, "maxconn=", 8) &&
 		    !parse_uint(one + 8, 1, 1u << 20, false, &maxconn))
 			continue;
+		if (!strcmp(one, "tls")) {
+			tls = true;
+			continue;
+		}
+		if (!strncmp(one, "sni=", 4) && one[4] && strlen(one + 4) < sizeof(sni)) {
+			snprintf(sni, sizeof(sni), "%s", one + 4);
+			tls_opt = true;
+			continue;
+		}
+		if (!strcmp(one, "verify=none")) {
+			no_verify = tls_opt = true;
+			continue;
+		}
 		return cli_fail(err, err_len,
-				"--upstream: '%s': options are weight=N (1 to 256) and maxconn=N "
-				"(1 to 1048576)",
+				"--upstream: '%s': options are weight=N (1 to 256), maxconn=N "
+				"(1 to 1048576), tls, sni=NAME and verify=none",
 				val);
 	}
+	if (tls_opt && !tls)
+		return cli_fail(err, err_len, "--upstream: '%s': sni= and verify= go with tls",
+				val);
 	ret = net_addr_resolve(addr, &u->addr, why, sizeof(why));
 	if (ret == -ENOENT)
 		return cli_fail(err, err_len, "--upstream: %s", why);
@@ -340,6 +429,19 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	u->weight = (unsigned)w;
 	u->maxconn = (unsigned)maxconn;
 	snprintf(u->name, sizeof(u->name), "%s", addr);
+	u->tls = tls;
+	u->no_verify = no_verify;
+	/* The name sent and verified: sni=, else the host as written when it is a name. */
+	if (tls && !sni[0]) {
+		struct in_addr a4;
+		char host[sizeof(addr)];
+		const char *colon = strrchr(addr, ':');
+
+		snprintf(host, sizeof(host), "%.*s", colon ? (int)(colon - addr) : (int)alen, addr);
+		if (host[0] != '[' && inet_pton(AF_INET, host, &a4) != 1)
+			snprintf(sni, sizeof(sni), "%s", host);
+	}
+	snprintf(u->sni, sizeof(u->sni), "%s", sni);
 	return 0;
 }
 
@@ -375,6 +477,94 @@ static int parse_methods(struct config *cfg, const char *val, char *err, size_t 
 		return cli_fail(err, err_len, "--methods: a list like GET,HEAD, or any");
 	cfg->methods = mask;
 	return 0;
+}
+
+/* The TLS flags: they fill cfg->tls, checked whole by tls_ctx_new() at startup. */
+static int apply_tls(struct config *cfg, enum opt_id id, const char *flag, const char *val,
+		     char *err, size_t err_len)
+{
+	struct tls_settings *t = &cfg->tls;
+	unsigned v = 0;
+
+	switch (id) {
+	case OPT_TLS_CERT:
+		if (t->n_certs == TLS_MAX_CERTS)
+			return cli_fail(err, err_len, "--tls-cert: at most %d certificates",
+					TLS_MAX_CERTS);
+		if (t->n_keys != t->n_certs)
+			return cli_fail(err, err_len,
+					"--tls-cert %s: the --tls-cert before it has no --tls-key",
+					val);
+		t->cert[t->n_certs++] = val;
+		cfg->tls_on = true;
+		return 0;
+	case OPT_TLS_KEY:
+		if (t->n_keys + 1 != t->n_certs)
+			return cli_fail(err, err_len,
+					"--tls-key %s: give it after its --tls-cert (one key each)",
+					val);
+		t->key[t->n_keys++] = val;
+		return 0;
+	case OPT_TLS_STRICT_SNI:
+		t->strict_sni = true;
+		return 0;
+	case OPT_TLS_MIN:
+		if (!strcmp(val, "1.2"))
+			t->min_version = 12;
+		else if (!strcmp(val, "1.3"))
+			t->min_version = 13;
+		else
+			return cli_fail(err, err_len, "--tls-min: '%s' is not 1.2 or 1.3", val);
+		return 0;
+	case OPT_TLS_CIPHERS:
+		t->ciphers = val;
+		return 0;
+	case OPT_TLS_CIPHERSUITES:
+		t->ciphersuites = val;
+		return 0;
+	case OPT_TLS_GROUPS:
+		t->groups = val;
+		return 0;
+	case OPT_TLS_ALPN:
+		if (strstr(val, "h2"))
+			return cli_fail(err, err_len,
+					"--tls-alpn: '%s': ringer speaks HTTP/1.1, not h2", val);
+		t->alpn = val;
+		return 0;
+	case OPT_TLS_TICKETS:
+		if (set_uint(flag, val, 0, 16, false, &v, err, err_len))
+			return -EINVAL;
+		t->tickets = (int)v;
+		return 0;
+	case OPT_TLS_VERIFY_CLIENT:
+		if (!strcmp(val, "none"))
+			t->verify_client = TLS_VERIFY_NONE;
+		else if (!strcmp(val, "optional"))
+			t->verify_client = TLS_VERIFY_OPTIONAL;
+		else if (!strcmp(val, "required"))
+			t->verify_client = TLS_VERIFY_REQUIRED;
+		else
+			return cli_fail(err, err_len,
+					"--tls-verify-client: '%s' is not none, optional or "
+					"required",
+					val);
+		return 0;
+	case OPT_TLS_CA:
+		t->ca = val;
+		return 0;
+	case OPT_TLS_CRL:
+		t->crl = val;
+		return 0;
+	case OPT_TLS_KEYLOG:
+		t->keylog = val;
+		return 0;
+	case OPT_TLS_HS_TIMEOUT:
+		return set_uint(flag, val, 1, 3600000, false, &t->handshake_ms, err, err_len);
+	case OPT_TLS_MAX_HS:
+		return set_uint(flag, val, 1, 1u << 20, false, &t->max_handshakes, err, err_len);
+	default:
+		return cli_fail(err, err_len, "internal: unhandled option %s", flag);
+	}
 }
 
 /* Flags seen so far that belong to one mode (or conflict with each other). */
@@ -578,6 +768,34 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_NO_PIN:
 		cfg->pin = false;
 		return 0;
+	case OPT_UPSTREAM_CA:
+		seen->proxy = true;
+		cfg->upstream_ca = val;
+		return 0;
+	case OPT_UPSTREAM_CERT:
+		seen->proxy = true;
+		cfg->upstream_cert = val;
+		return 0;
+	case OPT_UPSTREAM_KEY:
+		seen->proxy = true;
+		cfg->upstream_key = val;
+		return 0;
+	case OPT_TLS_CERT:
+	case OPT_TLS_KEY:
+	case OPT_TLS_STRICT_SNI:
+	case OPT_TLS_MIN:
+	case OPT_TLS_CIPHERS:
+	case OPT_TLS_CIPHERSUITES:
+	case OPT_TLS_GROUPS:
+	case OPT_TLS_ALPN:
+	case OPT_TLS_TICKETS:
+	case OPT_TLS_VERIFY_CLIENT:
+	case OPT_TLS_CA:
+	case OPT_TLS_CRL:
+	case OPT_TLS_KEYLOG:
+	case OPT_TLS_HS_TIMEOUT:
+	case OPT_TLS_MAX_HS:
+		return apply_tls(cfg, id, flag, val, err, err_len);
 	case OPT_QUIET:
 		cfg->quiet = true;
 		return 0;
@@ -628,12 +846,36 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(
 			err, err_len,
 			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
-			"--fail-threshold/--down-time/--check*/--log/--send-proxy need --mode "
-			"proxy");
+			"--fail-threshold/--down-time/--check*/--log/--send-proxy/--upstream-ca/"
+			"--upstream-cert/--upstream-key need --mode proxy");
 	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
 				"--mode proxy needs at least one --upstream ADDR:PORT (or "
 				"--upstreams-file)");
+	if (cfg->tls.n_certs != cfg->tls.n_keys)
+		return cli_fail(err, err_len, "--tls-cert %s has no --tls-key",
+				cfg->tls.cert[cfg->tls.n_certs - 1]);
+	if (!cfg->tls_on && (cfg->tls.strict_sni || cfg->tls.ciphers || cfg->tls.ciphersuites ||
+			     cfg->tls.groups || cfg->tls.alpn || cfg->tls.ca || cfg->tls.keylog ||
+			     cfg->tls.verify_client != TLS_VERIFY_NONE))
+		return cli_fail(err, err_len, "--tls-* flags need --tls-cert FILE --tls-key FILE");
+	if (cfg->tls.verify_client != TLS_VERIFY_NONE && !cfg->tls.ca)
+		return cli_fail(err, err_len, "--tls-verify-client %s needs --tls-ca FILE",
+				cfg->tls.verify_client == TLS_VERIFY_REQUIRED ? "required"
+									      : "optional");
+	if (cfg->tls.crl && !cfg->tls.ca)
+		return cli_fail(err, err_len, "--tls-crl needs --tls-ca and --tls-verify-client");
+	for (unsigned k = 0; k < cfg->n_upstreams; k++)
+		cfg->tls_upstreams |= cfg->upstreams[k].tls;
+	if (!!cfg->upstream_cert != !!cfg->upstream_key)
+		return cli_fail(err, err_len, "--upstream-cert and --upstream-key go together");
+	if (cfg->tls_upstreams && cfg->send_proxy)
+		return cli_fail(err, err_len,
+				"--send-proxy with a tls upstream: the PROXY header would have to "
+				"precede the ClientHello, which ringer does not do yet");
+	/* An HTTP/1.1 server says so in ALPN unless told otherwise (never h2). */
+	if (cfg->tls_on && cfg->mode == MODE_HTTP && !cfg->tls.alpn)
+		cfg->tls.alpn = "http/1.1";
 	if (cfg->body && strlen(cfg->body) > (64u << 20))
 		return cli_fail(err, err_len, "--body: longer than 64m");
 	if (cfg->admin_set && net_addr_port(&cfg->admin) != 0 &&

@@ -29,6 +29,7 @@
 #include "ringer/engine.h"
 #include "ringer/shard.h"
 #include "ringer/sock.h"
+#include "ringer/tls.h"
 
 #ifndef RINGER_VERSION
 #define RINGER_VERSION "0.1.0"
@@ -196,6 +197,15 @@ static void reload_upstreams(struct config *cfg, struct shard *shards)
 			err);
 		return;
 	}
+	for (int i = 0; i < n; i++) {
+		if (next[i].tls && !cfg->tls_upstreams) {
+			fprintf(stderr,
+				"ringer: reload refused, the upstreams stay as they were: %s: tls "
+				"upstreams need a restart when none was there at startup\n",
+				next[i].name);
+			return;
+		}
+	}
 	sum_stats(shards, cfg->shards, &total);
 	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
 		active[i] = total.up[i].active;
@@ -355,6 +365,50 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 	}
 }
 
+/* The settings each shard's contexts for tls upstreams are made from (proxy.c does the same). */
+static int check_upstream_tls(const struct config *cfg)
+{
+	struct tls_client_settings s = {
+		.ca = cfg->upstream_ca,
+		.verify = true,
+		.cert = cfg->upstream_cert,
+		.key = cfg->upstream_key,
+		.what = "--upstream-ca/--upstream-cert/--upstream-key",
+	};
+	char err[512];
+
+	if (tls_client_check(&s, err, sizeof(err))) {
+		fprintf(stderr, "ringer: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The TLS flags, checked once before any shard starts (each shard then
+ * builds its own contexts from the same settings): an unreadable file, a
+ * key that does not match, an unknown cipher are one line naming the flag.
+ * The session-ticket keys are made here, once, so every shard shares them.
+ */
+static int check_tls(struct config *cfg)
+{
+	struct tls_ctx *t;
+	char err[512], warn[256];
+
+	if (tls_settings_new_keys(&cfg->tls)) {
+		fprintf(stderr, "ringer: TLS: no random bytes for the ticket keys\n");
+		return -1;
+	}
+	if (tls_ctx_new(&t, &cfg->tls, err, sizeof(err), warn, sizeof(warn))) {
+		fprintf(stderr, "ringer: %s\n", err);
+		return -1;
+	}
+	if (warn[0])
+		fprintf(stderr, "ringer: warning: %s\n", warn);
+	tls_ctx_free(t);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -391,6 +445,10 @@ int main(int argc, char **argv)
 			mode_name(cfg.mode));
 		return 2;
 	}
+	if (cfg.tls_on && check_tls(&cfg))
+		return 1;
+	if (cfg.tls_upstreams && check_upstream_tls(&cfg))
+		return 1;
 	if (cfg.mode == MODE_PROXY) {
 		static struct upstream_set first; /* the others come from reloads, malloc'd */
 
@@ -526,6 +584,7 @@ int main(int argc, char **argv)
 			shards[i].conn_info = true;
 	report_limits(&cfg, nofile, nofile_hard, shards[0].file_slots, shards[0].conn_info);
 	for (i = 0; i < cfg.shards; i++) {
+		shards[i].tls = cfg.tls_on ? &cfg.tls : NULL;
 		ret = shard_start(&shards[i]);
 		if (ret) {
 			fprintf(stderr, "ringer: shard %u failed to start: %s: %s\n", i,

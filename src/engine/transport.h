@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef RINGER_TRANSPORT_H
+#define RINGER_TRANSPORT_H
+
+/*
+ * The transport under a connection: plain (the engine's own zero-copy path,
+ * nothing here) or TLS (transport_tls.c). The engine asks eng_tls_on() at
+ * the few points where the two differ, and calls the hooks below there:
+ *
+ *   receive     a recv completion queues ciphertext (eng_tls_raw_in) and
+ *               marks the connection; the TCP FIN is eng_tls_raw_eof
+ *   flush       after each batch of completions, every marked connection
+ *               runs its handshake or SSL_read once (eng_tls_run): plaintext
+ *               lands in pool buffers chained as the connection's input, so
+ *               modes read it with engine_input() as before
+ *   send        the mode's output (span, queued buffers, echoed input) is
+ *               encrypted into pool buffers and those go out under the
+ *               one-send-in-flight rule (eng_tls_start_send, eng_tls_sent)
+ *   close       close_notify before a graceful FIN (eng_tls_close_notify)
+ *   release     the SSL and its buffers go (eng_tls_release)
+ *
+ * Still one io_uring_enter per loop iteration however many TLS connections
+ * there are: none of these submits anything but the send.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+struct engine;
+struct conn;
+struct engine_params;
+struct ssl_st;
+
+enum tls_flag {
+	TLS_F_ON = 1u << 0,	    /* this slot's connection runs over TLS */
+	TLS_F_DONE = 1u << 1,	    /* the handshake finished */
+	TLS_F_RAW_EOF = 1u << 2,    /* the peer's TCP FIN arrived */
+	TLS_F_CN_IN = 1u << 3,	    /* the peer's close_notify arrived */
+	TLS_F_CN_OUT = 1u << 4,	    /* ours is queued or sent */
+	TLS_F_DIRTY = 1u << 5,	    /* on the engine's list of connections to read */
+	TLS_F_WAIT = 1u << 6,	    /* on the list of those waiting for pool buffers */
+	TLS_F_IN_PASS = 1u << 7,    /* its read pass is running */
+	TLS_F_CLIENT = 1u << 8,	    /* we connected out: SSL_connect */
+	TLS_F_HS = 1u << 9,	    /* counted among the shard's handshakes in progress */
+	TLS_F_WAIT_SEND = 1u << 10, /* output waits for pool buffers to encrypt into */
+	TLS_F_LATER = 1u << 11,	    /* on the list for the next iteration (handshake budget) */
+};
+
+/* Per slot, beside struct conn, only when the engine serves TLS. */
+struct tls_conn {
+	struct ssl_st *ssl;
+	struct engine *e;
+	uint32_t slot;
+	uint32_t next;	   /* the dirty, wait or later list */
+	uint16_t flags;	   /* enum tls_flag */
+	uint16_t raw_head; /* ciphertext received, not yet read by OpenSSL */
+	uint16_t raw_tail;
+	uint16_t raw_count;
+	uint32_t raw_off;
+	uint16_t ct_head; /* ciphertext to send (pool buffers) */
+	uint16_t ct_tail;
+	uint16_t ct_count;
+	uint16_t hs_at; /* engine clock (ms, low 16 bits) when the handshake began */
+	uint32_t ct_off;
+	uint32_t pt_inflight; /* plaintext bytes the ciphertext being sent carries */
+	uint32_t retry_len;   /* an SSL_write to repeat with this length (WANT_WRITE) */
+	uint32_t peer_len;
+	struct sockaddr_in6 peer; /* an accepted peer, for mode->accepted after the handshake */
+};
+
+int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, size_t note_len);
+void eng_tls_fini(struct engine *e);
+
+/* A connection just accepted (after its PROXY header, if any): begin the handshake. */
+void eng_tls_accept(struct engine *e, struct conn *c);
+void eng_tls_raw_in(struct engine *e, struct conn *c, uint16_t bid, uint32_t len);
+void eng_tls_raw_eof(struct engine *e, struct conn *c);
+/* After a kick: read again if ciphertext or decrypted bytes wait and there is room now. */
+void eng_tls_want(struct engine *e, struct conn *c);
+/* The flush: every marked connection's handshake or read, once. */
+void eng_tls_run(struct engine *e);
+/* True while marked connections wait for the next iteration (do not block in the wait). */
+bool eng_tls_pending(const struct engine *e);
+/* Returns 0 (a send submitted), 1 (waiting for pool buffers: nothing submitted) or -errno. */
+int eng_tls_start_send(struct engine *e, struct conn *c);
+/*
+ * A send of res ciphertext bytes completed. Returns true once all the
+ * ciphertext has gone, with the plaintext it carried in *plain (0: none).
+ */
+bool eng_tls_sent(struct engine *e, struct conn *c, uint32_t res, uint32_t *plain);
+/* Before a graceful FIN: true while our close_notify still has to go out first. */
+bool eng_tls_close_notify(struct engine *e, struct conn *c);
+void eng_tls_handshake_timeout(struct engine *e, struct conn *c);
+/* An outbound TLS connection's TCP connect finished: its handshake begins. */
+void eng_tls_connected(struct engine *e, struct conn *c);
+/* A TLS connection whose handshake has not finished. */
+bool eng_tls_handshaking(const struct engine *e, const struct conn *c);
+void eng_tls_release(struct engine *e, struct conn *c);
+
+#endif
