@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include <openssl/err.h>
 
@@ -219,8 +220,24 @@ struct engine_tls_client {
 	SSL_SESSION *last;
 	bool resume;
 	bool verify;
+	/*
+	 * Per slot: when the TCP connect of a connection made with this context
+	 * completed (engine_tls_connect_ns). Mapped without reserve, so only the
+	 * slots used cost a page.
+	 */
+	uint64_t *tcp_ns;
+	size_t tcp_bytes;
+	unsigned long hs_err; /* while mode->connected hears of a failed handshake: why */
 	struct engine_tls_client *next; /* the engine's, freed with it */
 };
+
+/* The client context an outbound connection's SSL was made from; NULL for an accepted one. */
+static struct engine_tls_client *client_of(const struct tls_conn *t)
+{
+	if (!(t->flags & TLS_F_CLIENT) || !t->ssl)
+		return NULL;
+	return SSL_CTX_get_app_data(SSL_get_SSL_CTX(t->ssl));
+}
 
 static int on_new_session(SSL *ssl, SSL_SESSION *sess)
 {
@@ -246,8 +263,16 @@ int engine_tls_client(struct engine *e, const struct tls_client_settings *s,
 	tc = calloc(1, sizeof(*tc));
 	if (!tc)
 		return -ENOMEM;
+	tc->tcp_bytes = (size_t)e->slab.cap * sizeof(*tc->tcp_ns);
+	tc->tcp_ns = mmap(NULL, tc->tcp_bytes, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (tc->tcp_ns == MAP_FAILED) {
+		free(tc);
+		return -ENOMEM;
+	}
 	tc->ctx = tls_client_ctx_new(s, err, err_len);
 	if (!tc->ctx) {
+		munmap(tc->tcp_ns, tc->tcp_bytes);
 		free(tc);
 		return -EINVAL;
 	}
@@ -312,6 +337,7 @@ void eng_tls_fini(struct engine *e)
 		if (tc->last)
 			SSL_SESSION_free(tc->last);
 		SSL_CTX_free(tc->ctx);
+		munmap(tc->tcp_ns, tc->tcp_bytes);
 		free(tc);
 	}
 	tls_ctx_free(e->tls);
@@ -398,6 +424,7 @@ int engine_connect_tls(struct engine *e, struct conn *c, struct engine_tls_clien
 	if (tls_begin(e, c, t, tcl->ctx))
 		return -ENOMEM;
 	t->flags |= TLS_F_CLIENT;
+	tcl->tcp_ns[c->slot] = 0;
 	SSL_set_connect_state(t->ssl);
 	if (sni && *sni) {
 		SSL_set_tlsext_host_name(t->ssl, sni);
@@ -417,7 +444,14 @@ int engine_connect_tls(struct engine *e, struct conn *c, struct engine_tls_clien
 void eng_tls_connected(struct engine *e, struct conn *c)
 {
 	struct tls_conn *t = tc(e, c);
+	struct engine_tls_client *tcl = client_of(t);
+	struct timespec ts;
 
+	/* The engine's clock counts milliseconds: a client times a handshake finer than that. */
+	if (tcl) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		tcl->tcp_ns[c->slot] = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	}
 	t->hs_at = (uint16_t)e->now_ms;
 	engine_set_deadline(e, c,
 			    e->now_ms + (e->connect_timeout_ms ? e->connect_timeout_ms
@@ -428,6 +462,53 @@ void eng_tls_connected(struct engine *e, struct conn *c)
 bool eng_tls_handshaking(const struct engine *e, const struct conn *c)
 {
 	return eng_tls_on(e, c) && !(e->tlsc[c->slot].flags & TLS_F_DONE);
+}
+
+uint64_t engine_tls_connect_ns(struct engine *e, const struct conn *c)
+{
+	const struct engine_tls_client *tcl;
+
+	if (!eng_tls_on(e, c))
+		return 0;
+	tcl = client_of(&e->tlsc[c->slot]);
+	return tcl ? tcl->tcp_ns[c->slot] : 0;
+}
+
+size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_t len)
+{
+	const struct engine_tls_client *tcl;
+	const struct tls_conn *t;
+	const char *why;
+	long verify;
+	int n = 0;
+
+	if (!len)
+		return 0;
+	buf[0] = '\0';
+	if (!eng_tls_on(e, c) || (e->tlsc[c->slot].flags & TLS_F_DONE))
+		return 0;
+	t = &e->tlsc[c->slot];
+	tcl = client_of(t);
+	if (!tcl)
+		return 0;
+	verify = SSL_get_verify_result(t->ssl);
+	why = tcl->hs_err ? ERR_reason_error_string(tcl->hs_err) : NULL;
+	if (verify != X509_V_OK)
+		n = snprintf(buf, len, "certificate verify failed: %s",
+			     X509_verify_cert_error_string(verify));
+	else if (tcl->hs_err && ERR_GET_LIB(tcl->hs_err) == ERR_LIB_SSL &&
+		 ERR_GET_REASON(tcl->hs_err) == SSL_R_WRONG_VERSION_NUMBER)
+		n = snprintf(buf, len, "%s: the server's answer is not TLS (a plaintext port?)",
+			     why ? why : "wrong version number");
+	else if (why)
+		n = snprintf(buf, len, "%s", why);
+	else if (t->flags & TLS_F_RAW_EOF)
+		n = snprintf(buf, len, "the server closed the connection during the handshake");
+	else if (tcl->hs_err)
+		n = snprintf(buf, len, "OpenSSL error %#lx", tcl->hs_err);
+	if (n < 0)
+		return 0;
+	return (size_t)n < len ? (size_t)n : len - 1;
 }
 
 bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_info *info)
@@ -567,6 +648,7 @@ static void handshake_done(struct engine *e, struct conn *c, struct tls_conn *t)
 static bool handshake(struct engine *e, struct conn *c, struct tls_conn *t)
 {
 	int r = SSL_do_handshake(t->ssl);
+	unsigned long err;
 
 	if (r == 1) {
 		handshake_done(e, c, t);
@@ -583,11 +665,17 @@ static bool handshake(struct engine *e, struct conn *c, struct tls_conn *t)
 	default:
 		break;
 	}
-	last_error();
+	err = last_error();
 	STAT_INC(e->stats, tls_hs_failed);
 	if (t->flags & TLS_F_CLIENT) {
-		/* The mode hears a failed connect, and may try another server. */
+		struct engine_tls_client *tcl = client_of(t);
+
+		/* The mode hears a failed connect, and may try another server (and ask why). */
+		if (tcl)
+			tcl->hs_err = err;
 		eng_fail_connect(e, c, -ECONNABORTED);
+		if (tcl)
+			tcl->hs_err = 0;
 		return false;
 	}
 	/* An alert OpenSSL wrote (unrecognized_name, handshake_failure) goes out before our FIN. */
@@ -638,7 +726,8 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 {
 	long got = 0;
 
-	while (can_read(e, c, t)) {
+	/* No SSL_read that can only say "want more": it costs a pass through OpenSSL. */
+	while (can_read(e, c, t) && has_input(t)) {
 		uint8_t *p;
 		uint32_t room;
 		bool fresh;
