@@ -246,6 +246,21 @@ struct engine_tls_info {
 	char sni[64];
 };
 bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_info *info);
+/*
+ * When the TCP connect of c, a TLS connection made out, completed and its
+ * handshake began: CLOCK_MONOTONIC in ns (the engine clock's milliseconds
+ * are too coarse for a handshake). mode->connected hears only of the
+ * handshake's end, so a client times the two apart with this. 0 for a
+ * plain connection, or one whose TCP connect has not completed.
+ */
+uint64_t engine_tls_connect_ns(struct engine *e, const struct conn *c);
+/*
+ * Inside mode->connected(e, c, -ECONNABORTED) of a TLS connection made out:
+ * why its handshake failed, one line in buf (the certificate's verify
+ * error, else OpenSSL's reason, else that the server closed). Returns its
+ * length; 0 (buf empty) when there is nothing to tell.
+ */
+size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_t len);
 
 /* Our FIN once output has drained; receiving continues (half-close). */
 void engine_shutdown(struct engine *e, struct conn *c);

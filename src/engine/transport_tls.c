@@ -227,7 +227,7 @@ struct engine_tls_client {
 	 */
 	uint64_t *tcp_ns;
 	size_t tcp_bytes;
-	unsigned long hs_err; /* while mode->connected hears of a failed handshake: why */
+	unsigned long hs_err;		/* while mode->connected hears of a failed handshake: why */
 	struct engine_tls_client *next; /* the engine's, freed with it */
 };
 
@@ -480,7 +480,7 @@ size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_
 	const struct tls_conn *t;
 	const char *why;
 	long verify;
-	int n = 0;
+	int reason, n = 0;
 
 	if (!len)
 		return 0;
@@ -493,17 +493,18 @@ size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_
 		return 0;
 	verify = SSL_get_verify_result(t->ssl);
 	why = tcl->hs_err ? ERR_reason_error_string(tcl->hs_err) : NULL;
+	reason = ERR_GET_LIB(tcl->hs_err) == ERR_LIB_SSL ? ERR_GET_REASON(tcl->hs_err) : 0;
 	if (verify != X509_V_OK)
 		n = snprintf(buf, len, "certificate verify failed: %s",
 			     X509_verify_cert_error_string(verify));
-	else if (tcl->hs_err && ERR_GET_LIB(tcl->hs_err) == ERR_LIB_SSL &&
-		 ERR_GET_REASON(tcl->hs_err) == SSL_R_WRONG_VERSION_NUMBER)
+	else if (reason == SSL_R_WRONG_VERSION_NUMBER)
 		n = snprintf(buf, len, "%s: the server's answer is not TLS (a plaintext port?)",
 			     why ? why : "wrong version number");
+	else if ((t->flags & TLS_F_RAW_EOF) &&
+		 (!tcl->hs_err || reason == SSL_R_UNEXPECTED_EOF_WHILE_READING))
+		n = snprintf(buf, len, "the server closed the connection during the handshake");
 	else if (why)
 		n = snprintf(buf, len, "%s", why);
-	else if (t->flags & TLS_F_RAW_EOF)
-		n = snprintf(buf, len, "the server closed the connection during the handshake");
 	else if (tcl->hs_err)
 		n = snprintf(buf, len, "OpenSSL error %#lx", tcl->hs_err);
 	if (n < 0)
