@@ -197,9 +197,18 @@ void eng_on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cq
 	if (eng_tls_on(e, c)) {
 		uint32_t plain;
 
-		/* The mode's bytes count as sent once all the records carrying them have gone. */
-		if (eng_tls_sent(e, c, (uint32_t)res, &plain) && plain)
-			sent_plain(e, c, plain, false);
+		/*
+		 * The mode's bytes count as sent once all the records carrying them
+		 * have gone. Records of TLS's own (a ticket, a handshake message)
+		 * were a send the mode saw in flight (engine_sending) and may have
+		 * waited on: it looks at its input again.
+		 */
+		if (eng_tls_sent(e, c, (uint32_t)res, &plain)) {
+			if (plain)
+				sent_plain(e, c, plain, false);
+			else if (c->in_count)
+				c->rx |= CONN_RX_NOTIFY;
+		}
 	} else {
 		sent_plain(e, c, (uint32_t)res, true);
 	}

@@ -45,6 +45,7 @@ enum tls_flag {
 	TLS_F_HS = 1u << 9,	    /* counted among the shard's handshakes in progress */
 	TLS_F_WAIT_SEND = 1u << 10, /* output waits for pool buffers to encrypt into */
 	TLS_F_LATER = 1u << 11,	    /* on the list for the next iteration (handshake budget) */
+	TLS_F_STARVED = 1u << 12,   /* SSL_read wants more ciphertext than has come */
 };
 
 /* Per slot, beside struct conn, only when the engine serves TLS. */

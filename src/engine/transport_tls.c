@@ -545,6 +545,7 @@ void eng_tls_raw_in(struct engine *e, struct conn *c, uint16_t bid, uint32_t len
 	struct tls_conn *t = tc(e, c);
 
 	e->bufs.len[bid] = len;
+	t->flags &= (uint16_t)~TLS_F_STARVED;
 	if (t->raw_count++)
 		e->bufs.next[t->raw_tail] = bid;
 	else
@@ -570,13 +571,16 @@ static bool can_read(const struct engine *e, const struct conn *c, const struct 
 }
 
 /*
- * Something to read: ciphertext queued, the FIN to act on, or plaintext
- * decrypted and still inside OpenSSL (SSL_pending; not SSL_has_pending,
- * which is also true for half a record that needs more ciphertext).
+ * Something to read: ciphertext queued, the FIN to act on, or bytes inside
+ * OpenSSL (decrypted, or records it read ahead, as it may while finishing
+ * a handshake) that it has not said it cannot use yet: SSL_has_pending is
+ * also true for half a record, so once SSL_read has answered "want more"
+ * (STARVED), only new ciphertext makes it worth asking again.
  */
 static bool has_input(const struct tls_conn *t)
 {
-	return t->raw_count || (t->flags & TLS_F_RAW_EOF) || SSL_pending(t->ssl) > 0;
+	return t->raw_count || (t->flags & TLS_F_RAW_EOF) ||
+	       (!(t->flags & TLS_F_STARVED) && SSL_has_pending(t->ssl));
 }
 
 void eng_tls_want(struct engine *e, struct conn *c)
@@ -727,7 +731,7 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 {
 	long got = 0;
 
-	/* No SSL_read that can only say "want more": it costs a pass through OpenSSL. */
+	/* No SSL_read that can only say "want more" again: a pass through OpenSSL for nothing. */
 	while (can_read(e, c, t) && has_input(t)) {
 		uint8_t *p;
 		uint32_t room;
@@ -749,6 +753,7 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 			bufring_put(&e->bufs, (uint16_t)bid);
 		switch (SSL_get_error(t->ssl, r)) {
 		case SSL_ERROR_WANT_READ:
+			t->flags |= TLS_F_STARVED;
 			return got;
 		case SSL_ERROR_WANT_WRITE:
 			wait_pool(e, t);
