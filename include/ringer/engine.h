@@ -26,6 +26,7 @@ struct mode_ops;
 struct tls_settings;
 struct tls_client_settings;
 struct engine_tls_client;
+struct tls_ctx;
 struct io_uring_cqe;
 
 struct engine_params {
@@ -261,6 +262,14 @@ uint64_t engine_tls_connect_ns(struct engine *e, const struct conn *c);
  * length; 0 (buf empty) when there is nothing to tell.
  */
 size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_t len);
+
+/*
+ * A reload: new connections handshake with next (made from re-read
+ * certificates, tls_ctx_new), which the engine owns from now on; running
+ * connections keep the context they began with. The one replaced is freed
+ * once no handshake is in progress. The owner's thread only.
+ */
+void engine_tls_swap(struct engine *e, struct tls_ctx *next);
 
 /* Our FIN once output has drained; receiving continues (half-close). */
 void engine_shutdown(struct engine *e, struct conn *c);

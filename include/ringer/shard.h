@@ -29,6 +29,7 @@ struct shard {
 	const void *mode_arg;		/* handed to mode->init; NULL: cfg */
 	bool conn_info;			/* keep per-connection facts for the admin's /connections */
 	const struct tls_settings *tls; /* accepted connections speak TLS; NULL: plain */
+	struct tls_ctx *tls_next;	/* a reload's contexts, taken at the next tick (atomic) */
 
 	struct ring ring;
 	struct engine *engine;

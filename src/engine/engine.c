@@ -261,6 +261,8 @@ void engine_tick(struct engine *e, uint64_t now_ms)
 			eng_arm_accept(e);
 	}
 	wheel_advance(&e->timers, now32(e), eng_on_timer, e);
+	if (e->tls_old)
+		eng_tls_tick(e);
 }
 
 void engine_second(struct engine *e, int64_t wall_sec)

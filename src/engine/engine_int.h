@@ -133,6 +133,7 @@ struct engine {
 	uint32_t tls_later;  /* ... left by the handshake budget for the next iteration */
 	uint32_t handshakes; /* in progress now */
 	struct engine_tls_client *tls_clients; /* engine_tls_client()'s, freed with the engine */
+	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
 };
 
 /* The connection runs over TLS: the few places where plain and TLS differ ask this. */

@@ -41,6 +41,11 @@ static void on_tick(struct shard *s, const struct io_uring_cqe *cqe)
 		ring_tick(&s->ring, &tick_ts, true, ud_encode(UD_OP_TICK, 0, UD_SLOT_MAX));
 	if (s->draining && s->now_ms >= s->drain_deadline_ms)
 		engine_abort_all(s->engine);
+	if (__atomic_load_n(&s->tls_next, __ATOMIC_RELAXED)) {
+		/* SIGHUP re-read the certificates: main built this shard's contexts. */
+		engine_tls_swap(s->engine,
+				__atomic_exchange_n(&s->tls_next, NULL, __ATOMIC_ACQ_REL));
+	}
 	engine_tick(s->engine, s->now_ms);
 	if (s->now_ms - s->last_second_ms >= 1000) {
 		s->last_second_ms = s->now_ms;

@@ -416,10 +416,18 @@ out_free:
 	return ret;
 }
 
+void tls_ctx_chain(struct tls_ctx *t, struct tls_ctx *older)
+{
+	while (t->older)
+		t = t->older;
+	t->older = older;
+}
+
 void tls_ctx_free(struct tls_ctx *t)
 {
 	if (!t)
 		return;
+	tls_ctx_free(t->older);
 	for (unsigned i = 0; i < t->n; i++) {
 		SSL_CTX_free(t->ctx[i]);
 		names_free(&t->names[i]);

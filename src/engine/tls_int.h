@@ -28,7 +28,11 @@ struct tls_ctx {
 	unsigned alpn_len;
 	unsigned handshake_ms;
 	unsigned max_handshakes;
+	struct tls_ctx *older; /* replaced sets waiting to be freed with this one */
 };
+
+/* Links older behind t: tls_ctx_free(t) frees both. */
+void tls_ctx_chain(struct tls_ctx *t, struct tls_ctx *older);
 
 /* A client context from s, or NULL with one line in err. */
 SSL_CTX *tls_client_ctx_new(const struct tls_client_settings *s, char *err, size_t err_len);

@@ -93,6 +93,8 @@ bool eng_tls_sent(struct engine *e, struct conn *c, uint32_t res, uint32_t *plai
 /* Before a graceful FIN: true while our close_notify still has to go out first. */
 bool eng_tls_close_notify(struct engine *e, struct conn *c);
 void eng_tls_handshake_timeout(struct engine *e, struct conn *c);
+/* Once a tick: frees contexts a reload replaced, when nothing uses them. */
+void eng_tls_tick(struct engine *e);
 /* An outbound TLS connection's TCP connect finished: its handshake begins. */
 void eng_tls_connected(struct engine *e, struct conn *c);
 /* A TLS connection whose handshake has not finished. */

@@ -321,6 +321,42 @@ int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, si
 	return 0;
 }
 
+/*
+ * The contexts' callbacks (SNI, ALPN) point at the struct tls_ctx a
+ * handshake began under, and run when its ClientHello is parsed, which may
+ * be a few completions later: the replaced set stays until no handshake is
+ * in progress. A second reload before that frees the first's at once only
+ * under the same condition; otherwise the older one waits in line.
+ */
+void engine_tls_swap(struct engine *e, struct tls_ctx *next)
+{
+	if (!e->tls) {
+		tls_ctx_free(next);
+		return;
+	}
+	eng_tls_tick(e);
+	if (e->tls_old) {
+		/* Still in use: the newest replaced one is kept, the one before goes later. */
+		struct tls_ctx *keep = e->tls;
+
+		e->tls = next;
+		tls_ctx_chain(keep, e->tls_old);
+		e->tls_old = keep;
+		return;
+	}
+	e->tls_old = e->tls;
+	e->tls = next;
+}
+
+/* Once a tick: contexts replaced by a reload go once no handshake is in progress. */
+void eng_tls_tick(struct engine *e)
+{
+	if (e->tls_old && !e->handshakes) {
+		tls_ctx_free(e->tls_old);
+		e->tls_old = NULL;
+	}
+}
+
 void eng_tls_fini(struct engine *e)
 {
 	if (e->tlsc) {
@@ -342,6 +378,8 @@ void eng_tls_fini(struct engine *e)
 	}
 	tls_ctx_free(e->tls);
 	e->tls = NULL;
+	tls_ctx_free(e->tls_old);
+	e->tls_old = NULL;
 }
 
 /* A fresh SSL on t, its BIO over the engine's buffers. Returns 0 or -ENOMEM. */

@@ -172,6 +172,44 @@ static void print_stats(const struct config *cfg, const struct stats *st)
 }
 
 /*
+ * SIGHUP with TLS: the certificates and keys (and the client CA) are read
+ * again and checked here, off the shards' loops; each shard gets contexts
+ * of its own and swaps them in at its next tick. New handshakes use them,
+ * running connections keep theirs; the ticket keys stay, so sessions
+ * resume across the reload. A bad file is refused, naming it, and the
+ * certificates in use stay.
+ */
+static void reload_tls(struct config *cfg, struct shard *shards)
+{
+	struct tls_ctx **next = calloc(cfg->shards, sizeof(*next));
+	char err[512], warn[256];
+	unsigned i;
+
+	if (!next) {
+		fprintf(stderr, "ringer: TLS reload refused: out of memory\n");
+		return;
+	}
+	for (i = 0; i < cfg->shards; i++) {
+		if (tls_ctx_new(&next[i], &cfg->tls, err, sizeof(err), warn, sizeof(warn))) {
+			fprintf(stderr,
+				"ringer: TLS reload refused, the certificates in use stay: %s\n",
+				err);
+			while (i--)
+				tls_ctx_free(next[i]);
+			free(next);
+			return;
+		}
+	}
+	if (warn[0])
+		fprintf(stderr, "ringer: warning: %s\n", warn);
+	for (i = 0; i < cfg->shards; i++)
+		tls_ctx_free(__atomic_exchange_n(&shards[i].tls_next, next[i], __ATOMIC_ACQ_REL));
+	free(next);
+	fprintf(stderr, "ringer: reloaded %u certificate%s\n", cfg->tls.n_certs,
+		cfg->tls.n_certs == 1 ? "" : "s");
+}
+
+/*
  * SIGHUP with --upstreams-file: read the file again and publish the new set
  * (the shards pick it up at their next accept); a file that does not parse,
  * or would need more slots than there are, is refused and the set stays.
@@ -356,7 +394,10 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			continue;
 		}
 		if (si.ssi_signo == SIGHUP) {
-			reload_upstreams(cfg, shards);
+			if (cfg->tls_on)
+				reload_tls(cfg, shards);
+			if (cfg->upstreams_path || !cfg->tls_on)
+				reload_upstreams(cfg, shards);
 			continue;
 		}
 		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",

@@ -636,6 +636,48 @@ def test_hostile_peers():
         r.stop()
 
 
+def test_reload():
+    """SIGHUP re-reads the certificate: new handshakes get the new one, a connection open
+    across the reload goes on, sessions resume across it; a bad file is refused with its
+    name and the certificate in use stays."""
+    import shutil
+    cert, key = f"{DIR}/live.pem", f"{DIR}/live.key"
+    shutil.copy(EC[1], cert)
+    shutil.copy(EC[0], key)
+    r = Ringer(cert=(key, cert))
+
+    def subject():
+        out = s_client(r.port, "-servername", "localhost")
+        m = re.search(rb"subject=.*?CN ?= ?([^\s,/]+)", out.stdout)
+        return m.group(1).decode() if m else None
+    try:
+        check(subject() == "localhost", "the first certificate")
+        ctx = client_ctx()
+        held = tls_connect(r.port, ctx)
+        held.sendall(b"a")
+        recv_exact(held, 1)
+        session = held.session
+        shutil.copy(WILD[1], cert)
+        shutil.copy(WILD[0], key)
+        r.proc.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: subject() == "*.wild.test", 3), "after SIGHUP: the new certificate")
+        held.sendall(b"still")
+        check(recv_exact(held, 5) == b"still", "a connection open across the reload")
+        held.close()
+        raw = socket.create_connection(("127.0.0.1", r.port), timeout=10)
+        with ctx.wrap_socket(raw, server_hostname="localhost", session=session) as s:
+            check(s.session_reused, "a session from before the reload did not resume")
+        with open(cert, "w") as f:
+            f.write("not a certificate\n")
+        r.proc.send_signal(signal.SIGHUP)
+        check(wait_for(lambda: any("reload refused" in l for l in r.err), 3),
+              f"a bad certificate file is not refused: {r.err[-2:]}")
+        check(any("live.pem" in l for l in r.err if "refused" in l), "the refusal names the file")
+        check(subject() == "*.wild.test", "after a refused reload: the certificate in use")
+    finally:
+        r.stop()
+
+
 def test_bad_flags():
     """Startup errors name the flag and the file; a flag without its partner exits 2."""
     def start(*args):
@@ -663,7 +705,7 @@ def test_bad_flags():
 TESTS = [test_echo_sizes, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
-         test_client_certificates, test_hostile_peers,
+         test_client_certificates, test_hostile_peers, test_reload,
          test_bad_flags]
 
 if __name__ == "__main__":
