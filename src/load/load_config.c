@@ -11,6 +11,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "request.h"
 
@@ -34,13 +35,16 @@ void load_config_defaults(struct load_config *cfg)
 void load_config_usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s --target HOST:PORT [options]\n"
-		"An io_uring load generator for TCP echo and HTTP/1.1 servers.\n"
+		"Usage: %s URL | --target HOST:PORT [options]\n"
+		"An io_uring load generator for TCP echo and HTTP/1.1 servers, plain or TLS.\n"
 		"\n"
+		"  URL                    http://HOST[:PORT][/PATH] or https://...: mode http,\n"
+		"                         that path and Host (host[:port] as written), TLS for\n"
+		"                         https; ports 80 and 443 by default; the only target\n"
 		"  --target ADDR:PORT     server to load: 127.0.0.1:8080, [::1]:8080, "
 		"localhost:80;\n"
 		"                         several (comma-separated, or the flag again) take\n"
-		"                         the connections round robin\n"
+		"                         the connections round robin; or a URL\n"
 		"  --source ADDR[-ADDR]   bind connections round robin to these source\n"
 		"                         addresses (a range 127.0.0.2-127.0.0.40, or the flag\n"
 		"                         again): each adds a whole ephemeral port range\n"
@@ -49,7 +53,8 @@ void load_config_usage(FILE *f, const char *prog)
 		"                         open and idle (latency is the active ones')\n"
 		"  --mode MODE            http | echo (default http)\n"
 		"  --path PATH            http: request path (default /)\n"
-		"  --host NAME            http: Host header (default the target address)\n"
+		"  --host NAME            http: Host header (default: the URL's host[:port],\n"
+		"                         else the target address)\n"
 		"  --method M             http: request method (default GET)\n"
 		"  --header 'NAME: VALUE' http: a request header, repeatable up to 64; a Host\n"
 		"                         header replaces the default one\n"
@@ -84,7 +89,8 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --connect-timeout TIME give up on a connect after TIME (default 3s)\n"
 		"  --timeout TIME         a connection waiting this long for a response is closed\n"
 		"                         and counted as a timeout (default 10s)\n"
-		"  --churn K              reconnect after every K requests on a connection\n"
+		"  --churn K              reconnect after every K requests on a connection (1: a\n"
+		"                         connect, and a handshake with TLS, per request)\n"
 		"  --no-reconnect         a connection closed after it opened (by the server,\n"
 		"                         a reset, a timeout) stays closed; the run ends when\n"
 		"                         all are. The report tells how long those the server\n"
@@ -98,6 +104,25 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --hdr-log FILE         HdrHistogram interval log (.hlog), one histogram per\n"
 		"                         --interval (default 1s)\n"
 		"  -h, --help             this text\n"
+		"TLS (https:// or --tls):\n"
+		"  --tls                  speak TLS to HOST:PORT targets (echo mode too)\n"
+		"  --sni NAME             the server name sent (default: the target's host\n"
+		"                         name; none for an IP address)\n"
+		"  --alpn LIST|none       protocols offered (default http/1.1 in http mode)\n"
+		"  --tls-min V, --tls-max V  TLS versions allowed: 1.2 or 1.3\n"
+		"  --tls-ciphers LIST     TLS 1.2 cipher list (OpenSSL's syntax)\n"
+		"  --tls-ciphersuites LIST  TLS 1.3 suites\n"
+		"  --tls-groups LIST      key exchange groups, e.g. X25519:P-256\n"
+		"  -k, --insecure         no verification of the server (the default: a\n"
+		"                         benchmark measures the server, not its certificate)\n"
+		"  --cacert FILE          verify the server's chain against this CA and its\n"
+		"                         name against the SNI name\n"
+		"  --cert FILE, --key FILE  a client certificate and its key (PEM)\n"
+		"  --tls-keylog FILE      append the session keys (NSS key log) for Wireshark;\n"
+		"                         a write per handshake: not in a benchmark\n"
+		"  --tls-resume off|tickets  off (default): a full handshake every connection;\n"
+		"                         tickets: a connection resumes the session its\n"
+		"                         thread's last connection got\n"
 		"\n"
 		"TIME is a number with an optional unit: us, ms, s (default), m.\n"
 		"A progress line goes to stderr every second when stderr is a terminal.\n"
@@ -261,6 +286,98 @@ int load_parse_cpus(const char *s, int *cpus, unsigned max)
 	return (int)n;
 }
 
+/* A host name's bytes: letters, digits, '-', '.', '_'. */
+static bool host_name_ok(const char *h, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char ch = h[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_'))
+			return false;
+	}
+	return true;
+}
+
+const char *load_parse_url(const char *s, struct load_url *u)
+{
+	const char *auth, *auth_end, *host, *host_end, *port = NULL, *rest;
+	bool v6 = false;
+	unsigned long p = 0;
+	size_t hlen, plen;
+
+	memset(u, 0, sizeof(*u));
+	if (!strncasecmp(s, "https://", 8)) {
+		u->tls = true;
+		auth = s + 8;
+	} else if (!strncasecmp(s, "http://", 7)) {
+		auth = s + 7;
+	} else {
+		return "not a URL: only http:// and https://";
+	}
+	auth_end = auth + strcspn(auth, "/?#");
+	if (memchr(auth, '@', (size_t)(auth_end - auth)))
+		return "a user name in the URL is not supported";
+	if (*auth == '[') {
+		v6 = true;
+		host = auth + 1;
+		host_end = memchr(host, ']', (size_t)(auth_end - host));
+		if (!host_end)
+			return "an IPv6 address without its ]";
+		if (host_end + 1 < auth_end && host_end[1] != ':')
+			return "something between ] and the port";
+		if (host_end + 1 < auth_end)
+			port = host_end + 2;
+	} else {
+		host = auth;
+		host_end = memchr(auth, ':', (size_t)(auth_end - auth));
+		if (host_end)
+			port = host_end + 1;
+		else
+			host_end = auth_end;
+	}
+	hlen = (size_t)(host_end - host);
+	if (!hlen)
+		return "no host";
+	if (hlen > LOAD_MAX_HOST)
+		return "a host longer than 255 bytes";
+	memcpy(u->host, host, hlen);
+	if (v6) {
+		struct in6_addr a6;
+
+		if (inet_pton(AF_INET6, u->host, &a6) != 1)
+			return "not an IPv6 address between [ and ]";
+	} else if (!host_name_ok(host, hlen)) {
+		return "not a host name or address";
+	}
+	if (port) {
+		if (port == auth_end)
+			return "an empty port";
+		for (const char *q = port; q < auth_end; q++) {
+			if (*q < '0' || *q > '9' || p > 65535)
+				return "a port is a number 1..65535";
+			p = p * 10 + (unsigned long)(*q - '0');
+		}
+		if (!p || p > 65535)
+			return "a port is a number 1..65535";
+	} else {
+		p = u->tls ? 443 : 80;
+	}
+	memcpy(u->authority, auth, (size_t)(auth_end - auth));
+	snprintf(u->addr, sizeof(u->addr), v6 ? "[%s]:%lu" : "%s:%lu", u->host, p);
+	/* The path and query as written, the fragment (never sent) dropped. */
+	rest = auth_end;
+	plen = strcspn(rest, "#");
+	if (plen > LOAD_MAX_PATH - 1)
+		return "a path longer than 1024 bytes";
+	for (size_t i = 0; i < plen; i++)
+		if ((unsigned char)rest[i] <= ' ' || rest[i] == 0x7f)
+			return "a space or control byte in the path (encode it as %20)";
+	snprintf(u->path, sizeof(u->path), "%s%.*s", plen && rest[0] == '/' ? "" : "/", (int)plen,
+		 rest);
+	return NULL;
+}
+
 enum opt_id {
 	OPT_TARGET,
 	OPT_CONNECT_RATE,
@@ -295,6 +412,20 @@ enum opt_id {
 	OPT_JSON_STREAM,
 	OPT_HDR_LOG,
 	OPT_FIND_MAX,
+	OPT_TLS,
+	OPT_SNI,
+	OPT_ALPN,
+	OPT_TLS_MIN,
+	OPT_TLS_MAX,
+	OPT_TLS_CIPHERS,
+	OPT_TLS_CIPHERSUITES,
+	OPT_TLS_GROUPS,
+	OPT_INSECURE,
+	OPT_CACERT,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_TLS_KEYLOG,
+	OPT_TLS_RESUME,
 	OPT_HELP,
 };
 
@@ -332,6 +463,20 @@ static const struct cli_opt options[] = {
 	{"--json-stream", NULL, OPT_JSON_STREAM, false},
 	{"--hdr-log", NULL, OPT_HDR_LOG, true},
 	{"--find-max", NULL, OPT_FIND_MAX, true},
+	{"--tls", NULL, OPT_TLS, false},
+	{"--sni", NULL, OPT_SNI, true},
+	{"--alpn", NULL, OPT_ALPN, true},
+	{"--tls-min", NULL, OPT_TLS_MIN, true},
+	{"--tls-max", NULL, OPT_TLS_MAX, true},
+	{"--tls-ciphers", NULL, OPT_TLS_CIPHERS, true},
+	{"--tls-ciphersuites", NULL, OPT_TLS_CIPHERSUITES, true},
+	{"--tls-groups", NULL, OPT_TLS_GROUPS, true},
+	{"--insecure", "-k", OPT_INSECURE, false},
+	{"--cacert", NULL, OPT_CACERT, true},
+	{"--cert", NULL, OPT_CERT, true},
+	{"--key", NULL, OPT_KEY, true},
+	{"--tls-keylog", NULL, OPT_TLS_KEYLOG, true},
+	{"--tls-resume", NULL, OPT_TLS_RESUME, true},
 	{"--help", "-h", OPT_HELP, false},
 };
 
@@ -395,12 +540,41 @@ static int set_expect(struct load_config *cfg, const char *flag, const char *val
 			flag, val);
 }
 
-/* --target A,B,...: each HOST:PORT; the flag may also repeat. */
+/* A URL target: the only one; its host is looked up here, so a bad name is a bad flag. */
+static int add_url(struct load_config *cfg, const char *flag, const char *val, char *err,
+		   size_t err_len)
+{
+	const char *why;
+	char rerr[160];
+	int ret;
+
+	if (cfg->n_targets)
+		return cli_fail(err, err_len, "%s: '%s': a URL is the only target", flag, val);
+	why = load_parse_url(val, &cfg->url);
+	if (why)
+		return cli_fail(err, err_len, "%s: '%s': %s", flag, val, why);
+	rerr[0] = '\0';
+	ret = net_addr_resolve(cfg->url.addr, &cfg->targets[0], rerr, sizeof(rerr));
+	if (ret)
+		return cli_fail(err, err_len, "%s: '%s': %s", flag, val,
+				rerr[0] ? rerr : "not an address");
+	cfg->target = cfg->targets[0];
+	cfg->target_str = val;
+	cfg->n_targets = 1;
+	cfg->has_url = true;
+	return 0;
+}
+
+/* --target A,B,...: each HOST:PORT; the flag may also repeat. Or one URL. */
 static int add_targets(struct load_config *cfg, const char *flag, const char *val, char *err,
 		       size_t err_len)
 {
 	const char *s = val;
 
+	if (strstr(val, "://"))
+		return add_url(cfg, flag, val, err, err_len);
+	if (cfg->has_url)
+		return cli_fail(err, err_len, "%s: '%s': a URL is the only target", flag, val);
 	for (;;) {
 		const char *end = strchr(s, ',');
 		size_t len = end ? (size_t)(end - s) : strlen(s);
@@ -481,6 +655,35 @@ static int add_sources(struct load_config *cfg, const char *flag, const char *va
 		if (v == ntohl(hi.s_addr))
 			return 0;
 	}
+}
+
+/* --alpn http/1.1,h2 (names of 1..255 visible bytes), or none. */
+static int set_alpn(struct load_config *cfg, const char *flag, const char *val, char *err,
+		    size_t err_len)
+{
+	const char *p = val;
+
+	if (!strcmp(val, "none")) {
+		cfg->tls_s.alpn = "";
+		return 0;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (!len || len > 255 || strlen(val) > 255)
+			break;
+		for (size_t i = 0; i < len; i++)
+			if ((unsigned char)p[i] <= ' ' || (unsigned char)p[i] >= 0x7f)
+				goto out_bad;
+		if (!p[len]) {
+			cfg->tls_s.alpn = val;
+			return 0;
+		}
+		p += len + 1;
+	}
+out_bad:
+	return cli_fail(err, err_len, "%s: '%s' is not a list like http/1.1 or h2,http/1.1", flag,
+			val);
 }
 
 static int apply(struct load_config *cfg, enum opt_id id, const char *flag, const char *val,
@@ -630,6 +833,57 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	case OPT_HELP:
 		cfg->help = true;
 		return 0;
+	case OPT_TLS:
+		cfg->tls = true;
+		return 0;
+	case OPT_SNI:
+		if (!*val || strlen(val) > LOAD_MAX_HOST || !host_name_ok(val, strlen(val)))
+			return cli_fail(err, err_len, "%s: '%s' is not a host name", flag, val);
+		cfg->sni = val;
+		return 0;
+	case OPT_ALPN:
+		return set_alpn(cfg, flag, val, err, err_len);
+	case OPT_TLS_MIN:
+	case OPT_TLS_MAX:
+		if (strcmp(val, "1.2") && strcmp(val, "1.3"))
+			return cli_fail(err, err_len, "%s: '%s' is not 1.2 or 1.3", flag, val);
+		*(id == OPT_TLS_MIN ? &cfg->tls_s.min_version : &cfg->tls_s.max_version) =
+			val[2] == '2' ? 12 : 13;
+		return 0;
+	case OPT_TLS_CIPHERS:
+	case OPT_TLS_CIPHERSUITES:
+	case OPT_TLS_GROUPS:
+		if (!*val)
+			return cli_fail(err, err_len, "%s: an empty list", flag);
+		if (id == OPT_TLS_CIPHERS)
+			cfg->tls_s.ciphers = val;
+		else if (id == OPT_TLS_CIPHERSUITES)
+			cfg->tls_s.ciphersuites = val;
+		else
+			cfg->tls_s.groups = val;
+		return 0;
+	case OPT_INSECURE:
+		return 0; /* the default; said so that a command line reads as it runs */
+	case OPT_CACERT:
+	case OPT_CERT:
+	case OPT_KEY:
+	case OPT_TLS_KEYLOG:
+		if (!*val)
+			return cli_fail(err, err_len, "%s: an empty file name", flag);
+		if (id == OPT_CACERT)
+			cfg->tls_s.ca = val;
+		else if (id == OPT_CERT)
+			cfg->tls_s.cert = val;
+		else if (id == OPT_KEY)
+			cfg->tls_s.key = val;
+		else
+			cfg->tls_s.keylog = val;
+		return 0;
+	case OPT_TLS_RESUME:
+		if (strcmp(val, "off") && strcmp(val, "tickets"))
+			return cli_fail(err, err_len, "%s: '%s' is not off or tickets", flag, val);
+		cfg->tls_s.resume = !strcmp(val, "tickets");
+		return 0;
 	}
 	return cli_fail(err, err_len, "internal: unhandled option %s", flag);
 }
@@ -639,7 +893,94 @@ static int apply(struct load_config *cfg, enum opt_id id, const char *flag, cons
 	(BIT(OPT_METHOD) | BIT(OPT_HEADER) | BIT(OPT_BODY) | BIT(OPT_BODY_FILE) | \
 	 BIT(OPT_REQUESTS_FILE) | BIT(OPT_EXPECT_STATUS))
 #define FROM_FILE (BIT(OPT_METHOD) | BIT(OPT_PATH) | BIT(OPT_BODY) | BIT(OPT_BODY_FILE))
+#define TLS_ONLY                                                                  \
+	(BIT(OPT_SNI) | BIT(OPT_ALPN) | BIT(OPT_TLS_MIN) | BIT(OPT_TLS_MAX) |     \
+	 BIT(OPT_TLS_CIPHERS) | BIT(OPT_TLS_CIPHERSUITES) | BIT(OPT_TLS_GROUPS) | \
+	 BIT(OPT_INSECURE) | BIT(OPT_CACERT) | BIT(OPT_CERT) | BIT(OPT_KEY) |     \
+	 BIT(OPT_TLS_KEYLOG) | BIT(OPT_TLS_RESUME))
 _Static_assert(OPT_HELP < 64, "a flag is one bit of seen");
+
+/*
+ * The URL's consequences, once every flag is in: mode http, its path, TLS
+ * for https. Flags that say otherwise are refused rather than silently lost.
+ */
+static int apply_url(struct load_config *cfg, uint64_t seen, char *err, size_t err_len)
+{
+	if ((seen & BIT(OPT_MODE)) && cfg->mode != LOAD_HTTP)
+		return cli_fail(err, err_len,
+				"--mode echo: a URL is an http target; give an echo server as "
+				"--target HOST:PORT (with --tls for TLS)");
+	if (seen & BIT(OPT_PATH))
+		return cli_fail(err, err_len, "--path: the URL gives the path (%s)", cfg->url.path);
+	if (cfg->requests_file && strcmp(cfg->url.path, "/"))
+		return cli_fail(err, err_len,
+				"--requests-file: the file gives the paths; the URL's path must be "
+				"/, not %s",
+				cfg->url.path);
+	if ((seen & BIT(OPT_TLS)) && !cfg->url.tls)
+		return cli_fail(err, err_len, "--tls: the URL says http://; https:// speaks TLS");
+	cfg->mode = LOAD_HTTP;
+	cfg->path = cfg->url.path;
+	cfg->tls |= cfg->url.tls;
+	return 0;
+}
+
+/* The first target's host as typed, when it is a name (an address gets no SNI). */
+static void default_sni(struct load_config *cfg)
+{
+	const char *t = cfg->target_str, *colon;
+	size_t len;
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (cfg->has_url) {
+		snprintf(cfg->sni_host, sizeof(cfg->sni_host), "%s", cfg->url.host);
+	} else {
+		len = strcspn(t, ",");
+		colon = memrchr(t, ':', len);
+		len = colon ? (size_t)(colon - t) : 0;
+		if (t[0] == '[' || !len || len > LOAD_MAX_HOST)
+			return;
+		memcpy(cfg->sni_host, t, len);
+		cfg->sni_host[len] = '\0';
+	}
+	if (inet_pton(AF_INET, cfg->sni_host, &a4) == 1 ||
+	    inet_pton(AF_INET6, cfg->sni_host, &a6) == 1) {
+		cfg->sni_host[0] = '\0';
+		return;
+	}
+	cfg->sni = cfg->sni_host;
+}
+
+/* TLS flags together: verification one way, a certificate with its key, versions in order. */
+static int check_tls(struct load_config *cfg, uint64_t seen, char *err, size_t err_len)
+{
+	struct tls_client_settings *s = &cfg->tls_s;
+
+	if (!cfg->tls) {
+		if (seen & TLS_ONLY)
+			return cli_fail(err, err_len,
+					"--sni/--alpn/--tls-*/--insecure/--cacert/--cert/--key "
+					"need an https:// URL or --tls");
+		return 0;
+	}
+	if ((seen & BIT(OPT_INSECURE)) && s->ca)
+		return cli_fail(err, err_len, "--insecure and --cacert: choose one");
+	if (!s->cert != !s->key)
+		return cli_fail(err, err_len, "--cert and --key: a client certificate needs both");
+	if (s->min_version && s->max_version && s->min_version > s->max_version)
+		return cli_fail(err, err_len, "--tls-min 1.%u is above --tls-max 1.%u",
+				s->min_version % 10, s->max_version % 10);
+	s->verify = s->ca != NULL;
+	s->what = "TLS";
+	if (!s->alpn && cfg->mode == LOAD_HTTP)
+		s->alpn = "http/1.1";
+	else if (s->alpn && !*s->alpn)
+		s->alpn = NULL; /* --alpn none */
+	if (!cfg->sni)
+		default_sni(cfg);
+	return 0;
+}
 
 int load_config_parse(struct load_config *cfg, int argc, char *const argv[], char *err,
 		      size_t err_len)
@@ -651,9 +992,16 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 
 	for (int i = 0;;) {
 		const char *val;
-		int k = cli_next(options, sizeof(options) / sizeof(options[0]), argc, argv, &i,
-				 &val, err, err_len);
+		int k;
 
+		/* A bare argument is a target, as --target takes it: a URL, as wrk and curl take. */
+		if (i + 1 < argc && argv[i + 1][0] != '-') {
+			if (add_targets(cfg, "the target", argv[++i], err, err_len))
+				return -EINVAL;
+			continue;
+		}
+		k = cli_next(options, sizeof(options) / sizeof(options[0]), argc, argv, &i, &val,
+			     err, err_len);
 		if (k == -1)
 			break;
 		if (k < 0)
@@ -669,7 +1017,13 @@ int load_config_parse(struct load_config *cfg, int argc, char *const argv[], cha
 	if (cfg->help)
 		return 0;
 	if (!cfg->target_str)
-		return cli_fail(err, err_len, "--target HOST:PORT is required");
+		return cli_fail(err, err_len,
+				"a target is required: a URL (https://127.0.0.1:8443/) or --target "
+				"HOST:PORT");
+	if (cfg->has_url && apply_url(cfg, seen, err, err_len))
+		return -EINVAL;
+	if (check_tls(cfg, seen, err, err_len))
+		return -EINVAL;
 	if (seen_size && cfg->mode != LOAD_ECHO)
 		return cli_fail(err, err_len, "--size needs --mode echo");
 	if (seen_path && cfg->mode != LOAD_HTTP)
@@ -802,7 +1156,9 @@ int load_config_requests(const struct load_config *cfg, struct request_set *s, c
 {
 	char host[INET6_ADDRSTRLEN + 8];
 	struct request_extra x = {
-		.host = cfg->host ? cfg->host : net_addr_str(&cfg->target, host, sizeof(host)),
+		.host = cfg->host      ? cfg->host
+			: cfg->has_url ? cfg->url.authority
+				       : net_addr_str(&cfg->target, host, sizeof(host)),
 		.headers = cfg->headers,
 		.n_headers = cfg->n_headers,
 	};

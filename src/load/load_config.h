@@ -14,6 +14,7 @@
 
 #include "ringer/cli.h"
 #include "ringer/net.h"
+#include "ringer/tls.h"
 #include "schedule.h"
 
 #define LOAD_MAX_CPUS	  256
@@ -25,6 +26,20 @@
 #define LOAD_MAX_PATH	  1024
 #define LOAD_MAX_HEADERS  64
 #define LOAD_STATUS_WORDS 10 /* --expect-status: one bit per status code 0..639 */
+#define LOAD_MAX_HOST	  255
+
+/*
+ * A target given as a URL, http://HOST[:PORT][/PATH] or https://...: what
+ * it sets (load_parse_url). The strings are copies, since argv holds the
+ * URL whole.
+ */
+struct load_url {
+	bool tls;			   /* https */
+	char host[LOAD_MAX_HOST + 1];	   /* as written, without brackets: ::1, example.com */
+	char authority[LOAD_MAX_HOST + 9]; /* host[:port] as written: the Host header */
+	char addr[LOAD_MAX_HOST + 9];	   /* HOST:PORT to connect to, 80 or 443 by default */
+	char path[LOAD_MAX_PATH + 1];	   /* "/" when the URL has none; the query kept */
+};
 
 enum load_mode {
 	LOAD_ECHO,
@@ -77,6 +92,14 @@ struct load_config {
 	uint64_t find_bound_ns;
 	bool json;
 	bool help;
+	/* A URL target (the only target then): it sets mode http, the path, Host and https. */
+	bool has_url;
+	struct load_url url;
+	/* TLS (--tls, or https://): every thread builds its client context from tls_s. */
+	bool tls;
+	struct tls_client_settings tls_s;
+	const char *sni;		  /* the name sent, verified with --cacert; NULL: none */
+	char sni_host[LOAD_MAX_HOST + 1]; /* the default SNI: the target's host name */
 };
 
 void load_config_defaults(struct load_config *cfg);
@@ -120,5 +143,13 @@ int load_parse_bound(const char *s, double *pct, uint64_t *ns);
 
 /* "1", "0-3", "0,2,4-5" into cpus; returns how many, or -EINVAL. */
 int load_parse_cpus(const char *s, int *cpus, unsigned max);
+
+/*
+ * "https://example.com:8443/a?b=1", "http://[::1]/", "http://127.0.0.1":
+ * the scheme, host, port (80 or 443 when absent) and path into u. No user
+ * names, no spaces or control bytes; a fragment is dropped. Returns NULL,
+ * or why the string is not such a URL.
+ */
+const char *load_parse_url(const char *s, struct load_url *u);
 
 #endif

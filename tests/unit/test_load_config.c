@@ -3,7 +3,7 @@
  * ringer-load's flags (src/load/load_config.c) for what it sends in HTTP
  * mode: --method, --header, --body, --body-file, --requests-file and
  * --expect-status, each bad value refused in one line naming the flag, and
- * the requests they build.
+ * the requests they build; targets given as URLs, and the TLS flags.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -63,6 +63,22 @@ static int parse(struct load_config *cfg, char *err, ...)
 {
 	char *argv[MAX_ARGS] = {"ringer-load", "--target", "127.0.0.1:8080"};
 	int argc = 3;
+	va_list ap;
+
+	va_start(ap, err);
+	while (argc < MAX_ARGS - 1 && (argv[argc] = va_arg(ap, char *)))
+		argc++;
+	va_end(ap);
+	load_config_defaults(cfg);
+	err[0] = 0;
+	return load_config_parse(cfg, argc, argv, err, 256);
+}
+
+/* Parses the NULL-terminated arguments as given, with no target added. */
+static int parse_bare(struct load_config *cfg, char *err, ...)
+{
+	char *argv[MAX_ARGS] = {"ringer-load"};
+	int argc = 1;
 	va_list ap;
 
 	va_start(ap, err);
@@ -261,6 +277,188 @@ static void requests_files(void **state)
 	assert_non_null(strstr(err, "--body-file /tmp/"));
 }
 
+static void urls_set_mode_path_host_and_tls(void **state)
+{
+	struct load_config cfg;
+	char err[256], addr[64];
+
+	(void)state;
+	/* https: TLS, the path with its query (no fragment), Host as written, no SNI for an IP. */
+	assert_int_equal(
+		parse_bare(&cfg, err, "https://127.0.0.1:8443/a/b?c=1#top", "--mode", "http", NULL),
+		0);
+	assert_true(cfg.has_url && cfg.tls);
+	assert_int_equal(cfg.mode, LOAD_HTTP);
+	assert_int_equal(cfg.n_targets, 1);
+	assert_string_equal(net_addr_str(&cfg.target, addr, sizeof(addr)), "127.0.0.1:8443");
+	assert_string_equal(cfg.path, "/a/b?c=1");
+	assert_null(cfg.sni);
+	assert_string_equal(cfg.tls_s.alpn, "http/1.1");
+	assert_false(cfg.tls_s.verify);
+	assert_false(cfg.tls_s.resume);
+	assert_string_equal(built(&cfg), "GET /a/b?c=1 HTTP/1.1\r\nHost: 127.0.0.1:8443\r\n\r\n");
+	/* Default ports; a name is the SNI; --target takes a URL too. */
+	assert_int_equal(parse_bare(&cfg, err, "--target", "https://localhost", NULL), 0);
+	assert_int_equal(net_addr_port(&cfg.target), 443);
+	assert_string_equal(cfg.path, "/");
+	assert_string_equal(cfg.sni, "localhost");
+	assert_string_equal(built(&cfg), "GET / HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	assert_int_equal(parse_bare(&cfg, err, "http://localhost?q", NULL), 0);
+	assert_false(cfg.tls);
+	assert_int_equal(net_addr_port(&cfg.target), 80);
+	assert_string_equal(built(&cfg), "GET /?q HTTP/1.1\r\nHost: localhost\r\n\r\n");
+	assert_int_equal(parse_bare(&cfg, err, "https://[::1]:9443/x", "--sni", "a.test", NULL), 0);
+	assert_string_equal(net_addr_str(&cfg.target, addr, sizeof(addr)), "[::1]:9443");
+	assert_string_equal(cfg.sni, "a.test");
+	assert_string_equal(built(&cfg), "GET /x HTTP/1.1\r\nHost: [::1]:9443\r\n\r\n");
+	/* --host still names the Host header; a requests file goes with a URL whose path is /. */
+	assert_int_equal(parse_bare(&cfg, err, "http://127.0.0.1:81/", "--host", "h.example", NULL),
+			 0);
+	assert_string_equal(built(&cfg), "GET / HTTP/1.1\r\nHost: h.example\r\n\r\n");
+	assert_int_equal(
+		parse_bare(&cfg, err, "https://127.0.0.1:81", "--requests-file", "r.txt", NULL), 0);
+	/* HOST:PORT as a bare argument, as with --target; --tls for echo, the host name as SNI. */
+	assert_int_equal(parse_bare(&cfg, err, "127.0.0.1:7", "--mode", "echo", NULL), 0);
+	assert_false(cfg.has_url || cfg.tls);
+	assert_int_equal(
+		parse_bare(&cfg, err, "--tls", "--target", "localhost:7", "--mode", "echo", NULL),
+		0);
+	assert_true(cfg.tls);
+	assert_int_equal(cfg.mode, LOAD_ECHO);
+	assert_string_equal(cfg.sni, "localhost");
+	assert_null(cfg.tls_s.alpn);
+	assert_int_equal(parse_bare(&cfg, err, "--tls", "127.0.0.1:7", NULL), 0);
+	assert_null(cfg.sni);
+	assert_string_equal(cfg.tls_s.alpn, "http/1.1");
+}
+
+static void parse_url_refusals(void **state)
+{
+	static const struct {
+		const char *url;
+		const char *why;
+	} r[] = {
+		{"ftp://127.0.0.1/", "not a URL: only http:// and https://"},
+		{"http://", "no host"},
+		{"http:///a", "no host"},
+		{"http://:80/", "no host"},
+		{"http://user:pw@127.0.0.1/", "a user name in the URL is not supported"},
+		{"http://[::1/", "an IPv6 address without its ]"},
+		{"http://[::1]x/", "something between ] and the port"},
+		{"http://[nope]/", "not an IPv6 address between [ and ]"},
+		{"http://a b/", "not a host name or address"},
+		{"http://h:/", "an empty port"},
+		{"http://h:0/", "a port is a number 1..65535"},
+		{"http://h:65536/", "a port is a number 1..65535"},
+		{"http://h:99999999999999999999/", "a port is a number 1..65535"},
+		{"http://h:8x/", "a port is a number 1..65535"},
+		{"http://h/a b", "a space or control byte in the path (encode it as %20)"},
+		{"http://h/a\tb", "a space or control byte in the path (encode it as %20)"},
+	};
+	struct load_url u;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		const char *why = load_parse_url(r[i].url, &u);
+
+		if (!why || strcmp(why, r[i].why))
+			fail_msg("case %zu '%s': got '%s', want '%s'", i, r[i].url,
+				 why ? why : "(accepted)", r[i].why);
+	}
+	assert_null(load_parse_url("HTTPS://Example.COM:8443", &u));
+	assert_true(u.tls);
+	assert_string_equal(u.host, "Example.COM");
+	assert_string_equal(u.authority, "Example.COM:8443");
+	assert_string_equal(u.addr, "Example.COM:8443");
+	assert_string_equal(u.path, "/");
+	assert_null(load_parse_url("http://[::1]", &u));
+	assert_string_equal(u.addr, "[::1]:80");
+	assert_string_equal(u.authority, "[::1]");
+}
+
+static void tls_flags(void **state)
+{
+	struct load_config cfg;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse_bare(&cfg, err, "https://localhost:1/", "--tls-min", "1.2",
+				    "--tls-max", "1.3", "--tls-resume", "tickets", "--cacert",
+				    "ca.pem", "--cert", "c.pem", "--key", "k.pem", "--alpn",
+				    "h2,http/1.1", "--tls-ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256",
+				    "--tls-ciphersuites", "TLS_AES_128_GCM_SHA256", "--tls-groups",
+				    "X25519", "--tls-keylog", "keys.txt", NULL),
+			 0);
+	assert_int_equal(cfg.tls_s.min_version, 12);
+	assert_int_equal(cfg.tls_s.max_version, 13);
+	assert_true(cfg.tls_s.resume);
+	assert_true(cfg.tls_s.verify);
+	assert_string_equal(cfg.tls_s.ca, "ca.pem");
+	assert_string_equal(cfg.tls_s.cert, "c.pem");
+	assert_string_equal(cfg.tls_s.key, "k.pem");
+	assert_string_equal(cfg.tls_s.alpn, "h2,http/1.1");
+	assert_string_equal(cfg.tls_s.ciphers, "ECDHE-ECDSA-AES128-GCM-SHA256");
+	assert_string_equal(cfg.tls_s.ciphersuites, "TLS_AES_128_GCM_SHA256");
+	assert_string_equal(cfg.tls_s.groups, "X25519");
+	assert_string_equal(cfg.tls_s.keylog, "keys.txt");
+	assert_string_equal(cfg.sni, "localhost");
+	/* --insecure is the default said aloud; --alpn none offers nothing. */
+	assert_int_equal(parse_bare(&cfg, err, "https://127.0.0.1:1/", "--insecure", "--alpn",
+				    "none", "--tls-resume", "off", NULL),
+			 0);
+	assert_false(cfg.tls_s.verify || cfg.tls_s.resume);
+	assert_null(cfg.tls_s.alpn);
+}
+
+static void tls_and_url_refusals(void **state)
+{
+	static const struct refusal r[] = {
+		{{NULL}, "a target is required: a URL"},
+		{{"127.0.0.1:1", "--sni", "a"}, "--sni/--alpn/--tls-*/--insecure/--cacert/"},
+		{{"127.0.0.1:1", "--cacert", "ca.pem"}, "--sni/--alpn/--tls-*/--insecure/"},
+		{{"http://127.0.0.1/", "--tls-resume", "tickets"}, "--sni/--alpn/--tls-*/"},
+		{{"https://127.0.0.1/", "--insecure", "--cacert", "ca.pem"},
+		 "--insecure and --cacert: choose one"},
+		{{"https://127.0.0.1/", "--cert", "c.pem"}, "--cert and --key: a client"},
+		{{"https://127.0.0.1/", "--key", "k.pem"}, "--cert and --key: a client"},
+		{{"https://127.0.0.1/", "--tls-min", "1.3", "--tls-max", "1.2"},
+		 "--tls-min 1.3 is above --tls-max 1.2"},
+		{{"https://127.0.0.1/", "--tls-min", "1.1"}, "--tls-min: '1.1' is not 1.2 or 1.3"},
+		{{"https://127.0.0.1/", "--tls-resume", "yes"},
+		 "--tls-resume: 'yes' is not off or tickets"},
+		{{"https://127.0.0.1/", "--alpn", "a b"}, "--alpn: 'a b' is not a list"},
+		{{"https://127.0.0.1/", "--alpn", "h2,"}, "--alpn: 'h2,' is not a list"},
+		{{"https://127.0.0.1/", "--sni", "a b"}, "--sni: 'a b' is not a host name"},
+		{{"https://127.0.0.1/", "--cacert", ""}, "--cacert: an empty file name"},
+		{{"https://127.0.0.1/", "--tls-groups", ""}, "--tls-groups: an empty list"},
+		{{"https://127.0.0.1/", "--mode", "echo"}, "--mode echo: a URL is an http target"},
+		{{"https://127.0.0.1/a", "--path", "/b"}, "--path: the URL gives the path (/a)"},
+		{{"https://127.0.0.1/a", "--requests-file", "r"},
+		 "--requests-file: the file gives"},
+		{{"http://127.0.0.1/", "--tls"}, "--tls: the URL says http://"},
+		{{"https://127.0.0.1/", "http://127.0.0.1/"},
+		 "the target: 'http://127.0.0.1/': a URL is the only target"},
+		{{"127.0.0.1:1", "--target", "http://127.0.0.1/"},
+		 "--target: 'http://127.0.0.1/': a URL is the only target"},
+		{{"http://127.0.0.1/", "127.0.0.1:1"}, "the target: '127.0.0.1:1': a URL is the"},
+		{{"--target", "http://127.0.0.1:0/"}, "--target: 'http://127.0.0.1:0/': a port is"},
+		{{"ws://127.0.0.1/"}, "the target: 'ws://127.0.0.1/': not a URL"},
+		{{"nonsense"}, "the target: 'nonsense' is not HOST:PORT"},
+	};
+	struct load_config cfg;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		const char *const *a = r[i].args;
+		int ret = parse_bare(&cfg, err, a[0], a[1], a[2], a[3], a[4], a[5], NULL);
+
+		if (ret != -EINVAL || strncmp(err, r[i].err, strlen(r[i].err)))
+			fail_msg("case %zu: got %d '%s', want '%s...'", i, ret, err, r[i].err);
+		assert_null(strchr(err, '\n'));
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -269,6 +467,10 @@ int main(void)
 		cmocka_unit_test(expect_status),
 		cmocka_unit_test(bad_values_name_their_flag),
 		cmocka_unit_test(requests_files),
+		cmocka_unit_test(urls_set_mode_path_host_and_tls),
+		cmocka_unit_test(parse_url_refusals),
+		cmocka_unit_test(tls_flags),
+		cmocka_unit_test(tls_and_url_refusals),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
