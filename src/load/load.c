@@ -27,7 +27,13 @@
  *     +------closed(): the engine aborted it (a reset) -----+
  *
  * An lconn reconnects only after closed(), so it holds at most one engine
- * connection at a time.
+ * connection at a time. With TLS (engine_connect_tls), CONNECTING lasts
+ * until the handshake is done: connected() comes after it, and the engine
+ * says when the TCP part ended, so a connection's setup is timed in two
+ * parts (load.h: load_phase). In the open loop a request keeps its intended
+ * send time however long its connection took to set up, so a server slow
+ * to accept or to shake hands shows in the latency of the requests that
+ * waited for it.
  *
  * Requests sent before the warmup ends are answered but not counted; a
  * response is counted when its request was sent inside the measured window
@@ -96,6 +102,12 @@ struct lconn {
 	uint64_t echo_rx;
 	uint64_t last_io_ns;
 	uint64_t retry_ns;
+	/* The current connection's setup (load_phase): started, TCP up, ready, first send. */
+	uint64_t t_start;
+	uint64_t t_tcp;
+	uint64_t t_ready;
+	uint64_t t_first;
+	bool fresh; /* its first response is still to come */
 	struct sched sched;
 	struct http_resp http;
 };
@@ -119,6 +131,7 @@ struct loader {
 	const struct load_config *cfg;
 	struct ring ring;
 	struct engine *engine;
+	struct engine_tls_client *tls; /* this thread's client context (--tls, https) */
 	struct lconn *conns;
 	uint64_t *send_ts; /* closed loop: nconns x pipeline send times */
 	uint32_t *dirty;
@@ -142,6 +155,7 @@ struct loader {
 	uint64_t last_progress_ns;
 	/* --interval: this thread's share of the current interval. */
 	struct hist *ihist;
+	struct hist *iphase;	    /* LOAD_PHASES of them, after ihist */
 	struct load_counters isnap; /* the counters when the interval began */
 	uint64_t ival_k;	    /* the current interval; UINT64_MAX before the first */
 	uint64_t ival_next;	    /* where it ends */
@@ -171,7 +185,8 @@ uint32_t load_thread_active(const struct load_config *cfg, uint32_t first, uint3
 
 uint64_t load_errors(const struct load_counters *c)
 {
-	return c->err_connect + c->err_reset + c->err_timeout + c->err_mismatch + c->err_status;
+	return c->err_connect + c->err_reset + c->err_timeout + c->err_mismatch + c->err_status +
+	       c->err_tls;
 }
 
 static uint32_t lconn_idx(const struct loader *L, const struct lconn *lc)
@@ -235,10 +250,11 @@ static void lose_requests(struct loader *L, struct lconn *lc)
 }
 
 /*
- * Closes lc's connection now (the engine cancels what is in flight, then
- * closes); lc stays CLOSING until the engine's closed() call back.
+ * Closes lc's connection (ENGINE_CLOSE_NOW: the engine cancels what is in
+ * flight, then closes); lc stays CLOSING until the engine's closed() call
+ * back.
  */
-static void begin_close(struct loader *L, struct lconn *lc)
+static void close_how(struct loader *L, struct lconn *lc, enum engine_close how)
 {
 	struct conn *c;
 
@@ -248,7 +264,12 @@ static void begin_close(struct loader *L, struct lconn *lc)
 	set_state(L, lc, C_CLOSING);
 	c = lconn_conn(L, lc);
 	if (c)
-		engine_close(L->engine, c, ENGINE_CLOSE_NOW);
+		engine_close(L->engine, c, how);
+}
+
+static void begin_close(struct loader *L, struct lconn *lc)
+{
+	close_how(L, lc, ENGINE_CLOSE_NOW);
 }
 
 static void fail_conn(struct loader *L, struct lconn *lc, uint64_t *counter)
@@ -286,6 +307,7 @@ static void start_connect(struct loader *L, struct lconn *lc)
 
 	set_state(L, lc, C_CONNECTING);
 	lc->tried = true;
+	lc->t_start = L->now;
 	L->connects_started++;
 	L->connecting = lconn_idx(L, lc);
 	c = engine_connect_from(L->engine, &cfg->targets[global % cfg->n_targets],
@@ -303,6 +325,13 @@ static void start_connect(struct loader *L, struct lconn *lc)
 	tag = conn_mode(c);
 	tag->idx1 = lconn_idx(L, lc) + 1;
 	lc->ref = engine_ref(L->engine, c);
+	if (L->tls && lc->state == C_CONNECTING &&
+	    engine_connect_tls(L->engine, c, L->tls, cfg->sni)) {
+		/* No memory for the connection's TLS state: a failed connect, tried again later. */
+		L->t->c.err_connect++;
+		lc->retry_ns = L->now + RETRY_NS;
+		begin_close(L, lc);
+	}
 }
 
 static void reset_stream(struct lconn *lc)
@@ -358,6 +387,9 @@ static void start_send(struct loader *L, struct lconn *lc, struct conn *c, uint3
 		for (uint32_t i = 0; i < n; i++)
 			ts[(lc->ts_tail + lc->inflight + i) % cfg->pipeline] = L->now;
 	}
+	/* The first response on a new connection is timed from its request's send. */
+	if (!lc->conn_sent)
+		lc->t_first = L->now;
 	if (cfg->mode == LOAD_ECHO) {
 		ptr = L->pattern + (lc->echo_tx + lc->seed) % PATTERN_PERIOD;
 		len = n * cfg->size;
@@ -411,17 +443,84 @@ static void serve(struct loader *L, struct lconn *lc)
 		start_send(L, lc, c, n);
 		return;
 	}
-	/* Churn, or the server's Connection: close: once all is answered, reconnect. */
+	/*
+	 * Churn, or the server's Connection: close: once all is answered,
+	 * reconnect. A TLS connection ends with its close_notify, so the server
+	 * sees a clean end rather than a truncation.
+	 */
 	if (!lc->inflight && (lc->last_call || (L->cfg->churn && lc->conn_sent >= L->cfg->churn))) {
 		lc->retry_ns = L->now;
-		begin_close(L, lc);
+		close_how(L, lc, L->tls ? ENGINE_CLOSE : ENGINE_CLOSE_NOW);
 	}
+}
+
+static uint64_t since(uint64_t later, uint64_t earlier)
+{
+	return later > earlier ? later - earlier : 0;
+}
+
+/* The negotiated version, cipher, group and ALPN of a connection, counted by combination. */
+static void tls_note(struct loader *L, struct lconn *lc)
+{
+	struct load_thread *t = L->t;
+	struct engine_tls_info info;
+	struct conn *c = lconn_conn(L, lc);
+	struct load_tls_kind *k;
+	char group[sizeof(k->group)];
+
+	if (!c || !engine_tls_info(L->engine, c, &info))
+		return;
+	t->c.tls_handshakes++;
+	t->c.tls_resumed += info.resumed;
+	snprintf(group, sizeof(group), "%s", info.group ? info.group : "");
+	for (unsigned i = 0; i < t->n_tls_kinds; i++) {
+		k = &t->tls_kinds[i];
+		if (!strcmp(k->version, info.version) && !strcmp(k->cipher, info.cipher) &&
+		    !strcmp(k->group, group) && !strcmp(k->alpn, info.alpn)) {
+			k->count++;
+			return;
+		}
+	}
+	if (t->n_tls_kinds == LOAD_TLS_KINDS)
+		return; /* the handshake is counted; its combination is one too many to name */
+	k = &t->tls_kinds[t->n_tls_kinds++];
+	/* Copies: a group's name lives in the context, which goes with the thread. */
+	snprintf(k->version, sizeof(k->version), "%s", info.version);
+	snprintf(k->cipher, sizeof(k->cipher), "%s", info.cipher);
+	snprintf(k->group, sizeof(k->group), "%s", group);
+	snprintf(k->alpn, sizeof(k->alpn), "%s", info.alpn);
+	k->count = 1;
+}
+
+/*
+ * A connection's first response was measured: its setup goes to the phase
+ * histograms (load.h), with what TLS negotiated. A connection whose first
+ * response was not measured (the warmup's) is left out of all of them.
+ */
+static void record_setup(struct loader *L, struct lconn *lc)
+{
+	uint64_t v[LOAD_PHASES] = {
+		[LOAD_PH_CONNECT] = since(lc->t_tcp, lc->t_start),
+		[LOAD_PH_TLS] = since(lc->t_ready, lc->t_tcp),
+		[LOAD_PH_FIRST] = since(L->now, lc->t_first),
+	};
+
+	for (unsigned i = 0; i < LOAD_PHASES; i++) {
+		if (i == LOAD_PH_TLS && !L->tls)
+			continue;
+		hist_record(&L->t->phase[i], v[i]);
+		if (L->iphase)
+			hist_record(&L->iphase[i], v[i]);
+	}
+	if (L->tls)
+		tls_note(L, lc);
 }
 
 static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 {
 	struct load_counters *k = &L->t->c;
 	bool counted = lc->inflight_meas == lc->inflight && lc->inflight_meas;
+	bool first = lc->fresh;
 	uint64_t sent;
 
 	if (!lc->inflight) {
@@ -437,6 +536,7 @@ static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 	}
 	lc->seq_done++;
 	lc->inflight--;
+	lc->fresh = false;
 	L->last_progress_ns = L->now;
 	mark_dirty(L, lc);
 	if (!counted)
@@ -448,6 +548,8 @@ static void complete_one(struct loader *L, struct lconn *lc, unsigned status)
 	if (L->ihist)
 		hist_record(L->ihist, L->now > sent ? L->now - sent : 0);
 	k->requests++;
+	if (first)
+		record_setup(L, lc);
 	if (L->cfg->mode == LOAD_HTTP) {
 		k->status[status >= 100 && status < 600 ? status / 100 : 0]++;
 		if (!load_status_ok(L->cfg, status))
@@ -508,30 +610,66 @@ static int lmode_init(struct engine *e, const void *arg, void **data)
 	return 0;
 }
 
+/*
+ * A TLS connection failed after its TCP connect: the thread keeps the
+ * reason of its first, which the report prints once.
+ */
+static void tls_failed(struct loader *L, struct conn *c, int res)
+{
+	struct load_thread *t = L->t;
+	char why[128];
+
+	if (t->tls_error[0])
+		return;
+	if (res == -ETIMEDOUT)
+		snprintf(why, sizeof(why), "the handshake did not finish within --connect-timeout");
+	else if (res != -ECONNABORTED)
+		snprintf(why, sizeof(why), "the connection was reset during the handshake");
+	else if (!engine_tls_error(L->engine, c, why, sizeof(why)))
+		snprintf(why, sizeof(why), "the handshake failed");
+	snprintf(t->tls_error, sizeof(t->tls_error), "%s", why);
+	t->tls_error_ns = L->now;
+}
+
 static void lmode_connected(struct engine *e, struct conn *c, int res)
 {
 	struct loader *L = engine_mode_data(e);
 	struct lconn *lc = lconn_of(L, c);
+	/* With TLS: when the TCP connect ended; 0 when it did not, so the handshake never began. */
+	uint64_t tcp = L->tls ? engine_tls_connect_ns(e, c) : L->now;
 
 	if (lc->state != C_CONNECTING)
 		return;
 	if (res < 0) {
 		/* The engine releases c after this; closed() makes lc IDLE again. */
-		uint64_t *counter = res == -ETIMEDOUT ? &L->t->c.err_timeout : &L->t->c.err_connect;
+		uint64_t *counter = res == -ETIMEDOUT ? &L->t->c.err_timeout
+				    : L->tls && tcp   ? &L->t->c.err_tls
+						      : &L->t->c.err_connect;
 
-		if (!L->stopping)
+		if (!L->stopping) {
 			(*counter)++;
+			if (L->tls && tcp)
+				tls_failed(L, c, res);
+		}
 		lc->retry_ns = L->now + RETRY_NS;
 		set_state(L, lc, C_CLOSING);
 		return;
 	}
 	set_state(L, lc, C_OPEN);
 	reset_stream(lc);
+	lc->t_tcp = tcp;
+	lc->t_ready = L->now;
+	lc->fresh = true;
 	lc->opened = true;
 	lc->last_io_ns = L->now; /* idle since: the report's server closes count from here */
 	L->t->c.connects++;
 	L->last_progress_ns = L->now;
-	mark_dirty(L, lc);
+	/*
+	 * Send now, inside the call back: a TLS handshake's last flight goes
+	 * out right after it, and until that send completes engine_send()
+	 * would refuse, with no call back to say when it may.
+	 */
+	serve(L, lc);
 }
 
 /* Responses: every byte is checked (echo) or parsed (http), and consumed at once. */
@@ -598,10 +736,17 @@ static void lmode_closed(struct engine *e, struct conn *c)
 	struct lconn *lc = lconn_of(L, c);
 
 	if (lc->state == C_OPEN || lc->state == C_CONNECTING) {
-		uint64_t *counter = lc->state == C_OPEN ? &L->t->c.err_reset : &L->t->c.err_connect;
+		/* Reset after the TCP connect, before the TLS handshake's end: a failed handshake. */
+		bool hs = lc->state == C_CONNECTING && L->tls && engine_tls_connect_ns(e, c);
+		uint64_t *counter = lc->state == C_OPEN ? &L->t->c.err_reset
+				    : hs		? &L->t->c.err_tls
+							: &L->t->c.err_connect;
 
-		if (!L->stopping)
+		if (!L->stopping) {
 			(*counter)++;
+			if (hs)
+				tls_failed(L, c, -ECONNRESET);
+		}
 		lose_requests(L, lc);
 		lc->retry_ns = L->now + RETRY_NS;
 	}
@@ -653,11 +798,15 @@ static void ival_add(struct loader *L, uint64_t end_ns)
 		slot->end_ns = 0;
 		memset(&slot->c, 0, sizeof(slot->c));
 		hist_init(&slot->hist);
+		for (unsigned i = 0; i < LOAD_PHASES; i++)
+			hist_init(&slot->phase[i]);
 	}
 	/* load_counters is all uint64_t: the interval's are now minus then. */
 	for (size_t i = 0; i < sizeof(slot->c) / sizeof(uint64_t); i++)
 		sum[i] += now[i] - then[i];
 	hist_merge(&slot->hist, L->ihist);
+	for (unsigned i = 0; i < LOAD_PHASES; i++)
+		hist_merge(&slot->phase[i], &L->iphase[i]);
 	slot->conns += open_conns(L);
 	if (end_ns > slot->end_ns)
 		slot->end_ns = end_ns;
@@ -671,6 +820,8 @@ static void ival_begin(struct loader *L)
 {
 	L->isnap = L->t->c;
 	hist_init(L->ihist);
+	for (unsigned i = 0; i < LOAD_PHASES; i++)
+		hist_init(&L->iphase[i]);
 	L->ival_k++;
 	L->ival_next += L->cfg->interval_ns;
 }
@@ -752,6 +903,9 @@ static void tick(struct loader *L)
 		    L->now - lc->last_io_ns > cfg->timeout_ns)
 			fail_conn(L, lc, &k->err_timeout);
 		else if (lc->state == C_IDLE)
+			mark_dirty(L, lc);
+		/* Closed loop: a send the engine made of its own (TLS) held this one's back. */
+		else if (lc->state == C_OPEN && !lc->inflight && !L->open_loop && i < L->nactive)
 			mark_dirty(L, lc);
 	}
 	owed |= L->held_owed;
@@ -842,6 +996,9 @@ static void loop_once(struct loader *L)
 		serve(L, lc);
 	}
 	L->ndirty = 0;
+	/* Handshakes over the engine's budget wait for the next iteration: do not sleep. */
+	if (engine_pending(L->engine))
+		wake = L->now;
 
 	ret = ring_submit_and_wait_timeout(&L->ring, 1, wake > L->now ? wake - L->now : 0);
 	if (ret < 0 && ret != -ETIME && ret != -EINTR && ret != -EBUSY && ret != -EAGAIN)
@@ -924,8 +1081,9 @@ static int loader_init(struct loader *L, struct load_thread *t)
 		.idle_ms = 0,
 		.sources = cfg->sources,
 		.n_sources = cfg->n_sources,
+		.tls_client = cfg->tls,
 	};
-	char note[160];
+	char note[160], why[sizeof(t->error)];
 	size_t pat_len;
 	int ret;
 
@@ -938,6 +1096,10 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	L->connect_timeout_ms = timeout_ms > UINT32_MAX ? UINT32_MAX : (uint32_t)timeout_ms;
 	hist_init(&t->hist);
 	hist_init(&t->closes);
+	for (unsigned i = 0; i < LOAD_PHASES; i++)
+		hist_init(&t->phase[i]);
+	/* TLS: plaintext in and records out take pool buffers beside the ring's. */
+	p.tls_buffers = cfg->tls ? 2 * p.buf_count : 0;
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
 	if (ret) {
 		fatal(L, ret, "io_uring setup");
@@ -948,14 +1110,29 @@ static int loader_init(struct loader *L, struct load_thread *t)
 		fatal(L, ret, "connection engine setup");
 		goto out_ring;
 	}
+	/* One client context per thread: its sessions are this thread's (OpenSSL locks shared ones). */
+	if (cfg->tls) {
+		ret = engine_tls_client(L->engine, &cfg->tls_s, &L->tls, why, sizeof(why));
+		if (ret) {
+			fatal(L, ret, "TLS client context");
+			if (ret == -EINVAL)
+				snprintf(t->error, sizeof(t->error), "%s", why);
+			goto out_engine;
+		}
+	}
 	pat_len = PATTERN_PERIOD + (size_t)cfg->size * cfg->pipeline + BUF_SIZE;
 	L->conns = calloc(n, sizeof(*L->conns));
 	L->dirty = calloc(n, sizeof(*L->dirty));
 	L->send_ts = calloc((size_t)n * cfg->pipeline, sizeof(*L->send_ts));
 	L->pattern = cfg->mode == LOAD_ECHO ? malloc(pat_len) : NULL;
-	L->ihist = cfg->interval_ns ? malloc(sizeof(*L->ihist)) : NULL;
-	if (L->ihist)
+	/* The interval's latency histogram, then its phases'. */
+	L->ihist = cfg->interval_ns ? malloc((1 + LOAD_PHASES) * sizeof(*L->ihist)) : NULL;
+	if (L->ihist) {
 		hist_init(L->ihist);
+		L->iphase = L->ihist + 1;
+		for (unsigned i = 0; i < LOAD_PHASES; i++)
+			hist_init(&L->iphase[i]);
+	}
 	if (!L->conns || !L->dirty || !L->send_ts || (cfg->mode == LOAD_ECHO && !L->pattern) ||
 	    (cfg->interval_ns && !L->ihist)) {
 		ret = -ENOMEM;
@@ -980,6 +1157,7 @@ out_free:
 	free(L->dirty);
 	free(L->send_ts);
 	free(L->pattern);
+out_engine:
 	engine_destroy(L->engine);
 out_ring:
 	ring_exit(&L->ring);

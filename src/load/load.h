@@ -25,16 +25,45 @@ struct load_counters {
 	uint64_t requests; /* measured responses */
 	uint64_t bytes_rx; /* measured bytes received */
 	uint64_t bytes_tx;
-	uint64_t connects;     /* connections established */
-	uint64_t err_connect;  /* refused, unreachable, ... */
-	uint64_t err_reset;    /* reset or closed with requests outstanding */
-	uint64_t err_timeout;  /* connect or response timeouts */
-	uint64_t err_mismatch; /* echo bytes differ, or HTTP framing broken */
-	uint64_t err_status;   /* measured responses outside 2xx, or --expect-status */
+	uint64_t connects;	 /* connections established */
+	uint64_t err_connect;	 /* refused, unreachable, ... */
+	uint64_t err_reset;	 /* reset or closed with requests outstanding */
+	uint64_t err_timeout;	 /* connect or response timeouts */
+	uint64_t err_mismatch;	 /* echo bytes differ, or HTTP framing broken */
+	uint64_t err_status;	 /* measured responses outside 2xx, or --expect-status */
+	uint64_t err_tls;	 /* TLS handshakes that failed (an alert, verification, not TLS) */
+	uint64_t tls_handshakes; /* of connections that carried measured requests (load_phase) */
+	uint64_t tls_resumed;	 /* ... that resumed a session */
 	uint64_t status[LOAD_STATUS_CLASSES];
 	uint64_t server_closes; /* connections with nothing outstanding the server closed */
 	uint64_t loops;
 	uint64_t cqes;
+};
+
+/*
+ * A connection's setup, timed apart from its requests: the TCP connect
+ * (from its start to the kernel's answer), the TLS handshake (from there to
+ * its end) and the first response (from the first request's send on the
+ * new connection to its end). Recorded once per connection, when its first
+ * response is measured, so the counts are those of the connections that
+ * carried measured requests.
+ */
+enum load_phase {
+	LOAD_PH_CONNECT,
+	LOAD_PH_TLS,
+	LOAD_PH_FIRST,
+	LOAD_PHASES,
+};
+
+/* What TLS negotiated: a thread keeps the first LOAD_TLS_KINDS combinations it saw, counted. */
+#define LOAD_TLS_KINDS 8
+
+struct load_tls_kind {
+	char version[16];
+	char cipher[64];
+	char group[32];
+	char alpn[32];
+	uint64_t count;
 };
 
 /*
@@ -53,6 +82,7 @@ struct load_ival {
 	uint64_t end_ns;      /* where it ended: its boundary, or the run's end */
 	struct load_counters c;
 	struct hist hist;
+	struct hist phase[LOAD_PHASES];
 };
 
 /* What every thread reads; written before the threads start, except where noted. */
@@ -99,6 +129,11 @@ struct load_thread {
 	 * unit-free, and microseconds reach idle timeouts of hours.
 	 */
 	struct hist closes;
+	struct hist phase[LOAD_PHASES]; /* ns */
+	struct load_tls_kind tls_kinds[LOAD_TLS_KINDS];
+	unsigned n_tls_kinds;
+	char tls_error[160];   /* why the first TLS handshake that failed did */
+	uint64_t tls_error_ns; /* when */
 };
 
 /* Builds what the threads share; reqs (http) is borrowed for the run. Returns 0 or -errno. */

@@ -88,7 +88,13 @@ struct row {
 	double target; /* open loop: the plan's requests/s over the interval */
 	uint64_t p[4]; /* p50, p90, p99, p99.9 (ns) */
 	uint64_t max;
+	/* The setup of the connections whose first response came in the interval (load_phase). */
+	uint64_t ph_n[LOAD_PHASES];
+	uint64_t ph[LOAD_PHASES][5]; /* p50, p90, p99, p99.9, max (ns) */
+	bool tls;		     /* the run speaks TLS: tls_handshake is one of them */
 };
+
+static const char *const phase_names[LOAD_PHASES] = {"connect", "tls_handshake", "first_response"};
 
 /*
  * A thread's connections live in its ring's fixed-file table, which the
@@ -116,6 +122,12 @@ struct result {
 	struct load_counters c;
 	struct hist *hist;
 	struct hist *closes; /* idle time (us) of connections the server closed; NULL: not kept */
+	struct hist *phase;  /* LOAD_PHASES connection setup histograms; NULL: not kept */
+	struct load_tls_kind
+		kinds[LOAD_TLS_KINDS]; /* what TLS negotiated, thread 0's first first */
+	unsigned n_kinds;
+	char tls_error[160]; /* the first TLS handshake failure's reason */
+	uint64_t tls_error_ns;
 	double seconds;
 	double user_s;
 	double sys_s;
@@ -136,6 +148,46 @@ static const double row_pcts[] = {50.0, 90.0, 99.0, 99.9};
 /* Above this, the client's own cores were the limit, not the server. */
 #define CLIENT_BOUND 0.90
 
+/*
+ * The client-bound warning's reason: the client's own CPU, with what TLS
+ * adds to it, and what verification costs, which grows with the server's
+ * choice of key.
+ */
+static const char *client_bound_why(const struct load_config *cfg)
+{
+	if (!cfg->tls)
+		return "";
+	if (cfg->tls_s.verify)
+		return "; TLS handshakes and encryption are the client's work too, and with "
+		       "--cacert "
+		       "every full handshake verifies the server's chain: with ECDSA, verifying a "
+		       "signature costs the client more than making it costs the server";
+	return "; TLS handshakes and encryption are the client's work too";
+}
+
+/* Adds one thread's TLS combinations to r's. */
+static void add_kinds(struct result *r, const struct load_thread *t)
+{
+	for (unsigned i = 0; i < t->n_tls_kinds; i++) {
+		const struct load_tls_kind *k = &t->tls_kinds[i];
+		unsigned j;
+
+		for (j = 0; j < r->n_kinds; j++)
+			if (!strcmp(r->kinds[j].version, k->version) &&
+			    !strcmp(r->kinds[j].cipher, k->cipher) &&
+			    !strcmp(r->kinds[j].group, k->group) &&
+			    !strcmp(r->kinds[j].alpn, k->alpn))
+				break;
+		if (j < r->n_kinds)
+			r->kinds[j].count += k->count;
+		else if (r->n_kinds < LOAD_TLS_KINDS)
+			r->kinds[r->n_kinds++] = *k;
+	}
+	if (t->tls_error[0] && (!r->tls_error[0] || t->tls_error_ns < r->tls_error_ns)) {
+		snprintf(r->tls_error, sizeof(r->tls_error), "%s", t->tls_error);
+		r->tls_error_ns = t->tls_error_ns;
+	}
+}
 static void add_counters(struct load_counters *a, const struct load_counters *b)
 {
 	const uint64_t *src = (const uint64_t *)b;
@@ -215,13 +267,63 @@ static const char *status_error_name(const struct load_config *cfg, bool json)
 static const double pcts[] = {50.0, 90.0, 99.0, 99.9, 99.99};
 static const char *const pct_names[] = {"p50", "p90", "p99", "p99.9", "p99.99"};
 
+static void print_phases(const struct load_config *cfg, const struct result *r, FILE *f);
+static void print_tls(const struct load_counters *c, const struct result *r, FILE *f);
+
+/* The connections' setup, apart from the requests' latency. */
+static void print_phases(const struct load_config *cfg, const struct result *r, FILE *f)
+{
+	static const char *const label[LOAD_PHASES] = {"connect", "tls handshake",
+						       "first response"};
+
+	fprintf(f, "  setup (ms)    of the %llu connections that carried measured requests\n",
+		(unsigned long long)r->phase[LOAD_PH_CONNECT].total);
+	for (unsigned k = 0; k < LOAD_PHASES; k++) {
+		const struct hist *h = &r->phase[k];
+
+		if (k == LOAD_PH_TLS && !cfg->tls)
+			continue;
+		fprintf(f, "    %-15s", label[k]);
+		for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
+			fprintf(f, " %s %.3f,", pct_names[i],
+				(double)hist_percentile(h, pcts[i]) / 1e6);
+		fprintf(f, " max %.3f\n", h->total ? (double)h->max / 1e6 : 0.0);
+	}
+}
+
+/* What TLS negotiated (the first combination, then any other), and how often it resumed. */
+static void print_tls(const struct load_counters *c, const struct result *r, FILE *f)
+{
+	fputs("  tls          ", f);
+	if (r->n_kinds) {
+		const struct load_tls_kind *k = &r->kinds[0];
+
+		fprintf(f, " %s %s %s%s%s,", k->version, k->cipher, k->group[0] ? k->group : "-",
+			k->alpn[0] ? " ALPN " : "", k->alpn);
+	}
+	fprintf(f, " %llu handshakes, %llu resumed (%.1f %%)\n",
+		(unsigned long long)c->tls_handshakes, (unsigned long long)c->tls_resumed,
+		c->tls_handshakes ? 100.0 * (double)c->tls_resumed / (double)c->tls_handshakes
+				  : 0.0);
+	for (unsigned i = 1; i < r->n_kinds; i++) {
+		const struct load_tls_kind *k = &r->kinds[i];
+
+		fprintf(f, "                also %s %s %s%s%s: %llu handshakes\n", k->version,
+			k->cipher, k->group[0] ? k->group : "-", k->alpn[0] ? " ALPN " : "",
+			k->alpn, (unsigned long long)k->count);
+	}
+	if (r->n_kinds > 1)
+		fprintf(f, "                (the first: %llu handshakes)\n",
+			(unsigned long long)r->kinds[0].count);
+}
+
 static void print_text(const struct load_config *cfg, const struct result *r, FILE *f)
 {
 	const struct load_counters *c = &r->c;
 	char addr[64];
 
-	fprintf(f, "ringer-load: %s %s", cfg->mode == LOAD_HTTP ? "http" : "echo",
-		net_addr_str(&cfg->target, addr, sizeof(addr)));
+	fprintf(f, "ringer-load: %s%s %s", cfg->mode == LOAD_HTTP ? "http" : "echo",
+		cfg->tls ? " over TLS" : "", net_addr_str(&cfg->target, addr, sizeof(addr)));
 	if (cfg->n_targets > 1)
 		fprintf(f, " (and %u more targets)", cfg->n_targets - 1);
 	if (cfg->mode == LOAD_HTTP)
@@ -240,13 +342,16 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 	fprintf(f, "  transfer      %.2f MB in (%.2f MB/s), %.2f MB out (%.2f MB/s)\n",
 		(double)c->bytes_rx / 1e6, (double)c->bytes_rx / 1e6 / r->seconds,
 		(double)c->bytes_tx / 1e6, (double)c->bytes_tx / 1e6 / r->seconds);
-	fprintf(f,
-		"  errors        %llu (connect %llu, reset %llu, timeout %llu, mismatch %llu, "
-		"%s %llu)\n",
-		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
+	fprintf(f, "  errors        %llu (connect %llu, ", (unsigned long long)load_errors(c),
+		(unsigned long long)c->err_connect);
+	if (cfg->tls)
+		fprintf(f, "tls handshake %llu, ", (unsigned long long)c->err_tls);
+	fprintf(f, "reset %llu, timeout %llu, mismatch %llu, %s %llu)\n",
 		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
 		(unsigned long long)c->err_mismatch, status_error_name(cfg, false),
 		(unsigned long long)c->err_status);
+	if (r->tls_error[0])
+		fprintf(f, "  tls error     %s (the first)\n", r->tls_error);
 	if (cfg->mode == LOAD_HTTP) {
 		fprintf(f, "  status        1xx %llu, 2xx %llu, 3xx %llu, 4xx %llu, 5xx %llu",
 			(unsigned long long)c->status[1], (unsigned long long)c->status[2],
@@ -277,6 +382,10 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 		fprintf(f, " %s %.3f,", pct_names[i],
 			(double)hist_percentile(r->hist, pcts[i]) / 1e6);
 	fprintf(f, " max %.3f\n", (double)r->hist->max / 1e6);
+	if (r->phase)
+		print_phases(cfg, r, f);
+	if (cfg->tls)
+		print_tls(c, r, f);
 	fprintf(f,
 		"  client cpu    user %.3f s, sys %.3f s, %.2f us/request, %.0f %% of %u core%s\n",
 		r->user_s, r->sys_s,
@@ -285,9 +394,9 @@ static void print_text(const struct load_config *cfg, const struct result *r, FI
 	if (r->busy > CLIENT_BOUND)
 		fprintf(f,
 			"  WARNING: the client's own CPU was at %.0f %%: these figures may show "
-			"the "
-			"client's limit, not the server's (add --threads, or another machine)\n",
-			r->busy * 100);
+			"the client's limit, not the server's%s (add --threads, or another "
+			"machine)\n",
+			r->busy * 100, client_bound_why(cfg));
 	fprintf(f, "\n  Detailed percentile spectrum (ms):\n");
 	hist_print_percentiles(r->hist, f, 1e6, 5);
 }
@@ -338,6 +447,54 @@ static void print_json_what(const struct load_config *cfg, FILE *f)
 
 static void json_row(FILE *f, const struct row *w, const char *first);
 
+/* "NAME_us":{"count","min","mean","stddev","p50",...,"max"}, and a comma. */
+static void json_hist(FILE *f, const char *name, const struct hist *h)
+{
+	fprintf(f, "\"%s_us\":{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f,\"stddev\":%.3f,", name,
+		(unsigned long long)h->total, h->total ? (double)h->min / 1e3 : 0.0,
+		hist_mean(h) / 1e3, hist_stddev(h) / 1e3);
+	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
+		fprintf(f, "\"%s\":%.3f,", pct_names[i], (double)hist_percentile(h, pcts[i]) / 1e3);
+	fprintf(f, "\"max\":%.3f},", h->total ? (double)h->max / 1e3 : 0.0);
+}
+
+/* "tls":{...}: the first combination negotiated, the counts, every combination seen. */
+static void json_tls(FILE *f, const struct load_counters *c, const struct result *r)
+{
+	const struct load_tls_kind *k = r->n_kinds ? &r->kinds[0] : NULL;
+
+	fputs("\"tls\":{\"version\":", f);
+	json_string(f, k ? k->version : "", k ? strlen(k->version) : 0);
+	fputs(",\"cipher\":", f);
+	json_string(f, k ? k->cipher : "", k ? strlen(k->cipher) : 0);
+	fputs(",\"group\":", f);
+	json_string(f, k ? k->group : "", k ? strlen(k->group) : 0);
+	fputs(",\"alpn\":", f);
+	json_string(f, k ? k->alpn : "", k ? strlen(k->alpn) : 0);
+	fprintf(f, ",\"handshakes\":%llu,\"resumed\":%llu,\"resumed_ratio\":%.6f,",
+		(unsigned long long)c->tls_handshakes, (unsigned long long)c->tls_resumed,
+		c->tls_handshakes ? (double)c->tls_resumed / (double)c->tls_handshakes : 0.0);
+	fputs("\"negotiated\":[", f);
+	for (unsigned i = 0; i < r->n_kinds; i++) {
+		k = &r->kinds[i];
+		fputs(i ? ",{\"version\":" : "{\"version\":", f);
+		json_string(f, k->version, strlen(k->version));
+		fputs(",\"cipher\":", f);
+		json_string(f, k->cipher, strlen(k->cipher));
+		fputs(",\"group\":", f);
+		json_string(f, k->group, strlen(k->group));
+		fputs(",\"alpn\":", f);
+		json_string(f, k->alpn, strlen(k->alpn));
+		fprintf(f, ",\"count\":%llu}", (unsigned long long)k->count);
+	}
+	fputs("],\"first_error\":", f);
+	if (r->tls_error[0])
+		json_string(f, r->tls_error, strlen(r->tls_error));
+	else
+		fputs("null", f);
+	fputs("},", f);
+}
+
 static void print_json(const struct load_config *cfg, const struct result *r, FILE *f)
 {
 	const struct load_counters *c = &r->c;
@@ -349,6 +506,11 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 	fprintf(f, "\"targets\":%u,", cfg->n_targets);
 	fprintf(f, "\"mode\":\"%s\",\"target\":\"%s\",", cfg->mode == LOAD_HTTP ? "http" : "echo",
 		net_addr_str(&cfg->target, addr, sizeof(addr)));
+	if (cfg->has_url) {
+		fputs("\"url\":", f);
+		json_string(f, cfg->target_str, strlen(cfg->target_str));
+		fputc(',', f);
+	}
 	if (cfg->mode == LOAD_HTTP) {
 		print_json_what(cfg, f);
 	} else {
@@ -369,26 +531,24 @@ static void print_json(const struct load_config *cfg, const struct result *r, FI
 		(double)c->bytes_rx / 1e6 / r->seconds, (double)c->bytes_tx / 1e6 / r->seconds,
 		(unsigned long long)c->connects, r->connect_s, cfg->active);
 	fprintf(f,
-		"\"errors\":{\"total\":%llu,\"connect\":%llu,\"reset\":%llu,\"timeout\":%llu,"
-		"\"mismatch\":%llu,\"%s\":%llu},",
+		"\"errors\":{\"total\":%llu,\"connect\":%llu,\"tls_handshake\":%llu,\"reset\":%llu,"
+		"\"timeout\":%llu,\"mismatch\":%llu,\"%s\":%llu},",
 		(unsigned long long)load_errors(c), (unsigned long long)c->err_connect,
-		(unsigned long long)c->err_reset, (unsigned long long)c->err_timeout,
-		(unsigned long long)c->err_mismatch, status_error_name(cfg, true),
-		(unsigned long long)c->err_status);
+		(unsigned long long)c->err_tls, (unsigned long long)c->err_reset,
+		(unsigned long long)c->err_timeout, (unsigned long long)c->err_mismatch,
+		status_error_name(cfg, true), (unsigned long long)c->err_status);
 	fprintf(f,
 		"\"status\":{\"other\":%llu,\"1xx\":%llu,\"2xx\":%llu,\"3xx\":%llu,\"4xx\":%llu,"
 		"\"5xx\":%llu},",
 		(unsigned long long)c->status[0], (unsigned long long)c->status[1],
 		(unsigned long long)c->status[2], (unsigned long long)c->status[3],
 		(unsigned long long)c->status[4], (unsigned long long)c->status[5]);
-	fprintf(f, "\"latency_us\":{\"count\":%llu,\"min\":%.3f,\"mean\":%.3f,\"stddev\":%.3f,",
-		(unsigned long long)r->hist->total,
-		r->hist->total ? (double)r->hist->min / 1e3 : 0.0, hist_mean(r->hist) / 1e3,
-		hist_stddev(r->hist) / 1e3);
-	for (size_t i = 0; i < sizeof(pcts) / sizeof(pcts[0]); i++)
-		fprintf(f, "\"%s\":%.3f,", pct_names[i],
-			(double)hist_percentile(r->hist, pcts[i]) / 1e3);
-	fprintf(f, "\"max\":%.3f},", (double)r->hist->max / 1e3);
+	json_hist(f, "latency", r->hist);
+	for (unsigned k = 0; r->phase && k < LOAD_PHASES; k++)
+		if (k != LOAD_PH_TLS || cfg->tls)
+			json_hist(f, phase_names[k], &r->phase[k]);
+	if (cfg->tls)
+		json_tls(f, c, r);
 	fprintf(f,
 		"\"cpu\":{\"user_s\":%.6f,\"sys_s\":%.6f,\"us_per_request\":%.4f,\"busy\":%.4f,"
 		"\"client_bound\":%s},",
@@ -435,24 +595,51 @@ static double tv_s(struct timeval tv)
 	return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static void print_row_head(FILE *f)
+/*
+ * Rows show the connections' setup too when connections come and go in the
+ * run (--churn) or cost a handshake (TLS): how many were set up, and p50/p99
+ * of each phase.
+ */
+static bool row_phases(const struct load_config *cfg)
 {
-	fprintf(f, "  %8s %10s %10s %7s %6s %9s %9s %9s %9s %9s\n", "time(s)", "requests", "req/s",
-		"errors", "conns", "p50(ms)", "p90(ms)", "p99(ms)", "p99.9(ms)", "max(ms)");
+	return cfg->tls || cfg->churn;
 }
 
-static void print_row(FILE *f, const struct row *w)
+static void print_row_head(const struct load_config *cfg, FILE *f)
 {
-	fprintf(f, "  %8.3f %10llu %10.1f %7llu %6u %9.3f %9.3f %9.3f %9.3f %9.3f\n",
+	fprintf(f, "  %8s %10s %10s %7s %6s %9s %9s %9s %9s %9s", "time(s)", "requests", "req/s",
+		"errors", "conns", "p50(ms)", "p90(ms)", "p99(ms)", "p99.9(ms)", "max(ms)");
+	if (row_phases(cfg)) {
+		fprintf(f, " %6s %9s %9s", "new", "conn-p50", "conn-p99");
+		if (cfg->tls)
+			fprintf(f, " %9s %9s", "tls-p50", "tls-p99");
+		fprintf(f, " %9s %9s", "1st-p50", "1st-p99");
+	}
+	fputc('\n', f);
+}
+
+static void print_row(const struct load_config *cfg, FILE *f, const struct row *w)
+{
+	fprintf(f, "  %8.3f %10llu %10.1f %7llu %6u %9.3f %9.3f %9.3f %9.3f %9.3f",
 		w->t_s + w->dur_s, (unsigned long long)w->requests,
 		w->dur_s > 0 ? (double)w->requests / w->dur_s : 0.0, (unsigned long long)w->errors,
 		w->conns, (double)w->p[0] / 1e6, (double)w->p[1] / 1e6, (double)w->p[2] / 1e6,
 		(double)w->p[3] / 1e6, (double)w->max / 1e6);
+	if (row_phases(cfg)) {
+		fprintf(f, " %6llu", (unsigned long long)w->ph_n[LOAD_PH_CONNECT]);
+		for (unsigned k = 0; k < LOAD_PHASES; k++)
+			if (k != LOAD_PH_TLS || cfg->tls)
+				fprintf(f, " %9.3f %9.3f", (double)w->ph[k][0] / 1e6,
+					(double)w->ph[k][2] / 1e6);
+	}
+	fputc('\n', f);
 }
 
 /* One row as a JSON object; first: members that go before the row's own. */
 static void json_row(FILE *f, const struct row *w, const char *first)
 {
+	static const char *const ph_pcts[] = {"p50", "p90", "p99", "p99.9", "max"};
+
 	fprintf(f,
 		"{%s\"t_s\":%.6f,\"duration_s\":%.6f,\"requests\":%llu,\"requests_per_s\":%.3f,"
 		"\"errors\":%llu,\"connections\":%u,\"target_rate\":%.3f,\"latency_us\":{",
@@ -461,7 +648,18 @@ static void json_row(FILE *f, const struct row *w, const char *first)
 		w->conns, w->target);
 	for (size_t i = 0; i < 4; i++)
 		fprintf(f, "\"%s\":%.3f,", pct_names[i], (double)w->p[i] / 1e3);
-	fprintf(f, "\"max\":%.3f}}", (double)w->max / 1e3);
+	fprintf(f, "\"max\":%.3f}", (double)w->max / 1e3);
+	/* The phases kept (tls_handshake with TLS only), with how many connections each. */
+	for (unsigned k = 0; k < LOAD_PHASES; k++) {
+		if (k == LOAD_PH_TLS && !w->tls)
+			continue;
+		fprintf(f, ",\"%s_us\":{\"count\":%llu", phase_names[k],
+			(unsigned long long)w->ph_n[k]);
+		for (size_t i = 0; i < 5; i++)
+			fprintf(f, ",\"%s\":%.3f", ph_pcts[i], (double)w->ph[k][i] / 1e3);
+		fputc('}', f);
+	}
+	fputc('}', f);
 }
 
 /*
@@ -509,6 +707,15 @@ static void add_row(const struct load_config *cfg, struct result *r, const struc
 	for (size_t i = 0; i < 4; i++)
 		w.p[i] = hist_percentile(&iv->hist, row_pcts[i]);
 	w.max = iv->hist.total ? iv->hist.max : 0;
+	w.tls = cfg->tls;
+	for (unsigned k = 0; k < LOAD_PHASES; k++) {
+		const struct hist *h = &iv->phase[k];
+
+		w.ph_n[k] = h->total;
+		for (size_t i = 0; i < 4; i++)
+			w.ph[k][i] = hist_percentile(h, row_pcts[i]);
+		w.ph[k][4] = h->total ? h->max : 0;
+	}
 	if (r->hlog_f && !r->hlog_err)
 		hlog_row(r, mstart, iv, &w);
 	if (cfg->print_intervals) {
@@ -518,8 +725,8 @@ static void add_row(const struct load_config *cfg, struct result *r, const struc
 			fflush(stdout);
 		} else if (!cfg->json) {
 			if (!r->nrows)
-				print_row_head(stdout);
-			print_row(stdout, &w);
+				print_row_head(cfg, stdout);
+			print_row(cfg, stdout, &w);
 			fflush(stdout);
 		}
 	}
@@ -578,6 +785,8 @@ static int run_once(const struct load_config *cfg, struct result *r)
 	hist_init(r->hist);
 	if (r->closes)
 		hist_init(r->closes);
+	for (unsigned k = 0; r->phase && k < LOAD_PHASES; k++)
+		hist_init(&r->phase[k]);
 	for (unsigned i = 0; i < cfg->threads; i++) {
 		uint32_t base = cfg->connections / cfg->threads,
 			 rem = cfg->connections % cfg->threads;
@@ -623,6 +832,9 @@ static int run_once(const struct load_config *cfg, struct result *r)
 		hist_merge(r->hist, &th[i].hist);
 		if (r->closes)
 			hist_merge(r->closes, &th[i].closes);
+		for (unsigned k = 0; r->phase && k < LOAD_PHASES; k++)
+			hist_merge(&r->phase[k], &th[i].phase[k]);
+		add_kinds(r, &th[i]);
 		secs = th[i].measure_end_ns > th[i].measure_start_ns
 			       ? th[i].measure_end_ns - th[i].measure_start_ns
 			       : 0;
@@ -694,13 +906,14 @@ static int run(const struct load_config *cfg)
 	int status;
 
 	memset(&r, 0, sizeof(r));
-	/* One allocation: the latency histogram, then the server closes' one. */
-	r.hist = malloc(2 * sizeof(*r.hist));
+	/* One allocation: the latency histogram, the server closes' one, the setup phases'. */
+	r.hist = malloc((2 + LOAD_PHASES) * sizeof(*r.hist));
 	if (!r.hist) {
 		fprintf(stderr, "ringer-load: out of memory\n");
 		return 1;
 	}
 	r.closes = r.hist + 1;
+	r.phase = r.hist + 2;
 	if (cfg->hdr_log) {
 		r.hlog_f = fopen(cfg->hdr_log, "w");
 		if (!r.hlog_f) {
@@ -716,8 +929,12 @@ static int run(const struct load_config *cfg)
 	if (r.busy > CLIENT_BOUND && cfg->json)
 		fprintf(stderr,
 			"ringer-load: warning: the client's own CPU was at %.0f %%: the figures "
-			"may show the client's limit, not the server's\n",
-			r.busy * 100);
+			"may show the client's limit, not the server's%s\n",
+			r.busy * 100, client_bound_why(cfg));
+	/* Said once, however many failed: the reason the first failed handshake gave. */
+	if (r.tls_error[0])
+		fprintf(stderr, "ringer-load: the first TLS handshake that failed: %s\n",
+			r.tls_error);
 	if (cfg->json)
 		print_json(cfg, &r, stdout);
 	else
@@ -844,6 +1061,42 @@ static int find_max(const struct load_config *cfg)
 	return status == EXIT_MISMATCH ? EXIT_MISMATCH : 0;
 }
 
+/*
+ * The TLS files, checked before anything starts: one that cannot be read,
+ * or that OpenSSL refuses (not PEM, a key that does not match), is a bad
+ * flag, said in one line.
+ */
+static int check_tls_files(const struct load_config *cfg)
+{
+	const struct {
+		const char *flag, *path;
+	} files[] = {
+		{"--cacert", cfg->tls_s.ca},
+		{"--cert", cfg->tls_s.cert},
+		{"--key", cfg->tls_s.key},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		int fd;
+
+		if (!files[i].path)
+			continue;
+		fd = open(files[i].path, O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			fprintf(stderr, "ringer-load: %s %s: %s\n", files[i].flag, files[i].path,
+				strerror(errno));
+			return -1;
+		}
+		close(fd);
+	}
+	if (tls_client_check(&cfg->tls_s, err, sizeof(err))) {
+		fprintf(stderr, "ringer-load: %s\n", err);
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct load_config cfg;
@@ -860,6 +1113,8 @@ int main(int argc, char **argv)
 		load_config_usage(stdout, "ringer-load");
 		return 0;
 	}
+	if (cfg.tls && check_tls_files(&cfg))
+		return EXIT_USAGE;
 	/* The request files are part of the flags: a bad one is exit 2, before any connect. */
 	request_set_init(&requests);
 	if (cfg.mode == LOAD_HTTP) {
