@@ -582,6 +582,100 @@ def test_tls_both_sides():
         up.close()
 
 
+def start_peer(argv, port, what):
+    """A server nobody here wrote, in the foreground; returns it once port listens."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def up():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    if not wait_for(up, 10):
+        proc.kill()
+        raise RuntimeError(f"{what} did not start: {proc.stdout.read()[-800:]}")
+    return proc
+
+
+def stop_peer(proc):
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_haproxy_and_nginx_peers():
+    """HAProxy as a TLS client in front of ringer (echo), and HAProxy and nginx as TLS
+    servers behind ringer's proxy: each side of ringer's TLS against another's."""
+    both = f"{DIR}/both.pem"
+    with open(both, "w") as f:
+        f.write(open(EC[1]).read() + open(EC[0]).read())
+    peers = []
+    r = Ringer()
+    try:
+        front = free_port()
+        cfg = f"{DIR}/front.cfg"
+        with open(cfg, "w") as f:
+            f.write("defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 30s\n"
+                    "  timeout server 30s\n"
+                    f"listen fe\n  bind 127.0.0.1:{front}\n"
+                    f"  server r 127.0.0.1:{r.port} ssl verify required ca-file {EC[1]}"
+                    " sni str(localhost)\n")
+        peers.append(start_peer(["haproxy", "-db", "-f", cfg], front, "haproxy"))
+        data = os.urandom(200_000)
+        check(plain_echo(front, data) == data, "HAProxy (ssl, verify required) -> ringer echo")
+        check(r.metric("ringer_tls_handshakes_total") >= 1, "ringer saw no handshake from HAProxy")
+    finally:
+        r.stop()
+        for p in peers:
+            stop_peer(p)
+    peers = []
+    hp, ng = free_port(), free_port()
+    cfg = f"{DIR}/back.cfg"
+    with open(cfg, "w") as f:
+        f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
+                "  timeout server 30s\n"
+                f"frontend fe\n  bind 127.0.0.1:{hp} ssl crt {both}\n"
+                '  http-request return status 200 content-type text/plain string "from-haproxy"\n')
+    nd = tempfile.mkdtemp(prefix="ringer-nginx-", dir=DIR)
+    with open(f"{nd}/nginx.conf", "w") as f:
+        f.write(f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {nd}/nginx.pid;\n"
+                f"error_log {nd}/error.log;\nevents {{ worker_connections 64; }}\n"
+                f"http {{ access_log off; client_body_temp_path {nd}; proxy_temp_path {nd};\n"
+                f"  fastcgi_temp_path {nd}; uwsgi_temp_path {nd}; scgi_temp_path {nd};\n"
+                f"  server {{ listen 127.0.0.1:{ng} ssl; ssl_certificate {EC[1]};\n"
+                f"    ssl_certificate_key {EC[0]};\n"
+                '    location / { default_type text/plain; return 200 "from-nginx"; } } }\n')
+    try:
+        peers.append(start_peer(["haproxy", "-db", "-f", cfg], hp, "haproxy"))
+        peers.append(start_peer(["nginx", "-c", f"{nd}/nginx.conf", "-p", nd, "-e",
+                                 f"{nd}/error.log"], ng, "nginx"))
+        for port, want in ((hp, "from-haproxy"), (ng, "from-nginx")):
+            r = Ringer("--upstream", f"localhost:{port},tls", "--upstream-ca", EC[1],
+                       mode="proxy", cert=None, shards="1")
+            try:
+                out = sh("curl", "-s", "--max-time", "10", f"http://127.0.0.1:{r.port}/")
+                check(out.stdout == want, f"ringer -> {want}: {out.stdout!r} {out.stderr[-200:]}")
+                out = sh("curl", "-s", "--max-time", "10", f"http://127.0.0.1:{r.port}/again")
+                check(out.stdout == want, f"ringer -> {want}, a second session")
+            finally:
+                r.stop()
+    finally:
+        for p in peers:
+            stop_peer(p)
+
+
 def test_client_certificates():
     """--tls-verify-client required: no certificate or a stranger's is refused, the CA's passes."""
     r = Ringer("--tls-verify-client", "required", "--tls-ca", CA[1])
@@ -705,6 +799,7 @@ def test_bad_flags():
 TESTS = [test_echo_sizes, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
+         test_haproxy_and_nginx_peers,
          test_client_certificates, test_hostile_peers, test_reload,
          test_bad_flags]
 
