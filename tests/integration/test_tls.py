@@ -241,6 +241,125 @@ def test_echo_sizes():
         r.stop()
 
 
+def handshake_over(sock, obj, inc, out):
+    """Drives an SSLObject's handshake (over the memory BIOs inc, out) on a blocking socket."""
+    while True:
+        try:
+            obj.do_handshake()
+            return
+        except ssl.SSLWantReadError:
+            pass
+        pending = out.read()
+        if pending:
+            sock.sendall(pending)
+        d = sock.recv(65536)
+        if not d:
+            raise ConnectionError("closed during the handshake")
+        inc.write(d)
+
+
+def test_record_splits():
+    """Ciphertext cut at every offset: records sent a byte at a time (each byte its own
+    segment), a record across many receive buffers, odd-sized pieces; then a record,
+    close_notify and stray bytes after it in one segment. Every byte echoed, the end clean."""
+    r = Ringer()
+    try:
+        ctx = client_ctx()
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        obj = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        sock = socket.create_connection(("127.0.0.1", r.port), timeout=10)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        handshake_over(sock, obj, inc, out)
+        sock.sendall(out.read())  # the client's Finished
+        payload = b"a" + b"b" * 300 + os.urandom(40000)
+        for piece in (payload[:1], payload[1:301], payload[301:]):
+            obj.write(piece)
+        ct = out.read()
+        cut = 0
+        for size in [1] * 700 + [7, 13, 1, 999, 3] * 40:
+            if cut >= len(ct):
+                break
+            sock.send(ct[cut:cut + size])
+            cut += size
+        sock.sendall(ct[cut:])
+        got = bytearray()
+        while len(got) < len(payload):
+            try:
+                got += obj.read(1 << 20)
+                continue
+            except ssl.SSLWantReadError:
+                pass
+            d = sock.recv(1 << 20)
+            if not d:
+                break
+            inc.write(d)
+        check(bytes(got) == payload, f"split records: {len(got)} of {len(payload)} bytes back")
+        # One segment: a record, our close_notify, and bytes that are not TLS after it.
+        obj.write(b"tail")
+        try:
+            obj.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(out.read() + b"stray bytes after close_notify")
+        ended = "fin"
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            ended = "reset"
+        sock.close()
+        check(ended == "fin", f"after close_notify with bytes behind it: {ended}")
+        check(wait_for(lambda: r.metric("ringer_tls_notify_in_total") == 1),
+              "the close_notify in mid-segment was not seen")
+        check(r.metric("ringer_tls_errors_total") == 0, "a record error")
+        check(r.metric("ringer_tls_truncations_total") == 0, "counted as a truncation")
+    finally:
+        r.stop()
+
+
+def test_paused_destination():
+    """A proxied upstream that reads nothing for a second: ringer stops reading the TLS
+    client, with plaintext left inside OpenSSL; when the upstream reads again, all of it
+    arrives without the client sending anything more."""
+    up = socket.socket()
+    up.bind(("127.0.0.1", 0))
+    up.listen(4)
+    got = {}
+
+    def serve():
+        c, _ = up.accept()
+        time.sleep(1.0)
+        h, n = hashlib.sha256(), 0
+        c.settimeout(10)
+        try:
+            while True:
+                d = c.recv(1 << 20)
+                if not d:
+                    break
+                h.update(d)
+                n += len(d)
+        except OSError:
+            pass
+        got["n"], got["sha"] = n, h.digest()
+        c.close()
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    r = Ringer("--upstream", f"127.0.0.1:{up.getsockname()[1]}", mode="proxy", shards="1")
+    try:
+        data = os.urandom(4 << 20)
+        s = tls_connect(r.port)
+        s.sendall(data)  # blocks while the upstream sleeps: back-pressure reaches the client
+        s.unwrap().close()
+        t.join(20)
+        check(got.get("n") == len(data), f"the upstream got {got.get('n')} of {len(data)} bytes")
+        check(got.get("sha") == hashlib.sha256(data).digest(), "the bytes differ")
+        check(r.metric("ringer_paused_total") >= 1, "the client's receive never paused")
+    finally:
+        r.stop()
+        up.close()
+
+
 def test_half_close():
     """Our close_notify ends our direction: ringer answers with its own close_notify
     (then its FIN), and nothing counts as a truncation. (A proxy forwards it as a FIN:
@@ -796,7 +915,7 @@ def test_bad_flags():
     check(p.returncode == 2 and "--tls-cert" in p.stderr, f"a TLS flag without TLS: {p.returncode}")
 
 
-TESTS = [test_echo_sizes, test_half_close, test_versions_and_min, test_sni_and_strict,
+TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
          test_haproxy_and_nginx_peers,
