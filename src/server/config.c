@@ -205,8 +205,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --tls-keylog FILE      append session secrets (SSLKEYLOGFILE format) for\n"
 		"                         Wireshark; for debugging only\n"
 		"\n"
-		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file; SIGINT/SIGTERM\n"
-		"drain and exit 0.\n",
+		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file and the TLS\n"
+		"certificates and keys; SIGINT/SIGTERM drain and exit 0.\n",
 		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
 }
 
