@@ -707,8 +707,10 @@ static void lmode_peer_eof(struct engine *e, struct conn *c)
 
 	if (lc->state != C_OPEN)
 		return;
-	if (L->cfg->mode == LOAD_HTTP && http_resp_eof(&lc->http) == HTTP_RESP_DONE)
+	if (L->cfg->mode == LOAD_HTTP && http_resp_eof(&lc->http) == HTTP_RESP_DONE) {
+		lc->last_call = true; /* a body that ran to the end of the stream */
 		complete_one(L, lc, lc->http.status);
+	}
 	if (lc->state != C_OPEN)
 		return;
 	if (lc->inflight) {
@@ -717,13 +719,22 @@ static void lmode_peer_eof(struct engine *e, struct conn *c)
 	}
 	/*
 	 * The server closed an idle connection: not an error. How long it had been
-	 * idle goes to the report (a server's idle timeout, seen from outside);
-	 * then it reconnects, unless --no-reconnect.
+	 * idle goes to the report (a server's idle timeout, seen from outside),
+	 * unless the server had said it would close (Connection: close, HTTP/1.0,
+	 * a body up to the end); then it reconnects, unless --no-reconnect.
 	 */
-	L->t->c.server_closes++;
-	hist_record(&L->t->closes, (L->now - lc->last_io_ns) / 1000);
+	if (!lc->last_call) {
+		L->t->c.server_closes++;
+		hist_record(&L->t->closes, (L->now - lc->last_io_ns) / 1000);
+	}
 	lc->retry_ns = L->now;
-	begin_close(L, lc);
+	/*
+	 * With TLS the server's close_notify (a truncation never gets here: the
+	 * engine resets it) is answered with ours. Without it OpenSSL takes the
+	 * connection for a broken one and makes its session unresumable, and a
+	 * server that closes after every response would never be resumed.
+	 */
+	close_how(L, lc, L->tls ? ENGINE_CLOSE : ENGINE_CLOSE_NOW);
 }
 
 /*
