@@ -62,7 +62,8 @@
 	X(tls_truncations, "TLS streams ended without close_notify (reset)")               \
 	X(tls_notify_in, "TLS close_notify received")                                      \
 	X(tls_notify_out, "TLS close_notify sent")                                         \
-	X(tls_errors, "TLS record or protocol errors (reset)")
+	X(tls_errors, "TLS record or protocol errors (reset)")                             \
+	X(tls_keyupd_resets, "TLS connections reset: a KeyUpdate flood")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
 #define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */

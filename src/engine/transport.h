@@ -46,6 +46,7 @@ enum tls_flag {
 	TLS_F_WAIT_SEND = 1u << 10, /* output waits for pool buffers to encrypt into */
 	TLS_F_LATER = 1u << 11,	    /* on the list for the next iteration (handshake budget) */
 	TLS_F_STARVED = 1u << 12,   /* SSL_read wants more ciphertext than has come */
+	TLS_F_KU_FLOOD = 1u << 13,  /* more KeyUpdates than allowed: reset */
 };
 
 /* Per slot, beside struct conn, only when the engine serves TLS. */
@@ -67,6 +68,8 @@ struct tls_conn {
 	uint32_t pt_inflight; /* plaintext bytes the ciphertext being sent carries */
 	uint32_t retry_len;   /* an SSL_write to repeat with this length (WANT_WRITE) */
 	uint32_t peer_len;
+	uint16_t ku_at;		  /* engine clock (ms, low 16 bits): the KeyUpdate window began */
+	uint16_t ku_count;	  /* KeyUpdates received in it */
 	struct sockaddr_in6 peer; /* an accepted peer, for mode->accepted after the handshake */
 };
 

@@ -54,6 +54,7 @@
 #define TLS_READ_MIN	    1024 /* room left in the input's last buffer worth reading into */
 #define HANDSHAKE_BUDGET    16	 /* handshake steps per loop iteration */
 #define TLS_ROUNDS	    8	 /* read passes per connection per iteration */
+#define KEYUPDATE_MAX	    8	 /* KeyUpdates a peer may send a second; more: reset */
 
 static inline struct tls_conn *tc(struct engine *e, const struct conn *c)
 {
@@ -382,6 +383,33 @@ void eng_tls_fini(struct engine *e)
 	e->tls_old = NULL;
 }
 
+/*
+ * TLS 1.3 lets a peer ask for a KeyUpdate at any time, and each one costs
+ * a key derivation and, when it asks for ours too, a record back: a peer
+ * looping on them burns CPU for free. OpenSSL shows every handshake
+ * message here (a test of two bytes for anything else); beyond
+ * KEYUPDATE_MAX a second the connection is marked, and the read pass
+ * resets it.
+ */
+static void on_msg(int write_p, int version, int content_type, const void *buf, size_t len,
+		   SSL *ssl, void *arg)
+{
+	struct tls_conn *t;
+	uint16_t now;
+
+	if (write_p || content_type != SSL3_RT_HANDSHAKE || len < 1 ||
+	    ((const uint8_t *)buf)[0] != SSL3_MT_KEY_UPDATE)
+		return;
+	t = BIO_get_data(SSL_get_rbio(ssl));
+	now = (uint16_t)t->e->now_ms;
+	if ((uint16_t)(now - t->ku_at) >= 1000) {
+		t->ku_at = now;
+		t->ku_count = 0;
+	}
+	if (++t->ku_count > KEYUPDATE_MAX)
+		t->flags |= TLS_F_KU_FLOOD;
+}
+
 /* A fresh SSL on t, its BIO over the engine's buffers. Returns 0 or -ENOMEM. */
 static int tls_begin(struct engine *e, struct conn *c, struct tls_conn *t, SSL_CTX *ctx)
 {
@@ -403,6 +431,7 @@ static int tls_begin(struct engine *e, struct conn *c, struct tls_conn *t, SSL_C
 	}
 	BIO_set_data(bio, t);
 	SSL_set_bio(t->ssl, bio, bio);
+	SSL_set_msg_callback(t->ssl, on_msg);
 	t->flags |= TLS_F_ON | TLS_F_HS;
 	t->hs_at = (uint16_t)e->now_ms;
 	e->handshakes++;
@@ -782,6 +811,14 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 			break;
 		}
 		r = SSL_read_ex(t->ssl, p, room, &n);
+		if (t->flags & TLS_F_KU_FLOOD) {
+			if (fresh)
+				bufring_put(&e->bufs, (uint16_t)bid);
+			last_error();
+			STAT_INC(e->stats, tls_keyupd_resets);
+			tls_reset(e, c);
+			return -1;
+		}
 		if (r == 1) {
 			input_append(e, c, (uint16_t)bid, fresh, n);
 			got += (long)n;

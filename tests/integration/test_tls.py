@@ -891,6 +891,36 @@ def test_reload():
         r.stop()
 
 
+def s_client_lines(port, lines, *args):
+    """s_client reading commands (R: renegotiate, K: KeyUpdate) a line at a time, paced."""
+    script = "; ".join(f"echo {l}; sleep {d}" for l, d in lines)
+    cmd = f"({script}) | openssl s_client -connect 127.0.0.1:{port} {' '.join(args)}"
+    return subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=30)
+
+
+def test_renegotiation_and_keyupdate():
+    """A TLS 1.2 renegotiation is refused; a few KeyUpdates are answered; a KeyUpdate
+    flood (more than 8 a second) resets that connection only."""
+    r = Ringer()
+    try:
+        out = s_client_lines(r.port, [("hello", 0.3), ("R", 0.5), ("after", 0.3)], "-tls1_2")
+        text = out.stdout + out.stderr
+        check("RENEGOTIATING" in text and "no renegotiation" in text,
+              f"renegotiation not refused: {text[-400:]}")
+        out = s_client_lines(r.port, [("hello", 0.3)] + [("K", 0.1)] * 3 + [("after", 0.4)])
+        check("after" in out.stdout.split("KEYUPDATE")[-1], "3 KeyUpdates: the echo after them")
+        check(r.metric("ringer_tls_keyupd_resets_total") == 0, "3 KeyUpdates counted as a flood")
+        beside = tls_connect(r.port)
+        out = s_client_lines(r.port, [("hello", 0.3)] + [("K", 0.02)] * 30 + [("after", 0.4)])
+        check(wait_for(lambda: r.metric("ringer_tls_keyupd_resets_total") == 1),
+              "a KeyUpdate flood was not reset")
+        beside.sendall(b"beside")
+        check(recv_exact(beside, 6) == b"beside", "a connection beside the flood")
+        beside.close()
+    finally:
+        r.stop()
+
+
 def test_bad_flags():
     """Startup errors name the flag and the file; a flag without its partner exits 2."""
     def start(*args):
@@ -919,7 +949,8 @@ TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
          test_haproxy_and_nginx_peers,
-         test_client_certificates, test_hostile_peers, test_reload,
+         test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
+         test_reload,
          test_bad_flags]
 
 if __name__ == "__main__":
