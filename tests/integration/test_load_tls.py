@@ -13,6 +13,11 @@ connections that carried measured requests), what TLS negotiated and how
 often it resumed, and failed handshakes counted by kind with the first
 reason said once.
 
+Peers nobody here wrote: openssl s_server -www (HTTP/1.0, a connection per
+request: TLS 1.2 and 1.3, tickets on, off, stateful), HAProxy terminating TLS
+in front of plain ringer, and failures: an expired certificate, a self-signed
+one, a name a strict server refuses, a response cut without close_notify.
+
 Usage: test_load_tls.py RINGER RINGER_LOAD [CASE ...]
 """
 import json
@@ -20,6 +25,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -64,6 +71,30 @@ CA = make_cert("ca", "ringer-load-test-ca")
 SERVER = make_cert("server", "localhost", "DNS:localhost,IP:127.0.0.1", ca=CA)
 CLIENT = make_cert("client", "load-client", ca=CA)
 OTHER_CA = make_cert("otherca", "someone-else")
+
+
+def make_expired(name, cn, ca):
+    """A certificate ca signed that expired in 2020: openssl ca, which takes start and end
+    dates (OpenSSL 3.0's req and x509 take only a number of days from now)."""
+    key, crt, csr = f"{DIR}/{name}.key", f"{DIR}/{name}.pem", f"{DIR}/{name}.csr"
+    d = tempfile.mkdtemp(prefix="ca-", dir=DIR)
+    open(f"{d}/index.txt", "w").close()
+    with open(f"{d}/serial", "w") as f:
+        f.write("01\n")
+    with open(f"{d}/ca.cnf", "w") as f:
+        f.write(f"[ca]\ndefault_ca = d\n[d]\ndatabase = {d}/index.txt\nnew_certs_dir = {d}\n"
+                f"serial = {d}/serial\ndefault_md = sha256\npolicy = p\n"
+                "copy_extensions = copy\n[p]\ncommonName = supplied\n")
+    r = sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+           "-nodes", "-keyout", key, "-out", csr, "-subj", f"/CN={cn}",
+           "-addext", f"subjectAltName=DNS:{cn}")
+    if r.returncode == 0:
+        r = sh("openssl", "ca", "-batch", "-notext", "-config", f"{d}/ca.cnf", "-cert", ca[1],
+               "-keyfile", ca[0], "-in", csr, "-out", crt, "-startdate", "20200101000000Z",
+               "-enddate", "20200102000000Z")
+    if r.returncode:
+        raise RuntimeError(f"openssl: {r.stderr}")
+    return key, crt
 
 
 class Ringer:
@@ -147,6 +178,84 @@ class Nginx:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class SServer:
+    """openssl s_server -www on 127.0.0.1: an HTTP/1.0 page per request, then its
+    close_notify and a close; one connection at a time. args: its version and ticket flags."""
+
+    def __init__(self, *args, cert=SERVER):
+        self.proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", cert[1], "-key", cert[0],
+             "-www", *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.out = []
+        for line in self.proc.stdout:  # until it says where it listens, or exits
+            self.out.append(line)
+            m = re.match(r"ACCEPT 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        else:
+            self.stop()
+            raise RuntimeError(f"openssl s_server did not start: {''.join(self.out)[-800:]}")
+        threading.Thread(target=lambda: self.out.extend(self.proc.stdout), daemon=True).start()
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class CutServer:
+    """A Python TLS server that answers every request with the head and the first bytes of
+    a longer body, then shuts the TCP connection without close_notify: a truncation.
+    head is the response head; body what follows of its body."""
+
+    def __init__(self, head, body):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(SERVER[1], SERVER[0])
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.reply = head + body
+        self.cut = 0
+        self.stopping = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        while not self.stopping:
+            try:
+                raw, _ = self.sock.accept()
+            except OSError:
+                continue
+            raw.settimeout(2)
+            try:
+                conn = self.ctx.wrap_socket(raw, server_side=True)
+                got = b""
+                while b"\r\n\r\n" not in got:
+                    chunk = conn.recv(4096)
+                    if not chunk:
+                        break
+                    got += chunk
+                if got:
+                    conn.sendall(self.reply)
+                    # SSLSocket.shutdown is the socket's: a FIN, no close_notify.
+                    conn.shutdown(socket.SHUT_RDWR)
+                    self.cut += 1
+                conn.close()
+            except (OSError, ssl.SSLError):
+                raw.close()
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(10)
+        self.sock.close()
 
 
 def load(*args, json_out=True):
@@ -412,9 +521,184 @@ def test_bad_files_and_flags():
           and "URL" in p.stdout, "--help tells of URLs and the TLS flags")
 
 
+def resumption(doc):
+    t = doc["tls"]
+    return t["version"], t["handshakes"], t["resumed"], t["resumed_ratio"]
+
+
+def test_openssl_s_server():
+    """openssl s_server -www, TLS 1.2 and 1.3: a connection (and a handshake) per request, as
+    HTTP/1.0 has it. --tls-resume off: no resumption; tickets: all but the first resume. With
+    -no_ticket TLS 1.2 resumes by session ID and TLS 1.3 by stateful tickets (its session
+    cache); only -num_tickets 0 under TLS 1.3 leaves nothing to resume."""
+    for version in ("1.2", "1.3"):
+        for flags, resumes in (([], True), (["-no_ticket"], True), (["-num_tickets", "0"],
+                                                                    version == "1.2")):
+            s = SServer(f"-tls1_{version[-1]}", *flags)
+            what = f"s_server TLS {version} {' '.join(flags)}"
+            try:
+                url = f"https://127.0.0.1:{s.port}/"
+                for mode in ("off", "tickets") if not flags else ("tickets",):
+                    p, doc = load(url, "--connections", "1", "--duration", "1s",
+                                  "--tls-resume", mode)
+                    if not clean(p, doc, f"{what}, --tls-resume {mode}"):
+                        continue
+                    v, hs, resumed, ratio = resumption(doc)
+                    check(v == f"TLSv{version}" and doc["status"]["2xx"] == doc["requests"]
+                          and hs == doc["requests"] and hs > 20,
+                          f"{what}: a handshake per 2xx: {v} {hs} {doc['requests']}")
+                    check(doc["server_closes"]["count"] == 0,
+                          f"{what}: HTTP/1.0 ends are no idle closes: {doc['server_closes']}")
+                    if mode == "off" or not resumes:
+                        check(resumed == 0 and ratio == 0, f"{what}, {mode}: resumed {resumed}")
+                    else:
+                        check(ratio > 0.9 and resumed == hs - 1,
+                              f"{what}, {mode}: resumed {resumed} of {hs} ({ratio})")
+            finally:
+                s.stop()
+
+
+def test_haproxy_terminates_tls():
+    """HAProxy (mode http, bind ... ssl crt) in front of plain ringer http: every response a
+    verified 2xx, HAProxy's ALPN, its chain and name checked with --cacert, and HAProxy's
+    tickets resumed."""
+    if not shutil.which("haproxy"):
+        raise Skip("no haproxy")
+    both = f"{DIR}/both.pem"
+    with open(both, "w") as f:
+        f.write(open(SERVER[1]).read() + open(CA[1]).read() + open(SERVER[0]).read())
+    r = Ringer(cert=None)
+    hp = None
+    try:
+        port = free_port()
+        cfg = f"{DIR}/haproxy.cfg"
+        with open(cfg, "w") as f:
+            f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
+                    "  timeout server 30s\n"
+                    f"frontend fe\n  bind 127.0.0.1:{port} ssl crt {both} alpn http/1.1\n"
+                    "  default_backend be\n"
+                    f"backend be\n  server r 127.0.0.1:{r.port}\n")
+        hp = subprocess.Popen(["haproxy", "-db", "-f", cfg], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return True
+            except OSError:
+                return False
+        if not wait_for(lambda: hp.poll() is not None or up(), 10) or hp.poll() is not None:
+            check(False, f"haproxy did not start: {hp.stdout.read()[-800:]}")
+            return
+        p, doc = load(f"https://localhost:{port}/", "--cacert", CA[1], "--connections", "4",
+                      "--duration", "2s")
+        if clean(p, doc, "haproxy ssl -> ringer"):
+            t = doc["tls"]
+            check(doc["status"]["2xx"] == doc["requests"] and doc["requests"] > 100,
+                  f"haproxy: {doc['requests']} requests, {doc['status']}")
+            check(t["handshakes"] == 4 and t["version"] == "TLSv1.3" and t["alpn"] == "http/1.1",
+                  f"haproxy: 4 handshakes, TLS 1.3, ALPN http/1.1: {t}")
+        p, doc = load(f"https://127.0.0.1:{port}/", "--connections", "2", "--churn", "1",
+                      "--rate", "200", "--duration", "1s", "--tls-resume", "tickets")
+        if clean(p, doc, "haproxy, churn 1, tickets"):
+            v, hs, resumed, ratio = resumption(doc)
+            check(hs == doc["requests"] and resumed >= hs - 2 and ratio > 0.9,
+                  f"haproxy resumes: {hs} handshakes, {resumed} resumed")
+    finally:
+        if hp:
+            hp.terminate()
+            try:
+                hp.wait(10)
+            except subprocess.TimeoutExpired:
+                hp.kill()
+                hp.wait()
+        r.stop()
+
+
+def failed_handshakes(p, doc, what, reason):
+    """Nothing counted as a success: every connection a failed handshake, reason said."""
+    if not check(p.returncode == 0 and doc is not None, f"{what}: exit {p.returncode}"):
+        return
+    e, t = doc["errors"], doc["tls"]
+    check(doc["requests"] == 0 and doc["status"]["2xx"] == 0 and e["tls_handshake"] > 0
+          and e["total"] == e["tls_handshake"] and t["handshakes"] == 0,
+          f"{what}: every handshake failed, no request: {doc['requests']} {e} {t['handshakes']}")
+    check(reason in (t["first_error"] or ""), f"{what}: the reason {t['first_error']!r}")
+    check(f"the first TLS handshake that failed: {t['first_error']}" in p.stderr,
+          f"{what}: the reason said on stderr: {p.stderr!r}")
+
+
+def test_bad_certificates():
+    """s_server with a certificate that expired, then with a self-signed one, each against
+    --cacert: a verify error, counted as tls_handshake, never a response."""
+    expired = make_expired("expired", "localhost", CA)
+    selfsigned = make_cert("selfsigned", "localhost", "DNS:localhost")
+    for cert, ca, reason in ((expired, CA, "certificate has expired"),
+                             (selfsigned, OTHER_CA, "self-signed certificate")):
+        s = SServer(cert=cert)
+        try:
+            p, doc = load(f"https://localhost:{s.port}/", "--cacert", ca[1], "--connections", "1",
+                          "--duration", "1s")
+            failed_handshakes(p, doc, reason, "certificate verify failed")
+            check(reason in (doc and doc["tls"]["first_error"] or ""),
+                  f"{reason}: {doc and doc['tls']['first_error']!r}")
+            # The same server without verification: the certificate is no longer asked about.
+            p, doc = load(f"https://localhost:{s.port}/", "--connections", "1", "--duration", "1s")
+            clean(p, doc, f"{reason}, --insecure by default")
+        finally:
+            s.stop()
+
+
+def test_strict_sni_wrong_name():
+    """ringer --tls-strict-sni with a certificate for a.test: --sni other.test, or no SNI at
+    all (an IP address), fails every handshake with OpenSSL's 'tlsv1 unrecognized name' (the
+    server's unrecognized_name alert); --sni a.test passes, verified."""
+    a = make_cert("a", "a.test", "DNS:a.test", ca=CA)
+    r = Ringer("--tls-strict-sni", cert=a)
+    try:
+        url = f"https://127.0.0.1:{r.port}/"
+        for sni in (["--sni", "other.test"], []):
+            p, doc = load(url, *sni, "--connections", "2", "--duration", "1s")
+            failed_handshakes(p, doc, f"strict SNI {sni}", "tlsv1 unrecognized name")
+        p, doc = load(url, "--sni", "a.test", "--cacert", CA[1], "--connections", "2",
+                      "--duration", "1s")
+        if clean(p, doc, "strict SNI, the right name"):
+            check(doc["tls"]["handshakes"] == 2, f"a.test: {doc['tls']}")
+    finally:
+        r.stop()
+
+
+def test_cut_without_close_notify():
+    """A server that sends a response's head and 10 bytes of its body, then ends the TCP
+    stream without close_notify: an error every time, never a success. Both a body of
+    Content-Length 1000 and one that would run to the end of the stream (HTTP/1.0 without
+    a length, where only close_notify tells an end from a truncation)."""
+    cases = ((b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n", "Content-Length 1000"),
+             (b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n", "up to the end"))
+    for head, what in cases:
+        s = CutServer(head, b"0123456789")
+        try:
+            p, doc = load(f"https://127.0.0.1:{s.port}/", "--connections", "1",
+                          "--duration", "1s")
+        finally:
+            s.stop()
+        if not check(p.returncode == 0 and doc is not None, f"{what}: exit {p.returncode}"):
+            continue
+        e = doc["errors"]
+        check(s.cut > 5, f"{what}: the server cut {s.cut} responses")
+        check(doc["requests"] == 0 and doc["status"]["2xx"] == 0,
+              f"{what}: a cut response counted: {doc['requests']} {doc['status']}")
+        check(e["reset"] > 0 and e["total"] == e["reset"] and e["total"] + 2 >= s.cut,
+              f"{what}: every cut an error: {e}, {s.cut} cut")
+        check(doc["tls"]["handshakes"] == 0,
+              f"{what}: a connection with no response is no measured handshake: {doc['tls']}")
+
+
 TESTS = [test_https_url_ringer, test_resumption_tickets_and_off, test_churn_one_at_a_fixed_rate,
          test_cacert_right_wrong_and_name, test_plaintext_server, test_echo_over_tls,
-         test_nginx_https, test_bad_files_and_flags]
+         test_nginx_https, test_bad_files_and_flags, test_openssl_s_server,
+         test_haproxy_terminates_tls, test_bad_certificates, test_strict_sni_wrong_name,
+         test_cut_without_close_notify]
 
 if __name__ == "__main__":
     # test_load_tls.py RINGER RINGER_LOAD [CASE ...]: only those cases (by hand)
