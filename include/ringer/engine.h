@@ -245,6 +245,9 @@ struct engine_tls_info {
 	bool resumed;
 	char alpn[32];
 	char sni[64];
+	bool cert;	    /* the peer presented a certificate */
+	bool cert_verified; /* ... and it verified */
+	char cn[64];	    /* its subject's CN */
 };
 bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_info *info);
 /*

@@ -194,4 +194,26 @@ int proxy_proto_write_v1(char *buf, size_t cap, const struct sockaddr *src,
 int proxy_proto_write_v2(void *buf, size_t cap, const struct sockaddr *src,
 			 const struct sockaddr *dst);
 
+/*
+ * What the client's TLS connection was, for a v2 header's TLVs (HAProxy's
+ * send-proxy-v2-ssl-cn): PP2_TYPE_AUTHORITY with the SNI name, and
+ * PP2_TYPE_SSL with the client bits, the verify result and the version,
+ * cipher and client certificate CN sub-TLVs. Strings may be NULL or empty.
+ */
+struct proxy_proto_ssl {
+	const char *version; /* "TLSv1.3" */
+	const char *cipher;  /* "TLS_AES_128_GCM_SHA256" */
+	const char *sni;
+	const char *cn; /* the client certificate's CN (with cert_verified) */
+	bool cert;	/* the client presented a certificate */
+	bool cert_verified;
+};
+
+/*
+ * Appends those TLVs to the v2 header of len bytes in buf (proxy_proto_
+ * write_v2's) and fixes its length. Returns the new length, or -ENOSPC
+ * (nothing changed) when cap is too small.
+ */
+int proxy_proto_append_ssl(void *buf, size_t cap, size_t len, const struct proxy_proto_ssl *ssl);
+
 #endif

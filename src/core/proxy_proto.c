@@ -796,3 +796,68 @@ int proxy_proto_write_v2(void *buf, size_t cap, const struct sockaddr *src,
 	memcpy(buf, hdr, n);
 	return (int)n;
 }
+
+/* ---- TLS facts as v2 TLVs ------------------------------------------------------------- */
+
+#define PP2_TYPE_AUTHORITY	0x02
+#define PP2_TYPE_SSL		0x20
+#define PP2_SUBTYPE_SSL_VERSION 0x21
+#define PP2_SUBTYPE_SSL_CN	0x22
+#define PP2_SUBTYPE_SSL_CIPHER	0x23
+#define PP2_CLIENT_SSL		0x01
+#define PP2_CLIENT_CERT_CONN	0x02
+
+/* One TLV of type with len bytes of value at o; returns the bytes written. */
+static size_t tlv_put(uint8_t *o, uint8_t type, const void *value, size_t len)
+{
+	o[0] = type;
+	o[1] = (uint8_t)(len >> 8);
+	o[2] = (uint8_t)len;
+	memcpy(o + 3, value, len);
+	return 3 + len;
+}
+
+static size_t str_len(const char *s)
+{
+	size_t n = s ? strlen(s) : 0;
+
+	return n > 255 ? 255 : n;
+}
+
+int proxy_proto_append_ssl(void *buf, size_t cap, size_t len, const struct proxy_proto_ssl *ssl)
+{
+	size_t ver = str_len(ssl->version), cip = str_len(ssl->cipher), sni = str_len(ssl->sni);
+	size_t cn = ssl->cert_verified ? str_len(ssl->cn) : 0;
+	size_t inner = 5 + (ver ? 3 + ver : 0) + (cip ? 3 + cip : 0) + (cn ? 3 + cn : 0);
+	size_t add = (sni ? 3 + sni : 0) + 3 + inner, body;
+	uint8_t *h = buf, *o = h + len, client = PP2_CLIENT_SSL;
+	uint32_t verify = ssl->cert && ssl->cert_verified ? 0 : 1;
+
+	if (len < PROXY_PROTO_V2_HDR_LEN || len + add > cap || len + add > 0xffff)
+		return -ENOSPC;
+	if (sni)
+		o += tlv_put(o, PP2_TYPE_AUTHORITY, ssl->sni, sni);
+	o[0] = PP2_TYPE_SSL;
+	o[1] = (uint8_t)(inner >> 8);
+	o[2] = (uint8_t)inner;
+	if (ssl->cert)
+		client |= PP2_CLIENT_CERT_CONN;
+	o[3] = client;
+	/* verify: 0 when a certificate was presented and verified (big-endian). */
+	o[4] = (uint8_t)(verify >> 24);
+	o[5] = (uint8_t)(verify >> 16);
+	o[6] = (uint8_t)(verify >> 8);
+	o[7] = (uint8_t)verify;
+	o += 8;
+	if (ver)
+		o += tlv_put(o, PP2_SUBTYPE_SSL_VERSION, ssl->version, ver);
+	if (cip)
+		o += tlv_put(o, PP2_SUBTYPE_SSL_CIPHER, ssl->cipher, cip);
+	if (cn)
+		o += tlv_put(o, PP2_SUBTYPE_SSL_CN, ssl->cn, cn);
+	len = (size_t)(o - h);
+	body = len - PROXY_PROTO_V2_HDR_LEN;
+	h[14] = (uint8_t)(body >> 8);
+	h[15] = (uint8_t)body;
+	return (int)len;
+}

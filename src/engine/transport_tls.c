@@ -585,6 +585,7 @@ bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_i
 	const unsigned char *alpn = NULL;
 	unsigned alpn_len = 0;
 	const char *sni;
+	X509 *peer;
 	int group;
 
 	memset(info, 0, sizeof(*info));
@@ -602,6 +603,14 @@ bool engine_tls_info(struct engine *e, const struct conn *c, struct engine_tls_i
 	sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
 	if (sni)
 		snprintf(info->sni, sizeof(info->sni), "%s", sni);
+	peer = SSL_get0_peer_certificate(t->ssl);
+	if (peer) {
+		info->cert = true;
+		info->cert_verified = SSL_get_verify_result(t->ssl) == X509_V_OK;
+		if (X509_NAME_get_text_by_NID(X509_get_subject_name(peer), NID_commonName, info->cn,
+					      sizeof(info->cn)) < 0)
+			info->cn[0] = 0;
+	}
 	return true;
 }
 

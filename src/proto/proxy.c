@@ -74,7 +74,8 @@ struct plog {
 	uint32_t chunk; /* ... bytes of the write in flight */
 };
 
-#define PP_HDR_MAX 108 /* a v1 line (107) or a v2 header with IPv6 addresses (52) */
+/* A v1 line (107), or a v2 header with IPv6 addresses (52) and the client's TLS TLVs. */
+#define PP_HDR_MAX 255
 
 struct proxy {
 	const struct config *cfg;
@@ -500,6 +501,23 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 		const struct sockaddr *dst = (const struct sockaddr *)&px->cfg->listen.ss;
 		int n = px->cfg->send_proxy == 1 ? proxy_proto_write_v1(h, PP_HDR_MAX, sa, dst)
 						 : proxy_proto_write_v2(h, PP_HDR_MAX, sa, dst);
+		struct engine_tls_info ti;
+
+		/* A TLS client: v2 says so (HAProxy's send-proxy-v2-ssl-cn). */
+		if (n > 0 && px->cfg->send_proxy == 2 && engine_tls_info(e, c, &ti)) {
+			struct proxy_proto_ssl ssl = {
+				.version = ti.version,
+				.cipher = ti.cipher,
+				.sni = ti.sni,
+				.cn = ti.cn,
+				.cert = ti.cert,
+				.cert_verified = ti.cert_verified,
+			};
+			int m = proxy_proto_append_ssl(h, PP_HDR_MAX, (size_t)n, &ssl);
+
+			if (m > 0)
+				n = m;
+		}
 
 		pc->hdr_len = n > 0 ? (uint8_t)n : 0;
 	}

@@ -795,6 +795,74 @@ def test_haproxy_and_nginx_peers():
             stop_peer(p)
 
 
+def parse_pp2(head):
+    """A PROXY v2 header's TLVs, read here from the specification (PP2_TYPE_AUTHORITY
+    0x02; PP2_TYPE_SSL 0x20: client byte, verify u32, sub-TLVs 0x21 version, 0x22 CN,
+    0x23 cipher), not with ringer's parser."""
+    assert head[:12] == b"\r\n\r\n\x00\r\nQUIT\n", head[:12]
+    body = head[16:16 + int.from_bytes(head[14:16], "big")]
+    addr = {0x11: 12, 0x21: 36}.get(head[13], 0)
+    tlvs, i = {}, addr
+    while i + 3 <= len(body):
+        t, n = body[i], int.from_bytes(body[i + 1:i + 3], "big")
+        tlvs[t] = body[i + 3:i + 3 + n]
+        i += 3 + n
+    out = {"authority": tlvs.get(0x02, b"").decode()}
+    ssl_v = tlvs.get(0x20)
+    if ssl_v:
+        out["client"], out["verify"] = ssl_v[0], int.from_bytes(ssl_v[1:5], "big")
+        j = 5
+        while j + 3 <= len(ssl_v):
+            t, n = ssl_v[j], int.from_bytes(ssl_v[j + 1:j + 3], "big")
+            out[{0x21: "version", 0x22: "cn", 0x23: "cipher"}.get(t, t)] = ssl_v[j + 3:j + 3 + n].decode()
+            j += 3 + n
+    return out
+
+
+def test_send_proxy_v2_tls():
+    """--send-proxy v2 behind TLS carries the client's TLS facts, as HAProxy's
+    send-proxy-v2-ssl-cn does: SNI as authority, version, cipher, the verified CN."""
+    up = socket.socket()
+    up.bind(("127.0.0.1", 0))
+    up.listen(4)
+    seen = []
+
+    def serve():
+        while True:
+            try:
+                c, _ = up.accept()
+            except OSError:
+                return
+            c.settimeout(10)
+            head = recv_exact(c, 16)
+            head += recv_exact(c, int.from_bytes(head[14:16], "big"))
+            seen.append(parse_pp2(head))
+            c.sendall(recv_exact(c, 4))
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    r = Ringer("--upstream", f"127.0.0.1:{up.getsockname()[1]}", "--send-proxy", "v2",
+               "--tls-verify-client", "optional", "--tls-ca", CA[1], mode="proxy")
+    try:
+        for cert in (CLIENT, None):
+            with tls_connect(r.port, client_ctx(cert=cert)) as s:
+                s.sendall(b"ping")
+                check(recv_exact(s, 4) == b"ping", "through the proxy")
+        check(len(seen) == 2, f"headers seen: {seen}")
+        if len(seen) == 2:
+            a, b = seen
+            check(a.get("authority") == "localhost", f"authority (SNI): {a}")
+            check(a.get("version") == "TLSv1.3" and a.get("cipher", "").startswith("TLS_"),
+                  f"version and cipher: {a}")
+            check(a.get("client") == 0x03 and a.get("verify") == 0 and a.get("cn") == "client1",
+                  f"a verified client certificate: {a}")
+            check(b.get("client") == 0x01 and b.get("verify") != 0 and "cn" not in b,
+                  f"no client certificate: {b}")
+    finally:
+        r.stop()
+        up.close()
+
+
 def test_client_certificates():
     """--tls-verify-client required: no certificate or a stranger's is refused, the CA's passes."""
     r = Ringer("--tls-verify-client", "required", "--tls-ca", CA[1])
@@ -948,7 +1016,7 @@ def test_bad_flags():
 TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
-         test_haproxy_and_nginx_peers,
+         test_haproxy_and_nginx_peers, test_send_proxy_v2_tls,
          test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
          test_reload,
          test_bad_flags]

@@ -890,6 +890,53 @@ static void write_v1_text(void **state)
 	assert_int_equal(proxy_proto_write_v1(buf, 14, NULL, NULL), -ENOSPC);
 }
 
+/* The client's TLS facts appended as TLVs: the bytes, the length, and our own parser's verdict. */
+static void append_ssl_tlvs(void **state)
+{
+	struct sockaddr_in s = sin4("192.0.2.1", 56260), d = sin4("198.51.100.7", 443);
+	struct proxy_proto_ssl ssl = {
+		.version = "TLSv1.3",
+		.cipher = "TLS_AES_128_GCM_SHA256",
+		.sni = "a.test",
+		.cn = "client1",
+		.cert = true,
+		.cert_verified = true,
+	};
+	static const uint8_t tail[] = {
+		0x02, 0x00, 0x06, 'a',	0x2e, 't',  'e',  's',	't', /* AUTHORITY "a.test" */
+		0x20, 0x00, 0x32, 0x03, 0x00, 0x00, 0x00, 0x00, /* SSL: client SSL|CERT_CONN, verify 0 */
+		0x21, 0x00, 0x07, 'T',	'L',  'S',  'v',  '1',	'.', '3', 0x23, 0x00,
+		0x16, 'T',  'L',  'S',	'_',  'A',  'E',  'S',	'_', '1', '2',	'8',
+		'_',  'G',  'C',  'M',	'_',  'S',  'H',  'A',	'2', '5', '6',	0x22,
+		0x00, 0x07, 'c',  'l',	'i',  'e',  'n',  't',	'1',
+	};
+	uint8_t buf[256];
+	struct outcome o;
+	int n = proxy_proto_write_v2(buf, sizeof(buf), (struct sockaddr *)&s,
+				     (struct sockaddr *)&d),
+	    m;
+
+	(void)state;
+	assert_int_equal(n, 28);
+	assert_int_equal(proxy_proto_append_ssl(buf, (size_t)n + sizeof(tail) - 1, (size_t)n, &ssl),
+			 -ENOSPC);
+	m = proxy_proto_append_ssl(buf, sizeof(buf), (size_t)n, &ssl);
+	assert_int_equal(m, n + (int)sizeof(tail));
+	assert_memory_equal(buf + n, tail, sizeof(tail));
+	assert_int_equal((buf[14] << 8) | buf[15], m - 16);
+	feed(buf, (size_t)m, PROXY_PROTO_MAX_LEN, &o);
+	assert_int_equal(o.err, 0);
+	assert_true(o.done);
+	assert_int_equal(o.used, (size_t)m);
+	/* Without a verified certificate: no CN, verify nonzero, the CERT_CONN bit as presented. */
+	ssl.cert_verified = false;
+	n = proxy_proto_write_v2(buf, sizeof(buf), (struct sockaddr *)&s, (struct sockaddr *)&d);
+	m = proxy_proto_append_ssl(buf, sizeof(buf), (size_t)n, &ssl);
+	assert_int_equal(m, n + (int)sizeof(tail) - 10);
+	assert_int_equal(buf[n + 9 + 3], 0x03);
+	assert_int_equal(buf[n + 9 + 7], 0x01);
+}
+
 static void write_v2_bytes(void **state)
 {
 	struct sockaddr_in s = sin4("192.0.2.1", 56260), d = sin4("198.51.100.7", 443);
@@ -1060,16 +1107,27 @@ static void edges(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(v1_valid),	    cmocka_unit_test(v1_unknown),
-		cmocka_unit_test(v1_ipv6_text),	    cmocka_unit_test(v1_malformed),
-		cmocka_unit_test(v1_refused_early), cmocka_unit_test(v1_too_long),
-		cmocka_unit_test(v2_proxy_inet),    cmocka_unit_test(v2_proxy_inet6),
-		cmocka_unit_test(v2_no_address),    cmocka_unit_test(v2_local_ignores_family),
-		cmocka_unit_test(v2_malformed),	    cmocka_unit_test(v2_bad_tlvs),
-		cmocka_unit_test(v2_too_long),	    cmocka_unit_test(not_proxy),
-		cmocka_unit_test(write_v1_text),    cmocka_unit_test(write_v2_bytes),
-		cmocka_unit_test(write_errors),	    cmocka_unit_test(round_trips),
-		cmocka_unit_test(round_trip_local), cmocka_unit_test(edges),
+		cmocka_unit_test(v1_valid),
+		cmocka_unit_test(v1_unknown),
+		cmocka_unit_test(v1_ipv6_text),
+		cmocka_unit_test(v1_malformed),
+		cmocka_unit_test(v1_refused_early),
+		cmocka_unit_test(v1_too_long),
+		cmocka_unit_test(v2_proxy_inet),
+		cmocka_unit_test(v2_proxy_inet6),
+		cmocka_unit_test(v2_no_address),
+		cmocka_unit_test(v2_local_ignores_family),
+		cmocka_unit_test(v2_malformed),
+		cmocka_unit_test(v2_bad_tlvs),
+		cmocka_unit_test(v2_too_long),
+		cmocka_unit_test(not_proxy),
+		cmocka_unit_test(write_v1_text),
+		cmocka_unit_test(write_v2_bytes),
+		cmocka_unit_test(append_ssl_tlvs),
+		cmocka_unit_test(write_errors),
+		cmocka_unit_test(round_trips),
+		cmocka_unit_test(round_trip_local),
+		cmocka_unit_test(edges),
 	};
 
 	return cmocka_run_group_tests_name("proxy_proto", tests, guard_setup, guard_teardown);
