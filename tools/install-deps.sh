@@ -11,7 +11,7 @@ pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev sy
 pkgs+=(prometheus chromium linux-perf haproxy)
 # Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
 pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
-	iproute2 openssl)
+	iproute2 openssl nghttp2-client)
 # The interval log's reader (tests/hlog/HlogRead.java): HdrHistogram's own Java code, run from
 # source by the JRE (Debian's runtime image has the compiler module).
 pkgs+=(libhdrhistogram-java default-jre-headless)

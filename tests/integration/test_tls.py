@@ -863,6 +863,24 @@ def test_send_proxy_v2_tls():
         up.close()
 
 
+def test_wrk_and_h2load():
+    """wrk over https (keep-alive) and h2load --h1 (a connection per client) against ringer:
+    every response a 2xx, ALPN http/1.1 for h2load."""
+    r = Ringer(mode="http")
+    try:
+        out = sh("wrk", "-t1", "-c20", "-d1s", f"https://127.0.0.1:{r.port}/")
+        m = re.search(r"(\d+) requests in", out.stdout)
+        check(m and int(m.group(1)) > 100, f"wrk over https: {out.stdout[-300:]}")
+        check("Non-2xx" not in out.stdout and "Socket errors" not in out.stdout,
+              f"wrk saw errors: {out.stdout[-300:]}")
+        out = sh("h2load", "--h1", "-n", "200", "-c", "20", f"https://127.0.0.1:{r.port}/")
+        check("200 succeeded, 0 failed, 0 errored" in out.stdout,
+              f"h2load --h1: {out.stdout[-400:]}")
+        check("Application protocol: http/1.1" in out.stdout, "h2load: ALPN http/1.1")
+    finally:
+        r.stop()
+
+
 def test_client_certificates():
     """--tls-verify-client required: no certificate or a stranger's is refused, the CA's passes."""
     r = Ringer("--tls-verify-client", "required", "--tls-ca", CA[1])
@@ -1016,7 +1034,7 @@ def test_bad_flags():
 TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
-         test_haproxy_and_nginx_peers, test_send_proxy_v2_tls,
+         test_haproxy_and_nginx_peers, test_send_proxy_v2_tls, test_wrk_and_h2load,
          test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
          test_reload,
          test_bad_flags]
