@@ -112,6 +112,7 @@ struct config {
 	/* admin */
 	struct net_addr admin;
 	bool admin_set;
+	bool admin_tls; /* the admin port speaks TLS with the --tls-cert certificates */
 	/* zero-downtime restart: the Unix socket an older ringer hands its listeners over on */
 	const char *handover_path; /* NULL: no handover */
 	/* TLS on accepted connections: on once a --tls-cert is given */

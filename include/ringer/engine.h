@@ -83,6 +83,10 @@ struct engine_conn_view {
 	uint64_t cookie; /* the kernel's socket cookie (inet_diag's idiag_cookie); 0: unknown */
 	struct sockaddr_storage peer;
 	uint32_t peer_len; /* 0: unknown */
+	/* A TLS connection past its handshake: what it negotiated (NULL: plain, or not yet) */
+	const char *tls_version;
+	const char *tls_cipher;
+	char tls_sni[32];
 };
 
 /* ---- for the owner of the loop ---- */

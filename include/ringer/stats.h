@@ -63,7 +63,15 @@
 	X(tls_notify_in, "TLS close_notify received")                                      \
 	X(tls_notify_out, "TLS close_notify sent")                                         \
 	X(tls_errors, "TLS record or protocol errors (reset)")                             \
-	X(tls_keyupd_resets, "TLS connections reset: a KeyUpdate flood")
+	X(tls_keyupd_resets, "TLS connections reset: a KeyUpdate flood")                   \
+	X(tls_up_handshakes, "TLS handshakes completed, connections made out")             \
+	X(tls_up_resumed, "TLS handshakes out that resumed a session")                     \
+	X(tls_up_hs_failed, "TLS handshakes out failed (verification, alert)")             \
+	X(tls_up_hs_timeouts, "TLS handshakes out not finished in the connect timeout")    \
+	X(tls_up_truncations, "TLS streams in from servers ended without close_notify")    \
+	X(tls_up_notify_in, "TLS close_notify received from servers")                      \
+	X(tls_up_notify_out, "TLS close_notify sent to servers")                           \
+	X(tls_up_errors, "TLS record or protocol errors, connections made out")
 
 #define STATS_SIDES	    2 /* client (accepted), upstream (connected out): enum conn_side */
 #define STATS_BATCH_BUCKETS 8 /* CQEs per loop: <=1, <=2, <=4, ... <=64, more */

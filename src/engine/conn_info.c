@@ -89,5 +89,6 @@ bool engine_conn_view(const struct engine *e, uint32_t slot, struct engine_conn_
 		if (!v->peer.ss_family)
 			v->peer_len = 0; /* asked for, not answered yet */
 	}
+	eng_tls_view(e, slot, v);
 	return true;
 }

@@ -68,6 +68,13 @@ struct tls_conn {
 	uint32_t pt_inflight; /* plaintext bytes the ciphertext being sent carries */
 	uint32_t retry_len;   /* an SSL_write to repeat with this length (WANT_WRITE) */
 	uint32_t peer_len;
+	/*
+	 * What the handshake settled, for /connections on another thread:
+	 * OpenSSL's static names, and the SNI asked for, written once.
+	 */
+	const char *v_name;
+	const char *c_name;
+	char sni[32];
 	uint16_t ku_at;		  /* engine clock (ms, low 16 bits): the KeyUpdate window began */
 	uint16_t ku_count;	  /* KeyUpdates received in it */
 	struct sockaddr_in6 peer; /* an accepted peer, for mode->accepted after the handshake */
@@ -100,6 +107,8 @@ void eng_tls_handshake_timeout(struct engine *e, struct conn *c);
 void eng_tls_tick(struct engine *e);
 /* An outbound TLS connection's TCP connect finished: its handshake begins. */
 void eng_tls_connected(struct engine *e, struct conn *c);
+/* For engine_conn_view (any thread): what the connection in slot negotiated. */
+void eng_tls_view(const struct engine *e, uint32_t slot, struct engine_conn_view *v);
 /* A TLS connection whose handshake has not finished. */
 bool eng_tls_handshaking(const struct engine *e, const struct conn *c);
 void eng_tls_release(struct engine *e, struct conn *c);

@@ -54,7 +54,18 @@
 #define TLS_READ_MIN	    1024 /* room left in the input's last buffer worth reading into */
 #define HANDSHAKE_BUDGET    16	 /* handshake steps per loop iteration */
 #define TLS_ROUNDS	    8	 /* read passes per connection per iteration */
-#define KEYUPDATE_MAX	    8	 /* KeyUpdates a peer may send a second; more: reset */
+/*
+ * Counted by side: connections accepted (tls_*) and connections made out, a
+ * proxy's upstream side (tls_up_*).
+ */
+#define TLS_STAT(e, t, name)                                 \
+	do {                                                 \
+		if ((t)->flags & TLS_F_CLIENT)               \
+			STAT_INC((e)->stats, tls_up_##name); \
+		else                                         \
+			STAT_INC((e)->stats, tls_##name);    \
+	} while (0)
+#define KEYUPDATE_MAX 8 /* KeyUpdates a peer may send a second; more: reset */
 
 static inline struct tls_conn *tc(struct engine *e, const struct conn *c)
 {
@@ -526,6 +537,26 @@ void eng_tls_connected(struct engine *e, struct conn *c)
 	mark(e, t);
 }
 
+void eng_tls_view(const struct engine *e, uint32_t slot, struct engine_conn_view *v)
+{
+	const struct tls_conn *t;
+
+	if (!e->tlsc)
+		return;
+	t = &e->tlsc[slot];
+	v->tls_version = __atomic_load_n(&t->v_name, __ATOMIC_ACQUIRE);
+	if (!v->tls_version)
+		return;
+	v->tls_cipher = __atomic_load_n(&t->c_name, __ATOMIC_RELAXED);
+	/* A snapshot: a reused slot may change it under us, as everything in the view. */
+	for (size_t i = 0; i < sizeof(v->tls_sni) - 1; i++) {
+		v->tls_sni[i] = __atomic_load_n(&t->sni[i], __ATOMIC_RELAXED);
+		if (!v->tls_sni[i])
+			break;
+	}
+	v->tls_sni[sizeof(v->tls_sni) - 1] = 0;
+}
+
 bool eng_tls_handshaking(const struct engine *e, const struct conn *c)
 {
 	return eng_tls_on(e, c) && !(e->tlsc[c->slot].flags & TLS_F_DONE);
@@ -687,7 +718,9 @@ static void tls_reset(struct engine *e, struct conn *c)
 /* The peer ended the TCP stream without close_notify. */
 static void truncated(struct engine *e, struct conn *c)
 {
-	STAT_INC(e->stats, tls_truncations);
+	struct tls_conn *t = tc(e, c);
+
+	TLS_STAT(e, t, truncations);
 	tls_reset(e, c);
 }
 
@@ -697,9 +730,16 @@ static void handshake_done(struct engine *e, struct conn *c, struct tls_conn *t)
 
 	t->flags = (uint16_t)((t->flags | TLS_F_DONE) & ~TLS_F_HS);
 	e->handshakes--;
-	STAT_INC(e->stats, tls_handshakes);
+	{
+		const char *sni = SSL_get_servername(t->ssl, TLSEXT_NAMETYPE_host_name);
+
+		snprintf(t->sni, sizeof(t->sni), "%s", sni ? sni : "");
+		__atomic_store_n(&t->c_name, SSL_get_cipher_name(t->ssl), __ATOMIC_RELAXED);
+		__atomic_store_n(&t->v_name, SSL_get_version(t->ssl), __ATOMIC_RELEASE);
+	}
+	TLS_STAT(e, t, handshakes);
 	if (SSL_session_reused(t->ssl))
-		STAT_INC(e->stats, tls_resumed);
+		TLS_STAT(e, t, resumed);
 	if (version == TLS1_3_VERSION)
 		STAT_INC(e->stats, tls_v13);
 	else
@@ -747,7 +787,7 @@ static bool handshake(struct engine *e, struct conn *c, struct tls_conn *t)
 		break;
 	}
 	err = last_error();
-	STAT_INC(e->stats, tls_hs_failed);
+	TLS_STAT(e, t, hs_failed);
 	if (t->flags & TLS_F_CLIENT) {
 		struct engine_tls_client *tcl = client_of(t);
 
@@ -845,7 +885,7 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 		case SSL_ERROR_ZERO_RETURN:
 			/* close_notify: the peer's direction is finished; the mode hears its EOF. */
 			t->flags |= TLS_F_CN_IN;
-			STAT_INC(e->stats, tls_notify_in);
+			TLS_STAT(e, t, notify_in);
 			c->rx |= CONN_RX_EOF_NOTIFY;
 			return got;
 		default:
@@ -854,7 +894,7 @@ static long read_some(struct engine *e, struct conn *c, struct tls_conn *t)
 				truncated(e, c);
 			} else {
 				last_error();
-				STAT_INC(e->stats, tls_errors);
+				TLS_STAT(e, t, errors);
 				tls_reset(e, c);
 			}
 			return -1;
@@ -1041,7 +1081,7 @@ static int encrypt(struct engine *e, struct conn *c, struct tls_conn *t)
 			break;
 		}
 		last_error();
-		STAT_INC(e->stats, tls_errors);
+		TLS_STAT(e, t, errors);
 		return -EPROTO;
 	}
 	return t->ct_count ? 0 : 1;
@@ -1124,14 +1164,16 @@ bool eng_tls_close_notify(struct engine *e, struct conn *c)
 	if (SSL_shutdown(t->ssl) < 0)
 		last_error();
 	else
-		STAT_INC(e->stats, tls_notify_out);
+		TLS_STAT(e, t, notify_out);
 	return t->ct_count > 0;
 }
 
 void eng_tls_handshake_timeout(struct engine *e, struct conn *c)
 {
-	STAT_INC(e->stats, tls_hs_timeouts);
-	if (tc(e, c)->flags & TLS_F_CLIENT)
+	struct tls_conn *t = tc(e, c);
+
+	TLS_STAT(e, t, hs_timeouts);
+	if (t->flags & TLS_F_CLIENT)
 		eng_fail_connect(e, c, -ETIMEDOUT);
 	else
 		tls_reset(e, c);
@@ -1147,6 +1189,7 @@ void eng_tls_release(struct engine *e, struct conn *c)
 		e->handshakes--;
 	SSL_free(t->ssl); /* and its BIO */
 	t->ssl = NULL;
+	__atomic_store_n(&t->v_name, NULL, __ATOMIC_RELAXED);
 	while (t->raw_count) {
 		uint16_t bid = t->raw_head;
 

@@ -175,10 +175,24 @@ static void conn_json(struct buf *b, unsigned shard, const struct engine_conn_vi
 		"%s\n  {\"shard\": %u, \"slot\": %" PRIu32 ", \"gen\": %" PRIu32
 		", \"side\": \"%s\", \"state\": \"%s\", \"peer\": \"%s\", \"age_ms\": %" PRIu32
 		", \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64 ", \"inflight\": %u"
-		", \"cookie\": %" PRIu64 "}",
+		", \"cookie\": %" PRIu64,
 		first ? "" : ",", shard, v->slot, v->gen, side_names[v->side & 1],
 		tcp_state_name((enum tcp_state)v->state), peer, v->age_ms, v->bytes_in,
 		v->bytes_out, v->inflight, v->cookie);
+	if (v->tls_version) {
+		char sni[sizeof(v->tls_sni)];
+		size_t k = 0;
+
+		/* The name came off the wire: only what JSON can carry as it is. */
+		for (size_t i = 0; v->tls_sni[i] && k < sizeof(sni) - 1; i++)
+			if (v->tls_sni[i] >= 0x20 && v->tls_sni[i] < 0x7f && v->tls_sni[i] != '"' &&
+			    v->tls_sni[i] != '\\')
+				sni[k++] = v->tls_sni[i];
+		sni[k] = 0;
+		bprintf(b, ", \"tls\": {\"version\": \"%s\", \"cipher\": \"%s\", \"sni\": \"%s\"}",
+			v->tls_version, v->tls_cipher ? v->tls_cipher : "", sni);
+	}
+	bprintf(b, "}");
 }
 
 static void connections(const struct admin_ctx *ctx, const char *query, struct buf *b)
@@ -480,4 +494,5 @@ void admin_config(struct config *a, const struct config *cfg)
 	a->send_ms = 10000;
 	a->recv_bundle = false;
 	a->drain_ms = 1000;
+	a->tls_upstreams = false; /* it connects nowhere */
 }

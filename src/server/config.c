@@ -204,6 +204,8 @@ void config_usage(FILE *f, const char *prog)
 		"                         (default 1024)\n"
 		"  --tls-keylog FILE      append session secrets (SSLKEYLOGFILE format) for\n"
 		"                         Wireshark; for debugging only\n"
+		"  --admin-tls            the --admin port speaks TLS too, with the same\n"
+		"                         certificates\n"
 		"\n"
 		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file and the TLS\n"
 		"certificates and keys; SIGINT/SIGTERM drain and exit 0.\n",
@@ -266,6 +268,7 @@ enum opt_id {
 	OPT_TLS_KEYLOG,
 	OPT_TLS_HS_TIMEOUT,
 	OPT_TLS_MAX_HS,
+	OPT_ADMIN_TLS,
 	OPT_UPSTREAM_CA,
 	OPT_UPSTREAM_CERT,
 	OPT_UPSTREAM_KEY,
@@ -329,6 +332,7 @@ static const struct cli_opt options[] = {
 	{"--tls-keylog", NULL, OPT_TLS_KEYLOG, true},
 	{"--tls-handshake-timeout", NULL, OPT_TLS_HS_TIMEOUT, true},
 	{"--tls-max-handshakes", NULL, OPT_TLS_MAX_HS, true},
+	{"--admin-tls", NULL, OPT_ADMIN_TLS, false},
 	{"--upstream-ca", NULL, OPT_UPSTREAM_CA, true},
 	{"--upstream-cert", NULL, OPT_UPSTREAM_CERT, true},
 	{"--upstream-key", NULL, OPT_UPSTREAM_KEY, true},
@@ -768,6 +772,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_NO_PIN:
 		cfg->pin = false;
 		return 0;
+	case OPT_ADMIN_TLS:
+		cfg->admin_tls = true;
+		return 0;
 	case OPT_UPSTREAM_CA:
 		seen->proxy = true;
 		cfg->upstream_ca = val;
@@ -867,6 +874,10 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(err, err_len, "--tls-crl needs --tls-ca and --tls-verify-client");
 	for (unsigned k = 0; k < cfg->n_upstreams; k++)
 		cfg->tls_upstreams |= cfg->upstreams[k].tls;
+	if (cfg->admin_tls && (!cfg->admin_set || !cfg->tls_on))
+		return cli_fail(err, err_len,
+				"--admin-tls needs --admin ADDR:PORT and --tls-cert/--tls-key (the "
+				"admin port uses the same certificates)");
 	if (!!cfg->upstream_cert != !!cfg->upstream_key)
 		return cli_fail(err, err_len, "--upstream-cert and --upstream-key go together");
 	if (cfg->tls_upstreams && cfg->send_proxy)

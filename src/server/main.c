@@ -605,6 +605,7 @@ int main(int argc, char **argv)
 		admin.cfg = &admin_cfg;
 		admin.mode = &mode_admin;
 		admin.mode_arg = &ctx;
+		admin.tls = cfg.admin_tls ? &cfg.tls : NULL;
 		admin.cpu = -1;
 		admin.file_slots = 256;
 		admin.listen_fd =

@@ -658,7 +658,10 @@ def test_proxy_tls_upstream():
               f"reconnects resumed: {[c.get('resumed') for c in up.conns]}")
         check(all(c["end"] == "close_notify" for c in up.conns),
               f"ringer ended upstream sessions with: {[c['end'] for c in up.conns]}")
-        check(r.metric("ringer_tls_handshakes_total") >= 5, "upstream handshakes counted")
+        check(r.metric("ringer_tls_up_handshakes_total") >= 5, "upstream handshakes counted")
+        check(r.metric("ringer_tls_up_resumed_total") >= 3, "upstream resumptions counted")
+        check(r.metric("ringer_tls_handshakes_total") == 0, "client-side handshakes counted")
+        check(r.metric("ringer_tls_up_notify_out_total") >= 5, "close_notify to the upstream")
     finally:
         r.stop()
     # A CA that did not sign the upstream's certificate: every connect fails verification.
@@ -671,7 +674,7 @@ def test_proxy_tls_upstream():
         except ConnectionResetError:
             got = b""
         check(got == b"", f"served through an unverified upstream: {got!r}")
-        check(wait_for(lambda: r.metric("ringer_tls_hs_failed_total") >= 1),
+        check(wait_for(lambda: r.metric("ringer_tls_up_hs_failed_total") >= 1),
               "the failed verification is not counted")
         check(r.metric("ringer_connect_failures_total") >= 1, "nor as a failed connect")
     finally:
@@ -1007,6 +1010,40 @@ def test_renegotiation_and_keyupdate():
         r.stop()
 
 
+def test_connections_view():
+    """/connections shows what a TLS connection negotiated: version, cipher, SNI."""
+    import json
+    r = Ringer()
+    try:
+        with tls_connect(r.port, name="a.test") as s:
+            s.sendall(b"x")
+            recv_exact(s, 1)
+            with urllib.request.urlopen(f"http://127.0.0.1:{r.admin}/connections",
+                                        timeout=5) as resp:
+                conns = json.loads(resp.read())
+            conns = conns.get("connections", conns) if isinstance(conns, dict) else conns
+            tls = [c.get("tls") for c in conns if c.get("tls")]
+            check(len(tls) == 1, f"TLS connections shown: {conns}")
+            if tls:
+                check(tls[0] == {"version": "TLSv1.3", "cipher": s.cipher()[0], "sni": "a.test"},
+                      f"what /connections says: {tls[0]}")
+    finally:
+        r.stop()
+
+
+def test_admin_tls():
+    """--admin-tls: /metrics over https with the same certificate; plaintext is refused."""
+    r = Ringer("--admin-tls")
+    try:
+        out = sh("curl", "-s", "--cacert", EC[1], "--resolve",
+                 f"localhost:{r.admin}:127.0.0.1", f"https://localhost:{r.admin}/metrics")
+        check("ringer_tls_handshakes_total" in out.stdout, f"/metrics over https: {out.stderr}")
+        out = sh("curl", "-s", "--max-time", "3", f"http://127.0.0.1:{r.admin}/metrics")
+        check("ringer_" not in out.stdout, "the admin port answered plaintext")
+    finally:
+        r.stop()
+
+
 def test_bad_flags():
     """Startup errors name the flag and the file; a flag without its partner exits 2."""
     def start(*args):
@@ -1029,6 +1066,8 @@ def test_bad_flags():
     check(p.returncode == 2 and "--tls-min" in p.stderr, f"--tls-min 1.1: {p.returncode}")
     p = start("--tls-strict-sni")
     check(p.returncode == 2 and "--tls-cert" in p.stderr, f"a TLS flag without TLS: {p.returncode}")
+    p = start("--admin-tls", "--tls-cert", EC[1], "--tls-key", EC[0])
+    check(p.returncode == 2 and "--admin" in p.stderr, f"--admin-tls without --admin: {p.returncode}")
 
 
 TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half_close, test_versions_and_min, test_sni_and_strict,
@@ -1036,7 +1075,7 @@ TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
          test_haproxy_and_nginx_peers, test_send_proxy_v2_tls, test_wrk_and_h2load,
          test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
-         test_reload,
+         test_reload, test_connections_view, test_admin_tls,
          test_bad_flags]
 
 if __name__ == "__main__":
