@@ -47,6 +47,7 @@ enum conn_tx {
 	CONN_TX_SHUT_WANTED = 1u << 2,	 /* send our FIN once output has drained */
 	CONN_TX_SHUT_INFLIGHT = 1u << 3, /* a shutdown(SHUT_WR) is in flight */
 	CONN_TX_SHUT_DONE = 1u << 4,	 /* our FIN is out (by shutdown or by close) */
+	CONN_TX_TLS_OWN = 1u << 5,	 /* the send in flight holds only TLS's own records */
 };
 
 enum conn_life {

@@ -599,7 +599,12 @@ int engine_send_input(struct engine *e, struct conn *c, const void *pre, uint32_
 
 bool engine_sending(const struct conn *c)
 {
-	return c->out_ptr || c->out_count || c->in_echo || (c->tx & CONN_TX_SENDING);
+	/*
+	 * A TLS ticket or handshake message on its way is not the mode's send:
+	 * what the mode gives now is queued behind it (engine_next waits for it).
+	 */
+	return c->out_ptr || c->out_count || c->in_echo ||
+	       (c->tx & (CONN_TX_SENDING | CONN_TX_TLS_OWN)) == CONN_TX_SENDING;
 }
 
 /* A destination's queued output that pauses the connection feeding it. */

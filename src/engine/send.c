@@ -179,7 +179,7 @@ void eng_on_send(struct engine *e, struct conn *c, const struct io_uring_cqe *cq
 	int res = cqe->res;
 
 	c->inflight--;
-	c->tx &= ~CONN_TX_SENDING;
+	c->tx &= ~(CONN_TX_SENDING | CONN_TX_TLS_OWN);
 	if (c->life & CONN_L_DEAD) {
 		eng_maybe_release(e, c);
 		return;

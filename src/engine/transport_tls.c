@@ -1107,6 +1107,11 @@ int eng_tls_start_send(struct engine *e, struct conn *c)
 	}
 	if (!t->ct_count)
 		return 1; /* nothing yet: the handshake owes no flight */
+	/* Records of TLS's own only (a ticket, a handshake message): the mode may queue behind. */
+	if (t->pt_inflight)
+		c->tx &= (uint16_t)~CONN_TX_TLS_OWN;
+	else
+		c->tx |= CONN_TX_TLS_OWN;
 	if (t->ct_count == 1 || !e->vecs)
 		return ring_send(e->ring, c->fd, conn_fixed(c),
 				 bufring_buf(&e->bufs, t->ct_head) + t->ct_off,

@@ -1035,7 +1035,7 @@ def test_admin_tls():
     """--admin-tls: /metrics over https with the same certificate; plaintext is refused."""
     r = Ringer("--admin-tls")
     try:
-        out = sh("curl", "-s", "--cacert", EC[1], "--resolve",
+        out = sh("curl", "-sS", "--cacert", EC[1], "--resolve",
                  f"localhost:{r.admin}:127.0.0.1", f"https://localhost:{r.admin}/metrics")
         check("ringer_tls_handshakes_total" in out.stdout, f"/metrics over https: {out.stderr}")
         out = sh("curl", "-s", "--max-time", "3", f"http://127.0.0.1:{r.admin}/metrics")
