@@ -85,6 +85,13 @@ struct config {
 	unsigned ka_idle_s; /* TCP keepalive on accepted connections; 0 = off */
 	unsigned ka_intvl_s;
 	unsigned ka_cnt;
+	/*
+	 * TCP_USER_TIMEOUT on accepted and upstream sockets: data unacknowledged
+	 * this long resets the connection (a black-holed path); 0 = the kernel's
+	 * retransmissions (about 15 minutes). Unless set, the keepalive's span.
+	 */
+	unsigned user_timeout_ms;
+	bool user_timeout_set;
 	bool quiet;		   /* no startup lines beyond the listening address */
 	unsigned stats_interval_s; /* a line of figures on stderr this often; 0: never */
 	bool accept_proxy;	   /* accepted connections start with a PROXY protocol header */

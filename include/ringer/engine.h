@@ -53,6 +53,8 @@ struct engine_params {
 	uint32_t accept_proxy_ms;
 	/* TCP keepalive on connections made out (idle s, interval s, probes); idle 0: off */
 	unsigned ka_idle, ka_intvl, ka_cnt;
+	/* TCP_USER_TIMEOUT on connections made out, ms; 0: the kernel's default */
+	unsigned user_timeout_ms;
 	/* Source addresses engine_connect_from() binds to (port 0); the caller's, outliving us. */
 	const struct net_addr *sources;
 	unsigned n_sources;

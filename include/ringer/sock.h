@@ -13,6 +13,12 @@ int sock_listen(const struct net_addr *addr, int backlog);
  * Returns 0 or -errno.
  */
 int sock_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt);
+/*
+ * TCP_USER_TIMEOUT on a listener (inherited by accepted sockets too): data
+ * unacknowledged for ms resets the connection; 0 leaves it to the kernel's
+ * retransmissions. Returns 0 or -errno.
+ */
+int sock_user_timeout(int fd, unsigned ms);
 /* 0 when nothing is bound to addr (a port in use by another process: -EADDRINUSE). */
 int sock_probe_free(const struct net_addr *addr);
 /* 0 and the bound address when fd is a listening TCP socket; else -EPROTOTYPE, -EINVAL or -errno. */

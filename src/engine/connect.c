@@ -28,11 +28,22 @@ void eng_fail_connect(struct engine *e, struct conn *c, int err)
 	eng_maybe_release(e, c);
 }
 
+/* An option on a socket we connect out: a setsockopt command ahead of the connect, or a plain call. */
+static void set_opt(struct engine *e, struct conn *c, int level, int name, const int *val)
+{
+	if (!conn_fixed(c)) {
+		setsockopt(c->fd, level, name, val, sizeof(int));
+		return;
+	}
+	if (e->sockopt_cmd && ring_setsockopt(e->ring, c->fd, true, level, name, val, sizeof(int),
+					      conn_ud(e, c, UD_OP_SOCKOPT)) == 0)
+		c->inflight++;
+}
+
 /*
  * TCP keepalive on a socket we connect out (the proxy's upstream side), as
- * the listener's options give it to accepted ones: four setsockopt commands
- * ahead of the connect (their order does not matter), or plain calls on a
- * plain descriptor.
+ * the listener's options give it to accepted ones: four options set ahead
+ * of the connect (their order does not matter).
  */
 static void set_keepalive(struct engine *e, struct conn *c)
 {
@@ -41,16 +52,8 @@ static void set_keepalive(struct engine *e, struct conn *c)
 				      {IPPROTO_TCP, TCP_KEEPINTVL},
 				      {IPPROTO_TCP, TCP_KEEPCNT}};
 
-	for (int i = 0; i < 4; i++) {
-		if (!conn_fixed(c)) {
-			setsockopt(c->fd, opt[i][0], opt[i][1], &e->ka[i], sizeof(int));
-			continue;
-		}
-		if (e->sockopt_cmd &&
-		    ring_setsockopt(e->ring, c->fd, true, opt[i][0], opt[i][1], &e->ka[i],
-				    sizeof(int), conn_ud(e, c, UD_OP_SOCKOPT)) == 0)
-			c->inflight++;
-	}
+	for (int i = 0; i < 4; i++)
+		set_opt(e, c, opt[i][0], opt[i][1], &e->ka[i]);
 }
 
 /*
@@ -67,6 +70,9 @@ static void submit_connect(struct engine *e, struct conn *c)
 
 	if (e->ka[0])
 		set_keepalive(e, c);
+	/* A black-holed upstream: unacknowledged data resets it (the accepted side inherits it). */
+	if (e->user_timeout)
+		set_opt(e, c, IPPROTO_TCP, TCP_USER_TIMEOUT, &e->user_timeout);
 	if (c->out_len && conn_fixed(c)) {
 		const struct net_addr *src = &e->sources[c->out_len - 1];
 

@@ -348,6 +348,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		e->ka[2] = (int)p->ka_intvl;
 		e->ka[3] = (int)p->ka_cnt;
 	}
+	e->user_timeout = (int)p->user_timeout_ms;
 	e->peer_addrs = p->peer_addrs;
 	e->bundle = p->recv_bundle && r->recv_bundle;
 	e->listen_fd = -1;

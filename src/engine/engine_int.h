@@ -123,6 +123,7 @@ struct engine {
 	uint32_t connect_timeout_ms;
 	uint32_t writes; /* engine_write()s in flight */
 	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
+	int user_timeout; /* TCP_USER_TIMEOUT on connections made out, ms; 0: not set */
 	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
 	/* TLS (transport_tls.c); tlsc NULL: every connection is plain */
 	struct tls_ctx *tls;

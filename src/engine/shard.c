@@ -136,6 +136,7 @@ static int shard_setup(struct shard *s)
 		.ka_idle = s->cfg->ka_idle_s,
 		.ka_intvl = s->cfg->ka_intvl_s,
 		.ka_cnt = s->cfg->ka_cnt,
+		.user_timeout_ms = s->cfg->user_timeout_ms,
 		.stats = &s->stats,
 		.max_conns = s->cfg->max_conns *
 			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),

@@ -73,6 +73,13 @@ int sock_keepalive(int fd, unsigned idle_s, unsigned intvl_s, unsigned cnt)
 	return 0;
 }
 
+int sock_user_timeout(int fd, unsigned ms)
+{
+	int v = (int)ms;
+
+	return setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &v, sizeof(v)) ? -errno : 0;
+}
+
 /*
  * A listener received from another process (a handover) is checked, not
  * trusted: a TCP socket in the listening state, and where it is bound.

@@ -106,6 +106,11 @@ void config_usage(FILE *f, const char *prog)
 		"                         upstream ones): probe after IDLE\n"
 		"                         s of silence, every INTVL s, reset after CNT unanswered\n"
 		"                         (default 60,10,6: a vanished peer goes after 2 minutes)\n"
+		"  --tcp-user-timeout MS  reset a connection whose sent data has gone\n"
+		"                         unacknowledged this long (TCP_USER_TIMEOUT: a\n"
+		"                         black-holed path), on accepted and upstream sockets\n"
+		"                         (default: the keepalive's span, IDLE+INTVLxCNT s,\n"
+		"                         120000; 0: the kernel's, about 15 minutes)\n"
 		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
 		"                         default off)\n"
 		"  --admin ADDR:PORT      serve GET /metrics (Prometheus), /connections (JSON;\n"
@@ -252,6 +257,7 @@ enum opt_id {
 	OPT_HANDOVER,
 	OPT_RECV_BUNDLE,
 	OPT_KEEPALIVE,
+	OPT_USER_TIMEOUT,
 	OPT_NO_PIN,
 	OPT_TLS_CERT,
 	OPT_TLS_KEY,
@@ -316,6 +322,7 @@ static const struct cli_opt options[] = {
 	{"--handover", NULL, OPT_HANDOVER, true},
 	{"--recv-bundle", NULL, OPT_RECV_BUNDLE, true},
 	{"--keepalive", NULL, OPT_KEEPALIVE, true},
+	{"--tcp-user-timeout", NULL, OPT_USER_TIMEOUT, true},
 	{"--no-pin", NULL, OPT_NO_PIN, false},
 	{"--tls-cert", NULL, OPT_TLS_CERT, true},
 	{"--tls-key", NULL, OPT_TLS_KEY, true},
@@ -764,6 +771,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		return 0;
 	case OPT_KEEPALIVE:
 		return parse_keepalive(cfg, val, err, err_len);
+	case OPT_USER_TIMEOUT:
+		cfg->user_timeout_set = true;
+		return set_uint(flag, val, 0, 86400000, false, &cfg->user_timeout_ms, err, err_len);
 	case OPT_RECV_BUNDLE:
 		if (strcmp(val, "on") && strcmp(val, "off"))
 			return cli_fail(err, err_len, "--recv-bundle: '%s' is not on or off", val);
@@ -887,6 +897,16 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	/* An HTTP/1.1 server says so in ALPN unless told otherwise (never h2). */
 	if (cfg->tls_on && cfg->mode == MODE_HTTP && !cfg->tls.alpn)
 		cfg->tls.alpn = "http/1.1";
+	/*
+	 * A black-holed path (segments go out, nothing comes back) ends when the
+	 * keepalive would end a silent one: the kernel drops a connection whose
+	 * keepalive probe is out once this much time has passed since the last
+	 * acknowledgement, so the keepalive's span keeps its own reckoning too.
+	 */
+	if (!cfg->user_timeout_set)
+		cfg->user_timeout_ms =
+			cfg->ka_idle_s ? (cfg->ka_idle_s + cfg->ka_intvl_s * cfg->ka_cnt) * 1000
+				       : 120000;
 	if (cfg->body && strlen(cfg->body) > (64u << 20))
 		return cli_fail(err, err_len, "--body: longer than 64m");
 	if (cfg->admin_set && net_addr_port(&cfg->admin) != 0 &&

@@ -590,6 +590,11 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ringer: --keepalive: %s\n", strerror(-ret));
 			return 1;
 		}
+		if ((cfg.user_timeout_ms || i < offer.n) &&
+		    (ret = sock_user_timeout(s->listen_fd, cfg.user_timeout_ms))) {
+			fprintf(stderr, "ringer: --tcp-user-timeout: %s\n", strerror(-ret));
+			return 1;
+		}
 		if (i == 0 && net_addr_port(&cfg.listen) == 0) {
 			socklen_t len = sizeof(cfg.listen.ss);
 

@@ -57,6 +57,8 @@ static void defaults(void **state)
 	assert_int_equal(cfg.ka_idle_s, 60);
 	assert_int_equal(cfg.ka_intvl_s, 10);
 	assert_int_equal(cfg.ka_cnt, 6);
+	/* A black-holed path goes when a silent one does: the keepalive's 2 minutes. */
+	assert_int_equal(cfg.user_timeout_ms, 120000);
 	assert_int_equal(cfg.shards, 0);
 	assert_true(cfg.max_conns > 0);
 	assert_int_equal(cfg.buf_count & (cfg.buf_count - 1), 0);
@@ -169,6 +171,18 @@ static void bad_flags(void **state)
 	PARSE_BAD("--keepalive", "--keepalive", "0,10,6");
 	PARSE_BAD("--keepalive", "--keepalive", "60,-1,6");
 	PARSE_BAD("--keepalive", "--keepalive", "on");
+	/* TCP_USER_TIMEOUT: the keepalive's span unless given; 0 is the kernel's own. */
+	PARSE_OK("--keepalive", "10,5,3");
+	assert_int_equal(cfg.user_timeout_ms, 25000);
+	PARSE_OK("--keepalive", "off");
+	assert_int_equal(cfg.user_timeout_ms, 120000);
+	PARSE_OK("--keepalive", "10,5,3", "--tcp-user-timeout", "2000");
+	assert_int_equal(cfg.user_timeout_ms, 2000);
+	PARSE_OK("--tcp-user-timeout", "0");
+	assert_int_equal(cfg.user_timeout_ms, 0);
+	PARSE_BAD("--tcp-user-timeout: '2s'", "--tcp-user-timeout", "2s");
+	PARSE_BAD("--tcp-user-timeout: '-1'", "--tcp-user-timeout", "-1");
+	PARSE_BAD("--tcp-user-timeout needs a value", "--tcp-user-timeout");
 	PARSE_BAD("--buf-size", "--buf-size", "10");
 	PARSE_BAD("--listen: 'nowhere'", "--listen", "nowhere");
 	PARSE_BAD("--mode: 'ftp'", "--mode", "ftp");

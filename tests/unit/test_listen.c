@@ -85,6 +85,30 @@ static void accepted_sockets_inherit_keepalive(void **state)
 	close(lfd);
 }
 
+/* So does TCP_USER_TIMEOUT: a black-holed client is reset like a black-holed upstream. */
+static void accepted_sockets_inherit_user_timeout(void **state)
+{
+	struct net_addr a;
+	socklen_t len = sizeof(a.ss);
+	int lfd, cfd, afd;
+
+	(void)state;
+	assert_int_equal(net_addr_parse("127.0.0.1:0", &a), 0);
+	lfd = sock_listen(&a, 16);
+	assert_true(lfd >= 0);
+	assert_int_equal(sock_user_timeout(lfd, 2500), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&a.ss, &len), 0);
+	a.len = len;
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(cfd, (struct sockaddr *)&a.ss, a.len), 0);
+	afd = accept(lfd, NULL, NULL);
+	assert_true(afd >= 0);
+	assert_int_equal(getopt_int(afd, IPPROTO_TCP, TCP_USER_TIMEOUT), 2500);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
 static void bind_conflict_is_an_error(void **state)
 {
 	struct net_addr a;
@@ -107,6 +131,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(accepted_sockets_inherit_nodelay),
 		cmocka_unit_test(accepted_sockets_inherit_keepalive),
+		cmocka_unit_test(accepted_sockets_inherit_user_timeout),
 		cmocka_unit_test(bind_conflict_is_an_error),
 	};
 
