@@ -6,6 +6,8 @@ set -euo pipefail
 # Build and unit tests.
 pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
 	python3 clang-format clang libclang-rt-14-dev zlib1g-dev libssl-dev)
+# The man pages (src/server/ringer.1.md, src/load/ringer-load.1.md) and the check that renders them.
+pkgs+=(go-md2man man-db)
 # Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles;
 # HAProxy for the PROXY protocol interoperability tests.
 pkgs+=(prometheus chromium linux-perf haproxy)

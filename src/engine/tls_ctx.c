@@ -182,7 +182,7 @@ static pthread_mutex_t keylog_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /*
  * A debugging aid: a blocking write per handshake, under a lock shared by
- * the shards. Never on in a benchmark, and README says so.
+ * the shards. Never on in a benchmark, and the manual says so.
  */
 static void on_keylog(const SSL *ssl, const char *line)
 {

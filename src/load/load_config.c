@@ -62,7 +62,7 @@ void load_config_usage(FILE *f, const char *prog)
 		"  --body-file FILE       http: request body read from FILE (up to 64m)\n"
 		"  --requests-file FILE   http: requests cycled over the connections, one\n"
 		"                         'METHOD PATH [BODY-FILE]' a line or raw HTTP/1.1\n"
-		"                         requests (README: the formats)\n"
+		"                         requests (man ringer-load: the formats)\n"
 		"  --expect-status LIST   http: statuses that succeed, e.g. 200 or 200,204\n"
 		"                         (default any 2xx); others count as errors\n"
 		"  --size BYTES           echo: message size, every byte verified (default 64;\n"
