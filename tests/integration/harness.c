@@ -17,6 +17,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* How long proc_stat waits for the dump it asked for: generous, for a loaded machine. */
+#define PROC_STAT_WAIT_MS 10000
+
 int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -137,22 +140,53 @@ int proc_wait(struct proc *p, int timeout_ms)
 	return -1;
 }
 
+/* The newest stats dump on p's stdout and how many there are (*count), or NULL. */
+static const char *newest_dump(const struct proc *p, unsigned *count)
+{
+	const char *dump = NULL;
+
+	*count = 0;
+	for (const char *at = strstr(p->out, "ringer stats ("); at;
+	     at = strstr(at + 1, "ringer stats (")) {
+		dump = at;
+		(*count)++;
+	}
+	return dump;
+}
+
+/*
+ * SIGUSR1, then the dump it asked for: one more than there were, printed
+ * whole (its cqes_per_loop line, after every counter, ended). Waited for,
+ * not slept on: a loaded machine may take longer to print it, and a read
+ * too early would find the previous dump's figures.
+ */
 long long proc_stat(struct proc *p, const char *name)
 {
-	char key[64];
-	const char *line;
+	int64_t deadline = now_ms() + PROC_STAT_WAIT_MS;
+	const char *dump, *end;
+	unsigned before, count;
 	unsigned long long n;
+	char key[64];
 
-	kill(p->pid, SIGUSR1);
-	usleep(200 * 1000);
 	proc_drain(p);
+	newest_dump(p, &before);
+	kill(p->pid, SIGUSR1);
+	for (;;) {
+		struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
+
+		proc_drain(p);
+		dump = newest_dump(p, &count);
+		end = count > before ? strstr(dump, "\n  cqes_per_loop ") : NULL;
+		if (end && strchr(end + 1, '\n'))
+			break;
+		if (now_ms() >= deadline)
+			return -1;
+		poll(&pfd, 1, 10);
+	}
 	/* At a line's start: "requests" also ends the description "... requests answered". */
 	snprintf(key, sizeof(key), "\n  %s ", name);
-	/* The newest dump: the last occurrence. */
-	line = NULL;
-	for (const char *at = strstr(p->out, key); at; at = strstr(at + 1, key))
-		line = at;
-	if (!line || sscanf(line + strlen(key), "%llu", &n) != 1)
+	dump = strstr(dump, key);
+	if (!dump || dump > end || sscanf(dump + strlen(key), "%llu", &n) != 1)
 		return -1;
 	return (long long)n;
 }
