@@ -39,7 +39,44 @@ const char *harness_bin(const char *env_name)
 	return p;
 }
 
-static void read_into(int fd, char *buf, size_t cap, size_t *len)
+/* What a sanitizer prints when it reports (ASan, LSan, UBSan, TSan). */
+static const char *const sanitizer_marks[] = {
+	"ERROR: AddressSanitizer",    "ERROR: LeakSanitizer",	  "runtime error:",
+	"UndefinedBehaviorSanitizer", "WARNING: ThreadSanitizer",
+};
+
+static bool has_sanitizer_mark(const char *text)
+{
+	for (size_t i = 0; i < sizeof(sanitizer_marks) / sizeof(sanitizer_marks[0]); i++)
+		if (strstr(text, sanitizer_marks[i]))
+			return true;
+	return false;
+}
+
+/*
+ * Bytes that no longer fit are dropped, but counted and searched for a
+ * sanitizer report (with the previous read's tail, in case one is split).
+ */
+static void lose(struct proc *p, char *carry, size_t *lost, const char *data, size_t n)
+{
+	char scan[4096 + 48];
+	size_t c = strlen(carry), keep;
+
+	memcpy(scan, carry, c);
+	memcpy(scan + c, data, n);
+	scan[c + n] = 0;
+	for (size_t i = 0; i < c + n; i++)
+		if (!scan[i])
+			scan[i] = ' ';
+	if (has_sanitizer_mark(scan))
+		p->lost_sanitizer = true;
+	keep = c + n < 47 ? c + n : 47;
+	memcpy(carry, scan + c + n - keep, keep);
+	carry[keep] = 0;
+	*lost += n;
+}
+
+static void read_into(struct proc *p, int fd, char *buf, size_t cap, size_t *len, int which)
 {
 	for (;;) {
 		ssize_t n;
@@ -48,8 +85,14 @@ static void read_into(int fd, char *buf, size_t cap, size_t *len)
 			char sink[4096];
 
 			/* Full: keep reading so the child never blocks on a pipe. */
-			if (read(fd, sink, sizeof(sink)) <= 0)
+			n = read(fd, sink, sizeof(sink));
+			if (n <= 0)
 				return;
+			if (!(which ? p->err_lost : p->out_lost))
+				snprintf(p->carry[which], sizeof(p->carry[which]), "%s",
+					 buf + *len - 47);
+			lose(p, p->carry[which], which ? &p->err_lost : &p->out_lost, sink,
+			     (size_t)n);
 			continue;
 		}
 		n = read(fd, buf + *len, cap - 1 - *len);
@@ -63,9 +106,9 @@ static void read_into(int fd, char *buf, size_t cap, size_t *len)
 void proc_drain(struct proc *p)
 {
 	if (p->out_fd >= 0)
-		read_into(p->out_fd, p->out, sizeof(p->out), &p->out_len);
+		read_into(p, p->out_fd, p->out, sizeof(p->out), &p->out_len, 0);
 	if (p->err_fd >= 0)
-		read_into(p->err_fd, p->err, sizeof(p->err), &p->err_len);
+		read_into(p, p->err_fd, p->err, sizeof(p->err), &p->err_len, 1);
 }
 
 int proc_start(struct proc *p, char *const argv[], bool want_port, int timeout_ms)
@@ -212,6 +255,87 @@ int proc_stop(struct proc *p, int sig, int timeout_ms)
 	return ret;
 }
 
+/* The figure of counter name in the dump that starts at dump, or -1. */
+static long long dump_figure(const char *dump, const char *name)
+{
+	const char *next = strstr(dump + 1, "ringer stats (");
+	unsigned long long n;
+	char key[64];
+	const char *at;
+
+	snprintf(key, sizeof(key), "\n  %s ", name);
+	at = strstr(dump, key);
+	if (!at || (next && at > next) || sscanf(at + strlen(key), "%llu", &n) != 1)
+		return -1;
+	return (long long)n;
+}
+
+/* The last stats dump on p's stdout, or NULL. */
+static const char *last_dump(struct proc *p)
+{
+	const char *dump = NULL;
+
+	proc_drain(p);
+	for (const char *at = strstr(p->out, "ringer stats ("); at;
+	     at = strstr(at + 1, "ringer stats ("))
+		dump = at;
+	return dump;
+}
+
+long long proc_final_stat(struct proc *p, const char *name)
+{
+	const char *dump = last_dump(p);
+
+	return dump ? dump_figure(dump, name) : -1;
+}
+
+int ringer_exit_check(struct proc *p, int status, int want_status, long long stale_max)
+{
+	const char *dump = last_dump(p);
+	long long illegal = -1, stale = -1;
+	int bad = 0;
+
+	if (status != want_status) {
+		fprintf(stderr, "ringer exit check: exit status %d, wanted %d\n", status,
+			want_status);
+		bad = 1;
+	}
+	if (p->out_lost) {
+		fprintf(stderr,
+			"ringer exit check: %zu bytes of stdout did not fit; "
+			"the final dump may be lost\n",
+			p->out_lost);
+		bad = 1;
+	} else if (!dump) {
+		fprintf(stderr, "ringer exit check: no stats dump on stdout\n");
+		bad = 1;
+	} else {
+		illegal = dump_figure(dump, "illegal");
+		stale = dump_figure(dump, "stale");
+		if (illegal != 0 || stale < 0 || stale > stale_max) {
+			fprintf(stderr,
+				"ringer exit check: final dump has illegal %lld (wanted 0), "
+				"stale %lld (wanted at most %lld)\n",
+				illegal, stale, stale_max);
+			bad = 1;
+		}
+	}
+	if (p->lost_sanitizer || has_sanitizer_mark(p->out) || has_sanitizer_mark(p->err)) {
+		fprintf(stderr, "ringer exit check: a sanitizer reported\n");
+		bad = 1;
+	}
+	if (bad)
+		fprintf(stderr, "ringer's stderr:\n%s\n", p->err);
+	return bad ? -1 : 0;
+}
+
+int ringer_stop(struct proc *p, int sig, int timeout_ms, long long stale_max)
+{
+	int status = proc_stop(p, sig, timeout_ms);
+
+	return ringer_exit_check(p, status, 0, stale_max);
+}
+
 long proc_rss_kib(pid_t pid)
 {
 	char path[64], line[256];
@@ -227,6 +351,19 @@ long proc_rss_kib(pid_t pid)
 			break;
 	fclose(f);
 	return kib;
+}
+
+int ipv6_loopback(void)
+{
+	struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0), ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)))
+		ret = -errno;
+	close(fd);
+	return ret;
 }
 
 void raise_nofile(unsigned want)

@@ -21,6 +21,10 @@ struct proc {
 	size_t out_len;
 	char err[16384];
 	size_t err_len;
+	/* Bytes dropped because out or err was full, and whether they held a sanitizer report. */
+	size_t out_lost, err_lost;
+	bool lost_sanitizer;
+	char carry[2][48]; /* each stream's last bytes, so a report split across reads is seen */
 };
 
 /* Path of a built binary from an environment variable (set by meson), or fails the test. */
@@ -43,11 +47,28 @@ long long proc_stat(struct proc *p, const char *name);
 int proc_stop(struct proc *p, int sig, int timeout_ms);
 /* Waits for exit without signalling; returns the exit status or -1 on timeout. */
 int proc_wait(struct proc *p, int timeout_ms);
+/*
+ * The exit check of a ringer the test stopped: status (from proc_stop or
+ * proc_wait) is want_status; its final stats dump (the last one on its
+ * stdout, printed at exit) exists and shows illegal == 0 and stale <=
+ * stale_max; and nothing it printed is a sanitizer report. Returns 0, or -1
+ * after printing on stderr what was wrong (and ringer's stderr).
+ */
+int ringer_exit_check(struct proc *p, int status, int want_status, long long stale_max);
+/* Counter name in the last stats dump p printed (e.g. the one at exit), or -1. */
+long long proc_final_stat(struct proc *p, const char *name);
+/* Stops a ringer with sig, then ringer_exit_check(p, status, 0, stale_max). */
+int ringer_stop(struct proc *p, int sig, int timeout_ms, long long stale_max);
 /* Resident set size of the process in KiB, or -1. */
 long proc_rss_kib(pid_t pid);
 
 /* A connected, blocking TCP socket to host:port (IPv4 or IPv6 literal), or -errno. */
 int tcp_connect(const char *host, int port);
+/*
+ * Whether the machine has IPv6 on loopback (an optional feature: a test
+ * skips without it): 0 when a TCP socket binds to [::1], else -errno.
+ */
+int ipv6_loopback(void);
 /* Raises RLIMIT_NOFILE so a test can hold many sockets. */
 void raise_nofile(unsigned want);
 

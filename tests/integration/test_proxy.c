@@ -127,9 +127,16 @@ static void proxy_start(struct args *a)
 		fail_msg("proxy printed no admin port: %s", proxy.out);
 }
 
+/* SIGTERM, then the exit check (status 0, illegal and stale 0, no sanitizer report). */
 static int proxy_stop(void)
 {
-	return proc_stop(&proxy, SIGTERM, STOP_MS);
+	return ringer_stop(&proxy, SIGTERM, STOP_MS, 0);
+}
+
+/* The echo backend is a ringer too: the same exit check. */
+static int backend_stop(void)
+{
+	return ringer_stop(&backend, SIGTERM, STOP_MS, 0);
 }
 
 /* The echo backend: ringer --mode echo --shards 1 on 127.0.0.1 (or host). */
@@ -695,7 +702,7 @@ static void relay(const char *listen, const char *host, uint64_t size, int timeo
 	assert_int_equal(r, 0);
 	close(fd);
 	assert_int_equal(proxy_stop(), 0);
-	assert_int_equal(proc_stop(&backend, SIGTERM, STOP_MS), 0);
+	assert_int_equal(backend_stop(), 0);
 }
 
 static void relay_1_byte(void **state)
@@ -725,12 +732,13 @@ static void relay_64_mib(void **state)
 /* IPv6 on both sides: the client to [::1], the proxy to an upstream at [::1]:PORT. */
 static void relay_ipv6(void **state)
 {
-	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	int r = ipv6_loopback();
 
 	(void)state;
-	if (fd < 0)
+	if (r) {
+		print_message("skip: no IPv6 on loopback here ([::1]: %s)\n", strerror(-r));
 		skip();
-	close(fd);
+	}
 	relay("[::1]:0", "::1", 1 << 20, 10000);
 	assert_non_null(strstr(proxy.out, "listening on [::1]:"));
 }
@@ -778,7 +786,7 @@ static void thousand_sessions(void **state)
 	assert_true(metric_wait(0, 5000, "ringer_upstream_active{upstream=\"127.0.0.1:%d\"}",
 				backend.port) == 0);
 	assert_int_equal(proxy_stop(), 0);
-	assert_int_equal(proc_stop(&backend, SIGTERM, STOP_MS), 0);
+	assert_int_equal(backend_stop(), 0);
 }
 
 /*
@@ -1602,7 +1610,7 @@ static void metrics_per_upstream(void **state)
 		0);
 #undef UP_SERIES
 	assert_int_equal(proxy_stop(), 0);
-	assert_int_equal(proc_stop(&backend, SIGTERM, STOP_MS), 0);
+	assert_int_equal(backend_stop(), 0);
 }
 
 /* SIGTERM with a session open: the client's connection ends, exit status 0. */
@@ -1627,8 +1635,7 @@ static void graceful_stop(void **state)
 	kill(proxy.pid, SIGTERM);
 	wait_closed(fd, 3000);
 	status = proc_wait(&proxy, STOP_MS);
-	assert_int_equal(status, 0);
-	assert_non_null(strstr(proxy.out, "ringer stats"));
+	assert_int_equal(ringer_exit_check(&proxy, status, 0, 0), 0);
 	close(fd);
 }
 
