@@ -122,7 +122,19 @@ int nginx_start(struct nginx *n)
 	fclose(f);
 	if (proc_start(&n->p, argv, false, 0))
 		return -ECHILD;
-	return wait_listening(n->port, 5000);
+	if (wait_listening(n->port, 5000)) {
+		char line[512];
+
+		/* Why it did not start is in its error log, not on stderr. */
+		fprintf(stderr, "nginx did not listen on 127.0.0.1:%d; %s:\n", n->port, err_log);
+		f = fopen(err_log, "r");
+		while (f && fgets(line, sizeof(line), f))
+			fputs(line, stderr);
+		if (f)
+			fclose(f);
+		return -ETIMEDOUT;
+	}
+	return 0;
 }
 
 void nginx_stop(struct nginx *n)

@@ -94,10 +94,13 @@ static void ipv6_and_threads(void **state)
 	char t[64];
 
 	(void)state;
-	if (echo_server_start(&srv, "::1", NULL)) {
+	if (ipv6_loopback()) {
+		print_message("skip: no IPv6 on loopback here ([::1]: %s)\n",
+			      strerror(-ipv6_loopback()));
 		skip();
-		return;
 	}
+	/* With [::1] there, a server that does not start is a failure. */
+	assert_int_equal(echo_server_start(&srv, "::1", NULL), 0);
 	target(t, sizeof(t), "::1", srv.port);
 	load_run(&r, 30000, "--mode", "echo", "--target", t, "--requests", "1001", "-c", "4",
 		 "--threads", "2", "--size", "1k", "--json", NULL);
