@@ -18,6 +18,8 @@ static void arm_accept_slot(struct engine *e, unsigned i)
 			     &e->acc_len[i], ud_encode(UD_OP_ACCEPT, i, NO_SLOT)) == 0) {
 		e->accept_armed++;
 		e->accept_slot_armed |= (uint16_t)(1u << i);
+	} else {
+		e->accept_backoff = true; /* no SQE to be had: the tick tries again */
 	}
 }
 
@@ -34,9 +36,17 @@ void eng_arm_accept(struct engine *e)
 				arm_accept_slot(e, i);
 		return;
 	}
-	if (!e->accept_armed && ring_accept_multishot(e->ring, e->listen_fd, e->direct,
-						      ud_encode(UD_OP_ACCEPT, 0, NO_SLOT)) == 0)
+	if (e->accept_armed)
+		return;
+	/*
+	 * No SQE to be had (a submit that made no room) must not leave the
+	 * listener unserved: nothing else would arm it again. The tick does.
+	 */
+	if (ring_accept_multishot(e->ring, e->listen_fd, e->direct,
+				  ud_encode(UD_OP_ACCEPT, 0, NO_SLOT)) == 0)
 		e->accept_armed = 1;
+	else
+		e->accept_backoff = true;
 }
 
 /* Closes a socket that never became a connection (refused, or arrived while draining). */
