@@ -17,6 +17,10 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#if RINGER_FAULT_INJECTION
+#include "ringer/fault.h"
+#endif
+
 /* Kernel 6.10 names liburing 2.3 does not have. */
 #define RING_FEAT_RECVSEND_BUNDLE (1U << 14)
 #define RING_RECVSEND_BUNDLE	  (1U << 4)
@@ -35,6 +39,9 @@ struct ring {
 	unsigned sq_entries;
 	unsigned cq_entries;
 	uint64_t early_submits; /* SQ was full: ring_sqe() submitted to make room */
+#if RINGER_FAULT_INJECTION
+	struct ring_fault *fault; /* -Dfault_injection=true: include/ringer/fault.h */
+#endif
 };
 
 /*
@@ -60,12 +67,26 @@ int ring_submit(struct ring *r);
  */
 int ring_submit_and_wait_timeout(struct ring *r, unsigned wait_nr, uint64_t timeout_ns);
 
+#if RINGER_FAULT_INJECTION
+/* The same walk through the fault injection, which may hide, hold back or rewrite a CQE. */
+#define ring_for_each_cqe(r, head, cqe) \
+	for ((head) = fault_cq_begin(r); ((cqe) = fault_cq_next((r), &(head))) != NULL;)
+
+static inline void ring_cq_advance(struct ring *r, unsigned n)
+{
+	if (r->fault)
+		fault_cq_advance(r); /* by the CQEs walked, seen or not */
+	else
+		io_uring_cq_advance(&r->uring, n);
+}
+#else
 #define ring_for_each_cqe(r, head, cqe) io_uring_for_each_cqe (&(r)->uring, head, cqe)
 
 static inline void ring_cq_advance(struct ring *r, unsigned n)
 {
 	io_uring_cq_advance(&r->uring, n);
 }
+#endif
 
 /* CQEs the kernel had to drop or buffer because the CQ was full (monotonic). */
 static inline unsigned ring_cq_overflow(const struct ring *r)

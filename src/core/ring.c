@@ -4,6 +4,10 @@
  */
 #include "ringer/ring.h"
 
+#if RINGER_FAULT_INJECTION
+#include "ringer/user_data.h"
+#endif
+
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -150,11 +154,17 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 				 ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
 				 : (r->recv_bundle ? " recv-bundle" : ""),
 			 r->multishot_timeout ? " multishot-timeout" : "");
+#if RINGER_FAULT_INJECTION
+	fault_ring_init(r);
+#endif
 	return 0;
 }
 
 void ring_exit(struct ring *r)
 {
+#if RINGER_FAULT_INJECTION
+	fault_ring_exit(r);
+#endif
 	io_uring_queue_exit(&r->uring);
 }
 
@@ -167,6 +177,14 @@ struct io_uring_sqe *ring_sqe(struct ring *r)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&r->uring);
 
+#if RINGER_FAULT_INJECTION
+	/* The SQ is full when the caller wants an entry: the path below, taken on purpose. */
+	if (sqe && fault_pick(r, FAULT_SQ_FULL)) {
+		io_uring_prep_nop(sqe);
+		io_uring_sqe_set_data64(sqe, ud_encode(FAULT_UD_OP, 0, 1));
+		sqe = NULL;
+	}
+#endif
 	if (sqe)
 		return sqe;
 	/* SQ full: push what we have to the kernel and take a fresh slot. */
@@ -178,6 +196,10 @@ struct io_uring_sqe *ring_sqe(struct ring *r)
 
 int ring_submit_and_wait(struct ring *r, unsigned wait_nr)
 {
+#if RINGER_FAULT_INJECTION
+	if (fault_cq_held(r))
+		wait_nr = 0; /* completions held back from the last batch are ready now */
+#endif
 	return io_uring_submit_and_wait(&r->uring, wait_nr);
 }
 
@@ -194,6 +216,10 @@ int ring_submit_and_wait_timeout(struct ring *r, unsigned wait_nr, uint64_t time
 	};
 	struct io_uring_cqe *cqe;
 
+#if RINGER_FAULT_INJECTION
+	if (fault_cq_held(r))
+		wait_nr = 0;
+#endif
 	return io_uring_submit_and_wait_timeout(&r->uring, &cqe, wait_nr, &ts, NULL);
 }
 
@@ -208,6 +234,41 @@ int ring_register_files_sparse(struct ring *r, unsigned nr)
 		if (!(sqe))            \
 			return -EBUSY; \
 	} while (0)
+
+#if RINGER_FAULT_INJECTION
+/*
+ * Fault injection (include/ringer/fault.h): an operation that fails at
+ * submission is a NOP carrying the error under the operation's user_data;
+ * an SQE the caller wants for I/O may not be had (-EBUSY).
+ */
+static int inject(struct ring *r, int err, uint64_t ud)
+{
+	struct io_uring_sqe *sqe;
+
+	GET_SQE(r, sqe);
+	fault_prep_inject(sqe, err, ud);
+	return 0;
+}
+
+#define FAULT_AT(r, g, ud)                              \
+	do {                                            \
+		int err_ = fault_pick((r), (g));        \
+		if (err_)                               \
+			return inject((r), err_, (ud)); \
+	} while (0)
+#define FAULT_BUSY(r)                                \
+	do {                                         \
+		if (fault_pick((r), FAULT_SQE_BUSY)) \
+			return -EBUSY;               \
+	} while (0)
+#else
+#define FAULT_AT(r, g, ud) \
+	do {               \
+	} while (0)
+#define FAULT_BUSY(r) \
+	do {          \
+	} while (0)
+#endif
 
 static void set_fixed(struct io_uring_sqe *sqe, bool fixed)
 {
@@ -225,6 +286,8 @@ int ring_accept_multishot(struct ring *r, int listen_fd, bool direct, uint64_t u
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_ACCEPT, ud);
 	GET_SQE(r, sqe);
 	if (direct)
 		io_uring_prep_multishot_accept_direct(sqe, listen_fd, NULL, NULL, 0);
@@ -239,6 +302,8 @@ int ring_accept_addr(struct ring *r, int listen_fd, bool direct, struct sockaddr
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_ACCEPT, ud);
 	GET_SQE(r, sqe);
 	io_uring_prep_accept(sqe, listen_fd, addr, addrlen, direct ? 0 : SOCK_CLOEXEC);
 	/*
@@ -256,6 +321,8 @@ int ring_recv_multishot(struct ring *r, int fd, bool fixed, uint16_t bgid, uint3
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_RECV, ud);
 	GET_SQE(r, sqe);
 	io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
 	/* IORING_RECVSEND_BUNDLE (kernel 6.10+) is unknown to liburing 2.3: set by hand. */
@@ -279,6 +346,8 @@ int ring_recv(struct ring *r, int fd, bool fixed, void *buf, size_t len, uint64_
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_RECV, ud);
 	GET_SQE(r, sqe);
 	io_uring_prep_recv(sqe, fd, buf, len, 0);
 	set_fixed(sqe, fixed);
@@ -291,6 +360,13 @@ int ring_send(struct ring *r, int fd, bool fixed, const void *buf, size_t len, i
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_SEND, ud);
+#if RINGER_FAULT_INJECTION
+	/* A short send: the kernel sends part and says how much; the caller resumes. */
+	if (len > 1 && fault_pick(r, FAULT_SEND_SHORT))
+		len /= 2;
+#endif
 	GET_SQE(r, sqe);
 	io_uring_prep_send(sqe, fd, buf, len, flags);
 	set_fixed(sqe, fixed);
@@ -303,6 +379,8 @@ int ring_sendmsg(struct ring *r, int fd, bool fixed, const struct msghdr *msg, i
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_SEND, ud);
 	GET_SQE(r, sqe);
 	io_uring_prep_sendmsg(sqe, fd, msg, (unsigned)flags);
 	set_fixed(sqe, fixed);
@@ -314,6 +392,7 @@ int ring_shutdown(struct ring *r, int fd, bool fixed, int how, uint64_t ud)
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
 	GET_SQE(r, sqe);
 	io_uring_prep_shutdown(sqe, fd, how);
 	set_fixed(sqe, fixed);
@@ -371,6 +450,8 @@ int ring_socket_direct(struct ring *r, int domain, uint64_t ud)
 {
 	struct io_uring_sqe *sqe;
 
+	FAULT_BUSY(r);
+	FAULT_AT(r, FAULT_SOCKET, ud);
 	GET_SQE(r, sqe);
 	/* 2.3's _alloc helper encodes IORING_FILE_INDEX_ALLOC correctly (unlike accept_direct). */
 	/* No SOCK_CLOEXEC: the kernel refuses it (EINVAL) for a socket that gets no fd. */
@@ -455,6 +536,7 @@ int ring_getsockopt(struct ring *r, int fd, bool fixed, int level, int optname, 
 
 int ring_reserve(struct ring *r, unsigned n)
 {
+	FAULT_BUSY(r);
 	return reserve(r, n);
 }
 
@@ -489,8 +571,10 @@ int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockadd
 			uint64_t ud_opt, uint64_t ud_connect, uint64_t ud_timeout)
 {
 	struct io_uring_sqe *sqe;
-	int ret = reserve(r, 3);
+	int ret;
 
+	FAULT_BUSY(r);
+	ret = reserve(r, 3);
 	if (ret)
 		return ret;
 	if (nodelay) {
@@ -503,6 +587,12 @@ int ring_connect_linked(struct ring *r, int fd, bool fixed, const struct sockadd
 	io_uring_prep_connect(sqe, fd, addr, len);
 	set_fixed(sqe, fixed);
 	io_uring_sqe_set_data64(sqe, ud_connect);
+#if RINGER_FAULT_INJECTION
+	/* A failed connect: the NOP takes its place in the chain, the timeout is cancelled. */
+	ret = fault_pick(r, FAULT_CONNECT);
+	if (ret)
+		fault_prep_inject(sqe, ret, ud_connect);
+#endif
 	if (timeout) {
 		sqe->flags |= IOSQE_IO_LINK;
 		sqe = io_uring_get_sqe(&r->uring);
