@@ -368,8 +368,9 @@ def pipelined_batches(port, per_batch, batches):
 
 
 def test_pipelined_run_is_one_send():
-    """README: "A pipelined run of requests that get the same response (up to 64) is answered in
-    one send." 200 batches of 16 GETs, then 50 of 100 (two sends: 64 and 36)."""
+    """README: "Pipelined requests that get the same response are answered in one send (up to 64
+    responses, or 64 KiB, a send)." 200 batches of 16 GETs, then 50 of 100 (two sends: 64 and
+    36). A batch mixing GET and HEAD is a run per change of response, a send each."""
     r = Ringer("--mode", "http", "--shards", "1")
     try:
         for per_batch, batches, sends in ((16, 200, 1), (100, 50, 2)):
@@ -533,8 +534,9 @@ def upload_echo(r, mib):
 
 
 def test_echo_body_upload_memory_flat():
-    """README: with --echo-body each receive buffer goes back out as it arrives, so a 100 MiB
-    upload's memory is the receive pool's, not the body's. A pool of 256 x 16 KiB (4 MiB):
+    """README: with --echo-body each receive buffer goes back out as it arrives, so "a 100 MiB
+    upload needs no more memory than the receive-buffer pool, which it may turn over: ringer's RSS
+    stays flat once the pool has been used". A pool of 256 x 16 KiB (4 MiB):
     ringer's RSS may grow by the pool as the upload turns the ring over, then stays flat; with
     the default pool (64 MiB) it grows by at most that, less than the body."""
     mib = 100
