@@ -128,39 +128,49 @@ const char *diag_state_name(int k)
 }
 
 /*
- * ringer's state against the kernel's. The kernel moves first on what the
- * peer does (its FIN, its ACK of ours, its RST: ringer learns of them from
- * a later completion), and ringer moves first on what it asks (a shutdown
- * or close is submitted after ringer's state changed). Those gaps are lags;
- * anything else is a disagreement. The kernel's dump is taken before
- * ringer's states are read, so a peer's FIN can land between the two:
- * ringer then already shows CLOSE_WAIT, or LAST_ACK once it answered with
- * its own, where the dump still says ESTABLISHED.
+ * ringer's state against the kernel's. Three gaps are lags, anything else is
+ * a disagreement (tests/unit/test_diag.c holds every pair, with its reason):
+ *
+ * - The kernel is ahead on what the peer does: its SYN-ACK, FIN, ACK of our
+ *   FIN or RST reach ringer with a later completion (connect, a recv of 0,
+ *   SIOCOUTQ, an error), and several may be queued.
+ * - ringer is ahead on what it asks: its state changes when it submits the
+ *   connect, shutdown or close, before the kernel runs it. Both at once
+ *   ("crossed"): the peer's FIN reached the kernel before our shutdown ran,
+ *   so the kernel took CLOSE_WAIT -> LAST_ACK while ringer took FIN_WAIT_1
+ *   -> TIME_WAIT (recv.c reads that FIN as acknowledging ours).
+ * - The dump is older: it is taken before ringer's states are read, so one
+ *   peer segment can land in between, be reaped and answered (a shutdown)
+ *   before the read. The kernel's state is then one that ringer's previous
+ *   state would have been allowed: a peer's FIN shows as ringer CLOSE_WAIT
+ *   or LAST_ACK against ESTABLISHED, the ACK of our FIN as FIN_WAIT_2
+ *   against FIN_WAIT1, and a state one FIN or ACK after FIN_WAIT_1
+ *   (FIN_WAIT_2, CLOSING, TIME_WAIT) inherits FIN_WAIT_1's lags.
  */
 enum diag_verdict diag_compare(enum tcp_state ours, int k)
 {
 #define K(x) (1u << (x))
+#define GONE (K(DIAG_ABSENT) | K(DIAG_CLOSE))
+	/* What FIN_WAIT_1 allows at one instant; FIN_WAIT_2, CLOSING and TIME_WAIT follow it. */
+#define FW1_NOW                                                                          \
+	(K(DIAG_FIN_WAIT1) | K(DIAG_ESTABLISHED) | K(DIAG_FIN_WAIT2) | K(DIAG_CLOSING) | \
+	 K(DIAG_TIME_WAIT) | K(DIAG_CLOSE_WAIT) | K(DIAG_LAST_ACK) | GONE)
 	static const struct {
 		uint32_t agree, lag;
 	} rule[TCP_STATE_COUNT] = {
-		[TCPS_SYN_SENT] = {K(DIAG_SYN_SENT), K(DIAG_ESTABLISHED) | K(DIAG_CLOSE_WAIT) |
-							     K(DIAG_ABSENT) | K(DIAG_CLOSE)},
+		[TCPS_SYN_SENT] = {K(DIAG_SYN_SENT),
+				   K(DIAG_ESTABLISHED) | K(DIAG_CLOSE_WAIT) | GONE},
 		[TCPS_SYN_RCVD] = {K(DIAG_SYN_RECV) | K(DIAG_ESTABLISHED),
-				   K(DIAG_CLOSE_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
+				   K(DIAG_CLOSE_WAIT) | GONE},
 		[TCPS_ESTABLISHED] = {K(DIAG_ESTABLISHED),
-				      K(DIAG_CLOSE_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_CLOSE_WAIT] = {K(DIAG_CLOSE_WAIT),
-				     K(DIAG_ESTABLISHED) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_FIN_WAIT_1] = {K(DIAG_FIN_WAIT1),
-				     K(DIAG_ESTABLISHED) | K(DIAG_FIN_WAIT2) | K(DIAG_CLOSING) |
-					     K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_FIN_WAIT_2] = {K(DIAG_FIN_WAIT2),
-				     K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_CLOSING] = {K(DIAG_CLOSING),
-				  K(DIAG_TIME_WAIT) | K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_LAST_ACK] = {K(DIAG_LAST_ACK), K(DIAG_ESTABLISHED) | K(DIAG_CLOSE_WAIT) |
-							     K(DIAG_ABSENT) | K(DIAG_CLOSE)},
-		[TCPS_TIME_WAIT] = {K(DIAG_TIME_WAIT), K(DIAG_ABSENT) | K(DIAG_CLOSE)},
+				      K(DIAG_CLOSE_WAIT) | GONE | K(DIAG_SYN_SENT)},
+		[TCPS_CLOSE_WAIT] = {K(DIAG_CLOSE_WAIT), K(DIAG_ESTABLISHED) | GONE},
+		[TCPS_FIN_WAIT_1] = {K(DIAG_FIN_WAIT1), FW1_NOW | K(DIAG_SYN_SENT)},
+		[TCPS_FIN_WAIT_2] = {K(DIAG_FIN_WAIT2), FW1_NOW},
+		[TCPS_CLOSING] = {K(DIAG_CLOSING), FW1_NOW},
+		[TCPS_LAST_ACK] = {K(DIAG_LAST_ACK),
+				   K(DIAG_ESTABLISHED) | K(DIAG_CLOSE_WAIT) | GONE},
+		[TCPS_TIME_WAIT] = {K(DIAG_TIME_WAIT), FW1_NOW},
 	};
 
 	if (ours == TCPS_CLOSED || ours == TCPS_LISTEN || (unsigned)ours >= TCP_STATE_COUNT)
@@ -170,5 +180,7 @@ enum diag_verdict diag_compare(enum tcp_state ours, int k)
 	if (rule[ours].agree & K(k))
 		return DIAG_AGREE;
 	return (rule[ours].lag & K(k)) ? DIAG_LAG : DIAG_DISAGREE;
+#undef FW1_NOW
+#undef GONE
 #undef K
 }
