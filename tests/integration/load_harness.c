@@ -51,6 +51,32 @@ double json_num(const char *json, const char *key)
 	return p ? strtod(p + strlen(pat), NULL) : -1;
 }
 
+/*
+ * The slow side is not exact: on a loaded machine the client or the server
+ * may lose part of the run to other processes. 1.5 times the schedule leaves
+ * a third of the run for that, and still fails a rate halved, or divided
+ * over the connections.
+ */
+bool open_loop_kept(const struct load_run *r, long n, double rate)
+{
+	double secs = json_num(r->p.out, "duration_s"), due = (double)(n - 1) / rate;
+	long got = (long)json_num(r->p.out, "requests"), errors = (long)json_num(r->p.out, "total");
+
+	fprintf(stderr,
+		"open loop: %ld of %ld requests at %.0f/s in %.3f s (the schedule: %.3f s)\n", got,
+		n, rate, secs, due);
+	if (r->status != 0 || got != n || errors != 0)
+		fprintf(stderr, "open loop: exit %d, %ld requests, %ld errors\n", r->status, got,
+			errors);
+	else if (secs < due - 1e-6)
+		fprintf(stderr, "open loop: faster than its schedule\n");
+	else if (secs > 1.5 * due)
+		fprintf(stderr, "open loop: more than 1.5 times its schedule\n");
+	else
+		return true;
+	return false;
+}
+
 int free_port(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
@@ -152,6 +178,16 @@ void nginx_stop(struct nginx *n)
 long nginx_requests(const struct nginx *n)
 {
 	return nginx_log_lines(n, NULL);
+}
+
+long nginx_requests_reach(const struct nginx *n, long want, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	long lines;
+
+	while ((lines = nginx_requests(n)) >= 0 && lines < want && now_ms() < deadline)
+		usleep(10000);
+	return lines;
 }
 
 long nginx_log_lines(const struct nginx *n, const char *needle)

@@ -8,6 +8,7 @@
  * and start the independent servers it is checked against (nginx with a
  * throwaway config, a python echo server) on free loopback ports.
  */
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "harness.h"
@@ -23,6 +24,15 @@ void load_run(struct load_run *r, int timeout_ms, ...);
 
 /* The number after "key": in a JSON document, or -1. */
 double json_num(const char *json, const char *key);
+
+/*
+ * Whether an open-loop run (--rate RATE --requests N, one thread) kept its
+ * schedule: all n answered without error, in no less than the schedule's
+ * time (the last request is due at (n - 1) / rate s: the open loop cannot
+ * be faster however quickly the server answers) and in no more than 1.5
+ * times it. Prints the figures, and what failed.
+ */
+bool open_loop_kept(const struct load_run *r, long n, double rate);
 
 /* A port nothing listens on right now (bound to 0 and released). */
 int free_port(void);
@@ -44,6 +54,12 @@ int nginx_start(struct nginx *n);
 void nginx_stop(struct nginx *n);
 /* Lines in nginx's access log: one per request it answered. */
 long nginx_requests(const struct nginx *n);
+/*
+ * nginx_requests() once it reaches want, or when timeout_ms have passed: nginx
+ * writes a request's line after its response went out, so a client that has
+ * every response may read the log a line short.
+ */
+long nginx_requests_reach(const struct nginx *n, long want, int timeout_ms);
 /*
  * Lines of the access log that contain needle (all when NULL). A line reads
  * METHOD URI STATUS REQUEST_LENGTH "X-Ringer-Test header".
