@@ -71,7 +71,7 @@ struct plog {
 	int cur;	/* the buffer being filled */
 	int busy;	/* the buffer being written, or -1 */
 	uint32_t off;	/* ... bytes of it written so far */
-	uint32_t chunk; /* ... bytes of the write in flight */
+	uint32_t chunk; /* ... bytes of the write in flight (0: none in flight) */
 };
 
 /* A v1 line (107), or a v2 header with IPv6 addresses (52) and the client's TLS TLVs. */
@@ -393,6 +393,8 @@ static void log_flush(struct engine *e, struct proxy *px)
 	uint32_t left, n;
 	const char *p;
 
+	if (l->chunk)
+		return; /* one write at a time: its completion starts the next */
 	if (l->busy < 0) {
 		if (!l->len[l->cur])
 			return;
@@ -410,11 +412,12 @@ static void log_flush(struct engine *e, struct proxy *px)
 		if (!n)
 			n = LOG_CHUNK;
 	}
-	l->chunk = n;
 	if (engine_write(e, px->cfg->log_fd, p, n, (uint32_t)l->busy)) {
 		l->len[l->busy] = 0; /* no SQE: lose this buffer rather than spin */
 		l->busy = -1;
+		return;
 	}
+	l->chunk = n;
 }
 
 static void proxy_written(struct engine *e, uint32_t token, int res)
@@ -422,12 +425,13 @@ static void proxy_written(struct engine *e, uint32_t token, int res)
 	struct proxy *px = engine_mode_data(e);
 	struct plog *l = px->log;
 
-	if (!l || l->busy != (int)token)
+	if (!l || l->busy != (int)token || !l->chunk)
 		return;
 	if (res <= 0) {
 		STAT_INC(engine_stats(e), errors);
 		res = (int)l->chunk; /* skip what could not be written */
 	}
+	l->chunk = 0;
 	l->off += (uint32_t)res;
 	if (l->off < l->len[l->busy]) {
 		log_flush(e, px);
