@@ -81,7 +81,7 @@ void config_usage(FILE *f, const char *prog)
 		"                         IPv6; port 0 picks a free port and prints it)\n"
 		"  --mode MODE            echo | http | proxy (default echo)\n"
 		"  --shards N             threads, one ring each, pinned one per CPU\n"
-		"                         (default: online CPUs)\n"
+		"                         (default: the CPUs ringer may run on)\n"
 		"  --no-pin               do not pin shard threads to CPUs\n"
 		"  --max-conns N          connections per shard (default 16384); beyond it new\n"
 		"                         connections are accepted and closed at once. In proxy\n"
