@@ -241,6 +241,13 @@ int engine_tls_client(struct engine *e, const struct tls_client_settings *s,
 int engine_connect_tls(struct engine *e, struct conn *c, struct engine_tls_client *tc,
 		       const char *sni);
 /*
+ * After engine_connect_tls: len bytes sent in the clear before the
+ * ClientHello (a PROXY protocol header, which must precede TLS). Returns 0,
+ * -EINVAL (not a TLS connection still connecting, or called twice) or
+ * -ENOBUFS (then reset the connection).
+ */
+int engine_tls_preamble(struct engine *e, struct conn *c, const void *buf, uint32_t len);
+/*
  * What a TLS connection negotiated, for reports and logs: version and
  * cipher names (static strings), resumed, ALPN; false for a plain one.
  */

@@ -108,14 +108,11 @@ static int bio_read(BIO *b, char *out, size_t outl, size_t *readbytes)
 	return 0; /* retry: more to come; else the peer's FIN */
 }
 
-/* Records from OpenSSL: appended to the ct chain, in pool buffers. */
-static int bio_write(BIO *b, const char *in, size_t inl, size_t *written)
+/* Bytes to send appended to the ct chain, in pool buffers: how many fitted. */
+static size_t ct_append(struct engine *e, struct tls_conn *t, const char *in, size_t inl)
 {
-	struct tls_conn *t = BIO_get_data(b);
-	struct engine *e = t->e;
 	size_t n = 0;
 
-	BIO_clear_retry_flags(b);
 	while (n < inl) {
 		uint16_t bid = t->ct_tail;
 		uint32_t room = t->ct_count ? e->bufs.buf_size - e->bufs.len[bid] : 0;
@@ -140,8 +137,17 @@ static int bio_write(BIO *b, const char *in, size_t inl, size_t *written)
 		e->bufs.len[bid] += (uint32_t)k;
 		n += k;
 	}
-	*written = n;
-	if (n)
+	return n;
+}
+
+/* Records from OpenSSL: appended to the ct chain. */
+static int bio_write(BIO *b, const char *in, size_t inl, size_t *written)
+{
+	struct tls_conn *t = BIO_get_data(b);
+
+	BIO_clear_retry_flags(b);
+	*written = ct_append(t->e, t, in, inl);
+	if (*written)
 		return 1;
 	BIO_set_retry_write(b);
 	return 0;
@@ -519,6 +525,23 @@ int engine_connect_tls(struct engine *e, struct conn *c, struct engine_tls_clien
  * goes out from the next pass; mode->connected waits for the handshake,
  * which gets the connect timeout again as its deadline.
  */
+/*
+ * Bytes in the clear ahead of the ClientHello (a PROXY protocol header): they
+ * head the records' chain, so they leave first, in the handshake's first send.
+ */
+int engine_tls_preamble(struct engine *e, struct conn *c, const void *buf, uint32_t len)
+{
+	struct tls_conn *t;
+
+	if (!eng_tls_on(e, c) || !(c->life & CONN_L_CONNECTING))
+		return -EINVAL;
+	t = tc(e, c);
+	if (!(t->flags & TLS_F_CLIENT) || t->ct_count)
+		return -EINVAL;
+	/* Short of pool buffers: the caller resets the connection, whose release frees them. */
+	return ct_append(e, t, buf, len) == len ? 0 : -ENOBUFS;
+}
+
 void eng_tls_connected(struct engine *e, struct conn *c)
 {
 	struct tls_conn *t = tc(e, c);

@@ -329,7 +329,9 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 	pc->peer = engine_ref(e, up);
 	pc->upstream = (uint8_t)i;
 	if (tc &&
-	    engine_connect_tls(e, up, tc, px->set->up[i].sni[0] ? px->set->up[i].sni : NULL)) {
+	    (engine_connect_tls(e, up, tc, px->set->up[i].sni[0] ? px->set->up[i].sni : NULL) ||
+	     (pc->hdr_len &&
+	      engine_tls_preamble(e, up, px->hdrs[engine_ref(e, client).slot], pc->hdr_len)))) {
 		/* Out of memory for its TLS state: as if the upstream had reset. */
 		engine_close(e, up, ENGINE_CLOSE_RESET);
 	}
@@ -685,8 +687,11 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 		engine_close(e, up, ENGINE_CLOSE_NOW);
 		return;
 	}
-	if (pconn(client)->hdr_len) {
-		/* The PROXY header goes first; the client's bytes follow once it is out (proxy_sent). */
+	if (pconn(client)->hdr_len && !px->set->up[i].tls) {
+		/*
+		 * The PROXY header goes first; the client's bytes follow once it is out
+		 * (proxy_sent). A TLS upstream had it sent ahead of its ClientHello.
+		 */
 		char *h = px->hdrs[engine_ref(e, up).slot];
 
 		memcpy(h, px->hdrs[engine_ref(e, client).slot], pconn(client)->hdr_len);

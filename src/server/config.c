@@ -890,10 +890,6 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 				"admin port uses the same certificates)");
 	if (!!cfg->upstream_cert != !!cfg->upstream_key)
 		return cli_fail(err, err_len, "--upstream-cert and --upstream-key go together");
-	if (cfg->tls_upstreams && cfg->send_proxy)
-		return cli_fail(err, err_len,
-				"--send-proxy with a tls upstream: the PROXY header would have to "
-				"precede the ClientHello, which ringer does not do yet");
 	/* An HTTP/1.1 server says so in ALPN unless told otherwise (never h2). */
 	if (cfg->tls_on && cfg->mode == MODE_HTTP && !cfg->tls.alpn)
 		cfg->tls.alpn = "http/1.1";

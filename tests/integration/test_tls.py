@@ -20,7 +20,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cases import check, run, wait_for  # noqa: E402
+from cases import check, ringer_ended, run, wait_for  # noqa: E402
 
 RINGER = sys.argv[1]
 DIR = tempfile.mkdtemp(prefix="ringer-tls-")
@@ -69,6 +69,7 @@ class Ringer:
             [RINGER, "--mode", mode, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
              "--shards", shards, "--no-pin", *tls, *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.what = f"ringer --mode {mode}"
         self.port = self.admin = None
         while self.port is None or self.admin is None:
             line = self.proc.stdout.readline()
@@ -109,13 +110,7 @@ class Ringer:
         for t in self.readers:
             t.join(5)
         err, out = "".join(self.err), "".join(self.out)
-        check(self.proc.returncode == 0, f"ringer exit status {self.proc.returncode}")
-        check("runtime error" not in err and "Sanitizer" not in err,
-              "a sanitizer report: " + err[-1500:])
-        # The figures printed at exit: parsed, not matched against padding.
-        m = re.search(r"^\s*illegal\s+(\d+)", out, re.M)
-        check(m is not None and m.group(1) == "0",
-              f"illegal TCP transitions at exit: {m.group(1) if m else 'no stats'}")
+        ringer_ended(self.what, self.proc.returncode, out, err)
         return err
 
 
@@ -866,6 +861,48 @@ def test_send_proxy_v2_tls():
         up.close()
 
 
+def test_send_proxy_tls_upstream():
+    """--send-proxy v1 and v2 to a TLS upstream: the PROXY header goes in the clear before the
+    ClientHello, as HAProxy's `bind ... accept-proxy ssl` expects; HAProxy answers with the
+    client address it took from the header (the client connects from 127.0.0.7)."""
+    both = f"{DIR}/both.pem"
+    with open(both, "w") as f:
+        f.write(open(EC[1]).read() + open(EC[0]).read())
+    hp = free_port()
+    cfg = f"{DIR}/accept-proxy.cfg"
+    with open(cfg, "w") as f:
+        f.write("defaults\n  mode http\n  timeout connect 5s\n  timeout client 30s\n"
+                "  timeout server 30s\n"
+                f"frontend fe\n  bind 127.0.0.1:{hp} accept-proxy ssl crt {both}\n"
+                '  http-request return status 200 content-type text/plain lf-string "src=%[src]"\n')
+    peer = start_peer(["haproxy", "-db", "-f", cfg], hp, "haproxy")
+    try:
+        for version in ("v1", "v2"):
+            r = Ringer("--upstream", f"localhost:{hp},tls", "--upstream-ca", EC[1],
+                       "--send-proxy", version, mode="proxy", cert=None, shards="1")
+            try:
+                for _ in range(2):  # the second session resumes
+                    with socket.socket() as s:
+                        s.settimeout(10)
+                        s.bind(("127.0.0.7", 0))
+                        s.connect(("127.0.0.1", r.port))
+                        s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                        got = b""
+                        while True:
+                            d = s.recv(65536)
+                            if not d:
+                                break
+                            got += d
+                    check(got.startswith(b"HTTP/1.1 200") and got.endswith(b"src=127.0.0.7"),
+                          f"--send-proxy {version} ahead of TLS: {got[-200:]!r}")
+                check(r.metric("ringer_tls_up_handshakes_total") >= 2,
+                      f"--send-proxy {version}: upstream handshakes")
+            finally:
+                r.stop()
+    finally:
+        stop_peer(peer)
+
+
 def test_wrk_and_h2load():
     """wrk over https (keep-alive) and h2load --h1 (a connection per client) against ringer:
     every response a 2xx, ALPN http/1.1 for h2load."""
@@ -1073,7 +1110,8 @@ def test_bad_flags():
 TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half_close, test_versions_and_min, test_sni_and_strict,
          test_rsa_and_ecdsa_side_by_side, test_resumption, test_http_curl,
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
-         test_haproxy_and_nginx_peers, test_send_proxy_v2_tls, test_wrk_and_h2load,
+         test_haproxy_and_nginx_peers, test_send_proxy_v2_tls, test_send_proxy_tls_upstream,
+         test_wrk_and_h2load,
          test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
          test_reload, test_connections_view, test_admin_tls,
          test_bad_flags]
