@@ -58,6 +58,28 @@ def load_json(port, *args):
     return json.loads(out) if status == 0 else None
 
 
+# How far behind its plan the open loop may fall before the checks below
+# fail: the time its thread or the server may lose to other processes on a
+# loaded machine. A bound on waiting, generous, not a margin on a measured
+# figure: ahead of the plan is exact (nothing is sent before it is due).
+LAG_S = 0.25
+
+
+def check_follows_plan(rows, interval, due, ahead=0):
+    """What was answered by each row's end against the plan's count due(t) of
+    requests due in the first t measured seconds: at most due(t) (+1, the
+    request at t = 0; + ahead, the warmup's requests sent after it ended), at
+    least due(t - LAG_S) (-1)."""
+    answered = 0
+    for i, r in enumerate(rows):
+        answered += r["requests"]
+        t = (i + 1) * interval
+        low, high = due(max(t - LAG_S, 0)) - 1, due(t) + 1 + ahead
+        check(low <= answered <= high,
+              f"{answered} answered by {t} s, the plan has {due(t):.0f} due (bounds {low:.0f}, "
+              f"{high:.0f})")
+
+
 def check_rows_add_up(doc, interval, conns):
     """The rows cover the run: their requests and errors sum to the totals, in order."""
     rows = doc["intervals"]
@@ -128,10 +150,9 @@ def test_step_plan():
     check(abs(doc["duration_s"] - 2.0) < 0.01, f"the plan sets 2 s: {doc['duration_s']}")
     check([round(r["target_rate"]) for r in rows] == [500, 500, 2000, 2000],
           f"targets follow the steps: {[r['target_rate'] for r in rows]}")
-    for r in rows:
-        check(abs(r["requests_per_s"] - r["target_rate"]) <= 0.1 * r["target_rate"],
-              f"row at {r['t_s']} s: {r['requests_per_s']}/s close to {r['target_rate']}/s")
-    check(abs(doc["requests"] - 2500) <= 25, f"2,500 requests in all, got {doc['requests']}")
+    planned = sum(r["target_rate"] * r["duration_s"] for r in rows)
+    check(abs(planned - 2500) < 1, f"the rows' targets plan 2,500 requests in all: {planned}")
+    check_follows_plan(rows, 0.5, lambda t: 500 * t if t <= 1 else 500 + 2000 * (t - 1))
     check(doc["rate_plan"] == "500:1s,2k:1s", "the plan is in the report")
 
 
@@ -148,10 +169,12 @@ def test_ramp():
     want = [200 + 2800 * (i + 0.5) / 4 for i in range(4)]
     check(len(targets) == 4 and all(abs(a - b) <= 2 for a, b in zip(targets, want)),
           f"the targets are the ramp's mean rate in each row: {targets} vs {want}")
-    rates = [r["requests_per_s"] for r in rows]
-    check(all(b > a for a, b in zip(rates, rates[1:])), f"rows climb: {rates}")
-    check(abs(doc["requests"] - 3200) <= 40, f"(200 + 3000) / 2 * 2 s = 3,200, got "
-          f"{doc['requests']}")
+    planned = sum(r["target_rate"] * r["duration_s"] for r in rows)
+    check(abs(planned - 3200) < 1, f"the rows' targets plan (200 + 3000) / 2 * 2 s = 3,200: "
+          f"{planned}")
+    # 200 t + 2800 t^2 / (2 * 2 s) requests due t s into the ramp; the warmup's
+    # at 200/s that fell behind are sent, and counted, after it.
+    check_follows_plan(rows, 0.5, lambda t: 200 * t + 700 * t * t, ahead=200 * LAG_S)
 
 
 class SlowEcho:
