@@ -94,7 +94,12 @@ def test_active_subset():
         return
     check(conns == 501, f"500 connections opened (+1 probe), the server saw {conns}")
     check(doc["active"] == 5 and doc["connects"] == 500, "reported: 500 opened, 5 active")
-    check(abs(doc["requests"] - 400) <= 8, f"400 requests in 1 s, got {doc['requests']}")
+    # 400/s over the 5 active: by the end of 1 s the plan has 401 due (one at 0 s),
+    # and the open loop sends none early: at most that, exactly. At least what it
+    # had due 250 ms before the end: the time a loaded machine may hold the client
+    # or the server back (a bound on waiting, not a margin). A rate spread over all
+    # 500 (4/s) or given to each active one (2,000/s) fails.
+    check(300 <= doc["requests"] <= 401, f"400 requests in 1 s, got {doc['requests']}")
     # Sent is measured plus what was in flight at the end; idle connections send nothing.
     check(doc["requests"] * 64 <= nbytes <= (doc["requests"] + 5) * 64,
           f"the server echoed only the active connections' bytes: {nbytes}")
