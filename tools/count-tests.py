@@ -1,88 +1,247 @@
 #!/usr/bin/env python3
-"""Counts every test case in one or more meson testlog.json files.
+"""Counts every test case in one or more meson testlog.json files, against the
+cases each test program says it holds.
 
-`meson test` counts test programs; a cmocka program holds many cases and
-prints its own summary, and a script may print 'N passed, N failed'. This
-reads those summaries so the closing line counts cases, and falls back to
-the program's own result where it printed neither. A program that crashed
-after its summary, or timed out, counts as one more failure.
+`meson test` counts programs; a program holds many cases. Each program that
+can name its cases is asked to, before its output is read: the command meson
+ran (from testlog.json, in the build directory, with meson's environment)
+runs again with RINGER_LIST_CASES=1 in its environment, and prints one case
+name a line without running any. Two kinds of program can:
+
+  - cmocka programs: they link tests/cmocka_list.c, which answers for
+    cmocka_run_group_tests() (found by the string RINGER_LIST_CASES in the
+    binary);
+  - Python scripts on tests/integration/cases.py (found by 'from cases
+    import' in the script): cases.run() answers (also to --list).
+
+Then each listed case is judged by the lines the run printed (cmocka's
+'[       OK ] NAME', '[  FAILED  ] NAME', '[  SKIPPED ] NAME'; cases.py's
+'ok   NAME (..)', 'FAIL NAME (..)', 'skip NAME: ..'). A listed case the run
+never reached (the program crashed, was killed at meson's timeout, or left
+early) is a failure, by name; if the program exited 77 (skip), it is
+skipped. A program that failed with every case passed (a leak report at
+exit, a crash after the last case) is one more failure, 'program'.
+
+Programs with a count of their own, which cannot list: those printing
+'N passed, N failed[, N skipped]' (test_bench_json.py's 7 cases, the format
+check, the manual checks) are counted as they say; the rest are one case each
+(a fuzz-replay program replaying its whole corpus, a fuzz run, the soak, the
+USDT and profile scripts), passed, failed or skipped (exit 77) as meson saw
+it.
 
 Usage: count-tests.py LABEL=testlog.json [LABEL=testlog.json ...]
-Prints one line per program, the failed and skipped ones by name, and last
-'N passed, N failed, N skipped'. Exits 1 if anything failed or nothing ran.
+Prints a line per program, the failed, unrun and skipped cases by name, and
+last one line saying what it counted:
+  D distinct cases x K builds [+ N in LABEL only] [+ N fuzz runs] [+ N
+  program failures]: N passed, N failed, N skipped
+(a case is the same in two builds when its program and name are). Exits 1 if
+anything failed or nothing ran.
 """
 import json
+import os
 import re
+import signal
+import subprocess
 import sys
+from collections import Counter
 
+CASE_LINES = [
+    (re.compile(r"^\[       OK \] (\S+)\s*$", re.M), "passed"),
+    (re.compile(r"^\[  FAILED  \] (?!\d+ test\(s\))(\S+)\s*$", re.M), "failed"),
+    (re.compile(r"^\[  SKIPPED \] (?!\d+ test\(s\))(\S+)\s*$", re.M), "skipped"),
+    (re.compile(r"^ok   ([A-Za-z_]\w*) \([\d.]+ s\)\s*$", re.M), "passed"),
+    (re.compile(r"^FAIL ([A-Za-z_]\w*) \([\d.]+ s\)\s*$", re.M), "failed"),
+    (re.compile(r"^skip ([A-Za-z_]\w*): ", re.M), "skipped"),
+]
+STARTED = re.compile(r"^\[ RUN      \] (\S+)\s*$", re.M)
 CMOCKA = re.compile(r"^\[  (PASSED|FAILED|SKIPPED) *\] (\d+) test\(s\)", re.M)
-CMOCKA_NAMED = re.compile(r"^\[  (FAILED|SKIPPED) *\] (?!\d+ test\(s\))(\S+)", re.M)
 PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
+# How a group of cases held by one label alone is named in the closing line.
+NOUNS = {"fuzz": "fuzz runs"}
+LIST_TIMEOUT = 60
 
 
-def count(entry):
+def listable(command):
+    """Whether the program meson ran can name its cases (see the top of this file)."""
+    if not command:
+        return False
+    for arg in command[1:3]:
+        if arg.endswith(".py"):
+            try:
+                with open(arg, errors="replace") as f:
+                    return "from cases import" in f.read()
+            except OSError:
+                return False
+    try:
+        with open(command[0], "rb") as f:
+            return b"RINGER_LIST_CASES" in f.read()
+    except OSError:
+        return False
+
+
+def list_cases(entry, build):
+    """(names, why): the cases the program holds, or None and why it could not say;
+    names is [] when it skips (exit 77) here."""
+    env = dict(entry.get("env") or os.environ, RINGER_LIST_CASES="1")
+    try:
+        p = subprocess.run(entry["command"], env=env, cwd=build, capture_output=True,
+                           text=True, timeout=LIST_TIMEOUT)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return None, f"{type(e).__name__}: {e}"
+    if p.returncode == 77:
+        return [], None
+    if p.returncode != 0:
+        last = (p.stderr or p.stdout).strip().splitlines()[-1:] or [""]
+        return None, f"exit {p.returncode}: {last[0][-300:]}"
+    return [line.strip() for line in p.stdout.splitlines() if line.strip()], None
+
+
+def how_ended(entry):
+    """How meson saw the program end, in words."""
+    rc = entry.get("returncode")
+    if entry["result"] == "TIMEOUT":
+        return "it timed out"
+    if isinstance(rc, int) and rc < 0:
+        try:
+            return f"it was killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"it was killed by signal {-rc}"
+    return f"it exited {rc}"
+
+
+def judge_listed(names, text, result):
+    """{case: outcome} for a program that listed its cases: what its output says of each,
+    'not run' for a listed case it never reached."""
+    seen = {}
+    for regex, outcome in CASE_LINES:
+        for case in regex.findall(text):
+            # cmocka names a failed case twice (as it fails and in the closing list).
+            if seen.get(case) != "failed":
+                seen[case] = outcome
+    cases = {}
+    for case in names:
+        cases[case] = seen.pop(case, "skipped" if result == "SKIP" else "not run")
+    cases.update(seen)  # printed but not listed: counted as printed
+    return cases
+
+
+def judge_unlisted(text, result, ok):
+    """(passed, failed, skipped, own) for a program that cannot list: its own count, if it
+    printed one (own), else the program as one case."""
+    found = CMOCKA.findall(text)
+    if found:
+        n = {"PASSED": 0, "FAILED": 0, "SKIPPED": 0}
+        for kind, k in found:
+            n[kind] += int(k)
+        return n["PASSED"], n["FAILED"], n["SKIPPED"], True
+    plain = PLAIN.findall(text)
+    if plain:
+        a, b, c = plain[-1]
+        return int(a), int(b), int(c or 0), True
+    if result == "SKIP":
+        return 0, 0, 1, False
+    return (1, 0, 0, False) if ok else (0, 1, 0, False)
+
+
+def count(entry, build):
+    """({case key: outcome}, problems, note) for one program's run."""
     text = (entry.get("stdout") or "") + "\n" + (entry.get("stderr") or "")
     result = entry["result"]
     ok = result in ("OK", "EXPECTEDFAIL")
-    p = f = s = 0
-    names = []
-    found = CMOCKA.findall(text)
-    if found:
-        for kind, n in found:
-            n = int(n)
-            if kind == "PASSED":
-                p += n
-            elif kind == "FAILED":
-                f += n
-            else:
-                s += n
-        names = [(k, n) for k, n in CMOCKA_NAMED.findall(text)]
+    problems, cases, note = [], {}, ""
+    names = why = None
+    if listable(entry.get("command")):
+        names, why = list_cases(entry, build)
+        if names is None:
+            cases["(cannot list)"] = "failed"
+            problems.append(("failed", f"(cannot list its cases: {why})"))
+    if names is not None:
+        cases = judge_listed(names, text, result)
+        unrun = [c for c, o in cases.items() if o == "not run"]
+        if unrun:
+            note = f" ({len(unrun)} never ran: {how_ended(entry)})"
     else:
-        plain = PLAIN.findall(text)
-        if plain:
-            a, b, c = plain[-1]
-            p, f, s = int(a), int(b), int(c or 0)
-        elif result == "SKIP":
-            s = 1
-        elif ok:
-            p = 1
-    if not ok and result != "SKIP" and f == 0:
-        f += 1  # crashed, timed out, or failed without saying which case
-        names.append(("FAILED", f"(program: {result.lower()})"))
-    if result == "SKIP" and s == 0:
-        s = 1
-    return p, f, s, names
+        p, f, s, own = judge_unlisted(text, result, ok)
+        cases.update({f"#{i}": "passed" for i in range(p)})
+        cases.update({f"#{p + i}": "failed" for i in range(f)})
+        cases.update({f"#{p + f + i}": "skipped" for i in range(s)})
+        if f:
+            problems.append(("failed", f"({f} of its own cases: its output names them)" if own
+                             else f"(program: {how_ended(entry)})"))
+    failed = sum(o in ("failed", "not run") for c, o in cases.items() if c != "(cannot list)")
+    if not ok and result != "SKIP" and failed == 0:
+        # Every case passed, yet the program failed: a report at exit, a late crash.
+        cases["(program)"] = "failed"
+        problems.append(("failed", f"(program: {how_ended(entry)} after its cases)"))
+    if result == "SKIP" and not any(o == "skipped" for o in cases.values()):
+        cases["(program)"] = "skipped"
+        problems.append(("skipped", "(program: exit 77)"))
+    started = set(STARTED.findall(text))
+    for case, outcome in cases.items():
+        if outcome == "not run":
+            where = "started, never finished" if case in started else "never reached"
+            problems.append(("not run", f"{case} ({where}: {how_ended(entry)})"))
+        elif outcome in ("failed", "skipped") and not case.startswith(("#", "(")):
+            problems.append((outcome, case))
+    return cases, problems, note
+
+
+def closing(held, labels):
+    """The closing line's first half: what was counted, from {case key: labels}."""
+    groups = Counter(frozenset(ls) for key, ls in held.items() if not key[1].startswith("("))
+    programs = sum(len(ls) for key, ls in held.items() if key[1].startswith("("))
+    shared = {label for ls in groups if len(ls) > 1 for label in ls}
+    terms = []
+    for ls, n in sorted(groups.items(), key=lambda g: (-len(g[0]), -g[1])):
+        if len(ls) == len(labels) and len(labels) > 1:
+            terms.append(f"{n} distinct cases x {len(ls)} builds")
+        elif len(ls) == 1:
+            (label,) = ls
+            terms.append(f"{n} in {label} only" if label in shared
+                         else f"{n} {NOUNS.get(label, 'cases in ' + label)}")
+        else:
+            terms.append(f"{n} cases x {len(ls)} in {', '.join(sorted(ls))}")
+    if programs:
+        terms.append(f"{programs} program{'s' if programs > 1 else ''} failed or skipped "
+                     f"beyond {'their' if programs > 1 else 'its'} cases")
+    return " + ".join(terms) or "nothing"
 
 
 def main(argv):
-    total = [0, 0, 0]
+    total = Counter()
+    held = {}
     problems = []
+    labels = []
     for arg in argv[1:]:
         label, _, path = arg.rpartition("=")
+        label = label or path
+        labels.append(label)
+        build = os.path.dirname(os.path.dirname(os.path.abspath(path)))
         try:
             lines = open(path).read().splitlines()
         except OSError as e:
-            print(f"{label or path}: cannot read {path}: {e}")
-            total[1] += 1
+            print(f"{label}: cannot read {path}: {e}")
+            held.setdefault((f"{label}: {path}", "(program)"), set()).add(label)
+            total["failed"] += 1
             continue
         for line in lines:
             if not line.strip():
                 continue
             entry = json.loads(line)
-            p, f, s, names = count(entry)
-            name = f"{label + ' ' if label else ''}{entry['name']}"
-            print(f"  {name}: {p} passed, {f} failed, {s} skipped")
-            total[0] += p
-            total[1] += f
-            total[2] += s
-            for kind, case in names:
-                problems.append(f"  {kind.lower()}: {name}: {case}")
-            if entry["result"] == "SKIP":
-                problems.append(f"  skipped: {name} (exit 77)")
+            cases, probs, note = count(entry, build)
+            name = f"{label} {entry['name']}"
+            n = Counter("failed" if o == "not run" else o for o in cases.values())
+            print(f"  {name}: {n['passed']} passed, {n['failed']} failed, "
+                  f"{n['skipped']} skipped{note}")
+            total.update(n)
+            for case in cases:
+                held.setdefault((entry["name"], case), set()).add(label)
+            problems += [f"  {kind}: {name}: {case}" for kind, case in probs]
     for line in problems:
         print(line)
-    print(f"{total[0]} passed, {total[1]} failed, {total[2]} skipped")
-    return 1 if total[1] or total[0] == 0 else 0
+    print(f"{closing(held, labels)}: {total['passed']} passed, {total['failed']} failed, "
+          f"{total['skipped']} skipped")
+    return 1 if total["failed"] or total["passed"] == 0 else 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what ringer needs (Debian 12, as root), builds it twice (the normal
 # -O2 build and an ASan+UBSan build), runs the whole suite in both, fuzzes
-# each parser for a minute (a third, clang build), and ends with one line:
-# N passed, N failed, N skipped (every cmocka case counted).
+# each parser for a minute (a third, clang build), and ends with one line that
+# says what it counted (tools/count-tests.py: every case each program lists,
+# one it never ran counted failed), e.g.
+# 358 distinct cases x 2 builds + 1 in asan+ubsan only + 4 fuzz runs: 721 passed, 0 failed, 0 skipped
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
