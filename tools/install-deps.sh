@@ -14,6 +14,9 @@ pkgs+=(prometheus chromium linux-perf haproxy)
 # Integration tests and tools: peers we did not write, and Google Benchmark's compare.py.
 pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy procps
 	iproute2 openssl nghttp2-client)
+# Network faults in namespaces (tests/integration/netfault.py): iptables' DROP, REJECT,
+# statistic, hashlimit and TCPMSS.
+pkgs+=(iptables)
 # The interval log's reader (tests/hlog/HlogRead.java): HdrHistogram's own Java code, run from
 # source by the JRE (Debian's runtime image has the compiler module).
 pkgs+=(libhdrhistogram-java default-jre-headless)
