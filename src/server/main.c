@@ -527,11 +527,6 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	shards = calloc(cfg.shards, sizeof(*shards));
-	if (!shards) {
-		fprintf(stderr, "ringer: out of memory\n");
-		return 1;
-	}
 	handover_server_init(&ho);
 	/* --handover: an older ringer at PATH hands its listeners over (handover.c). */
 	if (cfg.handover_path && take_over(&cfg, &offer, &ho_fd))
@@ -553,6 +548,12 @@ int main(int argc, char **argv)
 	    (ret = sock_probe_free(&cfg.admin)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 			net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)), strerror(-ret));
+		return 1;
+	}
+	/* After the refusals above, so a ringer that exits on one leaks nothing. */
+	shards = calloc(cfg.shards, sizeof(*shards));
+	if (!shards) {
+		fprintf(stderr, "ringer: out of memory\n");
 		return 1;
 	}
 	/*
