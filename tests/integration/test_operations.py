@@ -28,7 +28,7 @@ import threading
 import time
 import urllib.request
 
-from cases import Skip, check, run, wait_for
+from cases import Skip, check, ringer_ended, run, wait_for
 
 RINGER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer")
 ONLY = sys.argv[2:]
@@ -39,9 +39,12 @@ LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (\S+) (\S+) (--|CR|SR
 
 class Ringer:
     """A ringer on 127.0.0.1:0 with an admin port; stdout and stderr collected as they come.
-    prefix runs it under another program (taskset, unshare ...), which must exec it."""
+    prefix runs it under another program (taskset, unshare ...), which must exec it. stop()
+    judges how it ended (cases.ringer_ended), once."""
 
     def __init__(self, *args, prefix=(), pin=False, admin=True, preexec_fn=None):
+        self.what = "ringer " + " ".join(args)
+        self.judged = False
         cmd = [*prefix, RINGER, "--listen", "127.0.0.1:0", *args]
         if admin:
             cmd += ["--admin", "127.0.0.1:0"]
@@ -64,7 +67,7 @@ class Ringer:
 
         wait_for(started, 20)
         if not self.port or (admin and not self.admin):
-            self.stop()
+            self.stop(want=None)
             raise RuntimeError(f"ringer did not start: {''.join(self.err)[-800:]}")
 
     @staticmethod
@@ -80,7 +83,9 @@ class Ringer:
                     return float(line.rsplit(" ", 1)[1])
         return None
 
-    def stop(self):
+    def stop(self, want=0, stale=0):
+        """SIGTERM, then its exit judged: status want, no sanitizer report, no illegal TCP
+        transition, stale completions as given (None: not judged)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
@@ -89,6 +94,10 @@ class Ringer:
             self.proc.kill()
             self.proc.wait()
         time.sleep(0.05)  # the readers finish
+        if not self.judged:
+            self.judged = True
+            ringer_ended(self.what, self.proc.returncode, "".join(self.out), "".join(self.err),
+                         want=want, stale=stale)
         return self.proc.returncode
 
     def stderr(self):
@@ -286,7 +295,7 @@ def test_balance_source():
                 took = sum(withe[c] == "E" for c in CLIENTS)
                 check(took > 0, "E took no client")
                 print(f"  E took {took} of {len(CLIENTS)} clients")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
     finally:
         r.stop()
         for u in ups.values():
@@ -387,13 +396,13 @@ def test_handover_other_user():
         # A real ringer run by nobody, asking for the same port: refused, exits 1.
         n = ringer_as(NOBODY, "--mode", "echo", "--listen", f"127.0.0.1:{r.port}", "--shards",
                       "2", "--no-pin", "--handover", path)
-        check(n.returncode == 1, f"nobody's ringer exit status {n.returncode}: {n.stderr[-300:]}")
+        ringer_ended("nobody's ringer", n.returncode, n.stdout, n.stderr, want=1, stale=None)
         check("cannot take over" in n.stderr, f"nobody's ringer says: {n.stderr[-300:]}")
         check(r.stderr().count("refused a connection from uid 65534") == 2,
               "nobody's ringer was not refused by ringer's check")
         check(r.proc.poll() is None and all(echo(r.port) for _ in range(4)),
               "the first ringer stopped serving")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
 
         # A ringer run by nobody: nobody (the same user) and root are answered, daemon is not.
         path = os.path.join(d, "nobody.sock")
@@ -410,7 +419,7 @@ def test_handover_other_user():
             wait_for(lambda: r.stderr().count("hung up before serving") >= 1 + (who == "root"),
                      5)
         check(r.proc.poll() is None and echo(r.port), "nobody's ringer stopped serving")
-        check(r.stop() == 0, "nobody's ringer exit status")
+        r.stop()
     finally:
         r.stop()
 
@@ -456,7 +465,7 @@ def test_log_connect_timeout():
         took = time.time() - t0
         s.close()
         check(gone and 0.45 <= took <= 3.0, f"client closed={gone} after {took:.2f} s")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
         lines = log_lines(open(log).read())
         got = lines.get(me)
         check(got and got[0][1:3] == (f"127.0.0.1:{port}", "CT") and got[0][6] == "1",
@@ -492,7 +501,7 @@ def test_log_no_upstream():
             s.close()
         check(r.metric(f'ringer_upstream_up{{upstream="127.0.0.1:{port}"}}') == 0,
               "the refused upstream is not down")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
         lines = log_lines(open(log).read())
         a, b = lines.get(me[0]), lines.get(me[1])
         check(a and a[0][1:3] == (f"127.0.0.1:{port}", "CC") and a[0][6] == "1",
@@ -570,7 +579,7 @@ def test_log_half_close():
         s.close()
         check(wait_for(lambda: all(k in "".join(r.out) for k in me.values()), 5),
               "session lines did not reach stdout within 5 s")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
         lines = log_lines("".join(r.out[1:]))
         want = {"client-first": ("HT", "100", "100"), "upstream-first": ("HT", None, "100"),
                 "both-open": ("--", "20", "20")}
@@ -659,7 +668,7 @@ def test_log_dropped():
 
         t = threading.Thread(target=drain, daemon=True)
         t.start()
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
         t.join(20)
         check(not t.is_alive(), "the FIFO was not closed at exit")
         text = b"".join(data).decode(errors="replace")
@@ -696,7 +705,7 @@ def test_upstream_host_names():
     try:
         check(tag_of(r.port, "127.0.0.1") == "lo" and up.accepted == 1,
               "--upstream localhost:PORT did not reach 127.0.0.1:PORT")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
     finally:
         r.stop()
         up.close()
@@ -725,15 +734,16 @@ def test_upstream_host_names():
         tags = [tag_of(r.port, "127.0.0.1") for _ in range(8)]
         check(tags.count("at-127.0.0.2") == 6 and tags.count("at-127.0.0.3") == 2,
               f"after the hosts file changed: {tags}")
-        check(r.stop() == 0, "ringer exit status")
+        r.stop()
         # A name that does not resolve: exit status 2, naming it; in a file too.
         for args in (["--upstream", f"nowhere.test:{a.port}"],
                      ["--upstreams-file", write(f"alpha.test:{a.port}\nnowhere.test:1\n")]):
             p = subprocess.run(in_namespace(hosts, nss) + [
                 RINGER, "--mode", "proxy", "--listen", "127.0.0.1:0", *args],
                 capture_output=True, text=True, timeout=20)
-            check(p.returncode == 2 and "nowhere.test" in p.stderr,
-                  f"{args[0]}: exit {p.returncode}: {p.stderr.strip()[-200:]}")
+            ringer_ended(f"ringer {args[0]} nowhere.test", p.returncode, p.stdout, p.stderr,
+                         want=2, stale=None)
+            check("nowhere.test" in p.stderr, f"{args[0]}: {p.stderr.strip()[-200:]}")
             print("  " + p.stderr.strip())
     finally:
         r.stop()
@@ -819,7 +829,7 @@ def test_cpu_pinning():
             check(len(t) == shards + 1, f"{name}: {len(t)} threads for {shards} shards and main")
             print(f"  {name}: allowed (last CPU) " +
                   ", ".join(f"{a} ({last})" for a, last in sorted(t.values())))
-            check(r.stop() == 0, f"{name}: ringer exit status")
+            r.stop()
         finally:
             r.stop()
 
