@@ -458,6 +458,9 @@ def test_log_connect_timeout():
         s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
         me = f"127.0.0.1:{s.getsockname()[1]}"
         t0 = time.time()
+        # ss: the kernel shows ringer's connect waiting for a SYN-ACK that never comes.
+        check(wait_for(lambda: syn_sent(port), 0.4), f"no SYN-SENT socket to port {port}")
+        s.settimeout(5)
         try:
             gone = s.recv(10) == b""
         except ConnectionResetError:
@@ -465,6 +468,7 @@ def test_log_connect_timeout():
         took = time.time() - t0
         s.close()
         check(gone and 0.45 <= took <= 3.0, f"client closed={gone} after {took:.2f} s")
+        check(not syn_sent(port), "the timed-out connect is still there")
         r.stop()
         lines = log_lines(open(log).read())
         got = lines.get(me)
@@ -476,6 +480,12 @@ def test_log_connect_timeout():
         r.stop()
         filler.close()
         full.close()
+
+
+def syn_sent(port):
+    out = subprocess.run(["ss", "-Htn", "state", "syn-sent", "dst", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True).stdout
+    return bool(out.strip())
 
 
 def test_log_no_upstream():
