@@ -964,12 +964,13 @@ static void tls_pass(struct engine *e, struct conn *c, struct tls_conn *t)
 void eng_tls_run(struct engine *e)
 {
 	unsigned budget = HANDSHAKE_BUDGET;
+	uint32_t hs = LIST_END; /* handshakes marked this time: after the established */
 
 	if (!e->tlsc)
 		return;
 	if (e->bufs.pool_free > 1)
 		wake_waiting(e);
-	/* Those the budget left over last time go first. */
+	/* Those the budget left over last time go first among the handshakes. */
 	while (e->tls_later != LIST_END) {
 		struct tls_conn *t = &e->tlsc[e->tls_later];
 
@@ -978,9 +979,11 @@ void eng_tls_run(struct engine *e)
 		mark(e, t);
 	}
 	/*
-	 * Those marked now, then once more those their passes marked (a
-	 * forward that made room for another). What is marked after that
-	 * waits for the next iteration, which then does not block.
+	 * Established connections first, those marked now and then once more
+	 * those their passes marked (a forward that made room for another): a
+	 * handshake flood only ever delays them by the few handshake steps of
+	 * one iteration. What is marked after that waits for the next
+	 * iteration, which then does not block.
 	 */
 	for (int round = 0; round < 2 && e->tls_dirty != LIST_END; round++) {
 		uint32_t list = e->tls_dirty;
@@ -991,20 +994,35 @@ void eng_tls_run(struct engine *e)
 			struct conn *c = &e->slab.conns[t->slot];
 
 			list = t->next;
+			if (!(t->flags & TLS_F_DONE) && (t->flags & TLS_F_ON)) {
+				t->next = hs; /* still DIRTY: marking it again adds nothing */
+				hs = t->slot;
+				continue;
+			}
 			t->flags &= (uint16_t)~TLS_F_DIRTY;
 			if (!(t->flags & TLS_F_ON) || !(c->life & CONN_L_USED) ||
 			    (c->life & CONN_L_DEAD))
 				continue;
-			if (!(t->flags & TLS_F_DONE)) {
-				if (!budget) {
-					list_push(e, &e->tls_later, t, TLS_F_LATER);
-					continue;
-				}
-				budget--;
-			}
 			tls_pass(e, c, t);
 			eng_maybe_release(e, c);
 		}
+	}
+	/* Then the handshakes, as many steps as the budget allows; the rest go first next time. */
+	while (hs != LIST_END) {
+		struct tls_conn *t = &e->tlsc[hs];
+		struct conn *c = &e->slab.conns[t->slot];
+
+		hs = t->next;
+		t->flags &= (uint16_t)~TLS_F_DIRTY;
+		if (!(t->flags & TLS_F_ON) || !(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
+			continue;
+		if (!budget) {
+			list_push(e, &e->tls_later, t, TLS_F_LATER);
+			continue;
+		}
+		budget--;
+		tls_pass(e, c, t);
+		eng_maybe_release(e, c);
 	}
 	if (e->bufs.pool_free > 1 && e->tls_wait != LIST_END)
 		wake_waiting(e);

@@ -7,8 +7,10 @@ command line (ECDSA P-256 and RSA-2048, a CA for client certificates).
 Usage: test_tls.py RINGER [CASE ...]
 """
 import hashlib
+import json
 import os
 import re
+import shutil
 import signal
 import socket
 import ssl
@@ -23,6 +25,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cases import check, ringer_ended, run, wait_for  # noqa: E402
 
 RINGER = sys.argv[1]
+# ringer-load for the handshake flood: meson says where; by hand, beside the ringer binary.
+LOAD = os.environ.get("RINGER_LOAD_BIN") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(RINGER))), "load", "ringer-load")
 DIR = tempfile.mkdtemp(prefix="ringer-tls-")
 
 
@@ -975,6 +980,79 @@ def test_hostile_peers():
         r.stop()
 
 
+def test_handshake_flood():
+    """2,000 full handshakes (ringer-load, a connection per request, 50 at a time) thrown at
+    one shard while a keep-alive TLS client sends request after request: every keep-alive
+    request is answered, none waits a second (the handshakes take their turns a few per loop
+    iteration, after the established connections); every flood request is answered too. Then
+    150 handshakes that stall half way against --tls-max-handshakes 64: the excess is refused
+    and counted, the stalled ones reset at the handshake deadline, the keep-alive client still
+    served. (tools/bench-tls-flood.sh measures the keep-alive latency against a quiet run.)"""
+    r = Ringer("--tls-tickets", "0", "--tls-max-handshakes", "64",
+               "--tls-handshake-timeout", "1500", mode="http", shards="1")
+    req = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        ka = tls_connect(r.port)
+        waits, stop = [], threading.Event()
+
+        def keepalive():
+            buf = b""
+            while not stop.is_set():
+                t0 = time.monotonic()
+                ka.sendall(req)
+                while b"Hello, World!" not in buf:
+                    d = ka.recv(4096)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf.split(b"Hello, World!", 1)[1]
+                waits.append(time.monotonic() - t0)
+                time.sleep(0.002)
+
+        t = threading.Thread(target=keepalive, daemon=True)
+        t.start()
+        time.sleep(0.3)
+        before = len(waits)
+        flood = ["chrt", "--idle", "0"] if shutil.which("chrt") else []
+        out = subprocess.run(flood + [LOAD, f"https://127.0.0.1:{r.port}/", "--churn", "1",
+                                      "--tls-resume", "off", "--connections", "50",
+                                      "--requests", "2000", "--json"],
+                             capture_output=True, text=True, timeout=120)
+        during = waits[before:]
+        check(out.returncode == 0, f"the flood client: {out.returncode} {out.stderr[-300:]}")
+        rep = json.loads(out.stdout) if out.returncode == 0 else {}
+        check(rep.get("requests", 0) >= 2000 and not any(rep.get("errors", {}).values()),
+              f"flood requests answered: {rep.get('requests')}, errors {rep.get('errors')}")
+        check(rep.get("tls", {}).get("handshakes", 0) >= 2000,
+              f"flood handshakes: {rep.get('tls')}")
+        check(len(during) >= 10, f"keep-alive requests during the flood: {len(during)}")
+        check(max(during, default=9) < 1.0,
+              f"a keep-alive request waited {max(during, default=9):.3f} s during the flood")
+        # Handshakes that stop half way fill the 64 slots; the rest are refused.
+        stalled = []
+        for _ in range(150):
+            try:
+                s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+                stalled.append(s)
+                s.sendall(b"\x16\x03\x01\x00\xff\x01\x00")
+            except OSError:
+                pass  # refused already: over the cap
+        check(wait_for(lambda: r.metric("ringer_tls_refused_total") >= 150 - 64, 5),
+              f"handshakes over the cap refused: {r.metric('ringer_tls_refused_total')}")
+        n = len(waits)
+        check(wait_for(lambda: len(waits) > n + 5, 5), "the keep-alive client beside the stalled")
+        check(wait_for(lambda: r.metric("ringer_tls_hs_timeouts_total") >= 64, 6),
+              f"stalled handshakes reset at the deadline: "
+              f"{r.metric('ringer_tls_hs_timeouts_total')}")
+        for s in stalled:
+            s.close()
+        stop.set()
+        t.join(5)
+        ka.close()
+    finally:
+        r.stop()
+
+
 def test_reload():
     """SIGHUP re-reads the certificate: new handshakes get the new one, a connection open
     across the reload goes on, sessions resume across it; a bad file is refused with its
@@ -1112,7 +1190,8 @@ TESTS = [test_echo_sizes, test_record_splits, test_paused_destination, test_half
          test_proxy_termination_and_truncation, test_proxy_tls_upstream, test_tls_both_sides,
          test_haproxy_and_nginx_peers, test_send_proxy_v2_tls, test_send_proxy_tls_upstream,
          test_wrk_and_h2load,
-         test_client_certificates, test_hostile_peers, test_renegotiation_and_keyupdate,
+         test_client_certificates, test_hostile_peers, test_handshake_flood,
+         test_renegotiation_and_keyupdate,
          test_reload, test_connections_view, test_admin_tls,
          test_bad_flags]
 
