@@ -31,7 +31,7 @@ import tempfile
 import threading
 from collections import Counter
 
-from cases import Skip, check, run
+from cases import Skip, check, ringer_ended, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -219,7 +219,8 @@ def test_known_log():
 
 
 class Ringer:
-    """ringer --mode echo on an ephemeral loopback port, stopped by PID."""
+    """ringer --mode echo on an ephemeral loopback port, stopped by PID; stop() judges how
+    it ended (its output is collected as it comes)."""
 
     def __init__(self):
         self.proc = subprocess.Popen([RINGER, "--mode", "echo", "--listen", "127.0.0.1:0",
@@ -234,8 +235,12 @@ class Ringer:
         if self.port is None:
             self.stop()
             raise RuntimeError("ringer did not start: " + self.proc.stderr.read()[-1000:])
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
+                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
+        for t in self.readers:
+            t.daemon = True
+            t.start()
 
     def stop(self):
         if self.proc.poll() is None:
@@ -245,6 +250,12 @@ class Ringer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        if self.port is None:
+            return  # it did not start: the caller raises with its stderr
+        for t in self.readers:
+            t.join(5)
+        ringer_ended("ringer --mode echo", self.proc.returncode, "".join(self.out),
+                     "".join(self.err))
 
 
 def test_two_load_runs_merge():

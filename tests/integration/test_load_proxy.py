@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 
-from cases import check, free_port, run
+from cases import check, free_port, ringer_ended, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -43,21 +43,27 @@ class Ringer:
             self.proc.kill()
             raise RuntimeError(f"ringer did not start: {line} {self.proc.stderr.read()[-800:]}")
         self.port = int(m.group(1))
+        self.what = "ringer " + " ".join(args[:2])
         self.out, self.err = [], []  # its stats at exit go to stdout
-        threading.Thread(target=lambda: self.out.extend(self.proc.stdout), daemon=True).start()
-        threading.Thread(target=lambda: self.err.extend(self.proc.stderr), daemon=True).start()
+        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
+                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
+        for t in self.readers:
+            t.daemon = True
+            t.start()
 
     def stop(self):
-        """SIGTERM; the exit status (None if it had to be killed)."""
+        """SIGTERM; judges how it ended (cases.ringer_ended); the exit status (None if it
+        had to be killed)."""
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            return None
-        time.sleep(0.05)  # the reader threads finish
-        return self.proc.returncode
+        for t in self.readers:
+            t.join(5)
+        ringer_ended(self.what, self.proc.returncode, "".join(self.out), "".join(self.err))
+        return None if self.proc.returncode == -signal.SIGKILL else self.proc.returncode
 
 
 class Haproxy:

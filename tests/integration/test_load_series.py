@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 
-from cases import check, free_port, run, wait_for
+from cases import check, free_port, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -31,18 +31,24 @@ def listening(port):
 
 
 class Server:
-    """ringer --mode echo on a free port, stopped by PID."""
+    """ringer --mode echo on a free port, stopped by PID; stop() judges how it ended."""
 
     def __init__(self, *args):
         self.port = free_port()
+        # Both pipes are read at the end: ringer writes a few lines before its stats at exit.
         self.proc = subprocess.Popen([RINGER, "--no-pin", "--mode", "echo", "--listen",
                                       f"127.0.0.1:{self.port}", *args],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         check(wait_for(lambda: listening(self.port)), "ringer listens")
 
     def stop(self):
         self.proc.terminate()
-        self.proc.wait(10)
+        try:
+            out, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        ringer_ended("ringer --mode echo", self.proc.returncode, out, err)
 
 
 def load(port, *args, timeout=60):

@@ -38,7 +38,7 @@ import tempfile
 import xml.etree.ElementTree as ET
 import zlib
 
-from cases import check, free_port, run
+from cases import check, free_port, ringer_ended, run
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PLOT = os.path.join(HERE, "..", "..", "tools", "plot.py")
@@ -376,10 +376,11 @@ def test_real_run():
     finally:
         server.send_signal(signal.SIGTERM)
         try:
-            server.wait(10)
+            out, err = server.communicate(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
-            server.wait()
+            out, err = server.communicate()
+        ringer_ended("ringer --mode http", server.returncode, out, err)
     js = write("real.json", load.stdout)
     svg = os.path.join(OUT, "real.svg")
     runs = [js + "=ringer --json", hgrm_out + "=ringer --hdr-out"]

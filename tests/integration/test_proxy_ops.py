@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 
-from cases import check, free_port, run, wait_for
+from cases import check, free_port, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 
@@ -78,9 +78,15 @@ class Proxy:
             m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
             if m:
                 self.admin = int(m.group(1))
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        self.err = []
-        threading.Thread(target=self.read_err, daemon=True).start()
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=self.read_out, daemon=True),
+                        threading.Thread(target=self.read_err, daemon=True)]
+        for t in self.readers:
+            t.start()
+
+    def read_out(self):
+        for line in self.proc.stdout:
+            self.out.append(line)
 
     def read_err(self):
         for line in self.proc.stderr:
@@ -105,13 +111,29 @@ class Proxy:
             return got == payload
 
     def stop(self):
+        """SIGTERM; judges how it ended (cases.ringer_ended) and returns its exit status."""
         self.proc.send_signal(signal.SIGTERM)
         try:
             self.proc.wait(15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        for t in self.readers:
+            t.join(5)
+        ringer_ended("ringer --mode proxy", self.proc.returncode, "".join(self.out),
+                     "".join(self.err))
         return self.proc.returncode
+
+
+def stop_ringer(r, what):
+    """SIGTERM to a ringer started here without the Proxy class; judges how it ended."""
+    r.send_signal(signal.SIGTERM)
+    try:
+        out, err = r.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        r.kill()
+        out, err = r.communicate()
+    ringer_ended(what, r.returncode, out, err)
 
 
 def test_health_checks():
@@ -365,9 +387,7 @@ def test_accept_proxy_behind_haproxy():
             check(m and int(m.group(1)) == 1, f"v{version}: proxy_hdr_errors {m and m.group(1)}")
         finally:
             h.stop()
-            r.send_signal(signal.SIGTERM)
-            r.wait(15)
-            check(r.returncode == 0, "ringer exit status")
+            stop_ringer(r, f"ringer --accept-proxy (v{version})")
 
 
 def test_send_proxy_to_haproxy():
@@ -431,9 +451,7 @@ def test_accept_proxy_http():
         check(gone and 4 <= took <= 8, f"an unfinished header: closed={gone} after {took:.1f} s")
         s.close()
     finally:
-        r.send_signal(signal.SIGTERM)
-        r.wait(15)
-        check(r.returncode == 0, "ringer exit status")
+        stop_ringer(r, "ringer --mode http --accept-proxy")
 
 
 def test_maxconn_queue():

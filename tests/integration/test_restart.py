@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from cases import check, free_port, run
+from cases import check, free_port, ringer_ended, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -67,13 +67,16 @@ class Ringer:
         except subprocess.TimeoutExpired:
             return None
 
-    def stop(self):
+    def stop(self, what="ringer"):
+        """SIGTERM unless it already exited (a handover drains and exits 0 by itself);
+        judges how it ended (cases.ringer_ended) and returns its exit status."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         if self.wait(DRAIN_MS / 1000 + 10) is None:
             self.proc.kill()
             self.proc.wait()
         time.sleep(0.05)  # the readers finish
+        ringer_ended(what, self.proc.returncode, "".join(self.out), self.stderr())
         return self.proc.returncode
 
     def stderr(self):
@@ -199,8 +202,12 @@ def restart_under_load(mode, rate, churn, connections=20, seconds=6, shards=2):
         if a.proc.poll() is None:
             a.proc.kill()
             a.proc.wait()
+        # A handed over (or, --naive, got SIGTERM) and drained: exit 0 with its stats; one
+        # killed above has already failed the case (its exit checked after the drain).
+        a.stop(f"{mode}: the first ringer")
         if b:
-            check(b.stop() == 0, f"{mode}: the second ringer's exit on SIGTERM")
+            check(b.stop(f"{mode}: the second ringer") == 0,
+                  f"{mode}: the second ringer's exit on SIGTERM")
         check(not os.path.exists(path), f"{mode}: {path} left behind at exit")
 
 
@@ -331,10 +338,9 @@ def test_handover_rules():
               "the admin port handed over does not serve /metrics")
         check(os.path.exists(path), "the bigger ringer does not listen on the handover path")
     finally:
-        if a.proc.poll() is None:
-            a.stop()
+        a.stop("the first ringer")  # handed over: it exited 0 by itself
         if b:
-            check(b.stop() == 0, "the bigger ringer's exit")
+            check(b.stop("the bigger ringer") == 0, "the bigger ringer's exit")
         check(not os.path.exists(path), f"{path} left behind at exit")
 
 

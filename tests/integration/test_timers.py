@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 
-from cases import check, run
+from cases import check, ringer_ended, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") \
@@ -121,17 +121,25 @@ class Ringer:
             self.proc.kill()
             raise RuntimeError("ringer did not start: " + line + self.proc.stderr.read()[-1000:])
         self.port = int(m.group(1))
-        self.err = []
-        threading.Thread(target=self.proc.stdout.read, daemon=True).start()
-        threading.Thread(target=lambda: self.err.extend(self.proc.stderr), daemon=True).start()
+        self.out, self.err = [], []
+        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
+                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
+        for t in self.readers:
+            t.daemon = True
+            t.start()
 
     def stop(self):
+        """SIGTERM; judges how it ended (cases.ringer_ended) and returns its exit status."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=15)
+            self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            return self.proc.wait()
+            self.proc.wait()
+        for t in self.readers:
+            t.join(5)
+        ringer_ended("ringer", self.proc.returncode, "".join(self.out), "".join(self.err))
+        return self.proc.returncode
 
 
 def percentile(values, p):
