@@ -340,8 +340,13 @@ if i:
           f"p50 {i['p50']:.3f}, p99 {i['p99']:.3f}, max {i['max']:.3f}")
 EOF
 	# ringer's own clock: its idle closes by how late they came (SIGUSR1's figures).
+	# The dump it asks for is waited for (up to 10 s), not slept on: a loaded
+	# machine may take longer to print it.
 	kill -USR1 "$SERVER_PID"
-	sleep 1
+	for _ in $(seq 100); do
+		grep -q 'idle closes by ms after the timeout$' "$WORK/ringer.out" && break
+		sleep 0.1
+	done
 	awk '$1 == "idle_late_ms" { n = 0; line = ""
 			for (i = 2; i <= NF && $i ~ /:/; i++) { split($i, kv, ":"); n += kv[2]
 				line = line " " kv[1] " " kv[2] ","; if (kv[1] == "<=100") in_tick = n }
