@@ -43,7 +43,8 @@ RINGER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/src/server
 LOAD = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load")
 UT_MS = 2000  # --tcp-user-timeout in these cases
 KA = "1,1,2"  # keepalive: a probe after 1 s of silence; with the user timeout, gone at 2 s
-BOUNDS = ["--tcp-user-timeout", str(UT_MS), "--keepalive", KA]
+SCALE = 1  # tools/netfault.py multiplies the requests of the clean runs
+ROWS = []  # what each case found, for tools/netfault.py's table
 PORT = 8000
 TARGET = f"{nf.PRX_CLI_IP}:{PORT}"
 net = None
@@ -71,7 +72,8 @@ def start(n, mode, *args, upstreams=(), log=None):
         extra += ["--upstream", f"{nf.UP_IP}:{port}"]
     if log:
         extra += ["--log", log]
-    return nf.Ringer(n, "prx", RINGER, ["--mode", mode, *BOUNDS, *extra, *args])
+    bounds = ["--tcp-user-timeout", str(UT_MS), "--keepalive", KA]
+    return nf.Ringer(n, "prx", RINGER, ["--mode", mode, *bounds, *extra, *args])
 
 
 def stop_all(n, r):
@@ -83,10 +85,19 @@ def stop_all(n, r):
 
 
 def settled(n, r, what):
-    """Nothing left behind: ringer's table empty, no socket in its namespace but listeners."""
+    """Nothing left behind: ringer's table empty, no socket in its namespace but listeners.
+    Returns how many were left (slots and sockets)."""
     ok = wait_for(lambda: r.open_conns() == 0 and not n.sockets("prx"), 10)
+    left = r.open_conns() + len(n.sockets("prx"))
     check(ok, f"{what}: left behind: {r.open_conns()} in ringer's table, "
           f"sockets {n.sockets('prx')}")
+    return left
+
+
+def record(fault, mode, conns, nbytes, ends, leaks, figures=""):
+    """A row of tools/netfault.py's table."""
+    ROWS.append(dict(fault=fault, mode=mode, conns=conns, bytes=nbytes, ends=ends, leaks=leaks,
+                     figures=figures))
 
 
 def verified_load(n, what, args, count, size=None, http=False):
@@ -119,17 +130,20 @@ def log_codes(path, expect_lines):
 # ---- loss, MSS, rate: every byte through, every connection ends cleanly ---------------------
 
 
-def clean_run(what, mode, faults, load_args, count, size=None, upstreams=(), http=False,
+def clean_run(what, label, mode, faults, load_args, count, size=None, upstreams=(), http=False,
               ringer_args=()):
+    """A fault that costs time, never a connection: every request verified, every
+    connection ended with a FIN, none reset by ringer or aborted by the kernel."""
     n = get_net()
     log = os.path.join(tmp, what + ".log") if upstreams else None
+    count *= SCALE
     r = start(n, mode, *ringer_args, upstreams=upstreams, log=log)
     before = n.tcp_ext()
     try:
         for f in faults:
             f(n)
         doc = verified_load(n, what, load_args, count, size, http)
-        settled(n, r, what)
+        leaks = settled(n, r, what)
         m = r.metrics()
         check(m.get("ringer_resets_total", 0) == 0, f"{what}: {m.get('ringer_resets_total')} "
               "connections reset; a loss-only run ends every one cleanly")
@@ -139,68 +153,84 @@ def clean_run(what, mode, faults, load_args, count, size=None, upstreams=(), htt
         ext = n.tcp_ext()
         aborts = {k: ext[k] - before[k] for k in ext if k.startswith("TCPAbortOn")}
         check(not any(aborts.values()), f"{what}: the kernel aborted connections: {aborts}")
+        # Every session: ringer-load's connections and the one it opens first to probe.
+        conns = int(m.get("ringer_accepts_total", 0))
+        ends = "clean" if not any(aborts.values()) and not m.get("ringer_resets_total") else (
+            f"{int(m.get('ringer_resets_total', 0))} reset, aborts {aborts}")
         if log:
-            # Every session: ringer-load's connections and the one it opens first to probe.
-            conns = int(m.get("ringer_accepts_total", 0))
             codes = log_codes(log, conns)
             check(conns > 0 and codes == ["--"] * conns,
                   f"{what}: session ends {codes}, want {conns} x '--'")
+            ends += f" (log: {codes.count('--')} x --)"
         if doc:
             print(f"  {what}: {count} requests, {doc['bytes_rx']} bytes verified, "
                   f"{doc['requests_per_s']:.0f}/s, p99 {doc['latency_us']['p99'] / 1000:.1f} ms",
                   flush=True)
+            record(label, mode + side_of(upstreams, faults, label), conns,
+                   doc["bytes_rx"] + doc["bytes_tx"], ends, leaks,
+                   f"{doc['requests_per_s']:.0f} req/s, p99 "
+                   f"{doc['latency_us']['p99'] / 1000:.1f} ms")
         return m
     finally:
         stop_all(n, r)
 
 
+def side_of(upstreams, faults, label):
+    if not upstreams:
+        return ""
+    return " (" + ("client side" if "client" in label else "upstream side" if "upstream" in
+                   label else "both sides") + ")"
+
+
 def loss_echo():
-    clean_run("loss_echo", "echo", [lambda n: n.loss("cli", 5, "in"),
-                                    lambda n: n.loss("cli", 1, "out")],
+    clean_run("loss_echo", "loss 5 % in, 1 % out", "echo",
+              [lambda n: n.loss("cli", 5, "in"), lambda n: n.loss("cli", 1, "out")],
               ["--mode", "echo", "--size", "16k", "--connections", "8"], 400, size=16384)
 
 
 def loss_http():
-    clean_run("loss_http", "http", [lambda n: n.loss("cli", 1, "in"),
-                                    lambda n: n.loss("cli", 5, "out")],
+    clean_run("loss_http", "loss 1 % in, 5 % out", "http",
+              [lambda n: n.loss("cli", 1, "in"), lambda n: n.loss("cli", 5, "out")],
               [f"http://{TARGET}/", "--connections", "8", "--pipeline", "4"], 2000, http=True,
               ringer_args=["--body-size", "8k"])
 
 
 def loss_proxy_client_side():
-    clean_run("loss_proxy_client_side", "proxy", [lambda n: n.loss("cli", 5, "in"),
-                                                  lambda n: n.loss("cli", 1, "out")],
+    clean_run("loss_proxy_client_side", "loss 5 % in, 1 % out, client side", "proxy",
+              [lambda n: n.loss("cli", 5, "in"), lambda n: n.loss("cli", 1, "out")],
               ["--mode", "echo", "--size", "16k", "--connections", "8"], 400, size=16384,
               upstreams=[9001])
 
 
 def loss_proxy_upstream_side():
-    clean_run("loss_proxy_upstream_side", "proxy", [lambda n: n.loss("up", 1, "in"),
-                                                    lambda n: n.loss("up", 5, "out")],
+    clean_run("loss_proxy_upstream_side", "loss 1 % in, 5 % out, upstream side", "proxy",
+              [lambda n: n.loss("up", 1, "in"), lambda n: n.loss("up", 5, "out")],
               ["--mode", "echo", "--size", "16k", "--connections", "8"], 400, size=16384,
               upstreams=[9001])
 
 
 def mss_echo():
-    clean_run("mss_echo_536", "echo", [lambda n: n.mss("cli", 536)],
+    clean_run("mss_echo_536", "MSS 536", "echo", [lambda n: n.mss("cli", 536)],
               ["--mode", "echo", "--size", "64k", "--connections", "4"], 200, size=65536)
 
 
 def mss_http():
-    clean_run("mss_http_88", "http", [lambda n: n.mss("cli", 88)],
+    clean_run("mss_http_88", "MSS 88", "http", [lambda n: n.mss("cli", 88)],
               [f"http://{TARGET}/", "--connections", "4", "--pipeline", "8"], 1000, http=True,
               ringer_args=["--body-size", "4k"])
 
 
 def mss_proxy():
-    clean_run("mss_proxy_536_88", "proxy", [lambda n: n.mss("cli", 536), lambda n: n.mss("up", 88)],
+    clean_run("mss_proxy_536_88", "MSS 536 client side, 88 upstream side", "proxy",
+              [lambda n: n.mss("cli", 536), lambda n: n.mss("up", 88)],
               ["--mode", "echo", "--size", "32k", "--connections", "4"], 60, size=32768,
               upstreams=[9001])
 
 
 def rate_proxy():
     """A 512 KiB/s policer on the upstream link: 256 KiB messages back up into the proxy."""
-    m = clean_run("rate_proxy_upstream_512k", "proxy", [lambda n: n.rate("up", 512)],
+    m = clean_run("rate_proxy_upstream_512k", "rate 512 KiB/s, upstream side", "proxy",
+                  [lambda n: n.rate("up", 512)],
                   ["--mode", "echo", "--size", "256k", "--connections", "2"], 8, size=262144,
                   upstreams=[9001])
     check(m.get("ringer_paused_total", 0) > 0,
@@ -210,7 +240,7 @@ def rate_proxy():
 
 def rate_echo():
     """A 256 KiB/s policer on the client link: 1 MiB each way, well past its burst."""
-    clean_run("rate_echo_256k", "echo", [lambda n: n.rate("cli", 256)],
+    clean_run("rate_echo_256k", "rate 256 KiB/s", "echo", [lambda n: n.rate("cli", 256)],
               ["--mode", "echo", "--size", "128k", "--connections", "2"], 8, size=131072)
 
 
@@ -267,7 +297,10 @@ def syn_drop_upstream():
         check(codes == ["--"] * 4, f"syn_drop_upstream: session ends {codes}")
         print(f"  syn_drop_upstream: 4 sessions, {int(fails)} connect timeouts retried, times "
               f"{' '.join('%.2f' % t for t in times)} s", flush=True)
-        settled(n, r, "syn_drop_upstream")
+        leaks = settled(n, r, "syn_drop_upstream")
+        record("SYNs to 1 of 2 upstreams dropped", "proxy (upstream side)", 4, 4 * 4096 * 2,
+               f"clean; {int(fails)} connects timed out at 1.0 s (bound 1.0 s) and went on to "
+               f"the other upstream (sessions took {max(times):.2f} s at most)", leaks)
     finally:
         stop_all(n, r)
 
@@ -299,7 +332,10 @@ def syn_drop_all_upstreams():
               "failures, want 2 (one per upstream)")
         codes = log_codes(log, 1)
         check(codes == ["CT"], f"syn_drop_all_upstreams: session ends {codes}, want CT")
-        settled(n, r, "syn_drop_all_upstreams")
+        leaks = settled(n, r, "syn_drop_all_upstreams")
+        record("SYNs to both upstreams dropped", "proxy (upstream side)", 1, 0,
+               f"client closed ({'reset' if end == 'reset' else 'FIN'}) at {took:.2f} s "
+               f"(bound 2 x 0.7 s), log {codes}", leaks)
     finally:
         stop_all(n, r)
 
@@ -317,7 +353,9 @@ def syn_drop_client():
             end = "timeout"
         check(end == "timeout", f"syn_drop_client: {end}")
         check(r.metrics().get("ringer_accepts_total") == 0, "syn_drop_client: accepted")
-        settled(n, r, "syn_drop_client")
+        leaks = settled(n, r, "syn_drop_client")
+        record("client's SYNs dropped", "echo", 1, 0,
+               "the client's connect timed out (1.5 s, its own); ringer never saw it", leaks)
     finally:
         stop_all(n, r)
 
@@ -469,6 +507,7 @@ def blackhole_server(mode, *args):
     r = start(n, mode, *args)
     try:
         idle = n.connect("cli", (nf.PRX_CLI_IP, PORT), 5)
+        idle_port = idle.getsockname()[1]
         if mode == "echo":
             st = Streamer(n)
             port = st.port
@@ -484,19 +523,19 @@ def blackhole_server(mode, *args):
         before = n.tcp_ext()
         t0 = time.time()
         n.blackhole("cli")
-        at = gone_at(r, [port, idle.getsockname()[1]], 10)
-        took = {p: at[p] - t0 if p in at else 99 for p in (port, idle.getsockname()[1])}
+        at = gone_at(r, [port, idle_port], 10)
+        took = {p: at[p] - t0 if p in at else 99 for p in (port, idle_port)}
         # The user timeout counts from the oldest unacknowledged segment (or, with the
         # client's window shut, from the last acknowledgement), which may precede the fault.
         in_bound(f"{what}: the connection with data in flight", took[port], UT_MS / 1000 - 0.4,
                  UT_MS / 1000 + 1.5)
         # Silent since before the fault: its next probe goes unanswered, and it is reset once
         # the user timeout has passed since the last thing it heard.
-        in_bound(f"{what}: the idle connection", took[idle.getsockname()[1]], 0.5,
+        in_bound(f"{what}: the idle connection", took[idle_port], 0.5,
                  UT_MS / 1000 + 1.5)
         timed_out(n, before, what, 2)
         print(f"  {what}: in flight ended at {took[port]:.2f} s, idle at "
-              f"{took[idle.getsockname()[1]]:.2f} s (user timeout {UT_MS / 1000} s, keepalive "
+              f"{took[idle_port]:.2f} s (user timeout {UT_MS / 1000} s, keepalive "
               f"{KA})", flush=True)
         if st:
             check(not st.bad, f"{what}: an echo differed before the fault")
@@ -505,7 +544,10 @@ def blackhole_server(mode, *args):
             busy.shutdown(socket.SHUT_RDWR)
             busy.close()
         idle.close()
-        settled(n, r, what)
+        leaks = settled(n, r, what)
+        record("black hole mid-stream", mode, 2, (st.echoed * 2 if st else 0),
+               f"timed out: in flight {took[port]:.2f} s (user timeout {UT_MS / 1000:.0f} s), "
+               f"idle {took[idle_port]:.2f} s (keepalive {KA})", leaks)
     finally:
         stop_all(n, r)
 
@@ -546,7 +588,11 @@ def blackhole_proxy(side, bound=True):
                   "--tcp-user-timeout", flush=True)
             n.clear()
             st.close()
-            settled(n, r, what)
+            leaks = settled(n, r, what)
+            record("black hole mid-stream", f"proxy ({'upstream' if side == 'up' else 'client'} "
+                   "side), --tcp-user-timeout 0", 1, st.echoed * 2,
+                   f"still open {UT_MS / 1000 + 2.5:.1f} s after (the kernel retransmits for "
+                   "about 15 minutes)", leaks)
             return
         # The far side of the black hole is reset by ringer as soon as its side times out.
         if side == "up":
@@ -568,7 +614,10 @@ def blackhole_proxy(side, bound=True):
         print(f"  {what}: {st.echoed} bytes verified, then reset {took:.2f} s after the fault "
               f"(user timeout {UT_MS / 1000} s), {want}", flush=True)
         st.close()
-        settled(n, r, what)
+        leaks = settled(n, r, what)
+        record("black hole mid-stream", f"proxy ({'upstream' if side == 'up' else 'client'} "
+               "side)", 1, st.echoed * 2, f"timed out at {took:.2f} s (user timeout "
+               f"{UT_MS / 1000:.0f} s), the other side reset ({want})", leaks)
     finally:
         stop_all(n, r)
         up.close()
@@ -604,7 +653,8 @@ def reset_echo():
               "reset_echo: no ECONNRESET seen")
         check(not st.bad, "reset_echo: an echo differed")
         st.close()
-        settled(n, r, "reset_echo")
+        leaks = settled(n, r, "reset_echo")
+        record("RST mid-stream", "echo", 1, st.echoed * 2, f"reset, gone at {took:.2f} s", leaks)
     finally:
         stop_all(n, r)
 
@@ -634,7 +684,9 @@ def reset_proxy(side):
         check(codes == [want], f"{what}: session ends {codes}, want {want}")
         check(not st.bad, f"{what}: an echo differed")
         st.close()
-        settled(n, r, what)
+        leaks = settled(n, r, what)
+        record("RST mid-stream", f"proxy ({'upstream' if side == 'up' else 'client'} side)", 1,
+               st.echoed * 2, f"reset passed on at {took:.2f} s ({want})", leaks)
     finally:
         stop_all(n, r)
         up.close()
