@@ -29,10 +29,18 @@
 # haproxy, direct; the order of the two proxies alternates) so drift of the
 # machine hits all alike, and medians are quoted, with ratios ringer/HAProxy.
 #
+# TLS=term: the client speaks TLS to the proxies, which terminate it (ringer --tls-cert,
+# HAProxy bind ... ssl crt) in front of the plaintext backend; "direct" is then the client
+# straight to a TLS echo backend. TLS=orig: the client speaks plaintext and the proxies speak
+# TLS to a TLS echo backend (--upstream ...,tls; HAProxy server ... ssl); "direct" is the
+# client to it over TLS. Both with the same ECDSA P-256 certificate, TLS 1.3 and
+# TLS_AES_128_GCM_SHA256; the floor, `openssl speed -evp aes-128-gcm` on the proxy's CPU, is
+# printed first. The default SHAPES are then "echo64 stream".
+#
 # Not a test: it asserts nothing, it prints figures.
 # Usage: tools/bench-proxy.sh [BUILD_DIR]
 #   env: REPS=5 SECS=5 CONNS=100 STREAM_CONNS=4 SHAPES="echo64 echo4k stream http"
-#        PLACEMENTS="cpu0 cpu1" PERF=1 RINGER_B_FLAGS=
+#        PLACEMENTS="cpu0 cpu1" PERF=1 RINGER_B_FLAGS= TLS=
 # With the defaults a repetition is 24 runs of SECS seconds (about 3 minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +57,13 @@ REPS=${REPS:-5}
 SECS=${SECS:-5}
 CONNS=${CONNS:-100}
 STREAM_CONNS=${STREAM_CONNS:-4}
-SHAPES=${SHAPES:-echo64 echo4k stream http}
+TLS=${TLS:-}
+case $TLS in
+'') SHAPES=${SHAPES:-echo64 echo4k stream http} ;;
+term | orig) SHAPES=${SHAPES:-echo64 stream} ;;
+*) echo "TLS=$TLS: term or orig" >&2; exit 2 ;;
+esac
+[[ -n "$TLS" && " $SHAPES " == *" http "* ]] && { echo "TLS=$TLS: the shapes are echo64, echo4k, stream" >&2; exit 2; }
 PLACEMENTS=${PLACEMENTS:-cpu0 cpu1}
 PERF=${PERF:-1}
 PROXY_CPU=0
@@ -97,6 +111,12 @@ cleanup() {
 	rm -rf "$WORK"
 }
 trap cleanup EXIT
+if [ -n "$TLS" ]; then
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+		-subj /CN=localhost -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>/dev/null
+	cat "$WORK/cert.pem" "$WORK/key.pem" >"$WORK/both.pem"
+	TLS_ARGS=(--tls-cert "$WORK/cert.pem" --tls-key "$WORK/key.pem" --tls-ciphersuites TLS_AES_128_GCM_SHA256)
+fi
 
 # Waits for "listening on ADDR:PORT" in FILE from PID; prints the port.
 ringer_port() { # FILE PID
@@ -140,8 +160,8 @@ defaults
   timeout client 60s
   timeout server 60s
 listen relay
-  bind 127.0.0.1:$port
-  server backend 127.0.0.1:$backend
+  bind 127.0.0.1:$port$([ "$TLS" = term ] && echo " ssl crt $WORK/both.pem ciphersuites TLS_AES_128_GCM_SHA256")
+  server backend 127.0.0.1:$backend$([ "$TLS" = orig ] && echo " ssl verify none ciphersuites TLS_AES_128_GCM_SHA256")
 CONF
 	"$HAPROXY" -c -q -f "$WORK/$name.cfg" || { echo "bad haproxy configuration" >&2; exit 1; }
 	taskset -c $PROXY_CPU "$HAPROXY" -db -f "$WORK/$name.cfg" >"$WORK/$name.out" 2>"$WORK/$name.err" &
@@ -156,11 +176,24 @@ CONF
 # each; the idle ones cost nothing while another is measured.
 for pl in $PLACEMENTS; do
 	cpu=${pl#cpu}
-	start_ringer "echo_$pl" "$cpu" --mode echo --quiet
-	start_ringer "http_$pl" "$cpu" --mode http --quiet
-	for kind in echo http; do
+	kinds="echo http"
+	front=() up=
+	case $TLS in
+	term) # the proxies' backend is plaintext; direct runs go to a TLS echo backend
+		start_ringer "echo_$pl" "$cpu" --mode echo --quiet
+		start_ringer "techo_$pl" "$cpu" --mode echo --quiet "${TLS_ARGS[@]}"
+		front=("${TLS_ARGS[@]}") kinds=echo ;;
+	orig)
+		start_ringer "echo_$pl" "$cpu" --mode echo --quiet "${TLS_ARGS[@]}"
+		up=,tls,verify=none kinds=echo ;;
+	*)
+		start_ringer "echo_$pl" "$cpu" --mode echo --quiet
+		start_ringer "http_$pl" "$cpu" --mode http --quiet ;;
+	esac
+	for kind in $kinds; do
 		bport=PORT_${kind}_$pl
-		start_ringer "ringer_${kind}_$pl" $PROXY_CPU --mode proxy --quiet --upstream "127.0.0.1:${!bport}"
+		start_ringer "ringer_${kind}_$pl" $PROXY_CPU --mode proxy --quiet --upstream "127.0.0.1:${!bport}$up" \
+			${front[@]+"${front[@]}"}
 		if [ -n "$RINGER_B_FLAGS" ]; then
 			# shellcheck disable=SC2086 # the flags are words
 			start_ringer "ringerB_${kind}_$pl" $PROXY_CPU --mode proxy --quiet \
@@ -179,13 +212,18 @@ to_us() {
 # "messages rate p50_us p99_us errors", rate being msg/s, or MB/s for stream.
 client() { # SHAPE PORT
 	local shape=$1 port=$2 out=$WORK/client.out st=0
-	local -a args=(--target "127.0.0.1:$port" --mode echo --connections "$CONNS" --duration "${SECS}s"
+	local conns=$CONNS
+	[ "$shape" = stream ] && conns=$STREAM_CONNS
+	local -a args=(--target "127.0.0.1:$port" --mode echo --connections "$conns" --duration "${SECS}s"
 		--cpus $CLIENT_CPU --json)
+	# The client speaks TLS to a terminating proxy, and straight to a TLS backend.
+	if [ "$TLS" = term ] || { [ "$TLS" = orig ] && [ "$DIRECT" = 1 ]; }; then
+		args+=(--tls --insecure)
+	fi
 	case $shape in
 	echo64) args+=(--size 64) ;;
 	echo4k) args+=(--size 4096) ;;
-	stream) args=(--target "127.0.0.1:$port" --mode echo --size 256k --pipeline 4
-		--connections "$STREAM_CONNS" --duration "${SECS}s" --cpus $CLIENT_CPU --json) ;;
+	stream) args+=(--size 256k --pipeline 4) ;;
 	http)
 		timeout $((SECS + 30)) taskset -c $CLIENT_CPU wrk -t1 -c"$CONNS" -d"${SECS}s" --latency \
 			"http://127.0.0.1:$port/" >"$out" 2>&1 || true
@@ -224,8 +262,14 @@ run() {
 	[ "$shape" = http ] && kind=http
 	bpid=PID_${kind}_$pl
 	bpid=${!bpid}
+	DIRECT=0
 	if [ "$target" = direct ]; then
+		DIRECT=1
 		pidv=PID_${kind}_$pl portv=PORT_${kind}_$pl
+		if [ "$TLS" = term ]; then
+			pidv=PID_techo_$pl portv=PORT_techo_$pl bpid=PID_techo_$pl
+			bpid=${!bpid}
+		fi
 	else
 		pidv=PID_${target}_${kind}_$pl portv=PORT_${target}_${kind}_$pl
 	fi
@@ -282,7 +326,11 @@ median_col() { # COLUMN FILE
 	if [ -n "$vals" ]; then echo "$vals" | median; else echo nan; fi
 }
 
-echo "== ringer $("$RINGER" --version 2>&1 | head -1) vs $("$HAPROXY" -v | head -1 | cut -d' ' -f1-3)"
+echo "== ringer $("$RINGER" --version 2>&1 | head -1) vs $("$HAPROXY" -v | head -1 | cut -d' ' -f1-3)${TLS:+, TLS=$TLS}"
+if [ -n "$TLS" ]; then
+	echo "== the floor: AES-128-GCM on CPU $PROXY_CPU (openssl speed, bytes per second by block size)"
+	taskset -c $PROXY_CPU openssl speed -evp aes-128-gcm -seconds 1 2>/dev/null | tail -2
+fi
 echo "== proxies on CPU $PROXY_CPU, client on CPU $CLIENT_CPU, backends on $PLACEMENTS;" \
 	"$CONNS connections ($STREAM_CONNS for stream), ${SECS}s runs, $REPS repetitions interleaved"
 for rep in $(seq "$REPS"); do
