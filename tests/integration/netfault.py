@@ -196,9 +196,14 @@ class Net:
                   "random", "--probability", str(pct / 100), "-j", "DROP")
 
     def blackhole(self, link):
-        """Every TCP segment on link dropped, both ways: the path is gone, nobody says so."""
-        for d in ("in", "out"):
-            self._ipt("-I", *self._dir(link, d), "-p", "tcp", "-j", "DROP")
+        """Every TCP segment on link dropped, both ways at the same instant (one
+        iptables-restore transaction): the path is gone, and nobody says so."""
+        rules = "*filter\n" + "".join(f"-I {' '.join(self._dir(link, d))} -p tcp -j DROP\n"
+                                       for d in ("in", "out")) + "COMMIT\n"
+        r = subprocess.run(["ip", "netns", "exec", self.ns["prx"], "iptables-restore", "-w",
+                            "--noflush"], input=rules, text=True, stderr=subprocess.PIPE)
+        if r.returncode:
+            raise RuntimeError("iptables-restore: " + r.stderr.strip())
 
     def syn_drop(self, link, port, direction="out"):
         """SYNs to port dropped (out: ringer's connects; in: connects to ringer)."""

@@ -521,8 +521,8 @@ def blackhole_server(mode, *args):
             threading.Thread(target=drain, args=(busy,), daemon=True).start()
         time.sleep(0.5)
         before = n.tcp_ext()
-        t0 = time.time()
         n.blackhole("cli")
+        t0 = time.time()  # the rules are in: the path is gone since at most this long
         at = gone_at(r, [port, idle_port], 10)
         took = {p: at[p] - t0 if p in at else 99 for p in (port, idle_port)}
         # The user timeout counts from the oldest unacknowledged segment (or, with the
@@ -575,8 +575,8 @@ def blackhole_proxy(side, bound=True):
         time.sleep(0.5)
         check(st.echoed > 0 and not st.bad, f"{what}: no echo before the fault")
         before = n.tcp_ext()
-        t0 = time.time()
         n.blackhole(side)
+        t0 = time.time()
         if not bound:
             # The kernel alone retransmits for minutes: well past the bound, nothing has ended.
             time.sleep(UT_MS / 1000 + 2.5)
