@@ -57,7 +57,7 @@ STARTED = re.compile(r"^\[ RUN      \] (\S+)\s*$", re.M)
 CMOCKA = re.compile(r"^\[  (PASSED|FAILED|SKIPPED) *\] (\d+) test\(s\)", re.M)
 PLAIN = re.compile(r"^(?:\w+: )?(\d+) passed, (\d+) failed(?:, (\d+) skipped)?\s*$", re.M)
 # How a group of cases held by one label alone is named in the closing line.
-NOUNS = {"fuzz": "fuzz runs"}
+NOUNS = {"fuzz": ("fuzz run", "fuzz runs")}
 LIST_TIMEOUT = 60
 
 
@@ -191,16 +191,27 @@ def closing(held, labels):
     groups = Counter(frozenset(ls) for key, ls in held.items() if not key[1].startswith("("))
     programs = sum(len(ls) for key, ls in held.items() if key[1].startswith("("))
     shared = {label for ls in groups if len(ls) > 1 for label in ls}
+    multi = sum(len(ls) > 1 for ls in groups)
+
+    def order(group):  # shared cases first, then each build's own, in the order given
+        ls, n = group
+        first = min(labels.index(label) for label in ls)
+        return (0 if len(ls) > 1 else 1 if first_label(ls) in shared else 2, -len(ls), first, -n)
+
+    def first_label(ls):
+        return next(iter(ls))
+
     terms = []
-    for ls, n in sorted(groups.items(), key=lambda g: (-len(g[0]), -g[1])):
-        if len(ls) == len(labels) and len(labels) > 1:
-            terms.append(f"{n} distinct cases x {len(ls)} builds")
-        elif len(ls) == 1:
-            (label,) = ls
-            terms.append(f"{n} in {label} only" if label in shared
-                         else f"{n} {NOUNS.get(label, 'cases in ' + label)}")
+    for ls, n in sorted(groups.items(), key=order):
+        if len(ls) > 1:
+            # Named by their builds only when two groups could be taken for each other.
+            which = f" ({', '.join(label for label in labels if label in ls)})" if multi > 1 else ""
+            terms.append(f"{n} distinct case{'s' if n > 1 else ''} x {len(ls)} builds{which}")
         else:
-            terms.append(f"{n} cases x {len(ls)} in {', '.join(sorted(ls))}")
+            label = first_label(ls)
+            one, many = NOUNS.get(label, (f"case in {label}", f"cases in {label}"))
+            terms.append(f"{n} in {label} only" if label in shared
+                         else f"{n} {one if n == 1 else many}")
     if programs:
         terms.append(f"{programs} program{'s' if programs > 1 else ''} failed or skipped "
                      f"beyond {'their' if programs > 1 else 'its'} cases")
