@@ -334,9 +334,10 @@ class Ringer:
         return int(m.get("ringer_connections", 0))
 
     def stop(self):
-        """SIGTERM, drain, exit; the exit status and what it printed on stderr."""
+        """SIGTERM, drain, exit: the exit status, the rest of its stdout (the stats dump at
+        exit) and its stderr."""
         rc = self.net.stop(self.proc, signal.SIGTERM, timeout=15)
-        return rc, self.proc.stderr.read()
+        return rc, self.proc.stdout.read(), self.proc.stderr.read()
 
 
 def load(net, ns, binary, args, timeout=120):

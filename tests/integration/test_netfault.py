@@ -37,7 +37,7 @@ import threading
 import time
 
 import netfault as nf
-from cases import Skip, check, run, wait_for
+from cases import Skip, check, ringer_ended, run, wait_for
 
 RINGER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer")
 LOAD = os.path.abspath(sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load")
@@ -45,6 +45,7 @@ UT_MS = 2000  # --tcp-user-timeout in these cases
 KA = "1,1,2"  # keepalive: a probe after 1 s of silence; with the user timeout, gone at 2 s
 SCALE = 1  # tools/netfault.py multiplies the requests of the clean runs
 ROWS = []  # what each case found, for tools/netfault.py's table
+UPSTREAMS = []  # the running case's upstream ringers
 PORT = 8000
 TARGET = f"{nf.PRX_CLI_IP}:{PORT}"
 net = None
@@ -58,6 +59,7 @@ def get_net():
         if why:
             raise Skip(why)
         net = nf.Net()
+    UPSTREAMS.clear()
     for p in list(net.procs):  # whatever a failed case left running
         net.stop(p)
     net.clear()
@@ -68,7 +70,8 @@ def start(n, mode, *args, upstreams=(), log=None):
     """ringer in the proxy namespace; upstreams: ports of ringer echo servers started in 'up'."""
     extra = []
     for port in upstreams:
-        nf.Ringer(n, "up", RINGER, ["--mode", "echo"], listen=f"{nf.UP_IP}:{port}", admin=None)
+        UPSTREAMS.append(nf.Ringer(n, "up", RINGER, ["--mode", "echo"],
+                                   listen=f"{nf.UP_IP}:{port}", admin=None))
         extra += ["--upstream", f"{nf.UP_IP}:{port}"]
     if log:
         extra += ["--log", log]
@@ -77,9 +80,11 @@ def start(n, mode, *args, upstreams=(), log=None):
 
 
 def stop_all(n, r):
-    """Stops every process of the case (ringer last seen exiting 0)."""
-    rc, err = r.stop()
-    check(rc == 0, f"ringer exited {rc}: {err[-300:]}")
+    """Stops every process of the case; each ringer must end well (cases.ringer_ended: exit
+    0 after its drain, no sanitizer report, no illegal transition, no stale completion)."""
+    ringer_ended("ringer", *r.stop())
+    while UPSTREAMS:
+        ringer_ended("upstream ringer", *UPSTREAMS.pop().stop())
     for p in list(n.procs):
         n.stop(p)
 
