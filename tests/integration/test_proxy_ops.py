@@ -257,7 +257,9 @@ def test_session_log():
         except OSError:
             pass
         s.close()
-        time.sleep(0.3)
+        # The session ends when the upstream's reset comes: its line, before the stop.
+        check(wait_for(lambda: open(path).read().count("\n") >= 3, 5),
+              "the reset session's line not written within 5 s")
         check(p2.stop() == 0, "proxy exit status")
         p3 = Proxy("--upstream", f"127.0.0.1:{dead}", "--log", path, "--connect-retries", "0")
         s = socket.create_connection(("127.0.0.1", p3.port), timeout=5)
@@ -267,8 +269,9 @@ def test_session_log():
         except OSError:
             pass
         s.close()
-        time.sleep(0.3)
-        check(p3.stop() == 0, "proxy exit status")  # the last lines: written at exit
+        check(wait_for(lambda: open(path).read().count("\n") >= 4, 5),
+              "the refused session's line not written within 5 s")
+        check(p3.stop() == 0, "proxy exit status")
         lines = open(path).read().splitlines()
         by_client = {l.split()[1]: l.split() for l in lines if len(l.split()) == 8}
         check(len(by_client) == len(lines), f"malformed lines: {lines}")
@@ -314,6 +317,15 @@ class Haproxy:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+def accepts(port):
+    """Whether something accepts connections on 127.0.0.1:port."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 def connect_from(src, port):
@@ -402,7 +414,7 @@ def test_send_proxy_to_haproxy():
                     f"backend be\n  server s1 127.0.0.1:{a.port}\n")
         p = None
         try:
-            time.sleep(0.5)
+            check(wait_for(lambda: accepts(hport)), f"{version}: haproxy did not start")
             p = Proxy("--upstream", f"127.0.0.1:{hport}", "--send-proxy", version)
             s = connect_from("127.0.0.5", p.port)
             check(echo_through(s, b"to haproxy " * 300), f"{version}: no echo through both")

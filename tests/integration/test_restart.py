@@ -27,7 +27,7 @@ import tempfile
 import threading
 import time
 
-from cases import check, free_port, ringer_ended, run
+from cases import check, free_port, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -268,9 +268,11 @@ def test_stale_socket():
     try:
         check(a.wait_listening(), "a ringer did not start over a stale socket: "
               + a.stderr()[-300:])
-        time.sleep(0.1)
-        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-            check(s.connect_ex(path) == 0, "the stale socket was not replaced by a live one")
+
+        def live():
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+                return s.connect_ex(path) == 0
+        check(wait_for(live), "the stale socket was not replaced by a live one")
     finally:
         check(a.stop() == 0, "the ringer's exit")
     check(not os.path.exists(path), f"{path} left behind at exit")
@@ -298,8 +300,8 @@ def test_handover_rules():
     b = None
     try:
         check(a.wait_listening(), "the first ringer did not start")
-        time.sleep(0.2)
-        admin = re.search(r"admin on 127\.0\.0\.1:(\d+)", "".join(a.out))
+        # "admin on" comes right after "listening on": the reader may not have it yet.
+        admin = wait_for(lambda: re.search(r"admin on 127\.0\.0\.1:(\d+)", "".join(a.out)))
         admin = admin.group(1) if admin else "0"
         cases = [
             (["--shards", "1", "--listen", f"127.0.0.1:{port}", "--admin", "127.0.0.1:0"],
@@ -313,7 +315,8 @@ def test_handover_rules():
                                capture_output=True, text=True, timeout=15)
             check(p.returncode == 1 and why in p.stderr,
                   f"{args}: exit {p.returncode}, {p.stderr.strip()[-300:]}")
-        time.sleep(0.2)
+        # The first ringer logs each refusal as it hears it; the newer one may be gone first.
+        wait_for(lambda: a.stderr().count("refused to take over") >= 3)
         check(a.proc.poll() is None and echo_ok(port), "the first ringer stopped serving")
         check(a.stderr().count("refused to take over") == 3,
               f"the first ringer's log: {a.stderr()[-600:]}")
