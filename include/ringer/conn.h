@@ -64,6 +64,7 @@ enum conn_life {
 	CONN_L_OUTQ = 1u << 10,		 /* asking the kernel whether our FIN was acknowledged */
 	CONN_L_PREAMBLE = 1u << 11,	 /* accepted, waiting for its PROXY protocol header */
 	CONN_L_HANDSHAKE = 1u << 12,	 /* accepted, its TLS handshake not finished yet */
+	CONN_L_DRAIN_QUIET = 1u << 13,	 /* draining and found quiet once: FIN if still so later */
 };
 
 enum conn_side {

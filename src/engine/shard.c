@@ -33,11 +33,12 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static void on_tick(struct shard *s, const struct io_uring_cqe *cqe)
+/* The tick's work; ended: the kernel ended the multishot timeout, so it is armed again. */
+static void on_tick(struct shard *s, bool ended)
 {
 	static struct __kernel_timespec tick_ts = {.tv_nsec = TICK_MS * 1000000L};
 
-	if (!(cqe->flags & IORING_CQE_F_MORE))
+	if (ended)
 		ring_tick(&s->ring, &tick_ts, true, ud_encode(UD_OP_TICK, 0, UD_SLOT_MAX));
 	if (s->draining && s->now_ms >= s->drain_deadline_ms)
 		engine_abort_all(s->engine);
@@ -86,6 +87,7 @@ static void run_loop(struct shard *s)
 	while (!(s->draining && engine_done(s->engine))) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0, ov;
+		bool ticked = false, tick_ended = false;
 		int ret;
 
 		/*
@@ -104,13 +106,22 @@ static void run_loop(struct shard *s)
 		engine_set_now(s->engine, s->now_ms);
 		ring_for_each_cqe(&s->ring, head, cqe)
 		{
-			if (ud_op(cqe->user_data) == UD_OP_TICK)
-				on_tick(s, cqe);
-			else
+			if (ud_op(cqe->user_data) == UD_OP_TICK) {
+				ticked = true;
+				tick_ended |= !(cqe->flags & IORING_CQE_F_MORE);
+			} else {
 				engine_complete(s->engine, cqe);
+			}
 			n++;
 		}
 		ring_cq_advance(&s->ring, n);
+		/*
+		 * The tick's work comes after the batch's completions, so a timer
+		 * that finds a connection quiet (idle, drain) has seen what arrived
+		 * in the same batch.
+		 */
+		if (ticked)
+			on_tick(s, tick_ended);
 		check_stop(s);
 		engine_flush(s->engine);
 		STAT_INC(&s->stats, loops);

@@ -149,6 +149,16 @@ static void check_timeouts(struct engine *e, struct conn *c)
  * gets there is reset at the drain deadline, so its peer knows. Its timer
  * looks again DRAIN_QUIET_MS after its last traffic, or at the next tick
  * while something else holds it.
+ *
+ * Quiet by our clock is not enough after the shard itself was held up (a
+ * stopped process, a busy CPU): its clock jumps at once, while bytes that
+ * arrived meanwhile wait in the ring's deferred work (DEFER_TASKRUN) for an
+ * io_uring_enter that runs it, so the first iteration after the hold-up can
+ * find the peer quiet with its bytes not reaped yet (SIGSTOP for 300 ms in
+ * the drain did it every time). So the first look only marks the connection
+ * (CONN_L_DRAIN_QUIET) and the FIN waits for a second look a millisecond
+ * later: an iteration further on, after another enter and the batch it
+ * brought.
  */
 static bool drain_quiet(const struct engine *e, const struct conn *c)
 {
@@ -160,9 +170,17 @@ static bool drain_quiet(const struct engine *e, const struct conn *c)
 /* Draining, and not closing yet: our FIN once it is quiet. Returns true when it closed. */
 static bool drain_check(struct engine *e, struct conn *c)
 {
-	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED | CONN_L_DEAD)) != CONN_L_DRAIN ||
-	    !drain_quiet(e, c))
+	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED | CONN_L_DEAD)) != CONN_L_DRAIN)
 		return false;
+	if (!drain_quiet(e, c)) {
+		c->life &= ~CONN_L_DRAIN_QUIET;
+		return false;
+	}
+	if (!(c->life & CONN_L_DRAIN_QUIET)) {
+		c->life |= CONN_L_DRAIN_QUIET;
+		timer_at(e, c, now32(e) + 1);
+		return false;
+	}
 	engine_close(e, c, ENGINE_CLOSE_LINGER);
 	return true;
 }
