@@ -8,8 +8,10 @@ Usage: test_promises.py RINGER RINGER_LOAD
   still open at --drain-timeout is reset: a client that never closes after
   the FIN, and one whose traffic never lets the FIN come, both see the reset
   (the kernel's TCP state of their sockets, TCP_INFO and SO_ERROR), never a
-  clean end. In http mode a keep-alive client (Python's http.client) busy
-  through the drain gets `Connection: close` and a clean close instead.
+  clean end, also when ringer itself was held up (SIGSTOP) in the drain
+  while the client sent. In http mode a keep-alive client (Python's
+  http.client) busy through the drain gets `Connection: close` and a clean
+  close instead.
 - Latency without coordinated omission: ringer is stopped (SIGSTOP) for a
   second in the middle of a ringer-load run. The open-loop run (--rate) must
   show the stall in its p99.9; a closed-loop run, which the stall hit too
@@ -156,7 +158,7 @@ def test_drain_timeout_resets_what_is_still_open():
 
         def keep_busy():
             """Sends a byte every 50 ms and reads what comes back, until something ends it."""
-            busy.settimeout(0.05)
+            busy.settimeout(0.02)
             echoed = 0
             while time.monotonic() - t0 < drain_ms / 1000 + 3:
                 try:
@@ -172,7 +174,7 @@ def test_drain_timeout_resets_what_is_still_open():
                 except OSError as e:
                     seen["busy"] = (errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0)
                     return
-                time.sleep(0.05)
+                time.sleep(0.03)  # with the read's wait, a byte every 50 ms: far from 200 ms
             seen["busy"] = ("still open", time.monotonic() - t0)
 
         th = threading.Thread(target=keep_busy)
@@ -218,6 +220,62 @@ def test_drain_timeout_resets_what_is_still_open():
               f"{reset_at or 0:.3f} s, busy client {how} at {at:.3f} s, exit at {t_exit:.3f} s")
         for s in socks[1:]:
             s.close()
+    finally:
+        r.stop()
+
+
+def test_drain_after_a_stall_leaves_nothing_behind():
+    """README: "a connection gets ringer's FIN once nothing its peer sent can be left behind". A
+    client sends a byte every 10 ms through the drain, and ringer is stopped (SIGSTOP) for 300 ms
+    in it: the bytes that arrive meanwhile, acknowledged by the kernel, must not be taken for
+    silence by ringer's jumped clock. The client must end with the reset at the deadline, every
+    byte before it echoed, never with a FIN and bytes left unechoed."""
+    drain_ms = 1500
+    r = Ringer("--mode", "echo", "--shards", "1", "--drain-timeout", str(drain_ms))
+    try:
+        s = socket.create_connection(("127.0.0.1", r.port), timeout=5)
+        check(echo_once(s, b"hello"), "the connection echoes before the drain")
+        t0 = time.monotonic()
+        r.proc.send_signal(signal.SIGTERM)
+        seen = {}
+
+        def keep_busy():
+            s.settimeout(0.005)
+            sent = echoed = 0
+            while time.monotonic() - t0 < drain_ms / 1000 + 3:
+                try:
+                    s.sendall(b"x")
+                    sent += 1
+                    d = s.recv(4096)
+                    if d == b"":
+                        seen["end"] = ("eof", time.monotonic() - t0, sent, echoed)
+                        return
+                    echoed += len(d)
+                except socket.timeout:
+                    pass
+                except OSError as e:
+                    seen["end"] = (errno.errorcode.get(e.errno, str(e)), time.monotonic() - t0,
+                                   sent, echoed)
+                    return
+                time.sleep(0.005)
+            seen["end"] = ("still open", time.monotonic() - t0, sent, echoed)
+
+        th = threading.Thread(target=keep_busy)
+        th.start()
+        time.sleep(0.5)
+        r.proc.send_signal(signal.SIGSTOP)
+        time.sleep(0.3)
+        r.proc.send_signal(signal.SIGCONT)
+        th.join()
+        how, at, sent, echoed = seen.get("end", ("?", 0, 0, 0))
+        print(f"  stopped 0.5-0.8 s into the drain: the client ends with {how} at {at:.3f} s, "
+              f"{sent} bytes sent, {echoed} echoed")
+        check(how != "eof", f"no FIN while the client sends: it got one at {at:.3f} s with "
+              f"{sent - echoed} of {sent} bytes not echoed")
+        check(how in ("ECONNRESET", "EPIPE") and at >= drain_ms / 1000 - 0.05,
+              f"the client is reset at --drain-timeout: {how} at {at:.3f} s")
+        check(r.wait(5) == 0, "ringer exits 0")
+        s.close()
     finally:
         r.stop()
 
@@ -383,7 +441,9 @@ def test_pipelined_run_is_one_send():
             check(whole, f"{per_batch} a batch: every batch answered whole, in order")
             check(answered == per_batch * batches,
                   f"{per_batch} a batch: ringer counts {answered} requests answered")
-            check(batches * sends <= segs <= batches * sends + 2,
+            # A send is one segment here (its bytes are far below the loopback MSS); the
+            # kernel may rarely split one, never merge two answers a round trip apart.
+            check(batches * sends <= segs <= batches * sends * 1.05 + 2,
                   f"{per_batch} a batch: the kernel sent {segs} data segments for {batches} "
                   f"batches ({sends} a batch expected)")
             check(ops == batches * sends,
@@ -569,6 +629,7 @@ def test_echo_body_upload_memory_flat():
 if __name__ == "__main__":
     run([
         test_drain_timeout_resets_what_is_still_open,
+        test_drain_after_a_stall_leaves_nothing_behind,
         test_drain_http_keepalive_gets_connection_close,
         test_open_loop_latency_shows_a_stall,
         test_pipelined_run_is_one_send,
