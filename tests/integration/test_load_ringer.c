@@ -16,6 +16,17 @@
 
 #include "load_harness.h"
 
+/* The ringer of the test running: a failed assertion leaves it to stop_srv(). */
+static struct proc srv;
+
+static int stop_srv(void **state)
+{
+	(void)state;
+	if (srv.pid > 0)
+		proc_stop(&srv, SIGKILL, 1000);
+	return 0;
+}
+
 /* Starts ringer in mode on an ephemeral port, or fails the test. */
 static void ringer_start(struct proc *p, const char *mode)
 {
@@ -47,7 +58,6 @@ static const char *target(const struct proc *p)
 static void echo_pipelined_bytes_verified(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	ringer_start(&srv, "echo");
@@ -65,7 +75,6 @@ static void echo_pipelined_bytes_verified(void **state)
 static void echo_large_messages_and_churn(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	ringer_start(&srv, "echo");
@@ -87,7 +96,6 @@ static void echo_large_messages_and_churn(void **state)
 static void echo_open_loop_rate(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	ringer_start(&srv, "echo");
@@ -100,7 +108,6 @@ static void echo_open_loop_rate(void **state)
 static void http_keep_alive_and_pipelined(void **state)
 {
 	struct load_run r;
-	struct proc srv;
 
 	(void)state;
 	ringer_start(&srv, "http");
@@ -118,10 +125,10 @@ static void http_keep_alive_and_pipelined(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(echo_pipelined_bytes_verified),
-		cmocka_unit_test(echo_large_messages_and_churn),
-		cmocka_unit_test(echo_open_loop_rate),
-		cmocka_unit_test(http_keep_alive_and_pipelined),
+		cmocka_unit_test_teardown(echo_pipelined_bytes_verified, stop_srv),
+		cmocka_unit_test_teardown(echo_large_messages_and_churn, stop_srv),
+		cmocka_unit_test_teardown(echo_open_loop_rate, stop_srv),
+		cmocka_unit_test_teardown(http_keep_alive_and_pipelined, stop_srv),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
