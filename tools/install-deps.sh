@@ -22,6 +22,8 @@ pkgs+=(iptables)
 pkgs+=(libhdrhistogram-java default-jre-headless)
 if [ "${RINGER_DEPS_EXTRA:-}" = bench ]; then
 	pkgs+=(strace valgrind bpftrace)
+	# nginx's stream module, for tools/netfault.py --compare's L4 proxy row.
+	pkgs+=(libnginx-mod-stream)
 fi
 
 missing=()
