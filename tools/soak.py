@@ -3,6 +3,7 @@
 """Soak: ringer under mixed, hostile load for a long time, sampled.
 
     tools/soak.py [--seconds S] [--interval I] [--build DIR] [--json FILE]
+                  [--fault-rate R [--fault-seed N] [--fault-kinds LIST]]
 
 Starts three servers from DIR (default build-san, the ASan+UBSan build): echo,
 http, and a proxy in front of the echo server, each on its own shard with an
@@ -24,6 +25,18 @@ intact, no illegal transition, no connection left in ringer's table or in
 the kernel, registered files back to the listeners', RSS flat in the second
 half, and a clean exit on SIGTERM. Ends with 'N passed, N failed' over
 those checks; exit 0 only if all passed.
+
+--fault-rate R: DIR is a -Dfault_injection=true build, and the servers (not
+ringer-load) inject errors into their rings at rate R (RINGER_FAULT_RATE;
+include/ringer/fault.h). Connections then fail on purpose, so "every byte
+back" becomes: no byte ever wrong, no connection left hanging (one that
+received an injected error is closed: its client sees EOF or a reset), no
+more client connections failed than errors were injected that can fail one
+(no other connection disturbed), every kind of client still served, and
+faults were injected. The server checks (illegal transitions, table and
+kernel sockets empty, registered files, RSS, exit 0, sanitizers) stay. The
+summary gives operations, errors injected by kind and violations; the seed
+(printed, or --fault-seed) replays the servers' decisions.
 
 Loopback only; every load loop is bounded by the end time and stops itself.
 """
@@ -50,12 +63,25 @@ SAN_ENV = {
     "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:quarantine_size_mb=32",
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
 }
+# --fault-rate: the servers' RINGER_FAULT_* (ringer-load runs without them).
+FAULT_ENV = {}
+# Injected kinds (include/ringer/fault.h) that can end a client's connection.
+FAULT_CONN_KINDS = ("recv", "recv_mid", "send", "connect", "socket", "shutdown", "sqe_busy")
+FAULT_LINE = re.compile(r"ringer fault: ring (\d+) seed (\d+) ops (\d+) injected (\d+)(.*)")
+
+
+def load_env():
+    """ringer-load's environment: never the servers' fault injection."""
+    env = dict(os.environ, **SAN_ENV)
+    if FAULT_ENV:
+        env = {k: v for k, v in env.items() if not k.startswith("RINGER_FAULT_")}
+    return env
 
 
 class Server:
     def __init__(self, name, binary, args):
         self.name = name
-        env = dict(os.environ, **SAN_ENV)
+        env = dict(os.environ, **SAN_ENV, **FAULT_ENV)
         self.err_path = f"/tmp/ringer-soak-{os.getpid()}-{name}.err"
         self.err = open(self.err_path, "w+")
         self.proc = subprocess.Popen(
@@ -169,6 +195,27 @@ class Tally:
             if len(self.problems) < 50:
                 self.problems.append(what)
 
+    def outcome(self, name, kind, what):
+        """A client connection's end: ok, or bad as failed (visibly: EOF, reset), corrupt
+        (a wrong byte) or stalled (neither done nor ended). With faults injected only
+        corrupt and stalled ones are problems."""
+        if kind == "ok":
+            self.add(name + "_ok")
+            return
+        self.add(name + "_bad")
+        self.add(name + "_" + kind)
+        if not FAULT_ENV or kind != "failed":
+            self.problem(f"{what} ({kind})" if FAULT_ENV else what)
+
+
+def judge_bytes(got, data, ended):
+    """ok, or how a byte stream that should have been data went wrong."""
+    if got == data:
+        return "ok"
+    if not data.startswith(got):
+        return "corrupt"
+    return "failed" if ended else "stalled"
+
 
 def pattern(n, seed):
     base = bytes((seed * 31 + i * 7) & 0xFF for i in range(256))
@@ -188,12 +235,30 @@ def recv_exact(s, n, deadline):
 
 def load_runs(name, cmd, end, tally, chunk=20):
     """ringer-load in bounded runs until the end time; each must exit 0."""
-    env = dict(os.environ, **SAN_ENV)
+    env = load_env()
     while time.time() + 2 < end:
         secs = max(1, min(chunk, int(end - time.time()) - 1))
         r = subprocess.run(cmd + ["--duration", f"{secs}s", "--json"], capture_output=True,
                            text=True, env=env, timeout=secs + 60)
         tally.add(name + "_runs")
+        if FAULT_ENV and r.returncode in (0, 3):
+            # Injected errors fail connections (counted, reconnected); a wrong byte
+            # (exit 3, "mismatch") or a response that never came ("timeout") never may.
+            try:
+                doc = json.loads(r.stdout)
+                errs = doc.get("errors", {})
+                tally.add(name + "_requests", int(doc.get("requests", 0)))
+                tally.add(name + "_failed", int(errs.get("reset", 0)) +
+                          int(errs.get("connect", 0)) + int(errs.get("tls_handshake", 0)))
+                tally.add(name + "_stalled", int(errs.get("timeout", 0)))
+                tally.add(name + "_corrupt", int(errs.get("mismatch", 0)) +
+                          (1 if r.returncode == 3 and not errs.get("mismatch") else 0))
+                if r.returncode == 3 or errs.get("timeout"):
+                    tally.problem(f"{name}: ringer-load exited {r.returncode}, errors {errs}")
+            except (ValueError, TypeError, AttributeError):
+                tally.problem(f"{name}: unreadable JSON")
+                tally.add(name + "_failed_runs")
+            continue
         if r.returncode != 0:
             tally.problem(f"{name}: ringer-load exited {r.returncode}: {r.stderr[-500:]}")
             tally.add(name + "_failed_runs")
@@ -210,10 +275,11 @@ def streams(port, end, tally):
     while time.time() + 3 < end:
         seed += 1
         data = pattern(1 << 20, seed)
+        got = bytearray()
+        ended = False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 deadline = time.time() + 30
-                got = bytearray()
                 sent = 0
                 s.setblocking(False)
                 while len(got) < len(data) and time.time() < deadline:
@@ -225,18 +291,16 @@ def streams(port, end, tally):
                     try:
                         chunk = s.recv(65536)
                         if not chunk:
+                            ended = True
                             break
                         got += chunk
                     except BlockingIOError:
                         time.sleep(0.001)
-                if bytes(got) != data:
-                    tally.problem(f"stream {seed}: {len(got)} of {len(data)} bytes, or corrupt")
-                    tally.add("streams_bad")
-                else:
-                    tally.add("streams_ok")
+                tally.outcome("streams", judge_bytes(bytes(got), data, ended),
+                              f"stream {seed}: {len(got)} of {len(data)} bytes, or corrupt")
         except OSError as e:
-            tally.problem(f"stream {seed}: {e}")
-            tally.add("streams_bad")
+            kind = judge_bytes(bytes(got), data, not isinstance(e, socket.timeout))
+            tally.outcome("streams", "failed" if kind == "ok" else kind, f"stream {seed}: {e}")
 
 
 def resets(ports, end, tally):
@@ -260,28 +324,27 @@ def slow_echo(port, end, tally, seed):
     """Sends 256 KiB, then reads it back 4 KiB every 100 ms; checks every byte."""
     while time.time() + 8 < end:
         data = pattern(256 << 10, seed)
+        got = bytearray()
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(data)
-                got = bytearray()
                 deadline = time.time() + 60
                 while len(got) < len(data) and time.time() < deadline:
                     got += recv_exact(s, min(4096, len(data) - len(got)), deadline)
                     time.sleep(0.1 if len(got) < 64 << 10 else 0.001)
-                if bytes(got) == data:
-                    tally.add("slow_echo_ok")
-                else:
-                    tally.add("slow_echo_bad")
-                    tally.problem(f"slow echo {seed}: {len(got)} bytes, or corrupt")
+                tally.outcome("slow_echo", judge_bytes(bytes(got), data, False),
+                              f"slow echo {seed}: {len(got)} bytes, or corrupt")
         except OSError as e:
-            tally.add("slow_echo_bad")
-            tally.problem(f"slow echo {seed}: {e}")
+            kind = judge_bytes(bytes(got), data, not isinstance(e, socket.timeout))
+            tally.outcome("slow_echo", "failed" if kind == "ok" else kind,
+                          f"slow echo {seed}: {e}")
 
 
 def slow_http(port, end, tally):
     """200 pipelined GETs, responses read 4 KiB every 100 ms; counts them all."""
     req = b"GET / HTTP/1.1\r\nHost: soak\r\n\r\n" * 200
     while time.time() + 8 < end:
+        ended = False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(req)
@@ -291,23 +354,22 @@ def slow_http(port, end, tally):
                     s.settimeout(5)
                     chunk = s.recv(4096)
                     if not chunk:
+                        ended = True
                         break
                     got += chunk
                     time.sleep(0.1)
                 n = got.count(b"HTTP/1.1 200 OK")
-                if n == 200:
-                    tally.add("slow_http_ok")
-                else:
-                    tally.add("slow_http_bad")
-                    tally.problem(f"slow http: {n} of 200 responses")
+                tally.outcome("slow_http", "ok" if n == 200 else "failed" if ended else "stalled",
+                              f"slow http: {n} of 200 responses")
         except OSError as e:
-            tally.add("slow_http_bad")
-            tally.problem(f"slow http: {e}")
+            tally.outcome("slow_http", "stalled" if isinstance(e, socket.timeout) else "failed",
+                          f"slow http: {e}")
 
 
 def slowloris(port, end, tally):
     """Trickles a header one byte a second: the server answers 408 (header timeout 3 s)."""
     while time.time() + 10 < end:
+        ended = False
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
                 s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -318,31 +380,37 @@ def slowloris(port, end, tally):
                     try:
                         chunk = s.recv(4096)
                         if not chunk:
+                            ended = True
                             break
                         answer += chunk
                     except BlockingIOError:
                         try:
                             s.send(b"a")
                         except OSError:
+                            ended = True
                             break
                         time.sleep(1)
                 if answer.startswith(b"HTTP/1.1 408 "):
                     tally.add("slowloris_408")
                 else:
-                    tally.add("slowloris_bad")
-                    tally.problem(f"slowloris: got {answer[:40]!r}")
+                    kind = ("corrupt" if not b"HTTP/1.1 408 ".startswith(answer[:13])
+                            else "failed" if ended else "stalled")
+                    tally.outcome("slowloris", kind, f"slowloris: got {answer[:40]!r}")
         except OSError as e:
-            tally.add("slowloris_bad")
-            tally.problem(f"slowloris: {e}")
+            tally.outcome("slowloris", "stalled" if isinstance(e, socket.timeout) else "failed",
+                          f"slowloris: {e}")
 
 
 def sample(servers, t0):
     row = {"t": round(time.time() - t0)}
     for s in servers:
-        try:
-            m = s.metrics()
-        except OSError:
-            m = {}
+        m = {}
+        for _ in range(3 if FAULT_ENV else 1):  # the admin's ring may fail on purpose too
+            try:
+                m = s.metrics()
+                break
+            except OSError:
+                pass
         row[s.name] = {
             "rss_kib": s.rss_kib(),
             "regfiles": s.registered_files(),
@@ -366,15 +434,76 @@ def show(row, servers):
     print("  ".join(cells), flush=True)
 
 
+CLIENT_KINDS = ("churn", "pipelined", "streams", "slow_echo", "slow_http", "slowloris")
+
+
+def fault_client_checks(c, check):
+    """With faults: what the clients saw may fail visibly, never be wrong or hang."""
+    for name in CLIENT_KINDS:
+        done = c.get(name + "_requests" if name in ("churn", "pipelined") else
+                     "slowloris_408" if name == "slowloris" else name + "_ok", 0)
+        check(f"{name}: still served", done > 0 and not c.get(name + "_failed_runs"),
+              f"{done} done, {c.get(name + '_failed', 0)} failed visibly")
+    corrupt = {n: c[n + "_corrupt"] for n in CLIENT_KINDS if c.get(n + "_corrupt")}
+    check("no byte wrong anywhere", not corrupt, json.dumps(corrupt))
+    stalled = {n: c[n + "_stalled"] for n in CLIENT_KINDS if c.get(n + "_stalled")}
+    check("no connection left hanging (each one an error hit was closed)", not stalled,
+          json.dumps(stalled))
+
+
+def fault_counts(err):
+    """A server's 'ringer fault:' exit lines, summed over its rings."""
+    out = {"ops": 0, "injected": 0, "kinds": {}}
+    for m in FAULT_LINE.finditer(err):
+        out["ops"] += int(m.group(3))
+        out["injected"] += int(m.group(4))
+        for k, v in re.findall(r"(\S+)=(\d+)", m.group(5)):
+            out["kinds"][k] = out["kinds"].get(k, 0) + int(v)
+    return out
+
+
+def fault_judge(faults, c, check):
+    """No other connection disturbed: no more client connections failed than errors
+    were injected of the kinds that can end one."""
+    kinds = {}
+    for f in faults.values():
+        for k, v in f["kinds"].items():
+            kinds[k] = kinds.get(k, 0) + v
+    # ENOBUFS only pauses a receive until buffers come back: it ends nothing.
+    can_fail = sum(v for k, v in kinds.items()
+                   if k.split("/")[0] in FAULT_CONN_KINDS and not k.endswith("/ENOBUFS"))
+    failed = sum(c.get(n + "_failed", 0) for n in CLIENT_KINDS)
+    check("client failures within the errors injected (no other connection disturbed)",
+          failed <= can_fail, f"{failed} failed, {can_fail} injected that can end one")
+    return {"ops": sum(f["ops"] for f in faults.values()),
+            "injected": sum(f["injected"] for f in faults.values()), "kinds": kinds,
+            "can_fail": can_fail, "failed": failed,
+            "corrupt": sum(c.get(n + "_corrupt", 0) for n in CLIENT_KINDS),
+            "stalled": sum(c.get(n + "_stalled", 0) for n in CLIENT_KINDS)}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seconds", type=int, default=1800)
     ap.add_argument("--interval", type=int, default=10)
     ap.add_argument("--build", default=os.path.join(ROOT, "build-san"))
     ap.add_argument("--json", help="write every sample and the summary here")
+    ap.add_argument("--fault-rate", type=float,
+                    help="inject faults into the servers' rings at this rate (a "
+                    "-Dfault_injection=true build)")
+    ap.add_argument("--fault-seed", type=int, help="the servers' RINGER_FAULT_SEED")
+    ap.add_argument("--fault-kinds", help="the servers' RINGER_FAULT_KINDS")
     args = ap.parse_args()
     if args.seconds < 30:
         ap.error("--seconds: at least 30")
+    if args.fault_rate is not None:
+        if not 0 < args.fault_rate <= 1:
+            ap.error("--fault-rate: above 0, at most 1")
+        FAULT_ENV["RINGER_FAULT_RATE"] = str(args.fault_rate)
+        FAULT_ENV["RINGER_FAULT_SEED"] = str(args.fault_seed if args.fault_seed is not None
+                                             else int.from_bytes(os.urandom(4), "little"))
+        if args.fault_kinds:
+            FAULT_ENV["RINGER_FAULT_KINDS"] = args.fault_kinds
     ringer = os.path.join(args.build, "src/server/ringer")
     load = os.path.join(args.build, "src/load/ringer-load")
     for b in (ringer, load):
@@ -385,6 +514,14 @@ def main():
     http = Server("http", ringer, ["--mode", "http", "--header-timeout", "3000"])
     proxy = Server("proxy", ringer, ["--mode", "proxy", "--upstream", f"127.0.0.1:{echo.port}"])
     servers = [echo, http, proxy]
+    if FAULT_ENV:
+        for s in servers:
+            if "ringer fault: injecting" not in s.stderr():
+                for t in servers:
+                    t.stop()
+                ap.error(f"{ringer}: injects no faults (not a -Dfault_injection=true build?)")
+        print(f"soak: faults at rate {FAULT_ENV['RINGER_FAULT_RATE']}, "
+              f"RINGER_FAULT_SEED={FAULT_ENV['RINGER_FAULT_SEED']}", flush=True)
     t0 = time.time()
     end = t0 + args.seconds - 10  # the last 10 s: load off, settle, checks
     tally = Tally()
@@ -437,19 +574,27 @@ def main():
     alive = [t.name for t in threads if t.is_alive()]
     check("load threads finished", not alive, ",".join(alive))
     c = tally.counts
-    for name in ("churn", "pipelined"):
-        check(f"{name}: every ringer-load run verified", c.get(name + "_runs", 0) > 0 and
-              not c.get(name + "_failed_runs"), f"{c.get(name + '_runs', 0)} runs, "
-              f"{c.get(name + '_requests', 0)} requests")
-    for name in ("streams", "slow_echo", "slow_http"):
-        check(f"{name}: every byte back", c.get(name + "_ok", 0) > 0 and not c.get(name + "_bad"),
-              f"{c.get(name + '_ok', 0)} ok, {c.get(name + '_bad', 0)} bad")
-    check("slowloris: answered 408", c.get("slowloris_408", 0) > 0 and
-          not c.get("slowloris_bad"), f"{c.get('slowloris_408', 0)} answered")
+    if not FAULT_ENV:
+        for name in ("churn", "pipelined"):
+            check(f"{name}: every ringer-load run verified", c.get(name + "_runs", 0) > 0 and
+                  not c.get(name + "_failed_runs"), f"{c.get(name + '_runs', 0)} runs, "
+                  f"{c.get(name + '_requests', 0)} requests")
+        for name in ("streams", "slow_echo", "slow_http"):
+            check(f"{name}: every byte back", c.get(name + "_ok", 0) > 0 and
+                  not c.get(name + "_bad"),
+                  f"{c.get(name + '_ok', 0)} ok, {c.get(name + '_bad', 0)} bad")
+        check("slowloris: answered 408", c.get("slowloris_408", 0) > 0 and
+              not c.get("slowloris_bad"), f"{c.get('slowloris_408', 0)} answered")
+    else:
+        fault_client_checks(c, check)
     check("resets sent", c.get("resets", 0) > 0, f"{c.get('resets', 0)}")
     for s in servers:
         f = final[s.name]
         check(f"{s.name}: no illegal transition", f["illegal"] == 0, f"{f['illegal']}")
+        if FAULT_ENV:
+            # Each slot is freed only when nothing is in flight for it: under faults too,
+            # no completion may come for a slot after its release (counted as stale).
+            check(f"{s.name}: no stale completion", f["stale"] == 0, f"{f['stale']}")
         check(f"{s.name}: table empty after the load", not f["states"], json.dumps(f["states"]))
         check(f"{s.name}: registered files back to the listeners'", f["regfiles"] <= 2,
               f"{f['regfiles']}")
@@ -461,6 +606,7 @@ def main():
             first, second = max(rss[:half]), max(rss[half:])
             check(f"{s.name}: RSS flat in the second half", second <= first * 1.10 + 4096,
                   f"{first // 1024} -> {second // 1024} MiB")
+    faults = {}
     for s in servers:
         code = s.stop()
         err = s.stderr()
@@ -468,7 +614,13 @@ def main():
         bad = re.search(r"(ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:)", err)
         check(f"{s.name}: no sanitizer report", not bad,
               err[bad.start():bad.start() + 400] if bad else "")
+        if FAULT_ENV:
+            faults[s.name] = fault_counts(err)
+            check(f"{s.name}: faults injected", faults[s.name]["injected"] > 0,
+                  f"{faults[s.name]['injected']} of {faults[s.name]['ops']} operations")
         os.unlink(s.err_path)
+    if FAULT_ENV:
+        fault_summary = fault_judge(faults, c, check)
 
     for name, ok, detail in checks:
         print(f"{'ok  ' if ok else 'FAIL'} {name}{': ' + detail if detail else ''}")
@@ -478,11 +630,24 @@ def main():
     print("load: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     passed = sum(ok for _, ok, _ in checks)
     failed = len(checks) - passed
+    if FAULT_ENV:
+        fault_summary["violations"] = failed
+        print(f"fault: {fault_summary['ops']} operations, {fault_summary['injected']} errors "
+              f"injected ({fault_summary['can_fail']} of kinds that can end a connection), "
+              f"{fault_summary['failed']} client connections failed visibly, "
+              f"{fault_summary['corrupt']} corrupt, {fault_summary['stalled']} stalled; "
+              f"invariant violations: {failed}")
+        print("fault: by kind: " + ", ".join(f"{k} {v}" for k, v in
+                                               sorted(fault_summary["kinds"].items())))
+        print(f"fault: replay with --fault-seed {FAULT_ENV['RINGER_FAULT_SEED']}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"seconds": args.seconds, "samples": samples, "load": summary,
-                       "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in checks]},
-                      f, indent=1)
+            doc = {"seconds": args.seconds, "samples": samples, "load": summary,
+                   "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in checks]}
+            if FAULT_ENV:
+                doc["fault"] = dict(fault_summary, seed=FAULT_ENV["RINGER_FAULT_SEED"],
+                                    rate=FAULT_ENV["RINGER_FAULT_RATE"], servers=faults)
+            json.dump(doc, f, indent=1)
     print(f"soak: {passed} of {len(checks)} checks passed")
     return 0 if failed == 0 else 1
 
