@@ -317,25 +317,30 @@ def test_slow_admin_client():
         slow = socket.create_connection(("127.0.0.1", r.admin))
         slow.sendall(request[:1])  # a send error is a failure: the case needs this client
         sent, t0 = 1, time.monotonic()
-        worst, scrapes, answered = 0.0, 0, False
+        times, answered = [], False
         # The admin shard gives a request's head 2 s from accept: scrape for 1.2 s, a byte
         # every 150 ms, and watch the slow client between scrapes for an early answer or close.
         while time.monotonic() - t0 < 1.2:
-            readable = select.select([slow], [], [], 0.05)[0]
+            readable = select.select([slow], [], [], 0.1)[0]
             if readable:
                 answered = True
                 break
-            worst = max(worst, scrape_ms())
-            scrapes += 1
+            times.append(scrape_ms())
             if time.monotonic() - t0 >= sent * 0.15 and sent < len(request) - 1:
                 slow.sendall(request[sent:sent + 1])
                 sent += 1
-        print(f"  scrape: {base:.1f} ms alone, at most {worst:.1f} ms in {scrapes} scrapes "
-              f"beside the slow client ({sent} bytes sent)")
+        scrapes, worst = len(times), max(times, default=0.0)
+        median = sorted(times)[scrapes // 2] if times else 0.0
+        print(f"  scrape: {base:.1f} ms alone; beside the slow client ({sent} bytes sent) "
+              f"{scrapes} scrapes, median {median:.1f} ms, at most {worst:.1f} ms")
         check(not answered and not select.select([slow], [], [], 0)[0],
               "the slow admin client was answered or closed before the scrapes finished")
         check(scrapes >= 8, f"only {scrapes} scrapes beside the slow client")
-        check(worst <= base + 50, f"a scrape took {worst:.1f} ms beside a slow client "
+        # A shard that waited on the slow client would hold a scrape until its 2 s deadline;
+        # one scrape descheduled on the shared machine is not that, so the worst gets 500 ms
+        # and the median the 50 ms.
+        check(median <= base + 50 and worst <= base + 500,
+              f"scrapes beside a slow client: median {median:.1f} ms, at most {worst:.1f} ms "
               f"(alone {base:.1f} ms)")
         # It was held all along: its request, finished now, is answered like any other.
         slow.sendall(request[sent:])
