@@ -183,8 +183,8 @@ def clean_run(what, label, mode, faults, load_args, count, size=None, upstreams=
 def side_of(upstreams, faults, label):
     if not upstreams:
         return ""
-    return " (" + ("client side" if "client" in label else "upstream side" if "upstream" in
-                   label else "both sides") + ")"
+    sides = [side for side in ("client side", "upstream side") if side in label]
+    return f" ({sides[0] if len(sides) == 1 else 'both sides'})"
 
 
 def loss_echo():
