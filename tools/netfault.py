@@ -29,6 +29,7 @@ every check held, 1 otherwise, 2 on bad flags.
 """
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -194,6 +195,7 @@ def compare(seconds, build):
             rows.append(row)
     net.stop(upstream.proc)
     net.clear()
+    shutil.rmtree(work, ignore_errors=True)
     print(f"\n5 % loss each way on the client link; 16 connections, {seconds} s a run, "
           "one thread each (ringer --shards 1)")
     print("\n| mode | server | lossless req/s | lossless p99 | 5 % loss req/s | 5 % loss p99 "

@@ -29,7 +29,7 @@ Skips (the reason printed) only when the machine cannot make namespaces or
 lacks iptables or its modules.
 """
 import os
-import re
+import shutil
 import socket
 import sys
 import tempfile
@@ -708,6 +708,7 @@ def reset_proxy_client_side():
 def cleanup():
     if net:
         net.close()
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
