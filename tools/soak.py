@@ -316,7 +316,10 @@ def resets(ports, end, tally):
             s.close()
             tally.add("resets")
         except OSError as e:
-            tally.problem(f"reset {i}: {e}")
+            if FAULT_ENV:
+                tally.add("resets_failed")  # an injected error got there first
+            else:
+                tally.problem(f"reset {i}: {e}")
         time.sleep(0.02)
 
 
