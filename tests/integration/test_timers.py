@@ -226,7 +226,12 @@ def test_load_sees_idle_closes():
     idle = sc["idle_s"]
     print(f"  ringer-load: {sc['count']} closed by ringer after idle (s): min {idle['min']:.3f}, "
           f"p99 {idle['p99']:.3f}, max {idle['max']:.3f} (timeout {idle_ms / 1000})", flush=True)
-    check(idle["min"] >= (idle_ms - EARLY_MS) / 1000, f"closed early: {idle}")
+    # ringer-load stamps a batch of completions with the clock its loop read
+    # before the batch: a FIN's stamp may be early by the time a batch takes,
+    # tens of ms in the sanitizer build on a loaded machine (test_c1m saw 13).
+    # The tight early bound (EARLY_MS) is the first test's, from the clients' own clocks;
+    # here a close a tick early still fails.
+    check(idle["min"] >= (idle_ms - TICK_MS / 2) / 1000, f"closed early: {idle}")
     check(idle["max"] <= (idle_ms + TICK_MS + SLACK_MS) / 1000, f"closed late: {idle}")
 
 
