@@ -819,8 +819,15 @@ static void early_bytes_held_until_connected(void **state)
 	fill_pattern(buf, C2U_SEED, 0, LEN);
 	assert_int_equal(send_all(fd, buf, LEN, 2000), 0);
 	assert_int_equal(shutdown(fd, SHUT_WR), 0);
+	/*
+	 * The scene is as intended: the proxy's upstream connect has begun (waited
+	 * for: a loaded machine may take longer), and 300 ms on it is still pending.
+	 */
+	assert_true(
+		metric_wait(1, 5000,
+			    "ringer_connections_by_side{side=\"upstream\",state=\"SYN_SENT\"}") ==
+		1);
 	usleep(300000);
-	/* The scene is as intended: the proxy's upstream connect is still pending. */
 	assert_true(metric("ringer_connections_by_side{side=\"upstream\",state=\"SYN_SENT\"}") ==
 		    1);
 	SH_SET(u->sh, go, 1);
@@ -1203,7 +1210,9 @@ static void leastconn_prefers_fewer_active(void **state)
 	assert_int_equal(n_a, 3);
 	assert_int_equal(n_b, 3);
 	assert_true(up_wait_active(ub, 0, 2000));
-	usleep(100000);
+	/* What leastconn weighs: the proxy's own count of B's sessions, not B's. */
+	assert_true(metric_wait(0, 2000, "ringer_upstream_active{upstream=\"127.0.0.1:%d\"}",
+				ub->port) == 0);
 	for (int i = 0; i < 8; i++) {
 		fd = session(&tag);
 		echo_ok(fd, 100);
