@@ -515,7 +515,11 @@ def main():
 
     echo = Server("echo", ringer, ["--mode", "echo"])
     http = Server("http", ringer, ["--mode", "http", "--header-timeout", "3000"])
-    proxy = Server("proxy", ringer, ["--mode", "proxy", "--upstream", f"127.0.0.1:{echo.port}"])
+    # With faults, injected connect failures would make the proxy's passive health check
+    # take its one upstream for down and refuse every session for --down-time: right for a
+    # real upstream, but the soak judges connections, one fault at a time.
+    proxy = Server("proxy", ringer, ["--mode", "proxy", "--upstream", f"127.0.0.1:{echo.port}"] +
+                   (["--fail-threshold", "1000000"] if FAULT_ENV else []))
     servers = [echo, http, proxy]
     if FAULT_ENV:
         for s in servers:
