@@ -573,12 +573,15 @@ static void drain_timeout_bounds_stop(void **state)
 {
 	int64_t t0;
 	int fd, status;
+	char c;
 
 	(void)state;
 	start_ringer(NULL, "--shards", "1", "--drain-timeout", "300", NULL);
 	fd = tcp_connect("127.0.0.1", srv.port);
 	assert_true(fd >= 0);
-	usleep(50000);
+	/* Accepted and served before the stop: a byte echoed (not a fixed sleep). */
+	assert_int_equal(send_all(fd, "x", 1, 2000), 0);
+	assert_int_equal(recv_all(fd, &c, 1, 5000), 0);
 	t0 = now_ms();
 	kill(srv.pid, SIGTERM);
 	/* We never close: ringer sends FIN, lingers, then gives up at the deadline. */
@@ -911,6 +914,7 @@ static void descriptor_limit(void **state)
 			"1000",
 			NULL};
 	int fds[20], served = 0, refused = 0;
+	int64_t deadline;
 	uint64_t bad;
 	char c;
 
@@ -942,10 +946,19 @@ static void descriptor_limit(void **state)
 	assert_int_equal(refused, 12);
 	for (int i = 0; i < 20; i++)
 		close(fds[i]);
-	usleep(100000);
-	/* Room again: new connections are served. */
+	/*
+	 * Room again: new connections are served, once ringer has seen the old
+	 * ones close. A connection it still refuses (EOF) is tried again, for up
+	 * to 5 s: a loaded machine may be slow to run ringer's loop.
+	 */
+	deadline = now_ms() + 5000;
 	for (int i = 0; i < 8; i++) {
 		fds[i] = tcp_connect("127.0.0.1", srv.port);
+		while (echo_stream(fds[i], 1000, 1000, 2000, &bad) && now_ms() < deadline) {
+			close(fds[i]);
+			usleep(20000);
+			fds[i] = tcp_connect("127.0.0.1", srv.port);
+		}
 		assert_int_equal(echo_stream(fds[i], 1000, 1000, 2000, &bad), 0);
 	}
 	for (int i = 0; i < 8; i++)
