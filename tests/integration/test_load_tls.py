@@ -603,11 +603,15 @@ def test_haproxy_terminates_tls():
                   f"haproxy: {doc['requests']} requests, {doc['status']}")
             check(t["handshakes"] == 4 and t["version"] == "TLSv1.3" and t["alpn"] == "http/1.1",
                   f"haproxy: 4 handshakes, TLS 1.3, ALPN http/1.1: {t}")
-        p, doc = load(f"https://127.0.0.1:{port}/", "--connections", "2", "--churn", "1",
+        # One connection: each new one resumes with the ticket the one before it got.
+        # With two, a pair reconnecting together after a stall of the client offer
+        # the same ticket, and HAProxy (OpenSSL's TLS 1.3 anti-replay) takes it
+        # once: a full handshake that says nothing about resumption.
+        p, doc = load(f"https://127.0.0.1:{port}/", "--connections", "1", "--churn", "1",
                       "--rate", "200", "--duration", "1s", "--tls-resume", "tickets")
         if clean(p, doc, "haproxy, churn 1, tickets"):
             v, hs, resumed, ratio = resumption(doc)
-            check(hs == doc["requests"] and resumed >= hs - 2 and ratio > 0.9,
+            check(hs == doc["requests"] and resumed == hs - 1 and ratio > 0.9,
                   f"haproxy resumes: {hs} handshakes, {resumed} resumed")
     finally:
         if hp:
