@@ -143,6 +143,12 @@ static inline bool eng_tls_on(const struct engine *e, const struct conn *c)
 	return e->tlsc && (e->tlsc[c->slot].flags & TLS_F_ON);
 }
 
+/* OpenSSL holds the connection's record buffers: given back once it is idle (eng_tls_idle). */
+static inline bool eng_tls_bufs(const struct engine *e, const struct conn *c)
+{
+	return e->tlsc && (e->tlsc[c->slot].flags & TLS_F_BUFS);
+}
+
 static inline uint64_t conn_ud(struct engine *e, struct conn *c, unsigned op)
 {
 	return ud_encode(op, c->gen, conn_slot(&e->slab, c));

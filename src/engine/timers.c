@@ -23,6 +23,7 @@
  *   linger                last_active + LINGER_MS         the lingering shutdown
  *   FIN acknowledged?     every OUTQ_POLL_MS              the shutdown completes (FIN_WAIT_1)
  *   drain                 last_active + DRAIN_QUIET_MS    engine_drain
+ *   TLS buffers freed     last_active + TLS_BUFS_IDLE_MS  OpenSSL takes its record buffers
  *
  * What makes a timeout due sooner arms the timer sooner (timer_at: one
  * comparison when it is early enough already). What makes one later, such
@@ -70,6 +71,8 @@ static bool timer_due(const struct engine *e, const struct conn *c, uint32_t *at
 		earliest(at, &have, last + e->idle_ms + 1);
 	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED)) == CONN_L_DRAIN)
 		earliest(at, &have, last + DRAIN_QUIET_MS);
+	if (eng_tls_bufs(e, c))
+		earliest(at, &have, last + TLS_BUFS_IDLE_MS + 1);
 	return have;
 }
 
@@ -127,6 +130,8 @@ static void check_timeouts(struct engine *e, struct conn *c)
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
+	if (eng_tls_bufs(e, c) && now - c->last_active_ms > TLS_BUFS_IDLE_MS)
+		eng_tls_idle(e, c); /* OpenSSL's record buffers back */
 	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
 		return;
 	/* How late, by this clock: "more than idle_ms" was due at idle_ms + 1. */

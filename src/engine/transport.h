@@ -47,6 +47,7 @@ enum tls_flag {
 	TLS_F_LATER = 1u << 11,	    /* on the list for the next iteration (handshake budget) */
 	TLS_F_STARVED = 1u << 12,   /* SSL_read wants more ciphertext than has come */
 	TLS_F_KU_FLOOD = 1u << 13,  /* more KeyUpdates than allowed: reset */
+	TLS_F_BUFS = 1u << 14,	    /* OpenSSL holds its record buffers (freed once idle) */
 };
 
 /* Per slot, beside struct conn, only when the engine serves TLS. */
@@ -103,6 +104,14 @@ bool eng_tls_sent(struct engine *e, struct conn *c, uint32_t res, uint32_t *plai
 /* Before a graceful FIN: true while our close_notify still has to go out first. */
 bool eng_tls_close_notify(struct engine *e, struct conn *c);
 void eng_tls_handshake_timeout(struct engine *e, struct conn *c);
+/*
+ * OpenSSL keeps a connection's record buffers (about 17 KB each way) between
+ * records instead of a malloc and free per record (SSL_MODE_RELEASE_BUFFERS
+ * costs about 1,800 instructions a keep-alive request); a connection idle
+ * for TLS_BUFS_IDLE_MS gives them back (its timer, timers.c).
+ */
+#define TLS_BUFS_IDLE_MS 1000
+void eng_tls_idle(struct engine *e, struct conn *c);
 /* Once a tick: frees contexts a reload replaced, when nothing uses them. */
 void eng_tls_tick(struct engine *e);
 /* An outbound TLS connection's TCP connect finished: its handshake begins. */

@@ -202,6 +202,24 @@ static inline void mark(struct engine *e, struct tls_conn *t)
 	list_push(e, &e->tls_dirty, t, TLS_F_DIRTY);
 }
 
+/* OpenSSL now holds record buffers: the connection's timer gives them back once it is idle. */
+static inline void bufs_held(struct engine *e, struct conn *c, struct tls_conn *t)
+{
+	if (!(t->flags & TLS_F_BUFS)) {
+		t->flags |= TLS_F_BUFS;
+		timer_at(e, c, c->last_active_ms + TLS_BUFS_IDLE_MS + 1);
+	}
+}
+
+void eng_tls_idle(struct engine *e, struct conn *c)
+{
+	struct tls_conn *t = tc(e, c);
+
+	/* Refused while a buffer holds bytes (half a record): then the next idle second. */
+	if ((t->flags & TLS_F_BUFS) && t->ssl && SSL_free_buffers(t->ssl))
+		t->flags &= (uint16_t)~TLS_F_BUFS;
+}
+
 static inline void wait_pool(struct engine *e, struct tls_conn *t)
 {
 	list_push(e, &e->tls_wait, t, TLS_F_WAIT);
@@ -934,6 +952,7 @@ static void tls_pass(struct engine *e, struct conn *c, struct tls_conn *t)
 		return;
 	}
 	t->flags |= TLS_F_IN_PASS;
+	bufs_held(e, c, t);
 	for (int round = 0; round < TLS_ROUNDS && !(c->life & CONN_L_DEAD); round++) {
 		long got = read_some(e, c, t);
 
@@ -1108,6 +1127,7 @@ static int encrypt(struct engine *e, struct conn *c, struct tls_conn *t)
 		max = t->retry_len; /* OpenSSL wants the same write again */
 	n = plain_pieces(e, c, iov, SEND_IOV_MAX, max, &total);
 	t->pt_inflight = 0;
+	bufs_held(e, c, t);
 	for (unsigned i = 0; i < n; i++) {
 		size_t w = 0;
 		int r = SSL_write_ex(t->ssl, iov[i].iov_base, iov[i].iov_len, &w);

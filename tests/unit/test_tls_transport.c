@@ -13,7 +13,9 @@
  *  - a paused destination: the plaintext goes to a connection whose peer
  *    does not read, so the source stops reading with records still inside
  *    OpenSSL; once the peer reads, everything arrives in order without the
- *    client sending anything more.
+ *    client sending anything more;
+ *  - a connection idle for a second gives OpenSSL's record buffers back
+ *    (counted through OpenSSL's allocator), and takes new ones when it talks.
  *
  * After each, every buffer is back in the ring and every slot free.
  * Everything is on 127.0.0.1 with ephemeral ports and bounded in time.
@@ -30,8 +32,49 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
+#include <openssl/crypto.h>
+
 #include "ringer/sock.h"
 #include "tls_rig.h"
+
+/* OpenSSL's heap in use, in bytes: every allocation carries its size in front. */
+static size_t ossl_live;
+
+static void *count_malloc(size_t n, const char *file, int line)
+{
+	size_t *p = malloc(n + 16);
+
+	if (!p)
+		return NULL;
+	*p = n;
+	ossl_live += n;
+	return (char *)p + 16;
+}
+
+static void count_free(void *q, const char *file, int line)
+{
+	if (q) {
+		size_t *p = (size_t *)((char *)q - 16);
+
+		ossl_live -= *p;
+		free(p);
+	}
+}
+
+static void *count_realloc(void *q, size_t n, const char *file, int line)
+{
+	void *r = count_malloc(n, file, line);
+
+	if (r && q) {
+		size_t old = *(size_t *)((char *)q - 16);
+
+		memcpy(r, q, old < n ? old : n);
+		count_free(q, file, line);
+	}
+	return r;
+}
 
 static int setup(void **state)
 {
@@ -250,6 +293,35 @@ static void paused_destination(void **state)
 	assert_true(rig_pump_until(r, 5000, rig_released, NULL));
 }
 
+static bool idle_a_second(struct rig *r, const void *since)
+{
+	return rig_ms() > *(const uint64_t *)since + 1300;
+}
+
+static void idle_buffers_released(void **state)
+{
+	struct rig *r = *state;
+	struct peer p;
+	uint8_t msg[2000];
+	size_t busy, idle;
+	uint64_t since;
+
+	assert_int_equal(peer_open(r, &p, 0), 0);
+	fill_pattern(msg, sizeof(msg), 6);
+	echo_check(r, &p, msg, sizeof(msg), 0);
+	busy = ossl_live;
+	since = rig_ms();
+	rig_pump_until(r, 2000, idle_a_second, &since);
+	idle = ossl_live;
+	/* The server's read and write buffers, about 17 KB each, given back. */
+	assert_true(busy > idle && busy - idle >= 30000);
+	/* And it talks again with new ones. */
+	fill_pattern(msg, sizeof(msg), 7);
+	echo_check(r, &p, msg, sizeof(msg), 0);
+	assert_true(ossl_live >= idle + 30000);
+	close_clean(r, &p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -258,8 +330,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(records_across_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(close_notify_mid_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(paused_destination, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_buffers_released, setup, teardown),
 	};
 	int failed;
+
+	/* Before OpenSSL allocates anything: idle_buffers_released counts its heap. */
+	if (!CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free))
+		return 1;
 
 	if (rig_cert())
 		return 1;
