@@ -228,7 +228,8 @@ static int ctx_common(struct tls_ctx *t, SSL_CTX *ctx, const struct tls_settings
 	 */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
 					 SSL_OP_CIPHER_SERVER_PREFERENCE);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); /* buffers: eng_tls_idle */
+	/* Buffers released per record until a connection is busy (transport.h, TLS_BUSY_PASSES). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (!SSL_CTX_set_cipher_list(ctx, s->ciphers ? s->ciphers : DEFAULT_CIPHERS)) {
 		snprintf(err, err_len, "--tls-ciphers '%s': %s",
 			 s->ciphers ? s->ciphers : DEFAULT_CIPHERS, ssl_reason(why, sizeof(why)));
@@ -457,7 +458,8 @@ SSL_CTX *tls_client_ctx_new(const struct tls_client_settings *s, char *err, size
 	if (s->max_version)
 		SSL_CTX_set_max_proto_version(ctx, version_of(s->max_version));
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER); /* buffers: eng_tls_idle */
+	/* Buffers released per record until a connection is busy (transport.h, TLS_BUSY_PASSES). */
+	SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	if (s->ciphers && !SSL_CTX_set_cipher_list(ctx, s->ciphers)) {
 		snprintf(err, err_len, "%s ciphers '%s': %s", what, s->ciphers,
 			 ssl_reason(why, sizeof(why)));

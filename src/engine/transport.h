@@ -78,6 +78,7 @@ struct tls_conn {
 	char sni[32];
 	uint16_t ku_at;		  /* engine clock (ms, low 16 bits): the KeyUpdate window began */
 	uint16_t ku_count;	  /* KeyUpdates received in it */
+	uint16_t busy;		  /* read and write passes since it last gave its buffers back */
 	struct sockaddr_in6 peer; /* an accepted peer, for mode->accepted after the handshake */
 };
 
@@ -105,12 +106,15 @@ bool eng_tls_sent(struct engine *e, struct conn *c, uint32_t res, uint32_t *plai
 bool eng_tls_close_notify(struct engine *e, struct conn *c);
 void eng_tls_handshake_timeout(struct engine *e, struct conn *c);
 /*
- * OpenSSL keeps a connection's record buffers (about 17 KB each way) between
- * records instead of a malloc and free per record (SSL_MODE_RELEASE_BUFFERS
- * costs about 1,800 instructions a keep-alive request); a connection idle
- * for TLS_BUFS_IDLE_MS gives them back (its timer, timers.c).
+ * OpenSSL's record buffers (about 17 KB each way): a connection starts with
+ * SSL_MODE_RELEASE_BUFFERS, a malloc and free per record, so a burst of short
+ * connections never holds them all at once. One that has made TLS_BUSY_PASSES
+ * read or write passes keeps them from record to record (about 1,800
+ * instructions less a keep-alive request), until it has been idle for
+ * TLS_BUFS_IDLE_MS (its timer, timers.c): then they go back, and it starts over.
  */
 #define TLS_BUFS_IDLE_MS 1000
+#define TLS_BUSY_PASSES	 8
 void eng_tls_idle(struct engine *e, struct conn *c);
 /* Once a tick: frees contexts a reload replaced, when nothing uses them. */
 void eng_tls_tick(struct engine *e);

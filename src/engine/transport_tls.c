@@ -202,10 +202,11 @@ static inline void mark(struct engine *e, struct tls_conn *t)
 	list_push(e, &e->tls_dirty, t, TLS_F_DIRTY);
 }
 
-/* OpenSSL now holds record buffers: the connection's timer gives them back once it is idle. */
+/* A read or write pass: a busy connection keeps OpenSSL's record buffers (transport.h). */
 static inline void bufs_held(struct engine *e, struct conn *c, struct tls_conn *t)
 {
-	if (!(t->flags & TLS_F_BUFS)) {
+	if (!(t->flags & TLS_F_BUFS) && ++t->busy >= TLS_BUSY_PASSES) {
+		SSL_clear_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 		t->flags |= TLS_F_BUFS;
 		timer_at(e, c, c->last_active_ms + TLS_BUFS_IDLE_MS + 1);
 	}
@@ -216,8 +217,11 @@ void eng_tls_idle(struct engine *e, struct conn *c)
 	struct tls_conn *t = tc(e, c);
 
 	/* Refused while a buffer holds bytes (half a record): then the next idle second. */
-	if ((t->flags & TLS_F_BUFS) && t->ssl && SSL_free_buffers(t->ssl))
+	if ((t->flags & TLS_F_BUFS) && t->ssl && SSL_free_buffers(t->ssl)) {
+		SSL_set_mode(t->ssl, SSL_MODE_RELEASE_BUFFERS);
 		t->flags &= (uint16_t)~TLS_F_BUFS;
+		t->busy = 0;
+	}
 }
 
 static inline void wait_pool(struct engine *e, struct tls_conn *t)
