@@ -51,9 +51,10 @@
 
 #define TLS_CHUNK	    (64u * 1024) /* plaintext encrypted per send, at most */
 #define TLS_RECORD_OVERHEAD 32		 /* a record's header, tag and padding, rounded up */
-#define TLS_READ_MIN	    1024 /* room left in the input's last buffer worth reading into */
-#define HANDSHAKE_BUDGET    16	 /* handshake steps per loop iteration */
-#define TLS_ROUNDS	    8	 /* read passes per connection per iteration */
+#define TLS_READ_MIN	    1024   /* room left in the input's last buffer worth reading into */
+#define HANDSHAKE_BUDGET    16	   /* handshake steps per loop iteration */
+#define HANDSHAKE_BUSY_NS   150000 /* ... and at most this long */
+#define TLS_ROUNDS	    8	   /* read passes per connection per iteration */
 /*
  * Counted by side: connections accepted (tls_*) and connections made out, a
  * proxy's upstream side (tls_up_*).
@@ -66,6 +67,14 @@
 			STAT_INC((e)->stats, tls_##name);    \
 	} while (0)
 #define KEYUPDATE_MAX 8 /* KeyUpdates a peer may send a second; more: reset */
+
+static inline uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 static inline struct tls_conn *tc(struct engine *e, const struct conn *c)
 {
@@ -987,6 +996,7 @@ static void tls_pass(struct engine *e, struct conn *c, struct tls_conn *t)
 void eng_tls_run(struct engine *e)
 {
 	unsigned budget = HANDSHAKE_BUDGET;
+	uint64_t until = 0;
 	uint32_t hs = LIST_END; /* handshakes marked this time: after the established */
 
 	if (!e->tlsc)
@@ -1030,7 +1040,16 @@ void eng_tls_run(struct engine *e)
 			eng_maybe_release(e, c);
 		}
 	}
-	/* Then the handshakes, as many steps as the budget allows; the rest go first next time. */
+	/*
+	 * Then the handshakes, as many steps as the budget allows, and no more
+	 * once they have taken HANDSHAKE_BUSY_NS (a ClientHello's signature and
+	 * key exchange take about 100 us): the rest go first next time. So a
+	 * flood delays an established connection's request by a step or two,
+	 * not sixteen, and costs the handshakes one more loop iteration (an
+	 * io_uring_enter with a zero timeout) every 150 us of their work.
+	 */
+	if (hs != LIST_END)
+		until = mono_ns() + HANDSHAKE_BUSY_NS;
 	while (hs != LIST_END) {
 		struct tls_conn *t = &e->tlsc[hs];
 		struct conn *c = &e->slab.conns[t->slot];
@@ -1039,8 +1058,9 @@ void eng_tls_run(struct engine *e)
 		t->flags &= (uint16_t)~TLS_F_DIRTY;
 		if (!(t->flags & TLS_F_ON) || !(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
 			continue;
-		if (!budget) {
+		if (!budget || (until && mono_ns() >= until)) {
 			list_push(e, &e->tls_later, t, TLS_F_LATER);
+			budget = 0;
 			continue;
 		}
 		budget--;
