@@ -129,10 +129,12 @@ struct engine {
 	struct tls_ctx *tls;
 	struct tls_conn *tlsc; /* per slot */
 	size_t tlsc_bytes;
-	uint32_t tls_dirty;  /* connections to read this iteration, linked through tls_conn.next */
-	uint32_t tls_wait;   /* ... waiting for pool buffers */
-	uint32_t tls_later;  /* ... left by the handshake budget for the next iteration */
-	uint32_t handshakes; /* in progress now */
+	uint32_t tls_dirty; /* connections to read this iteration, linked through tls_conn.next */
+	uint32_t tls_wait;  /* ... waiting for pool buffers */
+	uint32_t
+		tls_later; /* ... left by the handshake budget for the next iteration, oldest first */
+	uint32_t tls_later_tail;
+	uint32_t handshakes;		       /* in progress now */
 	struct engine_tls_client *tls_clients; /* engine_tls_client()'s, freed with the engine */
 	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
 };

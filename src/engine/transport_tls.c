@@ -342,7 +342,7 @@ int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, si
 	char err[256];
 	int ret;
 
-	e->tls_dirty = e->tls_wait = e->tls_later = LIST_END;
+	e->tls_dirty = e->tls_wait = e->tls_later = e->tls_later_tail = LIST_END;
 	if (!p->tls && !p->tls_client)
 		return 0;
 	pthread_once(&bio_once, bio_method_make);
@@ -462,11 +462,13 @@ static void on_msg(int write_p, int version, int content_type, const void *buf, 
 static int tls_begin(struct engine *e, struct conn *c, struct tls_conn *t, SSL_CTX *ctx)
 {
 	uint16_t lists = t->flags & (TLS_F_DIRTY | TLS_F_WAIT | TLS_F_LATER);
+	uint32_t next = t->next;
 	BIO *bio;
 
-	/* A list entry of the slot's last tenant stays linked: the flag says so. */
+	/* A list entry of the slot's last tenant stays linked: the flag says so, next holds on. */
 	memset(t, 0, sizeof(*t));
 	t->flags = lists;
+	t->next = next;
 	t->e = e;
 	t->slot = c->slot;
 	t->ssl = SSL_new(ctx);
@@ -993,24 +995,42 @@ static void tls_pass(struct engine *e, struct conn *c, struct tls_conn *t)
 		eng_tls_want(e, c);
 }
 
+/* Appends t to the list head..tail (first in, first out). */
+static inline void fifo_append(struct engine *e, uint32_t *head, uint32_t *tail, struct tls_conn *t)
+{
+	t->next = LIST_END;
+	if (*head == LIST_END)
+		*head = t->slot;
+	else
+		e->tlsc[*tail].next = t->slot;
+	*tail = t->slot;
+}
+
 void eng_tls_run(struct engine *e)
 {
 	unsigned budget = HANDSHAKE_BUDGET;
 	uint64_t until = 0;
-	uint32_t hs = LIST_END; /* handshakes marked this time: after the established */
+	/* Handshakes to step this time, oldest first: after the established connections. */
+	uint32_t hs = LIST_END, hs_tail = LIST_END;
 
 	if (!e->tlsc)
 		return;
 	if (e->bufs.pool_free > 1)
 		wake_waiting(e);
-	/* Those the budget left over last time go first among the handshakes. */
+	/*
+	 * Those the budget left over last time go first, in the order they
+	 * came (a handshake marked DIRTY on this list is not marked again).
+	 * First in, first out: under a flood no handshake is passed over by
+	 * newer ones until its deadline.
+	 */
 	while (e->tls_later != LIST_END) {
 		struct tls_conn *t = &e->tlsc[e->tls_later];
 
 		e->tls_later = t->next;
-		t->flags &= (uint16_t)~TLS_F_LATER;
-		mark(e, t);
+		t->flags = (uint16_t)((t->flags & ~TLS_F_LATER) | TLS_F_DIRTY);
+		fifo_append(e, &hs, &hs_tail, t);
 	}
+	e->tls_later_tail = LIST_END;
 	/*
 	 * Established connections first, those marked now and then once more
 	 * those their passes marked (a forward that made room for another): a
@@ -1028,8 +1048,7 @@ void eng_tls_run(struct engine *e)
 
 			list = t->next;
 			if (!(t->flags & TLS_F_DONE) && (t->flags & TLS_F_ON)) {
-				t->next = hs; /* still DIRTY: marking it again adds nothing */
-				hs = t->slot;
+				fifo_append(e, &hs, &hs_tail, t); /* still DIRTY */
 				continue;
 			}
 			t->flags &= (uint16_t)~TLS_F_DIRTY;
@@ -1059,7 +1078,8 @@ void eng_tls_run(struct engine *e)
 		if (!(t->flags & TLS_F_ON) || !(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
 			continue;
 		if (!budget || (until && mono_ns() >= until)) {
-			list_push(e, &e->tls_later, t, TLS_F_LATER);
+			t->flags |= TLS_F_LATER;
+			fifo_append(e, &e->tls_later, &e->tls_later_tail, t);
 			budget = 0;
 			continue;
 		}
