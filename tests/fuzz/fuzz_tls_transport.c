@@ -86,7 +86,9 @@ static void records(const uint8_t *data, size_t size, uint8_t how)
 	while ((n = BIO_read(p.out, ct + ct_len, (int)(sizeof(ct) - ct_len))) > 0)
 		ct_len += (size_t)n;
 	if ((how & 2) && ct_len) {
-		ct[(data[0] | (size > 1 ? data[1] << 8 : 0)) % ct_len] ^= 1u << (how >> 5);
+		size_t at = size ? data[0] | (size > 1 ? (size_t)data[1] << 8 : 0) : 0;
+
+		ct[at % ct_len] ^= (uint8_t)(1u << (how >> 5)); /* no input left: the first byte */
 		flipped = 1;
 	}
 	if ((how & 4) && size >= 8 && ct_len + 8 <= sizeof(ct)) {
