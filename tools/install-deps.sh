@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Installs everything ringer needs to build, test and benchmark on Debian 12.
+# Installs what ringer needs on Debian 12: `install-deps.sh build` only what building and
+# running it need (tools/run.sh), `install-deps.sh` (all) that and what the tests and tools need
+# (tools/test.sh); RINGER_DEPS_EXTRA=bench adds the benchmarks' extras to all.
 # Idempotent: packages already present are skipped without touching apt.
 set -euo pipefail
+deps=${1:-all}
+case $deps in
+build | all) ;;
+*) echo "usage: install-deps.sh [build|all]" >&2; exit 2 ;;
+esac
 
-# Build and unit tests.
-pkgs=(build-essential meson ninja-build pkg-config liburing-dev libcmocka-dev systemtap-sdt-dev
-	python3 clang-format clang libclang-rt-14-dev zlib1g-dev libssl-dev)
+# Building and running: a compiler, Meson, the libraries ringer links (zlib, OpenSSL, liburing)
+# and python3 for a generated source. A package the build cannot do without goes here.
+build_pkgs=(gcc libc6-dev meson ninja-build pkg-config liburing-dev libssl-dev zlib1g-dev python3)
+# Unit tests, and the build's optional parts (USDT probes from sys/sdt.h, clang for fuzzing).
+pkgs=("${build_pkgs[@]}" build-essential libcmocka-dev systemtap-sdt-dev
+	clang-format clang libclang-rt-14-dev)
 # The man pages (src/server/ringer.1.md, src/load/ringer-load.1.md) and the check that renders them.
 pkgs+=(go-md2man man-db)
 # Observability tests: promtool (prometheus), headless chromium, perf for USDT and profiles;
@@ -25,6 +35,7 @@ if [ "${RINGER_DEPS_EXTRA:-}" = bench ]; then
 	# nginx's stream module, for tools/netfault.py --compare's L4 proxy row.
 	pkgs+=(libnginx-mod-stream)
 fi
+[ "$deps" = all ] || pkgs=("${build_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
