@@ -106,6 +106,7 @@ struct conn {
 	uint32_t last_active_ms; /* engine clock, for idle and linger timeouts (wraps in 49 days) */
 	uint32_t deadline_ms;	 /* a mode's deadline on the engine clock, or 0 */
 	struct wheel_node timer; /* on the engine's wheel at its next timeout (engine.c) */
+	uint8_t lsn;		 /* the engine's listener it belongs to (engine.h) */
 	/* Mode-private state (HTTP parser, pending responses, the proxy's pair, ...). */
 	union {
 		uint8_t bytes[56];

@@ -29,6 +29,31 @@ struct engine_tls_client;
 struct tls_ctx;
 struct io_uring_cqe;
 
+/*
+ * An engine serves one listener, or several (a configuration file's): each
+ * with its own mode, settings and counters, sharing the shard's ring, buffer
+ * pool and connection table. A connection belongs to the listener that
+ * accepted it, and one a mode connects out to the listener whose callback
+ * made it; every callback runs as its listener (engine_mode_data(),
+ * engine_stats()). engine_params' own fields below are listener 0; these
+ * are listeners 1 and on.
+ */
+#define ENGINE_MAX_LISTENERS 32
+#define ENGINE_MAX_SOCKETS   64 /* listening sockets, over every listener */
+
+struct engine_listener_params {
+	const struct mode_ops *mode;
+	const void *mode_arg;
+	struct stats *stats;  /* its own: written by this engine's thread only */
+	unsigned max_clients; /* accepted connections allowed at once; 0: the engine's */
+	bool peer_addrs;
+	bool accept_proxy;
+	uint32_t accept_proxy_ms;
+	const struct tls_settings *tls;
+	uint32_t idle_ms;
+	uint32_t send_ms;
+};
+
 struct engine_params {
 	const struct mode_ops *mode;
 	const void *mode_arg; /* handed to mode->init */
@@ -67,6 +92,10 @@ struct engine_params {
 	const struct tls_settings *tls;
 	bool tls_client;      /* connections made out may speak TLS (engine_connect_tls) */
 	unsigned tls_buffers; /* pool buffers for TLS records and plaintext; 0: buf_count */
+	/* Listeners 1 and on (the caller's, outliving us); max_conns and max_clients cover all. */
+	const struct engine_listener_params *more;
+	unsigned n_more;
+	unsigned max_clients0; /* with more: listener 0's own limit; 0: max_clients */
 };
 
 /*
@@ -114,8 +143,12 @@ size_t engine_conn_bytes(bool conn_info, bool accept_proxy);
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
 		  size_t note_len);
 void engine_destroy(struct engine *e);
-/* Serves a listening socket with multishot accept. */
+/* Serves a listening socket with multishot accept, for listener 0. */
 void engine_listen(struct engine *e, int listen_fd);
+/* ... for listener i (a listener may have several sockets). Returns 0 or -ENOSPC. */
+int engine_listen_on(struct engine *e, unsigned listener, int listen_fd);
+/* Listener i stops accepting (its sockets' accepts are cancelled); its connections go on. */
+void engine_unlisten(struct engine *e, unsigned listener);
 /* The engine's completions (see engine_owns()); call once per CQE. */
 void engine_complete(struct engine *e, const struct io_uring_cqe *cqe);
 /* True when the CQE's op belongs to the engine. */
@@ -154,8 +187,11 @@ struct conn_ref {
 };
 
 uint64_t engine_now_ms(const struct engine *e);
+/* The counters and the mode's data of the listener whose callback runs. */
 struct stats *engine_stats(struct engine *e);
 void *engine_mode_data(struct engine *e);
+/* The listener c belongs to (0 when the engine serves one). */
+unsigned engine_conn_listener(const struct conn *c);
 /* Connections the engine's table holds: every slot number is below it. */
 uint32_t engine_capacity(const struct engine *e);
 /* A handle that survives the slot's reuse, and its lookup (NULL once c is gone). */
@@ -286,6 +322,8 @@ size_t engine_tls_error(struct engine *e, const struct conn *c, char *buf, size_
  * once no handshake is in progress. The owner's thread only.
  */
 void engine_tls_swap(struct engine *e, struct tls_ctx *next);
+/* ... for listener i's accepted connections. */
+void engine_tls_swap_on(struct engine *e, unsigned listener, struct tls_ctx *next);
 
 /* Our FIN once output has drained; receiving continues (half-close). */
 void engine_shutdown(struct engine *e, struct conn *c);
@@ -303,7 +341,7 @@ void engine_wake(struct engine *e, struct conn *c);
  * Writes len bytes of buf to fd (a log file, stdout) as an io_uring write,
  * so the loop never blocks on it; mode->written(token, res) says how it
  * went (res: bytes written or -errno). buf must stay untouched until then.
- * Returns 0 or -errno (nothing was submitted).
+ * token: at most 0xffff. Returns 0 or -errno (nothing was submitted).
  */
 int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token);
 /*

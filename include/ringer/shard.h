@@ -19,6 +19,23 @@
  * thread only reads their stats and raises their stop flag. Modes never see
  * a shard: they get the engine.
  */
+#define SHARD_MAX_BINDS 16 /* listening sockets per listener */
+
+/*
+ * A listener beyond the shard's first (a configuration file's listeners):
+ * its settings, its counters, and this shard's sockets for its addresses
+ * (SO_REUSEPORT: every shard has its own). The shard closes the sockets.
+ */
+struct shard_listener {
+	struct stats stats; /* its counters, written by the shard's thread */
+	const struct config *cfg;
+	const struct mode_ops *mode;
+	const struct tls_settings *tls; /* NULL: plain */
+	struct tls_ctx *tls_next;	/* a reload's contexts, taken at the next tick (atomic) */
+	int fds[SHARD_MAX_BINDS];
+	unsigned n_fds;
+};
+
 struct shard {
 	struct stats stats; /* first: its own cache lines, read by the main thread */
 
@@ -34,6 +51,11 @@ struct shard {
 	struct ring ring;
 	struct engine *engine;
 	int listen_fd;
+	int more_fds[SHARD_MAX_BINDS]; /* the first listener's further addresses */
+	unsigned n_more_fds;
+	struct shard_listener *more; /* listeners 1 and on (the caller's array) */
+	unsigned n_more;
+	unsigned max_conns;  /* with more: accepted connections over every listener; 0: cfg's */
 	unsigned file_slots; /* cap on the fixed-file table: the descriptor limit */
 
 	uint64_t now_ms;
@@ -50,6 +72,8 @@ struct shard {
 /* Starts the shard's thread; waits until its ring is up. Returns 0 or -errno. */
 int shard_start(struct shard *s);
 void shard_request_stop(struct shard *s);
+/* Adds every listener's counters of s into out (relaxed loads: s runs). */
+void shard_stats_sum(const struct shard *s, struct stats *out);
 void shard_join(struct shard *s);
 
 #endif

@@ -20,8 +20,8 @@ static void release(struct engine *e, struct conn *c)
 	bool unknown = (c->life & CONN_L_PREAMBLE) ||
 		       ((c->life & CONN_L_HANDSHAKE) && c->side == CONN_SIDE_CLIENT);
 
-	if (e->mode->closed && !unknown)
-		e->mode->closed(e, c);
+	if (!unknown)
+		ENG_CALL(e, c, closed);
 	if (e->tlsc)
 		eng_tls_release(e, c);
 	while (c->in_count)
@@ -48,8 +48,10 @@ static void release(struct engine *e, struct conn *c)
 	}
 	eng_wake_feeder(e, c);
 	wheel_cancel(&e->timers, c->slot);
-	if (c->side == CONN_SIDE_CLIENT)
+	if (c->side == CONN_SIDE_CLIENT) {
 		e->clients--;
+		eng_lst(e, c)->clients--;
+	}
 	conn_untrack(c, e->stats);
 	STAT_INC(e->stats, closed);
 	TRACE_CLOSE(c->slot, c->gen, how);

@@ -32,8 +32,8 @@ void eng_info_query(struct engine *e, struct conn *c)
 {
 	struct conn_info *ci = &e->info[conn_slot(&e->slab, c)];
 	bool want_peer = !ci->peer_len;
-	socklen_t plen = e->listen_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-						      : sizeof(struct sockaddr_in);
+	socklen_t plen = eng_lst(e, c)->family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							   : sizeof(struct sockaddr_in);
 
 	if (!conn_fixed(c)) {
 		socklen_t len = sizeof(ci->cookie);

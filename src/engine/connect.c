@@ -21,8 +21,7 @@ void eng_fail_connect(struct engine *e, struct conn *c, int err)
 	STAT_INC(e->stats, connect_failures);
 	c->life &= ~CONN_L_CONNECTING;
 	c->life |= CONN_L_KICKING; /* the mode may close c; the release waits for us */
-	if (e->mode->connected)
-		e->mode->connected(e, c, err);
+	ENG_CALL(e, c, connected, err);
 	c->life &= ~CONN_L_KICKING;
 	eng_abort_conn(e, c);
 	eng_maybe_release(e, c);
@@ -159,8 +158,7 @@ void eng_on_connect(struct engine *e, struct conn *c, const struct io_uring_cqe 
 		eng_tls_connected(e, c);
 	} else {
 		c->life |= CONN_L_KICKING;
-		if (e->mode->connected)
-			e->mode->connected(e, c, 0);
+		ENG_CALL(e, c, connected, 0);
 		c->life &= ~CONN_L_KICKING;
 	}
 	eng_kick(e, c);
@@ -190,6 +188,7 @@ struct conn *engine_connect_from(struct engine *e, const struct net_addr *addr, 
 		return NULL;
 	}
 	c->side = CONN_SIDE_UPSTREAM;
+	c->lsn = (uint8_t)e->cur; /* the listener whose callback connects out */
 	c->life |= CONN_L_CONNECTING;
 	c->out_ptr = (const uint8_t *)addr; /* the address, until the connect is submitted */
 	c->out_len = src < e->n_sources ? src + 1 : 0;

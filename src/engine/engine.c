@@ -92,22 +92,21 @@ static void apply(struct engine *e, struct conn *c, enum next_action a)
 		return;
 	case NEXT_SENT:
 		c->tx &= ~CONN_TX_SENT_NOTIFY;
-		if (e->mode->sent)
-			e->mode->sent(e, c);
+		ENG_CALL(e, c, sent);
 		return;
 	case NEXT_READABLE:
 		c->rx &= ~CONN_RX_NOTIFY;
 		if (c->life & CONN_L_PREAMBLE)
 			eng_preamble_readable(e, c);
 		else
-			e->mode->readable(e, c);
+			ENG_CALL(e, c, readable);
 		return;
 	case NEXT_EOF:
 		c->rx &= ~CONN_RX_EOF_NOTIFY;
 		if (c->life & CONN_L_PREAMBLE)
 			eng_preamble_fail(e, c); /* the peer ended before its header did */
-		else if (e->mode->peer_eof)
-			e->mode->peer_eof(e, c);
+		else if (eng_mode(e, c)->peer_eof)
+			ENG_CALL(e, c, peer_eof);
 		else
 			engine_close(e, c, ENGINE_CLOSE);
 		return;
@@ -198,9 +197,16 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 		return;
 	}
 	if (op == UD_OP_WRITE) {
+		/* gen: the listener that wrote, and its token (engine_write) */
+		unsigned i = ud_gen(ud) >> 16;
+
 		e->writes--;
-		if (e->mode->written)
-			e->mode->written(e, ud_gen(ud), cqe->res);
+		if (i < e->n_lst && e->lst[i].mode->written) {
+			unsigned was = eng_enter(e, i);
+
+			e->lst[i].mode->written(e, ud_gen(ud) & 0xffff, cqe->res);
+			eng_leave(e, was);
+		}
 		return;
 	}
 	if (ud_slot(ud) == NO_SLOT)
@@ -215,6 +221,7 @@ void engine_complete(struct engine *e, const struct io_uring_cqe *cqe)
 			bufring_put(&e->bufs, bids[i]);
 		return;
 	}
+	eng_enter(e, c->lsn);
 	conn_handlers[op](e, c, cqe);
 }
 
@@ -257,18 +264,23 @@ void engine_tick(struct engine *e, uint64_t now_ms)
 	engine_set_now(e, now_ms);
 	if (e->accept_backoff && !e->draining) {
 		e->accept_backoff = false;
-		if (e->listen_fd >= 0)
-			eng_arm_accept(e);
+		eng_arm_accept(e);
 	}
 	wheel_advance(&e->timers, now32(e), eng_on_timer, e);
-	if (e->tls_old)
-		eng_tls_tick(e);
+	eng_tls_tick(e);
 }
 
 void engine_second(struct engine *e, int64_t wall_sec)
 {
-	if (e->mode->tick)
-		e->mode->tick(e, e->now_ms, wall_sec);
+	unsigned was = e->cur;
+
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		if (!e->lst[i].mode->tick)
+			continue;
+		eng_enter(e, i);
+		e->lst[i].mode->tick(e, e->now_ms, wall_sec);
+	}
+	eng_leave(e, was);
 }
 
 bool engine_done(const struct engine *e)
@@ -320,28 +332,114 @@ size_t engine_conn_bytes(bool conn_info, bool accept_proxy)
 	       (accept_proxy ? sizeof(struct proxy_proto_parser) : 0);
 }
 
+/* Listener i's settings, from the listener's parameters (listener 0: the engine's own). */
+static void lst_setup(struct eng_listener *l, const struct engine_listener_params *lp)
+{
+	l->mode = lp->mode;
+	l->stats = lp->stats;
+	l->max_clients = lp->max_clients;
+	l->peer_addrs = lp->peer_addrs;
+	l->accept_proxy = lp->accept_proxy;
+	l->pp_ms = lp->accept_proxy_ms ? lp->accept_proxy_ms : 5000;
+	l->idle_ms = lp->idle_ms;
+	l->send_ms = lp->send_ms;
+	l->family = AF_UNSPEC;
+	/* A send starting: the earliest of its timeouts that can come due ("more than": + 1). */
+	l->send_due = lp->send_ms ? lp->send_ms + 1 : 0;
+	if (lp->idle_ms && (!l->send_due || lp->idle_ms + 1 < l->send_due))
+		l->send_due = lp->idle_ms + 1;
+	l->send_due_queued = l->send_due && l->send_due < STARVED_SEND_MS + 1 ? l->send_due
+									      : STARVED_SEND_MS + 1;
+}
+
+/* Every listener's parameters, listener 0 first (made from p's own fields). */
+static void lst_params(const struct engine_params *p, struct engine_listener_params *all)
+{
+	all[0] = (struct engine_listener_params){
+		.mode = p->mode,
+		.mode_arg = p->mode_arg,
+		.stats = p->stats,
+		.max_clients = p->n_more && p->max_clients0 ? p->max_clients0 : p->max_clients,
+		.peer_addrs = p->peer_addrs,
+		.accept_proxy = p->accept_proxy,
+		.accept_proxy_ms = p->accept_proxy_ms,
+		.tls = p->tls,
+		.idle_ms = p->idle_ms,
+		.send_ms = p->send_ms,
+	};
+	for (unsigned i = 0; i < p->n_more; i++)
+		all[1 + i] = p->more[i];
+}
+
+/* Every listener's mode's per-engine setup; note names the one that failed. */
+static int lst_init(struct engine *e, const struct engine_listener_params *all, char *note,
+		    size_t note_len)
+{
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		struct eng_listener *l = &e->lst[i];
+		int ret;
+
+		if (!l->mode->init)
+			continue;
+		eng_enter(e, i);
+		ret = l->mode->init(e, all[i].mode_arg, &l->mode_data);
+		eng_leave(e, 0);
+		if (ret) {
+			if (e->n_lst > 1)
+				snprintf(note, note_len, "%s mode (listener %u)", l->mode->name, i);
+			else
+				snprintf(note, note_len, "%s mode", l->mode->name);
+			return ret;
+		}
+		l->inited = true;
+	}
+	return 0;
+}
+
+static void lst_fini(struct engine *e)
+{
+	for (unsigned i = e->n_lst; i-- > 0;) {
+		struct eng_listener *l = &e->lst[i];
+
+		if (!l->inited || !l->mode->fini)
+			continue;
+		eng_enter(e, i);
+		l->mode->fini(e, l->mode_data);
+		l->inited = false;
+	}
+	eng_leave(e, 0);
+}
+
 int engine_create(struct engine **out, struct ring *r, const struct engine_params *p, char *note,
 		  size_t note_len)
 {
-	struct engine *e = calloc(1, sizeof(*e));
+	struct engine_listener_params all[ENGINE_MAX_LISTENERS];
+	struct engine *e;
 	unsigned slots, cap = conn_cap(p->max_conns, p->file_slots, &slots), extra;
+	bool any_pp = false, any_tls = false;
 	int ret;
 
+	if (p->n_more >= ENGINE_MAX_LISTENERS) {
+		snprintf(note, note_len, "listeners (%u, at most %u)", p->n_more + 1,
+			 ENGINE_MAX_LISTENERS);
+		return -EINVAL;
+	}
+	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
 	e->ring = r;
-	e->mode = p->mode;
-	e->stats = p->stats;
-	e->idle_ms = p->idle_ms;
-	e->send_ms = p->send_ms;
+	lst_params(p, all);
+	e->n_lst = 1 + p->n_more;
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		lst_setup(&e->lst[i], &all[i]);
+		if (!e->lst[i].stats)
+			e->lst[i].stats = p->stats;
+		any_pp |= all[i].accept_proxy;
+		any_tls |= all[i].tls != NULL;
+	}
+	eng_enter(e, 0);
 	e->sources = p->sources;
 	e->n_sources = p->sources ? p->n_sources : 0;
-	/* A send starting: the earliest of its timeouts that can come due ("more than": + 1). */
-	e->send_due = p->send_ms ? p->send_ms + 1 : 0;
-	if (p->idle_ms && (!e->send_due || p->idle_ms + 1 < e->send_due))
-		e->send_due = p->idle_ms + 1;
-	e->send_due_queued = e->send_due && e->send_due < STARVED_SEND_MS + 1 ? e->send_due
-									      : STARVED_SEND_MS + 1;
 	if (p->ka_idle) {
 		e->ka[0] = 1;
 		e->ka[1] = (int)p->ka_idle;
@@ -349,15 +447,13 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		e->ka[3] = (int)p->ka_cnt;
 	}
 	e->user_timeout = (int)p->user_timeout_ms;
-	e->peer_addrs = p->peer_addrs;
 	e->bundle = p->recv_bundle && r->recv_bundle;
-	e->listen_fd = -1;
 	e->nobufs_head = LIST_END;
 	/*
 	 * TLS needs buffers the kernel never fills: plaintext in, records out.
 	 * Their ids follow the ring's in 16 bits.
 	 */
-	extra = p->tls || p->tls_client ? (p->tls_buffers ? p->tls_buffers : p->buf_count) : 0;
+	extra = any_tls || p->tls_client ? (p->tls_buffers ? p->tls_buffers : p->buf_count) : 0;
 	if (extra > UINT16_MAX - p->buf_count)
 		extra = UINT16_MAX - p->buf_count;
 	ret = bufring_init_pool(&e->bufs, r, p->bgid, p->buf_count, p->buf_size,
@@ -393,8 +489,7 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 			goto out_slab_only;
 		}
 	}
-	if (p->accept_proxy) {
-		e->pp_ms = p->accept_proxy_ms ? p->accept_proxy_ms : 5000;
+	if (any_pp) {
 		e->pp_bytes = (size_t)cap * sizeof(*e->pp);
 		e->pp = mmap(NULL, e->pp_bytes, PROT_READ | PROT_WRITE,
 			     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -416,6 +511,17 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		e->max_clients = (uint32_t)((uint64_t)p->max_clients * cap / p->max_conns);
 	if (e->max_clients < 1)
 		e->max_clients = 1;
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		struct eng_listener *l = &e->lst[i];
+
+		/* A listener's own limit shrinks with the engine's when descriptors are short. */
+		if (l->max_clients && cap < p->max_conns)
+			l->max_clients = (uint32_t)((uint64_t)l->max_clients * cap / p->max_conns);
+		if (!l->max_clients || l->max_clients > e->max_clients)
+			l->max_clients = e->max_clients;
+		if (l->max_clients < 1)
+			l->max_clients = 1;
+	}
 	snprintf(note, note_len, "%s%s",
 		 e->direct ? " direct-fds" : " (plain fds: fixed-file table refused)",
 		 e->direct && !e->sockopt_cmd ? " (no io_uring setsockopt: plain outbound sockets)"
@@ -426,20 +532,17 @@ int engine_create(struct engine **out, struct ring *r, const struct engine_param
 		snprintf(note + len, note_len - len, "; max-conns %u (descriptor limit)",
 			 e->max_clients);
 	}
-	ret = eng_tls_init(e, p, note, note_len);
+	ret = eng_tls_init(e, all, p->tls_client, note, note_len);
 	if (ret)
 		goto out_slab;
-	if (e->mode->init) {
-		ret = e->mode->init(e, p->mode_arg, &e->mode_data);
-		if (ret) {
-			snprintf(note, note_len, "%s mode", e->mode->name);
-			goto out_tls;
-		}
-	}
+	ret = lst_init(e, all, note, note_len);
+	if (ret)
+		goto out_tls;
 	*out = e;
 	return 0;
 
 out_tls:
+	lst_fini(e);
 	eng_tls_fini(e);
 out_slab:
 	if (e->vecs)
@@ -462,9 +565,10 @@ void engine_destroy(struct engine *e)
 {
 	if (!e)
 		return;
-	if (e->mode->fini)
-		e->mode->fini(e, e->mode_data);
+	lst_fini(e);
 	eng_tls_fini(e);
+	for (unsigned i = 0; i < e->n_socks; i++)
+		free(e->socks[i]);
 	if (e->vecs)
 		munmap(e->vecs, e->vecs_bytes);
 	if (e->pp)
@@ -490,7 +594,12 @@ struct stats *engine_stats(struct engine *e)
 
 void *engine_mode_data(struct engine *e)
 {
-	return e->mode_data;
+	return e->lst[e->cur].mode_data;
+}
+
+unsigned engine_conn_listener(const struct conn *c)
+{
+	return c->lsn;
 }
 
 uint32_t engine_capacity(const struct engine *e)
@@ -703,7 +812,13 @@ void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms)
 
 int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32_t token)
 {
-	int ret = ring_write(e->ring, fd, buf, len, ud_encode(UD_OP_WRITE, token, NO_SLOT));
+	int ret;
+
+	if (token > 0xffff)
+		return -EINVAL;
+	/* The completion goes to the listener that wrote: its number above the token. */
+	ret = ring_write(e->ring, fd, buf, len,
+			 ud_encode(UD_OP_WRITE, (uint32_t)e->cur << 16 | token, NO_SLOT));
 
 	if (!ret)
 		e->writes++;

@@ -76,57 +76,87 @@ struct conn_info {
 	struct sockaddr_in6 peer; /* or a sockaddr_in */
 };
 
+/*
+ * A listener's part of the engine (engine.h: struct engine_listener_params):
+ * its mode, what its accepted connections do first, its timeouts and its
+ * counters.
+ */
+struct eng_listener {
+	const struct mode_ops *mode;
+	void *mode_data;
+	struct stats *stats;
+	uint32_t max_clients; /* accepted connections allowed at once */
+	uint32_t clients;     /* accepted connections now */
+	uint32_t idle_ms;
+	uint32_t send_ms;
+	uint32_t send_due;	  /* a send starting: due this long after last_active (0: never) */
+	uint32_t send_due_queued; /* ... and for a send of queued buffers */
+	uint32_t pp_ms;		  /* accept_proxy: how long the header may take */
+	bool accept_proxy;
+	bool peer_addrs;     /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
+	bool inited;	     /* mode->init succeeded: fini is due */
+	int family;	     /* of its first socket */
+	struct tls_ctx *tls; /* accepted connections speak TLS; NULL: plain */
+	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
+};
+
+/* A listening socket: its accepts in flight, and their address buffers. */
+struct eng_sock {
+	int fd;
+	uint8_t lsn;
+	bool closed;		    /* engine_unlisten(): no accepts armed again */
+	unsigned accept_armed;	    /* accepts in flight */
+	uint16_t accept_slot_armed; /* bit per address slot */
+	struct sockaddr_storage acc_addr[ACCEPT_SLOTS];
+	socklen_t acc_len[ACCEPT_SLOTS];
+};
+
 struct engine {
 	struct ring *ring;
 	struct proxy_proto_parser *pp; /* per slot, with accept_proxy: the header being read */
 	size_t pp_bytes;
-	uint32_t pp_ms;
 	struct sockaddr_storage pp_src; /* the header's source, while the mode hears of it */
 	struct conn_info *info;		/* NULL without conn_info */
 	size_t info_bytes;
-	int listen_family;
 	struct send_vec *vecs;
 	size_t vecs_bytes;
 	struct bufring bufs;
 	struct conn_slab slab;
-	const struct mode_ops *mode;
-	void *mode_data;
+	/*
+	 * The listener whose connection (or callback) is being served: its
+	 * counters are stats, its mode's data what engine_mode_data() gives.
+	 */
+	struct eng_listener lst[ENGINE_MAX_LISTENERS];
+	unsigned n_lst;
+	unsigned cur;
 	struct stats *stats;
+	struct eng_sock *socks[ENGINE_MAX_SOCKETS];
+	unsigned n_socks;
 	uint64_t now_ms;
-	uint32_t idle_ms;
-	uint32_t send_ms;
 	uint32_t hold_max;  /* buffers one connection may queue (input, or output it feeds) */
 	uint32_t resume_at; /* ... and how few before a paused one receives again */
 	uint32_t reserve;   /* free buffers below this: the pool is under pressure */
-	int listen_fd;
-	bool direct;			/* accepted connections are direct descriptors */
-	bool sockopt_cmd;		/* setsockopt works as an io_uring command (kernel 6.7+) */
+	bool direct;	    /* accepted connections are direct descriptors */
+	bool sockopt_cmd;   /* setsockopt works as an io_uring command (kernel 6.7+) */
 	const struct net_addr *sources; /* engine_connect_from()'s, the caller's */
 	unsigned n_sources;
 	bool accept_backoff;
 	bool draining;
-	bool peer_addrs; /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
-	bool bundle;	 /* recv bundles: one CQE for several buffers (kernel 6.10+) */
-	unsigned accept_armed;		 /* accepts in flight */
-	uint32_t max_clients;		 /* accepted connections allowed at once */
-	uint32_t clients;		 /* accepted connections now */
+	bool bundle;	       /* recv bundles: one CQE for several buffers (kernel 6.10+) */
+	unsigned accept_armed; /* accepts in flight, over every socket */
+	uint32_t max_clients;  /* accepted connections allowed at once, every listener */
+	uint32_t clients;      /* accepted connections now */
 	const struct sockaddr *cur_peer; /* the peer of the connection being accepted */
 	socklen_t cur_peer_len;
-	uint16_t accept_slot_armed; /* bit per address slot */
-	struct sockaddr_storage acc_addr[ACCEPT_SLOTS];
-	socklen_t acc_len[ACCEPT_SLOTS];
-	uint32_t nobufs_head;	  /* connections waiting for buffers, linked through conn->link */
-	struct wheel timers;	  /* every connection's next timeout (see timers.c) */
-	bool clock_set;		  /* the wheel's time has been set from the engine clock */
-	uint32_t send_due;	  /* a send starting: due this long after last_active (0: never) */
-	uint32_t send_due_queued; /* ... and for a send of queued buffers */
+	uint32_t nobufs_head; /* connections waiting for buffers, linked through conn->link */
+	struct wheel timers;  /* every connection's next timeout (see timers.c) */
+	bool clock_set;	      /* the wheel's time has been set from the engine clock */
 	uint32_t connect_timeout_ms;
 	uint32_t writes; /* engine_write()s in flight */
 	int ka[4]; /* SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT values; ka[0] 0: off */
 	int user_timeout; /* TCP_USER_TIMEOUT on connections made out, ms; 0: not set */
 	struct __kernel_timespec connect_ts; /* read by the kernel when the connect is submitted */
 	/* TLS (transport_tls.c); tlsc NULL: every connection is plain */
-	struct tls_ctx *tls;
 	struct tls_conn *tlsc; /* per slot */
 	size_t tlsc_bytes;
 	uint32_t tls_dirty; /* connections to read this iteration, linked through tls_conn.next */
@@ -136,8 +166,52 @@ struct engine {
 	uint32_t tls_later_tail;
 	uint32_t handshakes;		       /* in progress now */
 	struct engine_tls_client *tls_clients; /* engine_tls_client()'s, freed with the engine */
-	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
 };
+
+/*
+ * From here on the engine serves listener i: its counters, its mode's data.
+ * Returns the listener served before, for eng_leave().
+ */
+static inline unsigned eng_enter(struct engine *e, unsigned i)
+{
+	unsigned was = e->cur;
+
+	e->cur = i;
+	e->stats = e->lst[i].stats;
+	return was;
+}
+
+static inline void eng_leave(struct engine *e, unsigned was)
+{
+	e->cur = was;
+	e->stats = e->lst[was].stats;
+}
+
+/* c's listener, entered: the callbacks below run as it. */
+static inline const struct mode_ops *eng_mode(struct engine *e, const struct conn *c)
+{
+	return e->lst[c->lsn].mode;
+}
+
+static inline struct eng_listener *eng_lst(struct engine *e, const struct conn *c)
+{
+	return &e->lst[c->lsn];
+}
+
+/*
+ * Calls c's mode's callback cb (when it has one) as c's listener. Entry
+ * points (a completion, a timer, the TLS pass) enter the listener already;
+ * this keeps a callback right wherever it is called from.
+ */
+#define ENG_CALL(e, c, cb, ...)                                   \
+	do {                                                      \
+		const struct mode_ops *m_ = eng_mode((e), (c));   \
+		if (m_->cb) {                                     \
+			unsigned was_ = eng_enter((e), (c)->lsn); \
+			m_->cb((e), (c), ##__VA_ARGS__);          \
+			eng_leave((e), was_);                     \
+		}                                                 \
+	} while (0)
 
 /* The connection runs over TLS: the few places where plain and TLS differ ask this. */
 static inline bool eng_tls_on(const struct engine *e, const struct conn *c)
@@ -191,7 +265,8 @@ static inline void timer_at(struct engine *e, struct conn *c, uint32_t at)
 /* A send starts: the stalled-send, starved-send and idle timeouts count from last_active. */
 static inline void timer_send(struct engine *e, struct conn *c)
 {
-	uint32_t due = c->out_count ? e->send_due_queued : e->send_due;
+	const struct eng_listener *l = &e->lst[c->lsn];
+	uint32_t due = c->out_count ? l->send_due_queued : l->send_due;
 
 	if (due)
 		timer_at(e, c, c->last_active_ms + due);
@@ -231,6 +306,7 @@ void eng_kick(struct engine *e, struct conn *c);
 /* accept.c */
 void eng_arm_accept(struct engine *e);
 void eng_on_accept(struct engine *e, const struct io_uring_cqe *cqe);
+void eng_cancel_accepts(struct engine *e, unsigned sock);
 
 /* preamble.c */
 void eng_preamble_fail(struct engine *e, struct conn *c);

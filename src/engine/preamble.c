@@ -55,14 +55,13 @@ void eng_preamble_readable(struct engine *e, struct conn *c)
 		__atomic_store_n(&ci->peer_len, r.src_len <= sizeof(ci->peer) ? r.src_len : 0,
 				 __ATOMIC_RELAXED);
 	}
-	if (e->tls) {
+	if (eng_lst(e, c)->tls) {
 		/* The ClientHello follows the header: the handshake first, then the mode. */
 		eng_tls_accept(e, c);
 		e->cur_peer = NULL;
 		return;
 	}
-	if (e->mode->accepted)
-		e->mode->accepted(e, c);
+	ENG_CALL(e, c, accepted);
 	e->cur_peer = NULL;
 	if (c->in_count)
 		c->rx |= CONN_RX_NOTIFY; /* the client's first bytes came with the header */

@@ -147,6 +147,7 @@ void eng_nobufs_wake(struct engine *e)
 
 		e->nobufs_head = c->link;
 		c->rx &= ~CONN_RX_NOBUFS;
+		eng_enter(e, c->lsn);
 		eng_kick(e, c);
 		if (c->rx & CONN_RX_ARMED) {
 			STAT_INC(e->stats, recv_rearms);

@@ -47,6 +47,14 @@ static void on_tick(struct shard *s, bool ended)
 		engine_tls_swap(s->engine,
 				__atomic_exchange_n(&s->tls_next, NULL, __ATOMIC_ACQ_REL));
 	}
+	for (unsigned i = 0; i < s->n_more; i++) {
+		struct shard_listener *l = &s->more[i];
+
+		if (__atomic_load_n(&l->tls_next, __ATOMIC_RELAXED))
+			engine_tls_swap_on(
+				s->engine, 1 + i,
+				__atomic_exchange_n(&l->tls_next, NULL, __ATOMIC_ACQ_REL));
+	}
 	engine_tick(s->engine, s->now_ms);
 	if (s->now_ms - s->last_second_ms >= 1000) {
 		s->last_second_ms = s->now_ms;
@@ -83,6 +91,11 @@ static void run_loop(struct shard *s)
 	engine_set_now(s->engine, s->now_ms);
 	ring_tick(&s->ring, &tick_ts, true, ud_encode(UD_OP_TICK, 0, UD_SLOT_MAX));
 	engine_listen(s->engine, s->listen_fd);
+	for (unsigned j = 0; j < s->n_more_fds; j++)
+		engine_listen_on(s->engine, 0, s->more_fds[j]);
+	for (unsigned i = 0; i < s->n_more; i++)
+		for (unsigned j = 0; j < s->more[i].n_fds; j++)
+			engine_listen_on(s->engine, 1 + i, s->more[i].fds[j]);
 
 	while (!(s->draining && engine_done(s->engine))) {
 		struct io_uring_cqe *cqe;
@@ -137,8 +150,23 @@ static void run_loop(struct shard *s)
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
+/* Whether a listener's mode wants each accepted peer's address (proxy: hash, PROXY header). */
+static bool wants_peer(const struct config *cfg)
+{
+	return cfg->mode == MODE_PROXY && (cfg->balance == BALANCE_SOURCE || cfg->send_proxy);
+}
+
+static unsigned per_session(const struct mode_ops *m)
+{
+	return m->conns_per_session ? m->conns_per_session : 1;
+}
+
 static int shard_setup(struct shard *s)
 {
+	struct engine_listener_params more[ENGINE_MAX_LISTENERS];
+	unsigned max_conns = s->cfg->max_conns * per_session(s->mode), clients = s->cfg->max_conns;
+	bool tls_client = s->cfg->tls_upstreams;
+
 	struct engine_params p = {
 		.mode = s->mode,
 		.mode_arg = s->mode_arg ? s->mode_arg : s->cfg,
@@ -149,11 +177,9 @@ static int shard_setup(struct shard *s)
 		.ka_cnt = s->cfg->ka_cnt,
 		.user_timeout_ms = s->cfg->user_timeout_ms,
 		.stats = &s->stats,
-		.max_conns = s->cfg->max_conns *
-			     (s->mode->conns_per_session ? s->mode->conns_per_session : 1),
-		.max_clients = s->cfg->max_conns,
-		.peer_addrs = s->cfg->mode == MODE_PROXY &&
-			      (s->cfg->balance == BALANCE_SOURCE || s->cfg->send_proxy),
+		.max_conns = max_conns,
+		.max_clients = clients,
+		.peer_addrs = wants_peer(s->cfg),
 		.file_slots = s->file_slots,
 		.buf_count = s->cfg->buf_count,
 		.buf_size = s->cfg->buf_size,
@@ -167,6 +193,38 @@ static int shard_setup(struct shard *s)
 	char note[128], enote[128];
 	int ret;
 
+	if (s->n_more >= ENGINE_MAX_LISTENERS) {
+		snprintf(s->start_note, sizeof(s->start_note), "%u listeners (at most %u)",
+			 s->n_more + 1, ENGINE_MAX_LISTENERS);
+		return -EINVAL;
+	}
+	for (unsigned i = 0; i < s->n_more; i++) {
+		const struct shard_listener *l = &s->more[i];
+		const struct config *c = l->cfg;
+
+		more[i] = (struct engine_listener_params){
+			.mode = l->mode,
+			.mode_arg = c,
+			.stats = &s->more[i].stats,
+			.max_clients = c->max_conns,
+			.peer_addrs = wants_peer(c),
+			.accept_proxy = c->accept_proxy,
+			.tls = l->tls,
+			.idle_ms = c->idle_ms,
+			.send_ms = c->send_ms,
+		};
+		max_conns += c->max_conns * per_session(l->mode);
+		clients += c->max_conns;
+		tls_client |= c->tls_upstreams;
+	}
+	if (s->n_more) {
+		p.more = more;
+		p.n_more = s->n_more;
+		p.max_conns = max_conns;
+		p.max_clients = clients;
+		p.max_clients0 = s->cfg->max_conns;
+		p.tls_client = tls_client;
+	}
 	if (s->cpu >= 0) {
 		cpu_set_t set;
 
@@ -205,6 +263,14 @@ static void shard_teardown(struct shard *s)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	s->listen_fd = -1;
+	for (unsigned j = 0; j < s->n_more_fds; j++)
+		close(s->more_fds[j]);
+	s->n_more_fds = 0;
+	for (unsigned i = 0; i < s->n_more; i++) {
+		for (unsigned j = 0; j < s->more[i].n_fds; j++)
+			close(s->more[i].fds[j]);
+		s->more[i].n_fds = 0;
+	}
 }
 
 struct start_sync {
@@ -259,6 +325,13 @@ int shard_start(struct shard *s)
 void shard_request_stop(struct shard *s)
 {
 	__atomic_store_n(&s->stop_requested, 1, __ATOMIC_RELEASE);
+}
+
+void shard_stats_sum(const struct shard *s, struct stats *out)
+{
+	stats_sum(out, &s->stats);
+	for (unsigned i = 0; i < s->n_more; i++)
+		stats_sum(out, &s->more[i].stats);
 }
 
 void shard_join(struct shard *s)

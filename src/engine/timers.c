@@ -46,6 +46,7 @@ static inline void earliest(uint32_t *at, bool *have, uint32_t t)
  */
 static bool timer_due(const struct engine *e, const struct conn *c, uint32_t *at)
 {
+	const struct eng_listener *l = &e->lst[c->lsn];
 	uint32_t now = now32(e), last = c->last_active_ms, starved;
 	bool have = false;
 
@@ -59,16 +60,16 @@ static bool timer_due(const struct engine *e, const struct conn *c, uint32_t *at
 	}
 	if (c->deadline_ms)
 		earliest(at, &have, c->deadline_ms);
-	if ((c->tx & CONN_TX_SENDING) && e->send_ms)
-		earliest(at, &have, last + e->send_ms + 1);
+	if ((c->tx & CONN_TX_SENDING) && l->send_ms)
+		earliest(at, &have, last + l->send_ms + 1);
 	if ((c->tx & CONN_TX_SENDING) && c->out_count) {
 		/* Due only while the pool runs dry: once stalled, asked again each STARVED_SEND_MS. */
 		starved = last + STARVED_SEND_MS + 1;
 		earliest(at, &have, before(now, starved) ? starved : now + STARVED_SEND_MS);
 	}
 	/* Idle closes a closing connection only when its send stalled (a close asked is a close). */
-	if (e->idle_ms && (!(c->life & CONN_L_CLOSE_WANTED) || (c->tx & CONN_TX_SENDING)))
-		earliest(at, &have, last + e->idle_ms + 1);
+	if (l->idle_ms && (!(c->life & CONN_L_CLOSE_WANTED) || (c->tx & CONN_TX_SENDING)))
+		earliest(at, &have, last + l->idle_ms + 1);
 	if ((c->life & (CONN_L_DRAIN | CONN_L_CLOSE_WANTED)) == CONN_L_DRAIN)
 		earliest(at, &have, last + DRAIN_QUIET_MS);
 	if (eng_tls_bufs(e, c))
@@ -90,6 +91,7 @@ void eng_timer_update(struct engine *e, struct conn *c)
 /* One connection's timeouts, when its timer fires: linger, a mode's deadline, send, idle. */
 static void check_timeouts(struct engine *e, struct conn *c)
 {
+	const struct eng_listener *l = eng_lst(e, c);
 	uint32_t now = now32(e);
 
 	if (c->life & CONN_L_CONNECTING)
@@ -108,8 +110,8 @@ static void check_timeouts(struct engine *e, struct conn *c)
 			eng_preamble_fail(e, c); /* no header in time */
 		else if (c->life & CONN_L_HANDSHAKE)
 			eng_tls_handshake_timeout(e, c); /* no TLS handshake in time */
-		else if (e->mode->expired)
-			e->mode->expired(e, c);
+		else if (eng_mode(e, c)->expired)
+			ENG_CALL(e, c, expired);
 		else
 			eng_abort_conn(e, c);
 		return;
@@ -119,7 +121,7 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	 * its queued buffers are held for nothing. Backpressure has stopped its
 	 * receive by then, so nothing refreshes the clock meanwhile.
 	 */
-	if (e->send_ms && (c->tx & CONN_TX_SENDING) && now - c->last_active_ms > e->send_ms) {
+	if (l->send_ms && (c->tx & CONN_TX_SENDING) && now - c->last_active_ms > l->send_ms) {
 		STAT_INC(e->stats, send_timeouts);
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
@@ -132,10 +134,10 @@ static void check_timeouts(struct engine *e, struct conn *c)
 	}
 	if (eng_tls_bufs(e, c) && now - c->last_active_ms > TLS_BUFS_IDLE_MS)
 		eng_tls_idle(e, c); /* OpenSSL's record buffers back */
-	if (!e->idle_ms || now - c->last_active_ms <= e->idle_ms)
+	if (!l->idle_ms || now - c->last_active_ms <= l->idle_ms)
 		return;
 	/* How late, by this clock: "more than idle_ms" was due at idle_ms + 1. */
-	stats_idle_close(e->stats, now - c->last_active_ms - e->idle_ms - 1);
+	stats_idle_close(e->stats, now - c->last_active_ms - l->idle_ms - 1);
 	if (c->tx & CONN_TX_SENDING) {
 		/* A send stalled that long: the peer stopped reading. */
 		STAT_INC(e->stats, resets);
@@ -198,6 +200,7 @@ void eng_on_timer(void *arg, uint32_t slot)
 
 	if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
 		return;
+	eng_enter(e, c->lsn);
 	if (!drain_check(e, c))
 		check_timeouts(e, c);
 	if (!(c->life & CONN_L_DEAD))
@@ -210,21 +213,21 @@ void eng_on_timer(void *arg, uint32_t slot)
 void engine_drain(struct engine *e)
 {
 	e->draining = true;
-	if (e->accept_armed)
-		ring_cancel_fd(e->ring, e->listen_fd, false, ud_encode(UD_OP_CANCEL, 0, NO_SLOT));
+	for (unsigned si = 0; si < e->n_socks; si++)
+		eng_cancel_accepts(e, si);
 	e->accept_backoff = false;
 	/*
 	 * One connection per session: each closes once its peer is quiet. Two
 	 * (a proxy): the sessions end on their own, both sides in step, or are
 	 * reset at the deadline.
 	 */
-	if (e->mode->conns_per_session > 1)
-		return;
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
-		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD))
+		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD) ||
+		    eng_mode(e, c)->conns_per_session > 1)
 			continue;
+		eng_enter(e, c->lsn);
 		c->life |= CONN_L_DRAIN;
 		if (!drain_check(e, c) && !(c->life & CONN_L_CLOSE_WANTED))
 			timer_at(e, c, c->last_active_ms + DRAIN_QUIET_MS);
@@ -237,7 +240,9 @@ void engine_abort_all(struct engine *e)
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
-		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD))
+		if ((c->life & CONN_L_USED) && !(c->life & CONN_L_DEAD)) {
+			eng_enter(e, c->lsn);
 			engine_close(e, c, ENGINE_CLOSE_RESET);
+		}
 	}
 }

@@ -82,7 +82,8 @@ struct tls_conn {
 	struct sockaddr_in6 peer; /* an accepted peer, for mode->accepted after the handshake */
 };
 
-int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, size_t note_len);
+int eng_tls_init(struct engine *e, const struct engine_listener_params *all, bool tls_client,
+		 char *note, size_t note_len);
 void eng_tls_fini(struct engine *e);
 
 /* A connection just accepted (after its PROXY header, if any): begin the handshake. */

@@ -251,6 +251,7 @@ static void wake_waiting(struct engine *e)
 			continue;
 		if (t->flags & TLS_F_WAIT_SEND) {
 			t->flags &= (uint16_t)~TLS_F_WAIT_SEND;
+			eng_enter(e, c->lsn);
 			eng_kick(e, c);
 		}
 		mark(e, t);
@@ -337,24 +338,30 @@ int engine_tls_client(struct engine *e, const struct tls_client_settings *s,
 	return 0;
 }
 
-int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, size_t note_len)
+int eng_tls_init(struct engine *e, const struct engine_listener_params *all, bool tls_client,
+		 char *note, size_t note_len)
 {
+	bool any = tls_client;
 	char err[256];
 	int ret;
 
 	e->tls_dirty = e->tls_wait = e->tls_later = e->tls_later_tail = LIST_END;
-	if (!p->tls && !p->tls_client)
+	for (unsigned i = 0; i < e->n_lst; i++)
+		any |= all[i].tls != NULL;
+	if (!any)
 		return 0;
 	pthread_once(&bio_once, bio_method_make);
 	if (!bio_method) {
 		snprintf(note, note_len, "TLS (no BIO method)");
 		return -ENOMEM;
 	}
-	if (p->tls) {
-		ret = tls_ctx_new(&e->tls, p->tls, err, sizeof(err), NULL, 0);
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		if (!all[i].tls)
+			continue;
+		ret = tls_ctx_new(&e->lst[i].tls, all[i].tls, err, sizeof(err), NULL, 0);
 		if (ret) {
 			snprintf(note, note_len, "%s", err);
-			return ret;
+			return ret; /* eng_tls_fini() frees those made */
 		}
 	}
 	e->tlsc_bytes = (size_t)e->slab.cap * sizeof(*e->tlsc);
@@ -362,8 +369,6 @@ int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, si
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (e->tlsc == MAP_FAILED) {
 		e->tlsc = NULL;
-		tls_ctx_free(e->tls);
-		e->tls = NULL;
 		snprintf(note, note_len, "TLS connection state (%u slots)", e->slab.cap);
 		return -ENOMEM;
 	}
@@ -377,32 +382,43 @@ int eng_tls_init(struct engine *e, const struct engine_params *p, char *note, si
  * in progress. A second reload before that frees the first's at once only
  * under the same condition; otherwise the older one waits in line.
  */
-void engine_tls_swap(struct engine *e, struct tls_ctx *next)
+void engine_tls_swap_on(struct engine *e, unsigned listener, struct tls_ctx *next)
 {
-	if (!e->tls) {
+	struct eng_listener *l = listener < e->n_lst ? &e->lst[listener] : NULL;
+
+	if (!l || !l->tls) {
 		tls_ctx_free(next);
 		return;
 	}
 	eng_tls_tick(e);
-	if (e->tls_old) {
+	if (l->tls_old) {
 		/* Still in use: the newest replaced one is kept, the one before goes later. */
-		struct tls_ctx *keep = e->tls;
+		struct tls_ctx *keep = l->tls;
 
-		e->tls = next;
-		tls_ctx_chain(keep, e->tls_old);
-		e->tls_old = keep;
+		l->tls = next;
+		tls_ctx_chain(keep, l->tls_old);
+		l->tls_old = keep;
 		return;
 	}
-	e->tls_old = e->tls;
-	e->tls = next;
+	l->tls_old = l->tls;
+	l->tls = next;
+}
+
+void engine_tls_swap(struct engine *e, struct tls_ctx *next)
+{
+	engine_tls_swap_on(e, 0, next);
 }
 
 /* Once a tick: contexts replaced by a reload go once no handshake is in progress. */
 void eng_tls_tick(struct engine *e)
 {
-	if (e->tls_old && !e->handshakes) {
-		tls_ctx_free(e->tls_old);
-		e->tls_old = NULL;
+	if (e->handshakes)
+		return;
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		if (e->lst[i].tls_old) {
+			tls_ctx_free(e->lst[i].tls_old);
+			e->lst[i].tls_old = NULL;
+		}
 	}
 }
 
@@ -425,10 +441,12 @@ void eng_tls_fini(struct engine *e)
 		munmap(tc->tcp_ns, tc->tcp_bytes);
 		free(tc);
 	}
-	tls_ctx_free(e->tls);
-	e->tls = NULL;
-	tls_ctx_free(e->tls_old);
-	e->tls_old = NULL;
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		tls_ctx_free(e->lst[i].tls);
+		e->lst[i].tls = NULL;
+		tls_ctx_free(e->lst[i].tls_old);
+		e->lst[i].tls_old = NULL;
+	}
 }
 
 /*
@@ -491,15 +509,16 @@ static int tls_begin(struct engine *e, struct conn *c, struct tls_conn *t, SSL_C
 void eng_tls_accept(struct engine *e, struct conn *c)
 {
 	struct tls_conn *t = tc(e, c);
+	const struct tls_ctx *x = eng_lst(e, c)->tls;
 
-	if (e->handshakes >= e->tls->max_handshakes) {
+	if (e->handshakes >= x->max_handshakes) {
 		/* A flood: refuse here rather than let handshakes crowd out established ones. */
 		STAT_INC(e->stats, tls_refused);
 		c->life |= CONN_L_HANDSHAKE; /* the mode never hears of it */
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
-	if (tls_begin(e, c, t, e->tls->ctx[0])) {
+	if (tls_begin(e, c, t, x->ctx[0])) {
 		STAT_INC(e->stats, errors);
 		c->life |= CONN_L_HANDSHAKE;
 		engine_close(e, c, ENGINE_CLOSE_RESET);
@@ -511,7 +530,7 @@ void eng_tls_accept(struct engine *e, struct conn *c)
 		t->peer_len = e->cur_peer_len;
 	}
 	c->life |= CONN_L_HANDSHAKE;
-	engine_set_deadline(e, c, e->now_ms + e->tls->handshake_ms);
+	engine_set_deadline(e, c, e->now_ms + x->handshake_ms);
 	/* Bytes that came with the PROXY header are the ClientHello's first. */
 	while (c->in_count) {
 		uint16_t bid = c->in_head;
@@ -806,8 +825,7 @@ static void handshake_done(struct engine *e, struct conn *c, struct tls_conn *t)
 	if (t->flags & TLS_F_CLIENT) {
 		/* Now the mode hears that its connection is up. */
 		c->life |= CONN_L_KICKING;
-		if (e->mode->connected)
-			e->mode->connected(e, c, 0);
+		ENG_CALL(e, c, connected, 0);
 		c->life &= (uint16_t)~CONN_L_KICKING;
 		return;
 	}
@@ -815,8 +833,7 @@ static void handshake_done(struct engine *e, struct conn *c, struct tls_conn *t)
 	e->cur_peer = t->peer_len ? (const struct sockaddr *)&t->peer : NULL;
 	e->cur_peer_len = t->peer_len;
 	c->life |= CONN_L_KICKING;
-	if (e->mode->accepted)
-		e->mode->accepted(e, c);
+	ENG_CALL(e, c, accepted);
 	c->life &= (uint16_t)~CONN_L_KICKING;
 	e->cur_peer = NULL;
 }
@@ -1055,6 +1072,7 @@ void eng_tls_run(struct engine *e)
 			if (!(t->flags & TLS_F_ON) || !(c->life & CONN_L_USED) ||
 			    (c->life & CONN_L_DEAD))
 				continue;
+			eng_enter(e, c->lsn);
 			tls_pass(e, c, t);
 			eng_maybe_release(e, c);
 		}
@@ -1084,6 +1102,7 @@ void eng_tls_run(struct engine *e)
 			continue;
 		}
 		budget--;
+		eng_enter(e, c->lsn);
 		tls_pass(e, c, t);
 		eng_maybe_release(e, c);
 	}
