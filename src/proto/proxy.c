@@ -40,6 +40,7 @@
  * file only chooses.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,8 +78,11 @@ struct plog {
 /* A v1 line (107), or a v2 header with IPv6 addresses (52) and the client's TLS TLVs. */
 #define PP_HDR_MAX 255
 
+struct proxy_shared;
+
 struct proxy {
 	const struct config *cfg;
+	struct proxy_shared *sh; /* what this listener's proxies on every shard share */
 	struct balance bal;
 	struct plog *log;	  /* NULL without --log */
 	char (*hdrs)[PP_HDR_MAX]; /* --send-proxy: per slot, the header to send upstream */
@@ -99,9 +103,6 @@ struct proxy {
 	} tls[CONFIG_MAX_UPSTREAMS];
 };
 
-/* Sessions per upstream over all shards, for maxconn. */
-static uint32_t up_sessions[BALANCE_MAX];
-
 /*
  * Active health, process-wide: down[] is read by every shard and written
  * only by the checking shard, like the rest of this table.
@@ -114,15 +115,46 @@ struct health {
 	uint64_t next_ms;
 };
 
-static struct health health[BALANCE_MAX];
-static struct engine *checker; /* the engine whose proxy runs the checks (atomic) */
+/*
+ * What the proxies of one listener share over every shard: sessions per
+ * upstream (for maxconn) and active health. One per proxy listener, found
+ * by its configuration when a shard's proxy starts, and kept for the life
+ * of the process (shards start and stop together).
+ */
+struct proxy_shared {
+	const struct config *cfg;
+	uint32_t up_sessions[BALANCE_MAX]; /* sessions per upstream over all shards (atomic) */
+	struct health health[BALANCE_MAX];
+	struct engine *checker; /* the engine whose proxy runs the checks (atomic) */
+};
 
-static uint64_t health_down_mask(unsigned n)
+static struct proxy_shared shared[ENGINE_MAX_LISTENERS];
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static struct proxy_shared *shared_for(const struct config *cfg)
+{
+	struct proxy_shared *sh = NULL;
+
+	pthread_mutex_lock(&shared_lock);
+	for (unsigned i = 0; i < ENGINE_MAX_LISTENERS && !sh; i++)
+		if (shared[i].cfg == cfg)
+			sh = &shared[i];
+	for (unsigned i = 0; i < ENGINE_MAX_LISTENERS && !sh; i++) {
+		if (!shared[i].cfg) {
+			sh = &shared[i];
+			sh->cfg = cfg;
+		}
+	}
+	pthread_mutex_unlock(&shared_lock);
+	return sh;
+}
+
+static uint64_t health_down_mask(const struct proxy_shared *sh, unsigned n)
 {
 	uint64_t mask = 0;
 
 	for (unsigned i = 0; i < n; i++)
-		if (__atomic_load_n(&health[i].down, __ATOMIC_RELAXED))
+		if (__atomic_load_n(&sh->health[i].down, __ATOMIC_RELAXED))
 			mask |= 1ull << i;
 	return mask;
 }
@@ -217,7 +249,7 @@ static uint64_t full_mask(const struct proxy *px)
 	for (unsigned i = 0; i < px->bal.n; i++) {
 		unsigned max = px->set->up[i].maxconn;
 
-		if (max && __atomic_load_n(&up_sessions[i], __ATOMIC_RELAXED) >= max)
+		if (max && __atomic_load_n(&px->sh->up_sessions[i], __ATOMIC_RELAXED) >= max)
 			mask |= 1ull << i;
 	}
 	return mask;
@@ -230,9 +262,9 @@ static bool take_slot(const struct proxy *px, unsigned i)
 
 	if (!max)
 		return true;
-	if (__atomic_fetch_add(&up_sessions[i], 1, __ATOMIC_RELAXED) < max)
+	if (__atomic_fetch_add(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED) < max)
 		return true;
-	__atomic_fetch_sub(&up_sessions[i], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_sub(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED);
 	return false;
 }
 
@@ -242,7 +274,7 @@ static void uncount(struct engine *e, struct proxy *px, struct conn *up)
 
 	if (pu->slot) {
 		pu->slot = 0;
-		__atomic_fetch_sub(&up_sessions[pu->upstream], 1, __ATOMIC_RELAXED);
+		__atomic_fetch_sub(&px->sh->up_sessions[pu->upstream], 1, __ATOMIC_RELAXED);
 	}
 	if (!pu->counted)
 		return;
@@ -290,7 +322,7 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 {
 	const struct config *cfg = px->cfg;
 	struct pconn *pc = pconn(client), *pu;
-	uint64_t skip = pc->tried | health_down_mask(px->bal.n) | retired_mask(px), full;
+	uint64_t skip = pc->tried | health_down_mask(px->sh, px->bal.n) | retired_mask(px), full;
 	struct engine_tls_client *tc;
 	struct conn *up;
 	int i, err;
@@ -314,7 +346,7 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 	if (!up) {
 		/* Out of slots or descriptors here: not the upstream's fault. */
 		if (slot)
-			__atomic_fetch_sub(&up_sessions[i], 1, __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED);
 		STAT_INC(engine_stats(e), errors);
 		return START_NONE;
 	}
@@ -575,21 +607,21 @@ static void health_mark(struct engine *e, struct proxy *px, unsigned i, bool dow
 {
 	struct stats *st = engine_stats(e);
 
-	__atomic_store_n(&health[i].down, down, __ATOMIC_RELAXED);
+	__atomic_store_n(&px->sh->health[i].down, down, __ATOMIC_RELAXED);
 	STAT_INC(st, up[i].state_changes);
 	STAT_ADD(st, up[i].down, down ? 1 : -1);
 	if (down)
 		fprintf(stderr, "ringer: upstream %s is DOWN: %u checks failed (last: %s)\n",
-			px->set->up[i].name, health[i].fails, strerror(-err));
+			px->set->up[i].name, px->sh->health[i].fails, strerror(-err));
 	else
 		fprintf(stderr, "ringer: upstream %s is UP: %u checks passed\n",
-			px->set->up[i].name, health[i].oks);
+			px->set->up[i].name, px->sh->health[i].oks);
 }
 
 /* A check finished: res 0 (connected) or -errno. */
 static void health_result(struct engine *e, struct proxy *px, unsigned i, int res)
 {
-	struct health *h = &health[i];
+	struct health *h = &px->sh->health[i];
 	bool down = __atomic_load_n(&h->down, __ATOMIC_RELAXED);
 
 	h->in_flight = false;
@@ -609,7 +641,7 @@ static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
 	const struct config *cfg = px->cfg;
 
 	for (unsigned i = 0; i < px->bal.n; i++) {
-		struct health *h = &health[i];
+		struct health *h = &px->sh->health[i];
 		struct conn *c;
 		int err;
 
@@ -634,7 +666,7 @@ static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 	struct proxy *px = engine_mode_data(e);
 
 	proxy_refresh(px);
-	if (__atomic_load_n(&checker, __ATOMIC_RELAXED) == e)
+	if (__atomic_load_n(&px->sh->checker, __ATOMIC_RELAXED) == e)
 		health_tick(e, px, now_ms);
 	if (px->log)
 		log_flush(e, px);
@@ -782,7 +814,7 @@ static void proxy_closed(struct engine *e, struct conn *c)
 	struct conn *peer = peer_of(e, c);
 
 	if (pconn(c)->is_check) {
-		health[pconn(c)->upstream].in_flight = false;
+		px->sh->health[pconn(c)->upstream].in_flight = false;
 		return;
 	}
 	if (!pconn(c)->is_client) {
@@ -818,7 +850,8 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
-	if (!cfg->set) {
+	px->sh = shared_for(cfg);
+	if (!cfg->set || !px->sh) {
 		free(px);
 		return -EINVAL; /* main publishes the first set before the shards start */
 	}
@@ -852,7 +885,7 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 		struct engine *none = NULL;
 
 		/* The first shard to start runs the checks for all. */
-		__atomic_compare_exchange_n(&checker, &none, e, false, __ATOMIC_RELAXED,
+		__atomic_compare_exchange_n(&px->sh->checker, &none, e, false, __ATOMIC_RELAXED,
 					    __ATOMIC_RELAXED);
 	}
 	*data = px;
@@ -886,7 +919,7 @@ static void proxy_fini(struct engine *e, void *data)
 	if (px->hdrs)
 		munmap(px->hdrs, px->hdrs_bytes);
 	free(px->queue);
-	__atomic_compare_exchange_n(&checker, &self, NULL, false, __ATOMIC_RELAXED,
+	__atomic_compare_exchange_n(&px->sh->checker, &self, NULL, false, __ATOMIC_RELAXED,
 				    __ATOMIC_RELAXED);
 	free(data);
 }
