@@ -98,6 +98,10 @@ struct config {
 	unsigned send_proxy;	   /* proxy: 0, or the PROXY protocol version sent upstream */
 	bool help;
 	bool version;
+	/* -c FILE, -t, -T: the configuration file (src/server/conffile.h) */
+	const char *conf_path;
+	bool conf_test;
+	bool conf_print;
 	/* http */
 	const char *body;   /* NULL: default body */
 	size_t body_size;   /* with body_filler: bytes of filler */
@@ -141,6 +145,13 @@ void config_defaults(struct config *cfg);
 int config_parse(struct config *cfg, int argc, char *const argv[], char *err, size_t err_len);
 
 void config_usage(FILE *f, const char *prog);
+/* The flags config_parse() knows, in its table's order (the configuration file's directives). */
+const struct cli_opt *config_options(size_t *n);
+
+/* Where -t and -T look without -c (an installed ringer's file). */
+#ifndef RINGER_CONF_DEFAULT
+#define RINGER_CONF_DEFAULT "/etc/ringer/ringer.conf"
+#endif
 
 /*
  * Reads an --upstreams-file: one HOST:PORT[,weight=N][,maxconn=N] per line,

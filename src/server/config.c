@@ -124,6 +124,11 @@ void config_usage(FILE *f, const char *prog)
 		"  --quiet                print only the listening address\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
+		"  -c, --config FILE      read the listeners and every setting from FILE (man\n"
+		"                         ringer: Configuration file); no other flag with it\n"
+		"  -t, --test-config      check the file (-c, else " RINGER_CONF_DEFAULT ") and\n"
+		"                         exit: 0 and 'FILE: syntax ok', or 1 and FILE:LINE: why\n"
+		"  -T, --print-config     check it and print it with every default filled in\n"
 		"http mode:\n"
 		"  --body TEXT            the response body (default \"Hello, World!\")\n"
 		"  --body-size BYTES      a body of BYTES filler bytes instead\n"
@@ -281,6 +286,9 @@ enum opt_id {
 	OPT_QUIET,
 	OPT_HELP,
 	OPT_VERSION,
+	OPT_CONFIG,
+	OPT_TEST_CONFIG,
+	OPT_PRINT_CONFIG,
 };
 
 static const struct cli_opt options[] = {
@@ -346,7 +354,16 @@ static const struct cli_opt options[] = {
 	{"--quiet", NULL, OPT_QUIET, false},
 	{"--help", "-h", OPT_HELP, false},
 	{"--version", "-V", OPT_VERSION, false},
+	{"--config", "-c", OPT_CONFIG, true},
+	{"--test-config", "-t", OPT_TEST_CONFIG, false},
+	{"--print-config", "-T", OPT_PRINT_CONFIG, false},
 };
+
+const struct cli_opt *config_options(size_t *n)
+{
+	*n = sizeof(options) / sizeof(options[0]);
+	return options;
+}
 
 static int set_uint(const char *flag, const char *val, uint64_t min, uint64_t max, bool suffix,
 		    unsigned *dst, char *err, size_t err_len)
@@ -821,6 +838,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		return 0;
 	case OPT_VERSION:
 		cfg->version = true;
+		return 0;
+	case OPT_CONFIG:
+		cfg->conf_path = val;
+		return 0;
+	case OPT_TEST_CONFIG:
+		cfg->conf_test = true;
+		return 0;
+	case OPT_PRINT_CONFIG:
+		cfg->conf_print = true;
 		return 0;
 	}
 	return cli_fail(err, err_len, "internal: unhandled option %s", flag);

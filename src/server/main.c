@@ -24,6 +24,7 @@
 
 #include "admin.h"
 #include "handover.h"
+#include "conffile.h"
 #include "conn_limits.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
@@ -453,6 +454,7 @@ static int check_tls(struct config *cfg)
 int main(int argc, char **argv)
 {
 	struct config cfg;
+	static struct conf_set conf; /* -c FILE: every listener; cfg is conf.l[0].cfg */
 	struct shard *shards;
 	struct stats total;
 	char err[256], addr_s[80];
@@ -480,6 +482,19 @@ int main(int argc, char **argv)
 	if (cfg.version) {
 		printf("ringer %s\n", RINGER_VERSION);
 		return 0;
+	}
+	/* -c FILE (-t, -T): every listener from the file (conffile.c); cfg is the first's. */
+	if (cfg.conf_path || cfg.conf_test || cfg.conf_print) {
+		ret = conffile_main(&cfg, &conf, argc, argv);
+		if (ret >= 0)
+			return ret;
+		if (conf.n > 1 || conf.l[0].n_binds > 1) {
+			fprintf(stderr,
+				"ringer: %s: serving several listeners (or binds) in one process is "
+				"not available yet\n",
+				conf.path);
+			return 2;
+		}
 	}
 	if (!mode_ops(cfg.mode)) {
 		fprintf(stderr, "ringer: --mode %s is not available in this build\n",
