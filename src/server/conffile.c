@@ -72,6 +72,7 @@ enum print {
 	P_TLS_MIN,
 	P_TLS_TICKETS,
 	P_TLS_VERIFY,
+	P_USER_TIMEOUT,
 };
 
 #define R_REPEAT 1u /* may be given several times in a block (each a flag) */
@@ -153,7 +154,7 @@ static const struct row rows[] = {
 	{"--handover", "handover", G, U_RAW, M_ANY, 0, G_NONE, P_STR, OFF(handover_path)},
 	{"--recv-bundle", "recv-bundle", G, U_RAW, M_ANY, 0, G_NONE, P_ONOFF, OFF(recv_bundle)},
 	{"--keepalive", "keepalive", L, U_RAW, M_ANY, 0, G_NONE, P_KEEPALIVE, 0},
-	{"--tcp-user-timeout", "tcp-user-timeout", L, U_MS, M_ANY, 0, G_NONE, P_UINT,
+	{"--tcp-user-timeout", "tcp-user-timeout", L, U_MS, M_ANY, 0, G_NONE, P_USER_TIMEOUT,
 	 OFF(user_timeout_ms)},
 	{"--no-pin", "no-pin", G, U_BOOL, M_ANY, 0, G_NONE, P_NOT, OFF(pin)},
 	{"--tls-cert", "tls-cert", L, U_RAW, M_ANY, R_REPEAT, G_TLS_PAIR, P_TLS_CERT, 0},
@@ -601,6 +602,14 @@ static int open_block(struct parser *P, struct src *S, struct block *parent, str
 	unsigned *n;
 	char desc[96];
 
+	if (!is_block_word(w)) {
+		if (row_by_name(w) || !strcmp(w, "proxy_pass") || !strcmp(w, "include"))
+			return perr(P, S->file, line,
+				    "'%s' is a directive, not a block (a ';' missing?)", w);
+		return perr(P, S->file, line,
+			    "unknown block '%s' (global, defaults, listener NAME, upstream NAME)",
+			    w);
+	}
 	if (parent->kind != B_TOP)
 		return perr(P, S->file, line,
 			    "'%s {' inside %s: blocks do not nest (a '}' missing before it?)", w,
@@ -615,14 +624,6 @@ static int open_block(struct parser *P, struct src *S, struct block *parent, str
 			b->line = line;
 		}
 		return parse_body(P, S, b, true);
-	}
-	if (strcmp(w, "listener") && strcmp(w, "upstream")) {
-		if (row_by_name(w) || !strcmp(w, "proxy_pass") || !strcmp(w, "include"))
-			return perr(P, S->file, line,
-				    "'%s' is a directive, not a block (a ';' missing?)", w);
-		return perr(P, S->file, line,
-			    "unknown block '%s' (global, defaults, listener NAME, upstream NAME)",
-			    w);
 	}
 	if (st->n != 1 || !good_name(st->args[0].s))
 		return perr(P, S->file, line,
@@ -1272,16 +1273,16 @@ static int build(struct parser *P, const char *top)
 	struct conf_set *s = P->out;
 	int ret;
 
-	if (!P->n_ls)
-		return perr(P, top, 1,
-			    "no listener (listener NAME { bind ADDR:PORT; mode echo; } at least)");
 	s->u = calloc(P->n_us ? P->n_us : 1, sizeof(*s->u));
-	s->l = calloc(P->n_ls, sizeof(*s->l));
+	s->l = calloc(P->n_ls ? P->n_ls : 1, sizeof(*s->l));
 	if (!s->u || !s->l)
 		return -ENOMEM;
 	for (unsigned i = 0; i < P->n_us; i++, s->n_u++)
 		if ((ret = build_upstream(P, P->us[i], &s->u[i])))
 			return ret;
+	if (!P->n_ls)
+		return perr(P, top, 1,
+			    "no listener (listener NAME { bind ADDR:PORT; mode echo; } at least)");
 	for (unsigned i = 0; i < P->n_ls; i++, s->n++)
 		if ((ret = build_listener(P, P->ls[i], &s->l[i])))
 			return ret;
@@ -1518,11 +1519,26 @@ static void print_row(FILE *f, const struct row *r, const struct config *c)
 			fputs(";\n", f);
 		}
 		return;
+	case P_USER_TIMEOUT:
+		/* Unset, it follows keepalive: said so, for a value would pin it. */
+		if (!c->user_timeout_set) {
+			fputs("\t# tcp-user-timeout: the keepalive's span, ", f);
+			print_number(f, U_MS, c->user_timeout_ms);
+			fputc('\n', f);
+			return;
+		}
+		fputs("\ttcp-user-timeout ", f);
+		print_number(f, U_MS, c->user_timeout_ms);
+		break;
 	case P_TLS_MIN:
 		fprintf(f, "\ttls-min 1.%u", c->tls.min_version == 13 ? 3 : 2);
 		break;
 	case P_TLS_TICKETS:
-		fprintf(f, "\ttls-tickets %d", c->tls.tickets < 0 ? 1 : c->tls.tickets);
+		if (c->tls.tickets < 0) {
+			fputs("\t# tls-tickets: 1 (the default)\n", f);
+			return;
+		}
+		fprintf(f, "\ttls-tickets %d", c->tls.tickets);
 		break;
 	case P_TLS_VERIFY:
 		fprintf(f, "\ttls-verify-client %s",

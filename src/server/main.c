@@ -490,8 +490,8 @@ int main(int argc, char **argv)
 			return ret;
 		if (conf.n > 1 || conf.l[0].n_binds > 1) {
 			fprintf(stderr,
-				"ringer: %s: serving several listeners (or binds) in one process is "
-				"not available yet\n",
+				"ringer: %s: serving several listeners (or binds) in "
+				"one process is not available yet\n",
 				conf.path);
 			return 2;
 		}
