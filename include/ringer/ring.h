@@ -33,6 +33,7 @@ struct ring {
 	unsigned setup_flags; /* IORING_SETUP_* actually in force */
 	unsigned features;    /* IORING_FEAT_* reported by the kernel */
 	bool ring_fd_registered;
+	bool restricted;	/* ring_restrict(): only the opcodes ringer uses */
 	bool multishot_timeout; /* kernel 6.4+: IORING_TIMEOUT_MULTISHOT works */
 	bool recv_limit;	/* multishot recv takes a total byte limit (sqe->optlen) */
 	bool recv_bundle;	/* a recv may fill several buffers per CQE (kernel 6.10+) */
@@ -52,7 +53,24 @@ struct ring {
  * will submit (SINGLE_ISSUER binds the ring to it).
  */
 int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *note, size_t note_len);
+/*
+ * The same; restricted: the ring is created disabled, limited by ring_restrict()
+ * before its probes run, then enabled (ringer's shards; ringer-load's rings are not).
+ */
+int ring_init_restricted(struct ring *r, unsigned sq_entries, unsigned cq_factor, bool restricted,
+			 char *note, size_t note_len);
 void ring_exit(struct ring *r);
+
+/*
+ * ring_restrict.c: limits a ring created with IORING_SETUP_R_DISABLED to the
+ * SQE opcodes, SQE flags and register opcodes this module uses, then enables
+ * it. Anything else then completes with -EACCES.
+ */
+int ring_restrict(struct ring *r);
+/* Whether a ring can be set up at all: 0, or io_uring_setup's -errno. */
+int ring_available(void);
+/* One line for io_uring_setup's err: the cause (sysctl, seccomp, memlock) and the fix. */
+const char *ring_unavailable(int err, char *buf, size_t len);
 
 /* An SQE, submitting pending ones first if the SQ is full; NULL only if that fails. */
 struct io_uring_sqe *ring_sqe(struct ring *r);

@@ -77,6 +77,18 @@ static bool probe_recv_limit(struct ring *r)
  */
 int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *note, size_t note_len)
 {
+	return ring_init_restricted(r, sq_entries, cq_factor, false, note, note_len);
+}
+
+/*
+ * Restricted: created disabled (R_DISABLED, kernel 5.10+), its ring fd
+ * registered, then ring_restrict() (ring_restrict.c) before the probes below,
+ * which are the first SQEs it sees. Never SQPOLL: a kernel thread polling
+ * the SQ would submit with this process's credentials outside its loop.
+ */
+int ring_init_restricted(struct ring *r, unsigned sq_entries, unsigned cq_factor, bool restricted,
+			 char *note, size_t note_len)
+{
 	static const struct {
 		unsigned flag;
 		const char *name;
@@ -94,6 +106,8 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 	memset(r, 0, sizeof(*r));
 	for (i = 0; i < sizeof(optional) / sizeof(optional[0]); i++)
 		want |= optional[i].flag;
+	if (restricted)
+		want |= IORING_SETUP_R_DISABLED;
 	if (cq_factor < 1)
 		cq_factor = 1;
 
@@ -120,6 +134,18 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 	}
 
 	r->ring_fd_registered = io_uring_register_ring_fd(&r->uring) == 1;
+	if (r->setup_flags & IORING_SETUP_SQPOLL) {
+		io_uring_queue_exit(&r->uring);
+		return -EINVAL; /* never asked for (see above): a check, not a fallback */
+	}
+	if (restricted) {
+		ret = ring_restrict(r);
+		if (ret) {
+			io_uring_queue_exit(&r->uring);
+			return ret;
+		}
+		r->restricted = true;
+	}
 
 	/* Probe multishot timeouts once: a NOP-like timeout with the flag, removed at once. */
 	{
@@ -147,13 +173,14 @@ int ring_init(struct ring *r, unsigned sq_entries, unsigned cq_factor, char *not
 	r->recv_bundle = r->features & RING_FEAT_RECVSEND_BUNDLE;
 
 	if (note && note_len)
-		snprintf(note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s%s%s", r->sq_entries,
-			 r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
-			 dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "",
-			 r->recv_limit
-				 ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
-				 : (r->recv_bundle ? " recv-bundle" : ""),
-			 r->multishot_timeout ? " multishot-timeout" : "");
+		snprintf(
+			note, note_len, "ring: sq %u cq %u flags 0x%x%s%s%s%s%s%s%s", r->sq_entries,
+			r->cq_entries, r->setup_flags, dropped[0] ? " (refused:" : "", dropped,
+			dropped[0] ? ")" : "", r->ring_fd_registered ? " registered-fd" : "",
+			r->restricted ? " restricted" : "",
+			r->recv_limit ? (r->recv_bundle ? " recv-limit recv-bundle" : " recv-limit")
+				      : (r->recv_bundle ? " recv-bundle" : ""),
+			r->multishot_timeout ? " multishot-timeout" : "");
 #if RINGER_FAULT_INJECTION
 	fault_ring_init(r);
 #endif
