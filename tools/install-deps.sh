@@ -30,6 +30,9 @@ pkgs+=(iptables)
 # The interval log's reader (tests/hlog/HlogRead.java): HdrHistogram's own Java code, run from
 # source by the JRE (Debian's runtime image has the compiler module).
 pkgs+=(libhdrhistogram-java default-jre-headless)
+# Least privilege (tests/integration/test_privs.py): the seccomp profile loaded by libseccomp
+# as a container runtime would, and the system calls strace sees checked against it.
+pkgs+=(python3-seccomp strace)
 if [ "${RINGER_DEPS_EXTRA:-}" = bench ]; then
 	pkgs+=(strace valgrind bpftrace)
 	# nginx's stream module, for tools/netfault.py --compare's L4 proxy row.

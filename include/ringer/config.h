@@ -134,6 +134,9 @@ struct config {
 	const char *upstream_cert;
 	const char *upstream_key;
 	bool tls_upstreams; /* some upstream at startup has ,tls */
+	/* least privilege (src/server/privs.c) */
+	const char *user;      /* --user NAME: switched to once the listeners are bound */
+	bool no_ring_restrict; /* --no-ring-restrict: rings take any opcode (debugging) */
 };
 
 void config_defaults(struct config *cfg);

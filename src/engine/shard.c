@@ -234,7 +234,8 @@ static int shard_setup(struct shard *s)
 		pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	}
 	/* A failure names what failed and the flags that size it. */
-	ret = ring_init(&s->ring, s->cfg->ring_entries, 4, note, sizeof(note));
+	ret = ring_init_restricted(&s->ring, s->cfg->ring_entries, 4, !s->cfg->no_ring_restrict,
+				   note, sizeof(note));
 	if (ret) {
 		snprintf(s->start_note, sizeof(s->start_note), "the ring (--ring-entries %u)",
 			 s->cfg->ring_entries);

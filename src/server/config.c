@@ -122,6 +122,12 @@ void config_usage(FILE *f, const char *prog)
 		"                         then its peer; missing, malformed or not complete\n"
 		"                         within 5 s: the connection is reset and counted\n"
 		"  --quiet                print only the listening address\n"
+		"  --user NAME            started as root: bind, then run as user NAME (its\n"
+		"                         groups; root cannot be regained) before any ring\n"
+		"  --no-ring-restrict     rings accept every io_uring opcode (debugging; by\n"
+		"                         default only those ringer uses)\n"
+		"  -h, --help             this text\n"
+		"  -V, --version          the version\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
 		"  -c, --config FILE      read the listeners and every setting from FILE (man\n"
@@ -284,6 +290,8 @@ enum opt_id {
 	OPT_UPSTREAM_CERT,
 	OPT_UPSTREAM_KEY,
 	OPT_QUIET,
+	OPT_USER,
+	OPT_NO_RING_RESTRICT,
 	OPT_HELP,
 	OPT_VERSION,
 	OPT_CONFIG,
@@ -352,6 +360,8 @@ static const struct cli_opt options[] = {
 	{"--upstream-cert", NULL, OPT_UPSTREAM_CERT, true},
 	{"--upstream-key", NULL, OPT_UPSTREAM_KEY, true},
 	{"--quiet", NULL, OPT_QUIET, false},
+	{"--user", NULL, OPT_USER, true},
+	{"--no-ring-restrict", NULL, OPT_NO_RING_RESTRICT, false},
 	{"--help", "-h", OPT_HELP, false},
 	{"--version", "-V", OPT_VERSION, false},
 	{"--config", "-c", OPT_CONFIG, true},
@@ -832,6 +842,14 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		return apply_tls(cfg, id, flag, val, err, err_len);
 	case OPT_QUIET:
 		cfg->quiet = true;
+		return 0;
+	case OPT_USER:
+		if (!*val)
+			return cli_fail(err, err_len, "--user: an empty user name");
+		cfg->user = val;
+		return 0;
+	case OPT_NO_RING_RESTRICT:
+		cfg->no_ring_restrict = true;
 		return 0;
 	case OPT_HELP:
 		cfg->help = true;

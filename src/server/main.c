@@ -26,6 +26,7 @@
 #include "handover.h"
 #include "conffile.h"
 #include "conn_limits.h"
+#include "privs.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
 #include "ringer/shard.h"
@@ -467,6 +468,7 @@ int main(int argc, char **argv)
 	static struct handover_server ho;
 	struct handover_offer offer = {.admin_fd = -1};
 	struct admin_ctx ctx;
+	struct privs privs;
 	bool admin_started = false;
 	int ho_fd = -1;
 
@@ -501,6 +503,8 @@ int main(int argc, char **argv)
 			mode_name(cfg.mode));
 		return 2;
 	}
+	if (privs_resolve(&privs, &cfg))
+		return 2;
 	if (cfg.tls_on && check_tls(&cfg))
 		return 1;
 	if (cfg.tls_upstreams && check_upstream_tls(&cfg))
@@ -645,6 +649,9 @@ int main(int argc, char **argv)
 	if (cfg.log_fd >= 0)
 		for (i = 0; i < cfg.shards; i++)
 			shards[i].conn_info = true;
+	/* --user: bound and opened as root; every ring (the admin's too) is made as the user. */
+	if (privs_drop(&privs, &cfg) || privs_check_uring())
+		return 1;
 	report_limits(&cfg, nofile, nofile_hard, shards[0].file_slots, shards[0].conn_info);
 	for (i = 0; i < cfg.shards; i++) {
 		shards[i].tls = cfg.tls_on ? &cfg.tls : NULL;
