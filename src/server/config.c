@@ -128,8 +128,6 @@ void config_usage(FILE *f, const char *prog)
 		"                         default only those ringer uses)\n"
 		"  -h, --help             this text\n"
 		"  -V, --version          the version\n"
-		"  -h, --help             this text\n"
-		"  -V, --version          the version\n"
 		"  -c, --config FILE      read the listeners and every setting from FILE (man\n"
 		"                         ringer: Configuration file); no other flag with it\n"
 		"  -t, --test-config      check the file (-c, else " RINGER_CONF_DEFAULT ") and\n"
