@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "ringer/cidr.h"
 #include "ringer/cli.h"
 #include "ringer/net.h"
 #include "ringer/tls.h"
@@ -23,6 +24,9 @@ enum ringer_mode {
 };
 
 #define CONFIG_MAX_UPSTREAMS 64
+
+/* Networks in --admin-allow, at most. */
+#define CONFIG_MAX_ADMIN_ALLOW 32
 
 enum balance_mode {
 	BALANCE_ROUNDROBIN, /* weighted, smooth */
@@ -124,6 +128,9 @@ struct config {
 	struct net_addr admin;
 	bool admin_set;
 	bool admin_tls; /* the admin port speaks TLS with the --tls-cert certificates */
+	/* --admin-allow: clients served everything (others: /ready); none given: loopback */
+	struct cidr admin_allow[CONFIG_MAX_ADMIN_ALLOW];
+	unsigned n_admin_allow;
 	/* zero-downtime restart: the Unix socket an older ringer hands its listeners over on */
 	const char *handover_path; /* NULL: no handover */
 	/* TLS on accepted connections: on once a --tls-cert is given */

@@ -45,6 +45,7 @@ struct shard {
 	const struct mode_ops *mode;
 	const void *mode_arg;		/* handed to mode->init; NULL: cfg */
 	bool conn_info;			/* keep per-connection facts for the admin's /connections */
+	bool peer_addrs;		/* accepts tell the mode each peer (admin: allow list) */
 	const struct tls_settings *tls; /* accepted connections speak TLS; NULL: plain */
 	struct tls_ctx *tls_next;	/* a reload's contexts, taken at the next tick (atomic) */
 

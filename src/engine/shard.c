@@ -179,7 +179,7 @@ static int shard_setup(struct shard *s)
 		.stats = &s->stats,
 		.max_conns = max_conns,
 		.max_clients = clients,
-		.peer_addrs = wants_peer(s->cfg),
+		.peer_addrs = s->peer_addrs || wants_peer(s->cfg),
 		.file_slots = s->file_slots,
 		.buf_count = s->cfg->buf_count,
 		.buf_size = s->cfg->buf_size,

@@ -8,7 +8,14 @@
  *   GET /connections   JSON: the live connections of every shard
  *                      (?limit=N&offset=M pages; ?verify=1 adds the kernel's
  *                      view of each from inet_diag, and what disagrees)
+ *   GET /ready         200 while every shard serves; 503 before that and from
+ *                      the first moment of a drain (load balancers, probes)
  *   GET /              the dashboard (dashboard.html, built in)
+ *
+ * GET and HEAD only (405 for the rest). /ready answers anybody; everything
+ * else only a client inside --admin-allow (default: loopback, 127.0.0.0/8
+ * and ::1, IPv4-mapped included), judged by the address accept saw: others
+ * get 403, counted in ringer_admin_denied_total.
  *
  * The request head is gathered in a per-connection buffer (admin requests
  * are rare and small, so it is allocated), must arrive within ADMIN_HEAD_MS,
@@ -23,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "diag.h"
 #include "http_parser.h"
@@ -40,6 +48,8 @@ extern const unsigned dashboard_html_len;
 struct admin_conn {
 	uint32_t len;
 	bool answered;
+	bool allowed; /* the client is inside the allow list */
+	bool head;    /* a HEAD request: headers only, whatever the status */
 	char *resp;
 	size_t resp_len;
 	char req[ADMIN_REQ_MAX];
@@ -100,10 +110,24 @@ static void sum_stats(const struct admin_ctx *ctx, struct stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < ctx->n; i++)
-		stats_sum(out, &ctx->shards[i].stats);
+		shard_stats_sum(&ctx->shards[i], out); /* every listener's */
 }
 
 /* ---- /metrics ----------------------------------------------------------------------------- */
+
+static void admin_metrics(const struct admin_ctx *ctx, struct buf *b)
+{
+	bprintf(b,
+		"# HELP ringer_ready 1 while every shard serves, 0 before and from the start of "
+		"a drain (GET /ready)\n"
+		"# TYPE ringer_ready gauge\n"
+		"ringer_ready %d\n"
+		"# HELP ringer_admin_denied_total Admin requests refused with 403: the client is "
+		"outside --admin-allow\n"
+		"# TYPE ringer_admin_denied_total counter\n"
+		"ringer_admin_denied_total %" PRIu64 "\n",
+		__atomic_load_n(&ctx->state, __ATOMIC_RELAXED) == ADMIN_SERVING, ctx->denied);
+}
 
 static void metrics(const struct admin_ctx *ctx, struct buf *b)
 {
@@ -123,6 +147,7 @@ static void metrics(const struct admin_ctx *ctx, struct buf *b)
 		buf_reserve(b, b->cap * 2 - b->len);
 	}
 	b->len += (size_t)n;
+	admin_metrics(ctx, b);
 	if (ctx->cfg->mode != MODE_PROXY)
 		return;
 	/* The set in use (a reload replaces it; slots keep their upstream). */
@@ -274,12 +299,14 @@ static void respond(struct engine *e, struct conn *c, int status, const char *ty
 		const char *reason;
 	} reasons[] = {{200, "OK"},
 		       {400, "Bad Request"},
+		       {403, "Forbidden"},
 		       {404, "Not Found"},
 		       {405, "Method Not Allowed"},
 		       {408, "Request Timeout"},
 		       {414, "URI Too Long"},
 		       {431, "Request Header Fields Too Large"},
 		       {500, "Internal Server Error"},
+		       {503, "Service Unavailable"},
 		       {505, "HTTP Version Not Supported"}};
 	const char *reason = "Error";
 	struct buf b = {0};
@@ -291,7 +318,7 @@ static void respond(struct engine *e, struct conn *c, int status, const char *ty
 		"HTTP/1.1 %d %s\r\nServer: ringer\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
 		"Cache-Control: no-store\r\n%sConnection: close\r\n\r\n",
 		status, reason, type, body_len, status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	if (!head_only && body_len) {
+	if (!head_only && !ac->head && body_len) {
 		buf_reserve(&b, body_len);
 		if (!b.oom) {
 			memcpy(b.p + b.len, body, body_len);
@@ -318,16 +345,67 @@ static void error_page(struct engine *e, struct conn *c, int status)
 	respond(e, c, status, "text/plain", body, (size_t)n, false);
 }
 
+/*
+ * The traffic shards' connection tables are read only while serving: a
+ * drain frees each shard's engine as it finishes. admin_draining() flips
+ * the state, then waits for reading to be 0; here reading is raised before
+ * the state is looked at. Both sequentially consistent, so either this
+ * sees the drain, or the drain sees this read and waits for its end.
+ */
+static bool tables_enter(struct admin_ctx *ctx)
+{
+	__atomic_store_n(&ctx->reading, 1, __ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&ctx->state, __ATOMIC_SEQ_CST) == ADMIN_SERVING)
+		return true;
+	__atomic_store_n(&ctx->reading, 0, __ATOMIC_SEQ_CST);
+	return false;
+}
+
+static void tables_leave(struct admin_ctx *ctx)
+{
+	__atomic_store_n(&ctx->reading, 0, __ATOMIC_SEQ_CST);
+}
+
+static void ready(struct engine *e, struct conn *c, const struct admin_ctx *ctx)
+{
+	switch (__atomic_load_n(&ctx->state, __ATOMIC_SEQ_CST)) {
+	case ADMIN_SERVING:
+		respond(e, c, 200, "text/plain", "ready\n", 6, false);
+		return;
+	case ADMIN_STARTING:
+		respond(e, c, 503, "text/plain", "starting\n", 9, false);
+		return;
+	default:
+		respond(e, c, 503, "text/plain", "draining\n", 9, false);
+	}
+}
+
+/* A refused request: 403, counted. */
+static void deny(struct engine *e, struct conn *c, struct admin_ctx *ctx)
+{
+	ctx->denied++;
+	error_page(e, c, 403);
+}
+
 static void route(struct engine *e, struct conn *c, const struct http_request *req,
 		  const char *target, size_t target_len)
 {
-	const struct admin_ctx *ctx = engine_mode_data(e);
+	struct admin_ctx *ctx = engine_mode_data(e);
+	struct admin_conn *ac = *aconn(c);
+	size_t path_len = 0;
 	char path[256];
 	const char *query;
 	struct buf b = {0};
 	bool head = req->method == HTTP_METHOD_HEAD;
 
-	if (req->method == HTTP_METHOD_OTHER) {
+	while (path_len < target_len && target[path_len] != '?')
+		path_len++;
+	/* /ready for anybody; the rest for the allow list, whatever the method or path. */
+	if (!ac->allowed && (path_len != 6 || memcmp(target, "/ready", 6))) {
+		deny(e, c, ctx);
+		return;
+	}
+	if (req->method != HTTP_METHOD_GET && !head) {
 		error_page(e, c, 405);
 		return;
 	}
@@ -340,12 +418,20 @@ static void route(struct engine *e, struct conn *c, const struct http_request *r
 	query = strchr(path, '?');
 	if (query)
 		*(char *)query++ = 0;
-	if (!strcmp(path, "/metrics")) {
+	if (!strcmp(path, "/ready")) {
+		ready(e, c, ctx);
+	} else if (!strcmp(path, "/metrics")) {
 		metrics(ctx, &b);
 		if (!b.oom)
 			respond(e, c, 200, "text/plain; version=0.0.4", b.p, b.len, head);
 	} else if (!strcmp(path, "/connections")) {
+		if (!tables_enter(ctx)) {
+			/* Starting, or draining: the shards' engines may not be there. */
+			respond(e, c, 503, "text/plain", "not serving\n", 12, head);
+			return;
+		}
 		connections(ctx, query, &b);
+		tables_leave(ctx);
 		if (!b.oom)
 			respond(e, c, 200, "application/json", b.p, b.len, head);
 	} else if (!strcmp(path, "/") || !strcmp(path, "/index.html")) {
@@ -369,6 +455,12 @@ static void handle(struct engine *e, struct conn *c)
 
 	http_parser_init(&p);
 	n = http_parse(&p, ac->req, ac->len, &req);
+	if (n > 0 && req.path) {
+		ac->head = req.method == HTTP_METHOD_HEAD;
+	} else if (!ac->allowed) {
+		deny(e, c, engine_mode_data(e)); /* no /ready in it: refused */
+		return;
+	}
 	if (n < 0) {
 		error_page(e, c, http_error_status((enum http_error) - n));
 		return;
@@ -413,15 +505,26 @@ static void admin_readable(struct engine *e, struct conn *c)
 	}
 }
 
+/* No --admin-allow: loopback only (IPv4-mapped loopback matches 127.0.0.0/8: cidr.h). */
+static struct cidr loopback[2];
+
 static void admin_accepted(struct engine *e, struct conn *c)
 {
+	const struct admin_ctx *ctx = engine_mode_data(e);
 	struct admin_conn *ac = calloc(1, sizeof(*ac));
+	const struct sockaddr *peer;
+	socklen_t len;
 
 	*aconn(c) = ac;
 	if (!ac) {
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
+	/* The address accept saw (the shard accepts with addresses); none: refused. */
+	peer = engine_accepted_peer(e, &len);
+	ac->allowed = ctx->cfg->n_admin_allow ? cidr_match_any(ctx->cfg->admin_allow,
+							       ctx->cfg->n_admin_allow, peer, len)
+					      : cidr_match_any(loopback, 2, peer, len);
 	engine_set_deadline(e, c, engine_now_ms(e) + ADMIN_HEAD_MS);
 }
 
@@ -464,6 +567,8 @@ static void admin_closed(struct engine *e, struct conn *c)
 
 static int admin_init(struct engine *e, const void *arg, void **data)
 {
+	if (cidr_parse("127.0.0.0/8", &loopback[0]) || cidr_parse("::1", &loopback[1]))
+		return -EINVAL;
 	*data = (void *)arg;
 	return 0;
 }
@@ -495,4 +600,19 @@ void admin_config(struct config *a, const struct config *cfg)
 	a->recv_bundle = false;
 	a->drain_ms = 1000;
 	a->tls_upstreams = false; /* it connects nowhere */
+}
+
+void admin_serving(struct admin_ctx *ctx)
+{
+	__atomic_store_n(&ctx->state, ADMIN_SERVING, __ATOMIC_SEQ_CST);
+}
+
+void admin_draining(struct admin_ctx *ctx)
+{
+	struct timespec ms = {.tv_nsec = 1000000};
+
+	__atomic_store_n(&ctx->state, ADMIN_DRAINING, __ATOMIC_SEQ_CST);
+	/* A /connections being built (one pass over the tables, no waiting in it) ends soon. */
+	while (__atomic_load_n(&ctx->reading, __ATOMIC_SEQ_CST))
+		nanosleep(&ms, NULL);
 }

@@ -73,6 +73,7 @@ enum print {
 	P_TLS_TICKETS,
 	P_TLS_VERIFY,
 	P_USER_TIMEOUT,
+	P_ADMIN_ALLOW, /* --admin-allow */
 };
 
 #define R_REPEAT 1u /* may be given several times in a block (each a flag) */
@@ -178,6 +179,7 @@ static const struct row rows[] = {
 	{"--tls-max-handshakes", "tls-max-handshakes", G, U_RAW, M_ANY, 0, G_NONE, P_UINT,
 	 OFF(tls.max_handshakes)},
 	{"--admin-tls", "admin-tls", G, U_BOOL, M_ANY, 0, G_NONE, P_BOOL, OFF(admin_tls)},
+	{"--admin-allow", "admin-allow", G, U_RAW, M_ANY, R_REPEAT, G_NONE, P_ADMIN_ALLOW, 0},
 	{"--upstream-ca", "upstream-ca", UP, U_RAW, M_PROXY, 0, G_NONE, P_STR, OFF(upstream_ca)},
 	{"--upstream-cert", "upstream-cert", UP, U_RAW, M_PROXY, 0, G_NONE, P_STR,
 	 OFF(upstream_cert)},
@@ -1543,6 +1545,16 @@ static void print_row(FILE *f, const struct row *r, const struct config *c)
 	case P_TLS_VERIFY:
 		fprintf(f, "\ttls-verify-client %s",
 			verify[(unsigned)c->tls.verify_client < 3 ? c->tls.verify_client : 0]);
+		break;
+	case P_ADMIN_ALLOW:
+		if (!c->n_admin_allow) {
+			fputs("\t# admin-allow: loopback alone (the default)\n", f);
+			return;
+		}
+		fputs("\tadmin-allow ", f);
+		for (unsigned i = 0; i < c->n_admin_allow; i++)
+			fprintf(f, "%s%s", i ? "," : "",
+				cidr_str(&c->admin_allow[i], a, sizeof(a)));
 		break;
 	}
 	fputs(";\n", f);

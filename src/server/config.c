@@ -113,9 +113,14 @@ void config_usage(FILE *f, const char *prog)
 		"                         120000; 0: the kernel's, about 15 minutes)\n"
 		"  --recv-bundle on|off   let one receive fill several buffers (kernel 6.10+;\n"
 		"                         default off)\n"
-		"  --admin ADDR:PORT      serve GET /metrics (Prometheus), /connections (JSON;\n"
-		"                         ?verify=1 checks each against the kernel) and a\n"
-		"                         live dashboard at / on this address\n"
+		"  --admin [ADDR:]PORT    serve GET /metrics (Prometheus), /connections (JSON;\n"
+		"                         ?verify=1 checks each against the kernel), /ready\n"
+		"                         and a live dashboard at / on this address (a bare\n"
+		"                         PORT: 127.0.0.1:PORT); GET and HEAD only\n"
+		"  --admin-allow CIDR[,CIDR...]\n"
+		"                         clients served the whole admin port (repeatable;\n"
+		"                         default: loopback only); others get 403, except\n"
+		"                         for /ready\n"
 		"  --stats-interval S     print a line of figures on stderr every S seconds\n"
 		"  --accept-proxy         every accepted connection starts with a PROXY protocol\n"
 		"                         header (v1 or v2, HAProxy's), whose source address is\n"
@@ -284,6 +289,7 @@ enum opt_id {
 	OPT_TLS_HS_TIMEOUT,
 	OPT_TLS_MAX_HS,
 	OPT_ADMIN_TLS,
+	OPT_ADMIN_ALLOW,
 	OPT_UPSTREAM_CA,
 	OPT_UPSTREAM_CERT,
 	OPT_UPSTREAM_KEY,
@@ -354,6 +360,7 @@ static const struct cli_opt options[] = {
 	{"--tls-handshake-timeout", NULL, OPT_TLS_HS_TIMEOUT, true},
 	{"--tls-max-handshakes", NULL, OPT_TLS_MAX_HS, true},
 	{"--admin-tls", NULL, OPT_ADMIN_TLS, false},
+	{"--admin-allow", NULL, OPT_ADMIN_ALLOW, true},
 	{"--upstream-ca", NULL, OPT_UPSTREAM_CA, true},
 	{"--upstream-cert", NULL, OPT_UPSTREAM_CERT, true},
 	{"--upstream-key", NULL, OPT_UPSTREAM_KEY, true},
@@ -603,6 +610,41 @@ static int apply_tls(struct config *cfg, enum opt_id id, const char *flag, const
 	}
 }
 
+/* --admin: ADDR:PORT binds where it says; a bare PORT is loopback's (127.0.0.1:PORT). */
+static int parse_admin(const char *val, struct net_addr *a)
+{
+	char lo[32];
+
+	if (*val && strlen(val) <= 5 && strspn(val, "0123456789") == strlen(val)) {
+		snprintf(lo, sizeof(lo), "127.0.0.1:%s", val);
+		val = lo;
+	}
+	return net_addr_parse(val, a);
+}
+
+/* --admin-allow CIDR[,CIDR...]: added to the networks given so far (the flag repeats). */
+static int parse_admin_allow(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	for (const char *p = val;; p++) {
+		size_t len = strcspn(p, ",");
+		char one[64];
+
+		if (cfg->n_admin_allow == CONFIG_MAX_ADMIN_ALLOW)
+			return cli_fail(err, err_len, "--admin-allow: at most %d networks",
+					CONFIG_MAX_ADMIN_ALLOW);
+		snprintf(one, sizeof(one), "%.*s", (int)len, p);
+		if (len >= sizeof(one) || cidr_parse(one, &cfg->admin_allow[cfg->n_admin_allow]))
+			return cli_fail(err, err_len,
+					"--admin-allow: '%.*s' is not an address or a network "
+					"(A.B.C.D[/0-32] or an IPv6 address[/0-128])",
+					(int)len, p);
+		cfg->n_admin_allow++;
+		p += len;
+		if (!*p)
+			return 0;
+	}
+}
+
 /* Flags seen so far that belong to one mode (or conflict with each other). */
 struct seen {
 	bool body;  /* --body or --body-size */
@@ -781,8 +823,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		cfg->check = true;
 		return set_uint(flag, val, 1, 1000, false, &cfg->check_rise, err, err_len);
 	case OPT_ADMIN:
-		if (net_addr_parse(val, &cfg->admin))
-			return cli_fail(err, err_len, "--admin: '%s' is not ADDR:PORT", val);
+		if (parse_admin(val, &cfg->admin))
+			return cli_fail(err, err_len, "--admin: '%s' is not PORT or ADDR:PORT",
+					val);
 		cfg->admin_set = true;
 		return 0;
 	case OPT_HANDOVER:
@@ -810,6 +853,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 	case OPT_ADMIN_TLS:
 		cfg->admin_tls = true;
 		return 0;
+	case OPT_ADMIN_ALLOW:
+		return parse_admin_allow(cfg, val, err, err_len);
 	case OPT_UPSTREAM_CA:
 		seen->proxy = true;
 		cfg->upstream_ca = val;
@@ -930,6 +975,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 		return cli_fail(err, err_len,
 				"--admin-tls needs --admin ADDR:PORT and --tls-cert/--tls-key (the "
 				"admin port uses the same certificates)");
+	if (cfg->n_admin_allow && !cfg->admin_set)
+		return cli_fail(err, err_len, "--admin-allow needs --admin [ADDR:]PORT");
 	if (!!cfg->upstream_cert != !!cfg->upstream_key)
 		return cli_fail(err, err_len, "--upstream-cert and --upstream-key go together");
 	/* An HTTP/1.1 server says so in ALPN unless told otherwise (never h2). */

@@ -469,7 +469,7 @@ int main(int argc, char **argv)
 	struct handover_offer offer = {.admin_fd = -1};
 	struct admin_ctx ctx;
 	struct privs privs;
-	bool admin_started = false;
+	bool admin_started = false, handed_over = false;
 	int ho_fd = -1;
 
 	config_defaults(&cfg);
@@ -625,13 +625,14 @@ int main(int argc, char **argv)
 	admin.listen_fd = -1;
 	if (cfg.admin_set) {
 		admin_config(&admin_cfg, &cfg);
-		ctx = (struct admin_ctx){shards, cfg.shards, &cfg};
+		ctx = (struct admin_ctx){.shards = shards, .n = cfg.shards, .cfg = &cfg};
 		admin.id = cfg.shards;
 		admin.cfg = &admin_cfg;
 		admin.mode = &mode_admin;
 		admin.mode_arg = &ctx;
 		admin.tls = cfg.admin_tls ? &cfg.tls : NULL;
 		admin.cpu = -1;
+		admin.peer_addrs = true; /* its allow list judges each client's address */
 		admin.file_slots = 256;
 		admin.listen_fd =
 			offer.admin_fd >= 0 ? offer.admin_fd : sock_listen(&cfg.admin, 64);
@@ -674,6 +675,8 @@ int main(int argc, char **argv)
 		}
 		admin_started = true;
 	}
+	if (admin_started)
+		admin_serving(&ctx); /* every shard is up: /ready says 200 */
 	if (cfg.handover_path && (ret = handover_ready(&ho, &cfg, shards, &admin, &offer, ho_fd)))
 		goto out_stop;
 	if (ho_fd >= 0) {
@@ -697,6 +700,7 @@ int main(int argc, char **argv)
 	fflush(stdout);
 
 	wait_for_stop(&cfg, shards, sfd, &ho);
+	handed_over = cfg.handover_path && !ho.path[0]; /* a newer ringer has PATH now */
 	ret = 0;
 out_stop:
 	/* Draining: nothing more is handed over (the listeners go as shards finish). */
@@ -704,15 +708,26 @@ out_stop:
 		close(ho_fd);
 	handover_server_close(&ho);
 	handover_offer_close(&offer);
-	/* The admin shard reads the others' tables: it goes first. */
-	if (admin_started) {
+	/*
+	 * /ready says 503 before any listener stops accepting, and the admin port
+	 * serves on through the drain (admin.c), going last; after a handover it
+	 * goes first, for the newer ringer's admin shard shares its listener.
+	 */
+	if (admin_started)
+		admin_draining(&ctx);
+	if (admin_started && handed_over) {
 		shard_request_stop(&admin);
 		shard_join(&admin);
+		admin_started = false;
 	}
 	for (i = 0; i < started; i++)
 		shard_request_stop(&shards[i]);
 	for (i = 0; i < started; i++)
 		shard_join(&shards[i]);
+	if (admin_started) {
+		shard_request_stop(&admin);
+		shard_join(&admin);
+	}
 	sum_stats(shards, cfg.shards, &total);
 	print_stats(&cfg, &total);
 	if (admin.listen_fd >= 0 && !admin_started)
