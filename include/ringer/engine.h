@@ -149,6 +149,23 @@ void engine_listen(struct engine *e, int listen_fd);
 int engine_listen_on(struct engine *e, unsigned listener, int listen_fd);
 /* Listener i stops accepting (its sockets' accepts are cancelled); its connections go on. */
 void engine_unlisten(struct engine *e, unsigned listener);
+/*
+ * A listener more, while the engine runs (a reload that adds one): its mode
+ * is set up as engine_create() does. Returns its number, or -errno with a
+ * line in note: -ENOSPC past ENGINE_MAX_LISTENERS, -EOPNOTSUPP for TLS or
+ * the PROXY protocol on an engine made without them (no listener had them
+ * at its start). Its accepted connections share the engine's max_clients.
+ */
+int engine_add_listener(struct engine *e, const struct engine_listener_params *lp, char *note,
+			size_t note_len);
+/*
+ * A reload removed listener i: it stops accepting and its connections drain
+ * (each closes once quiet, as in engine_drain(); a proxy's sessions end on
+ * their own); engine_draining() is true inside its callbacks from now on.
+ */
+void engine_retire_listener(struct engine *e, unsigned listener);
+/* No accept is in flight on listener i's sockets any more: the owner may close them. */
+bool engine_listener_quiet(const struct engine *e, unsigned listener);
 /* The engine's completions (see engine_owns()); call once per CQE. */
 void engine_complete(struct engine *e, const struct io_uring_cqe *cqe);
 /* True when the CQE's op belongs to the engine. */
@@ -350,7 +367,10 @@ int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32
  * deadline later costs nothing until the earlier one would have come.
  */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
-/* True once a graceful stop began (engine_drain): a mode may tell its peers to go. */
+/*
+ * True once a graceful stop began (engine_drain), or the listener whose
+ * callback runs was retired: a mode may tell its peers to go.
+ */
 bool engine_draining(const struct engine *e);
 /* The deadline set last (engine clock, ms), or 0. */
 uint64_t engine_deadline(const struct engine *e, const struct conn *c);

@@ -34,6 +34,8 @@ struct shard_listener {
 	struct tls_ctx *tls_next;	/* a reload's contexts, taken at the next tick (atomic) */
 	int fds[SHARD_MAX_BINDS];
 	unsigned n_fds;
+	int retire;   /* set by main (atomic): a reload removed it; it drains */
+	bool retired; /* the shard's: the engine was told; fds closed once quiet */
 };
 
 struct shard {
@@ -55,7 +57,10 @@ struct shard {
 	int more_fds[SHARD_MAX_BINDS]; /* the first listener's further addresses */
 	unsigned n_more_fds;
 	struct shard_listener *more; /* listeners 1 and on (the caller's array) */
-	unsigned n_more;
+	unsigned n_more;	     /* ... the engine serves */
+	unsigned n_more_pub;	     /* ... main has filled in (atomic): a reload adds them */
+	int retire_first;	     /* listener 0 removed by a reload (atomic, set by main) */
+	bool retired_first;
 	unsigned max_conns;  /* with more: accepted connections over every listener; 0: cfg's */
 	unsigned file_slots; /* cap on the fixed-file table: the descriptor limit */
 

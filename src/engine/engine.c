@@ -827,7 +827,70 @@ int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32
 
 bool engine_draining(const struct engine *e)
 {
-	return e->draining;
+	return e->draining || e->lst[e->cur].retired;
+}
+
+int engine_add_listener(struct engine *e, const struct engine_listener_params *lp, char *note,
+			size_t note_len)
+{
+	unsigned i = e->n_lst, was;
+	struct eng_listener *l = &e->lst[i];
+	int ret;
+
+	if (i >= ENGINE_MAX_LISTENERS) {
+		snprintf(note, note_len, "listeners: at most %u over the process's life",
+			 ENGINE_MAX_LISTENERS);
+		return -ENOSPC;
+	}
+	if ((lp->accept_proxy && !e->pp) || (lp->tls && !e->tlsc)) {
+		snprintf(note, note_len,
+			 "%s on a listener a reload adds needs a restart when no listener had it "
+			 "at startup",
+			 lp->tls ? "TLS" : "accept-proxy");
+		return -EOPNOTSUPP;
+	}
+	memset(l, 0, sizeof(*l));
+	lst_setup(l, lp);
+	if (!l->stats)
+		l->stats = e->lst[0].stats;
+	if (!l->max_clients || l->max_clients > e->max_clients)
+		l->max_clients = e->max_clients;
+	if (lp->tls) {
+		ret = eng_tls_listener(e, l, lp->tls, note, note_len);
+		if (ret)
+			return ret;
+	}
+	e->n_lst = i + 1;
+	if (l->mode->init) {
+		was = eng_enter(e, i);
+		ret = l->mode->init(e, lp->mode_arg, &l->mode_data);
+		eng_leave(e, was);
+		if (ret) {
+			snprintf(note, note_len, "%s mode", l->mode->name);
+			e->n_lst = i;
+			eng_tls_listener_free(l);
+			return ret;
+		}
+	}
+	l->inited = true;
+	return (int)i;
+}
+
+void engine_retire_listener(struct engine *e, unsigned listener)
+{
+	if (listener >= e->n_lst || e->lst[listener].retired)
+		return;
+	e->lst[listener].retired = true;
+	engine_unlisten(e, listener);
+	eng_drain_conns(e, listener);
+}
+
+bool engine_listener_quiet(const struct engine *e, unsigned listener)
+{
+	for (unsigned si = 0; si < e->n_socks; si++)
+		if (e->socks[si]->lsn == listener && e->socks[si]->accept_armed)
+			return false;
+	return true;
 }
 
 uint64_t engine_deadline(const struct engine *e, const struct conn *c)

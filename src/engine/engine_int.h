@@ -95,6 +95,7 @@ struct eng_listener {
 	bool accept_proxy;
 	bool peer_addrs;     /* accept with addresses: single-shot accepts, ACCEPT_SLOTS of them */
 	bool inited;	     /* mode->init succeeded: fini is due */
+	bool retired;	     /* engine_retire_listener(): its connections drain */
 	int family;	     /* of its first socket */
 	struct tls_ctx *tls; /* accepted connections speak TLS; NULL: plain */
 	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
@@ -349,6 +350,7 @@ void eng_on_sockopt(struct engine *e, struct conn *c, const struct io_uring_cqe 
 
 /* timers.c */
 void eng_timer_update(struct engine *e, struct conn *c);
+void eng_drain_conns(struct engine *e, unsigned listener);
 void eng_on_timer(void *arg, uint32_t slot);
 
 /* conn_info.c */

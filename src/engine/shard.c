@@ -33,6 +33,66 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static void more_params(const struct shard *s, unsigned i, struct engine_listener_params *lp);
+
+static void close_fds(int *fds, unsigned *n)
+{
+	for (unsigned j = 0; j < *n; j++)
+		close(fds[j]);
+	*n = 0;
+}
+
+/*
+ * What a reload changed in the listeners (main filled in the new ones and
+ * their sockets, or marked removed ones): added to the engine, or retired
+ * there, their sockets closed once no accept is in flight on them.
+ */
+static void sync_listeners(struct shard *s)
+{
+	unsigned pub = __atomic_load_n(&s->n_more_pub, __ATOMIC_ACQUIRE);
+
+	while (s->n_more < pub && !s->draining) {
+		struct shard_listener *l = &s->more[s->n_more];
+		struct engine_listener_params lp;
+		char note[192];
+		int i;
+
+		more_params(s, s->n_more, &lp);
+		i = engine_add_listener(s->engine, &lp, note, sizeof(note));
+		if (i != (int)(1 + s->n_more)) {
+			/* main checked what could fail: this is memory, and later ones stay out */
+			fprintf(stderr,
+				"ringer: shard %u: a listener the reload added failed: %s\n", s->id,
+				note);
+			close_fds(l->fds, &l->n_fds);
+			__atomic_store_n(&s->n_more_pub, s->n_more, __ATOMIC_RELEASE);
+			break;
+		}
+		for (unsigned j = 0; j < l->n_fds; j++)
+			engine_listen_on(s->engine, (unsigned)i, l->fds[j]);
+		s->n_more++;
+	}
+	if (__atomic_load_n(&s->retire_first, __ATOMIC_ACQUIRE) && !s->retired_first) {
+		s->retired_first = true;
+		engine_retire_listener(s->engine, 0);
+	}
+	if (s->retired_first && s->listen_fd >= 0 && engine_listener_quiet(s->engine, 0)) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+		close_fds(s->more_fds, &s->n_more_fds);
+	}
+	for (unsigned i = 0; i < s->n_more; i++) {
+		struct shard_listener *l = &s->more[i];
+
+		if (__atomic_load_n(&l->retire, __ATOMIC_ACQUIRE) && !l->retired) {
+			l->retired = true;
+			engine_retire_listener(s->engine, 1 + i);
+		}
+		if (l->retired && l->n_fds && engine_listener_quiet(s->engine, 1 + i))
+			close_fds(l->fds, &l->n_fds);
+	}
+}
+
 /* The tick's work; ended: the kernel ended the multishot timeout, so it is armed again. */
 static void on_tick(struct shard *s, bool ended)
 {
@@ -55,6 +115,7 @@ static void on_tick(struct shard *s, bool ended)
 				s->engine, 1 + i,
 				__atomic_exchange_n(&l->tls_next, NULL, __ATOMIC_ACQ_REL));
 	}
+	sync_listeners(s);
 	engine_tick(s->engine, s->now_ms);
 	if (s->now_ms - s->last_second_ms >= 1000) {
 		s->last_second_ms = s->now_ms;
@@ -161,6 +222,25 @@ static unsigned per_session(const struct mode_ops *m)
 	return m->conns_per_session ? m->conns_per_session : 1;
 }
 
+/* Listener 1 + i's engine parameters, from its configuration. */
+static void more_params(const struct shard *s, unsigned i, struct engine_listener_params *lp)
+{
+	struct shard_listener *l = &s->more[i];
+	const struct config *c = l->cfg;
+
+	*lp = (struct engine_listener_params){
+		.mode = l->mode,
+		.mode_arg = c,
+		.stats = &l->stats,
+		.max_clients = c->max_conns,
+		.peer_addrs = wants_peer(c),
+		.accept_proxy = c->accept_proxy,
+		.tls = l->tls,
+		.idle_ms = c->idle_ms,
+		.send_ms = c->send_ms,
+	};
+}
+
 static int shard_setup(struct shard *s)
 {
 	struct engine_listener_params more[ENGINE_MAX_LISTENERS];
@@ -199,21 +279,10 @@ static int shard_setup(struct shard *s)
 		return -EINVAL;
 	}
 	for (unsigned i = 0; i < s->n_more; i++) {
-		const struct shard_listener *l = &s->more[i];
-		const struct config *c = l->cfg;
+		const struct config *c = s->more[i].cfg;
 
-		more[i] = (struct engine_listener_params){
-			.mode = l->mode,
-			.mode_arg = c,
-			.stats = &s->more[i].stats,
-			.max_clients = c->max_conns,
-			.peer_addrs = wants_peer(c),
-			.accept_proxy = c->accept_proxy,
-			.tls = l->tls,
-			.idle_ms = c->idle_ms,
-			.send_ms = c->send_ms,
-		};
-		max_conns += c->max_conns * per_session(l->mode);
+		more_params(s, i, &more[i]);
+		max_conns += c->max_conns * per_session(s->more[i].mode);
 		clients += c->max_conns;
 		tls_client |= c->tls_upstreams;
 	}
@@ -264,14 +333,10 @@ static void shard_teardown(struct shard *s)
 	if (s->listen_fd >= 0)
 		close(s->listen_fd);
 	s->listen_fd = -1;
-	for (unsigned j = 0; j < s->n_more_fds; j++)
-		close(s->more_fds[j]);
-	s->n_more_fds = 0;
-	for (unsigned i = 0; i < s->n_more; i++) {
-		for (unsigned j = 0; j < s->more[i].n_fds; j++)
-			close(s->more[i].fds[j]);
-		s->more[i].n_fds = 0;
-	}
+	close_fds(s->more_fds, &s->n_more_fds);
+	/* Published but never added (a reload during the drain): their sockets too. */
+	for (unsigned i = 0; i < __atomic_load_n(&s->n_more_pub, __ATOMIC_ACQUIRE); i++)
+		close_fds(s->more[i].fds, &s->more[i].n_fds);
 }
 
 struct start_sync {

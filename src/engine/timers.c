@@ -216,16 +216,22 @@ void engine_drain(struct engine *e)
 	for (unsigned si = 0; si < e->n_socks; si++)
 		eng_cancel_accepts(e, si);
 	e->accept_backoff = false;
-	/*
-	 * One connection per session: each closes once its peer is quiet. Two
-	 * (a proxy): the sessions end on their own, both sides in step, or are
-	 * reset at the deadline.
-	 */
+	eng_drain_conns(e, ENGINE_MAX_LISTENERS);
+}
+
+/*
+ * One connection per session: each closes once its peer is quiet. Two (a
+ * proxy): the sessions end on their own, both sides in step, or are reset
+ * at the deadline. listener: only its connections; ENGINE_MAX_LISTENERS: all.
+ */
+void eng_drain_conns(struct engine *e, unsigned listener)
+{
 	for (uint32_t i = 0; i < e->slab.high_water; i++) {
 		struct conn *c = &e->slab.conns[i];
 
 		if (!(c->life & CONN_L_USED) || (c->life & CONN_L_DEAD) ||
-		    eng_mode(e, c)->conns_per_session > 1)
+		    eng_mode(e, c)->conns_per_session > 1 ||
+		    (listener < ENGINE_MAX_LISTENERS && c->lsn != listener))
 			continue;
 		eng_enter(e, c->lsn);
 		c->life |= CONN_L_DRAIN;

@@ -30,6 +30,9 @@
 struct engine;
 struct conn;
 struct engine_params;
+struct engine_listener_params;
+struct eng_listener;
+struct tls_settings;
 struct ssl_st;
 
 enum tls_flag {
@@ -84,6 +87,10 @@ struct tls_conn {
 
 int eng_tls_init(struct engine *e, const struct engine_listener_params *all, bool tls_client,
 		 char *note, size_t note_len);
+/* A listener added while running: its server contexts (the engine's TLS state exists). */
+int eng_tls_listener(struct engine *e, struct eng_listener *l, const struct tls_settings *s,
+		     char *note, size_t note_len);
+void eng_tls_listener_free(struct eng_listener *l);
 void eng_tls_fini(struct engine *e);
 
 /* A connection just accepted (after its PROXY header, if any): begin the handshake. */

@@ -375,6 +375,24 @@ int eng_tls_init(struct engine *e, const struct engine_listener_params *all, boo
 	return 0;
 }
 
+int eng_tls_listener(struct engine *e, struct eng_listener *l, const struct tls_settings *s,
+		     char *note, size_t note_len)
+{
+	char err[256];
+	int ret = tls_ctx_new(&l->tls, s, err, sizeof(err), NULL, 0);
+
+	(void)e;
+	if (ret)
+		snprintf(note, note_len, "%s", err);
+	return ret;
+}
+
+void eng_tls_listener_free(struct eng_listener *l)
+{
+	tls_ctx_free(l->tls);
+	l->tls = NULL;
+}
+
 /*
  * The contexts' callbacks (SNI, ALPN) point at the struct tls_ctx a
  * handshake began under, and run when its ClientHello is parsed, which may
