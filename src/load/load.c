@@ -1114,6 +1114,7 @@ static int loader_init(struct loader *L, struct load_thread *t)
 	ret = ring_init(&L->ring, pow2_at_least(n * 3 + 16, 64, 8192), 4, NULL, 0);
 	if (ret) {
 		fatal(L, ret, "io_uring setup");
+		ring_unavailable(ret, t->error, sizeof(t->error)); /* the cause and the fix */
 		return ret;
 	}
 	ret = engine_create(&L->engine, &L->ring, &p, note, sizeof(note));

@@ -112,7 +112,7 @@ struct load_thread {
 	uint64_t connect_ns; /* how long its first connects took */
 	uint64_t measure_start_ns;
 	uint64_t measure_end_ns;
-	char error[160]; /* why the thread gave up, when it did */
+	char error[320]; /* why the thread gave up, when it did */
 	struct load_counters c;
 	/* Published once a second for the progress line. */
 	atomic_uint_least64_t pub_requests;

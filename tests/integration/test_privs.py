@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """Least privilege, judged from outside: --user, restricted rings, io_uring unavailable.
 
-Usage: test_privs.py RINGER
+Usage: test_privs.py RINGER [RINGER_LOAD]
 
 Each case starts its own ringer on 127.0.0.1 (port 0: the first stdout line says which),
 reads /proc/PID/status of it and of each of its threads, talks to it, and stops it by PID
@@ -28,6 +28,8 @@ import time
 from cases import Skip, check, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
+LOAD = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("-") else \
+    "build/src/load/ringer-load"
 TMP = tempfile.mkdtemp(prefix="ringer-privs-")  # removed at the end
 WRAP = []  # a command ringer runs under (strace)
 os.chmod(TMP, 0o755)
@@ -428,6 +430,26 @@ def io_uring_unavailable():
         check("listening on" not in out, f"{what}: it listened")
 
 
+def load_io_uring_unavailable():
+    """ringer-load shares the ring setup: under the same filter it says the same line (its
+    stderr's last) and exits 1."""
+    if os.uname().machine != "x86_64":
+        raise Skip("the filter here is written for x86_64's syscall numbers")
+    with socket.socket() as lsock:
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen()
+        p = subprocess.run([LOAD, "--mode", "echo", "--duration", "1", "--target",
+                            "127.0.0.1:%d" % lsock.getsockname()[1]],
+                           preexec_fn=forbid_io_uring_setup(1), capture_output=True, text=True,
+                           timeout=30)
+    lines = p.stderr.splitlines()
+    check(p.returncode == 1, f"ringer-load without io_uring: exit {p.returncode}, want 1")
+    check(lines[-1:] and lines[-1].startswith("ringer-load: io_uring_setup: operation not "
+                                              "permitted: a seccomp profile forbids io_uring")
+          or lines[-1:] and "kernel.io_uring_disabled=2" in lines[-1],
+          f"ringer-load without io_uring: stderr {p.stderr[-400:]!r}")
+
+
 # ---- the seccomp profile --------------------------------------------------------------------
 
 PROFILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tools", "dist",
@@ -576,4 +598,5 @@ def cleanup():
 
 run([user_nobody_echo, user_nobody_http_and_admin, user_nobody_proxy, user_nobody_tls,
      user_refusals, rings_restricted_unless_opted_out, io_uring_unavailable,
+     load_io_uring_unavailable,
      seccomp_profile_lets_ringer_run, seccomp_profile_lists_what_strace_sees], cleanup)
