@@ -99,7 +99,7 @@ run() {
 	if [ "${reqs:-0}" = 0 ]; then
 		echo "  !! $label $shape: no requests; the client said:" >&2
 		tail -5 "$WORK/out" >&2
-		kill -USR1 "$SERVER_PID" 2>/dev/null && sleep 0.2
+		kill -USR2 "$SERVER_PID" 2>/dev/null && sleep 0.2
 		grep -E '^  (accepts|refused|accept_errors|errors|closed) ' "$WORK/server.out" >&2 || true
 	fi
 	stop_server

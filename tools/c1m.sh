@@ -339,10 +339,10 @@ if i:
     print(f"  seen by ringer-load, idle before ringer's FIN (s): min {i['min']:.3f}, "
           f"p50 {i['p50']:.3f}, p99 {i['p99']:.3f}, max {i['max']:.3f}")
 EOF
-	# ringer's own clock: its idle closes by how late they came (SIGUSR1's figures).
+	# ringer's own clock: its idle closes by how late they came (SIGUSR2's figures).
 	# The dump it asks for is waited for (up to 10 s), not slept on: a loaded
 	# machine may take longer to print it.
-	kill -USR1 "$SERVER_PID"
+	kill -USR2 "$SERVER_PID"
 	for _ in $(seq 100); do
 		grep -q 'idle closes by ms after the timeout$' "$WORK/ringer.out" && break
 		sleep 0.1

@@ -77,7 +77,8 @@ struct config {
 	unsigned fail_threshold;  /* proxy: consecutive connect failures that mark one down */
 	unsigned down_ms;	  /* proxy: how long an upstream stays marked down */
 	const char *log_path;	  /* proxy: --log FILE or "-" (stdout); NULL: no session log */
-	int log_fd;		  /* ... opened by main */
+	int log_fd;		  /* ... opened by main; SIGUSR1 replaces it (atomic) */
+	int *log_behind;	  /* ... shards still on the one before (atomic; notify.c) */
 	unsigned queue_ms;	  /* proxy: how long a client waits for a full upstream's slot */
 	bool check;		  /* proxy: active health checks (a TCP connect) */
 	unsigned check_ms;	  /* ... every this often */

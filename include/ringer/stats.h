@@ -152,7 +152,7 @@ void stats_tls_handshake(struct stats *s, uint64_t ms);
 
 /* Adds src into dst, reading src with relaxed loads (src may be live). */
 void stats_sum(struct stats *dst, const struct stats *src);
-/* Human-readable block, as printed on SIGUSR1 and at exit. */
+/* Human-readable block, as printed on SIGUSR2 and at exit. */
 void stats_print(FILE *f, const struct stats *s, unsigned shards);
 /* Prometheus text exposition; returns bytes written (truncated at len) or -ENOSPC. */
 int stats_prometheus(char *buf, size_t len, const struct stats *s);

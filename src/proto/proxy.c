@@ -73,6 +73,7 @@ struct plog {
 	int busy;	/* the buffer being written, or -1 */
 	uint32_t off;	/* ... bytes of it written so far */
 	uint32_t chunk; /* ... bytes of the write in flight (0: none in flight) */
+	int fd;		/* where this shard writes: cfg->log_fd as it was at a line's end */
 };
 
 /* A v1 line (107), or a v2 header with IPv6 addresses (52) and the client's TLS TLVs. */
@@ -420,6 +421,25 @@ static void dispatch_queue(struct engine *e, struct proxy *px)
 
 /* ---- the session log ---------------------------------------------------------------------- */
 
+/*
+ * SIGUSR1 reopened the log (main: src/server/notify.c): this shard moves to
+ * the new descriptor between two writes and at a line's end, never with a
+ * write in flight on the old one, and counts itself off so that main can
+ * close the old one. Lines written before stay whole in the old file.
+ */
+static void log_follow(const struct config *cfg, struct plog *l)
+{
+	int fd = __atomic_load_n(&cfg->log_fd, __ATOMIC_ACQUIRE);
+
+	if (fd == l->fd || l->chunk)
+		return;
+	if (l->busy >= 0 && l->off && l->buf[l->busy][l->off - 1] != '\n')
+		return; /* a short write left part of a line: its rest goes to the same file */
+	l->fd = fd;
+	if (cfg->log_behind)
+		__atomic_sub_fetch(cfg->log_behind, 1, __ATOMIC_RELEASE);
+}
+
 /* Starts writing the filled buffer if none is being written: up to LOG_CHUNK, whole lines. */
 static void log_flush(struct engine *e, struct proxy *px)
 {
@@ -429,6 +449,7 @@ static void log_flush(struct engine *e, struct proxy *px)
 
 	if (l->chunk)
 		return; /* one write at a time: its completion starts the next */
+	log_follow(px->cfg, l);
 	if (l->busy < 0) {
 		if (!l->len[l->cur])
 			return;
@@ -446,7 +467,7 @@ static void log_flush(struct engine *e, struct proxy *px)
 		if (!n)
 			n = LOG_CHUNK;
 	}
-	if (engine_write(e, px->cfg->log_fd, p, n, (uint32_t)l->busy)) {
+	if (engine_write(e, l->fd, p, n, (uint32_t)l->busy)) {
 		l->len[l->busy] = 0; /* no SQE: lose this buffer rather than spin */
 		l->busy = -1;
 		return;
@@ -878,6 +899,7 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 			return -ENOMEM;
 		}
 		px->log->busy = -1;
+		px->log->fd = cfg->log_fd;
 	}
 	balance_init(&px->bal, policy[cfg->balance], 0, NULL, cfg->fail_threshold, cfg->down_ms);
 	proxy_refresh(px);
@@ -906,8 +928,7 @@ static void proxy_fini(struct engine *e, void *data)
 			uint32_t off = b == l->busy ? l->off : 0;
 
 			while (off < l->len[b]) {
-				ssize_t w =
-					write(px->cfg->log_fd, l->buf[b] + off, l->len[b] - off);
+				ssize_t w = write(l->fd, l->buf[b] + off, l->len[b] - off);
 
 				if (w <= 0)
 					break;

@@ -191,7 +191,8 @@ void config_usage(FILE *f, const char *prog)
 		"  --queue-timeout MS     a client waiting for an upstream at its maxconn is\n"
 		"                         closed after MS (default 5000)\n"
 		"  --log FILE|-           one line per finished session (man ringer: the format)\n"
-		"                         to FILE (appended) or stdout, written without blocking\n"
+		"                         to FILE (appended) or stdout, written without blocking;\n"
+		"                         SIGUSR1 reopens FILE (logrotate)\n"
 		"  --check                active health checks: a TCP connect to each upstream\n"
 		"                         every --check-interval MS (default 2000); --check-fall "
 		"N\n"
@@ -226,8 +227,10 @@ void config_usage(FILE *f, const char *prog)
 		"  --admin-tls            the --admin port speaks TLS too, with the same\n"
 		"                         certificates\n"
 		"\n"
-		"Signals: SIGUSR1 prints stats; SIGHUP re-reads --upstreams-file and the TLS\n"
-		"certificates and keys; SIGINT/SIGTERM drain and exit 0.\n",
+		"Signals: SIGUSR2 prints stats; SIGUSR1 reopens --log FILE (logrotate);\n"
+		"SIGHUP re-reads --upstreams-file and the TLS certificates and keys;\n"
+		"SIGINT/SIGTERM drain and exit 0. Under systemd: Type=notify (NOTIFY_SOCKET)\n"
+		"and socket activation (LISTEN_FDS) need no flag.\n",
 		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
 }
 

@@ -2,9 +2,10 @@
 /*
  * ringer: parse the flags, open one SO_REUSEPORT listener per shard (or, with
  * --handover, take an older ringer's over: handover.c), start the shards (and
- * the admin shard, with --admin), then wait for signals: SIGUSR1 prints stats,
- * SIGINT/SIGTERM drain and exit; with --stats-interval a line of figures
- * every few seconds; with --handover a newer ringer taking over drains too.
+ * the admin shard, with --admin), then wait for signals: SIGUSR2 prints stats,
+ * SIGUSR1 reopens the session log, SIGHUP reloads, SIGINT/SIGTERM drain and
+ * exit; with --stats-interval a line of figures every few seconds; with
+ * --handover a newer ringer taking over drains too. notify.c tells systemd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -26,6 +27,7 @@
 #include "handover.h"
 #include "conffile.h"
 #include "conn_limits.h"
+#include "notify.h"
 #include "privs.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
@@ -353,6 +355,8 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 	uint64_t interval = (uint64_t)cfg->stats_interval_s * 1000, next = mono_ms() + interval;
 	static struct stats prev, total;
 	unsigned lines = 0;
+	/* The shards that write the session log (proxy mode): each leaves a reopened one's fd. */
+	unsigned writers = cfg->mode == MODE_PROXY ? cfg->shards : 0;
 
 	sum_stats(shards, cfg->shards, &prev);
 	for (;;) {
@@ -369,6 +373,12 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			if (timeout < 0 || t < timeout)
 				timeout = t;
 		}
+		/* systemd's STATUS= line, and a log reopen waiting for the shards (notify.c). */
+		if (notify_timeout_ms(now) >= 0 &&
+		    (timeout < 0 || notify_timeout_ms(now) < timeout))
+			timeout = notify_timeout_ms(now);
+		if (log_reopen_poll(cfg, writers) && (timeout < 0 || timeout > 100))
+			timeout = 100;
 		n = poll(pfd, np, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -377,6 +387,7 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			return;
 		}
 		now = mono_ms();
+		notify_status_tick(now, cfg, shards);
 		if (interval && now >= next) {
 			stats_line(cfg, shards, &prev, &lines, (double)cfg->stats_interval_s);
 			next = next + interval > now ? next + interval : now + interval;
@@ -391,19 +402,26 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGUSR1) {
+			log_reopen_start(cfg, writers); /* logrotate's convention, as nginx */
+			continue;
+		}
+		if (si.ssi_signo == SIGUSR2) {
 			sum_stats(shards, cfg->shards, &total);
 			print_stats(cfg, &total);
 			continue;
 		}
 		if (si.ssi_signo == SIGHUP) {
+			notify_reloading();
 			if (cfg->tls_on)
 				reload_tls(cfg, shards);
 			if (cfg->upstreams_path || !cfg->tls_on)
 				reload_upstreams(cfg, shards);
+			notify_reloaded(); /* taken or refused: what serves now is settled */
 			continue;
 		}
 		fprintf(stderr, "ringer: %s, draining (up to %u ms)\n",
 			si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM", cfg->drain_ms);
+		notify_stopping(); /* not for a handover above: the service goes on */
 		return;
 	}
 }
@@ -472,6 +490,7 @@ int main(int argc, char **argv)
 	bool admin_started = false, handed_over = false;
 	int ho_fd = -1;
 
+	notify_init(); /* NOTIFY_SOCKET, LISTEN_FDS: systemd's (notify.c) */
 	config_defaults(&cfg);
 	if (config_parse(&cfg, argc, argv, err, sizeof(err))) {
 		fprintf(stderr, "ringer: %s\n", err);
@@ -527,6 +546,7 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -554,7 +574,7 @@ int main(int argc, char **argv)
 	 * A port someone else holds is an error, not a share of its traffic; but
 	 * not the listeners an older ringer just handed over.
 	 */
-	if (!offer.n && net_addr_port(&cfg.listen) != 0 &&
+	if (!offer.n && net_addr_port(&cfg.listen) != 0 && !sd_listen_has(&cfg.listen) &&
 	    (ret = sock_probe_free(&cfg.listen)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on %s: %s%s\n",
 			net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)), strerror(-ret),
@@ -564,7 +584,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (cfg.admin_set && offer.admin_fd < 0 && net_addr_port(&cfg.admin) != 0 &&
-	    (ret = sock_probe_free(&cfg.admin)) != 0) {
+	    !sd_listen_has(&cfg.admin) && (ret = sock_probe_free(&cfg.admin)) != 0) {
 		fprintf(stderr, "ringer: cannot listen on admin %s: %s\n",
 			net_addr_str(&cfg.admin, addr_s, sizeof(addr_s)), strerror(-ret));
 		return 1;
@@ -594,7 +614,8 @@ int main(int argc, char **argv)
 		if (i < offer.n) {
 			s->listen_fd = offer.fds[i];
 			offer.fds[i] = -1; /* the shard's now: it closes it */
-		} else {
+		} else if ((s->listen_fd = sd_listen_fd_take(&cfg.listen)) < 0) {
+			/* None from systemd's socket activation (notify.c): a new one. */
 			s->listen_fd = sock_listen(&cfg.listen, LISTEN_BACKLOG);
 		}
 		if (s->listen_fd < 0) {
@@ -634,6 +655,8 @@ int main(int argc, char **argv)
 		admin.cpu = -1;
 		admin.peer_addrs = true; /* its allow list judges each client's address */
 		admin.file_slots = 256;
+		if (offer.admin_fd < 0)
+			offer.admin_fd = sd_listen_fd_take(&cfg.admin); /* -1: none inherited */
 		admin.listen_fd =
 			offer.admin_fd >= 0 ? offer.admin_fd : sock_listen(&cfg.admin, 64);
 		offer.admin_fd = -1;
@@ -646,6 +669,7 @@ int main(int argc, char **argv)
 		for (i = 0; i < cfg.shards; i++)
 			shards[i].conn_info = true;
 	}
+	sd_listen_close_unused(); /* inherited sockets no listener took: a warning each */
 	/* The session log reports each session's peer, bytes and duration. */
 	if (cfg.log_fd >= 0)
 		for (i = 0; i < cfg.shards; i++)
@@ -698,6 +722,8 @@ int main(int argc, char **argv)
 		printf("mode %s, %u shard%s, max-conns %u per shard\n", mode_name(cfg.mode),
 		       cfg.shards, cfg.shards == 1 ? "" : "s", cfg.max_conns);
 	fflush(stdout);
+	/* systemd: serving (after a handover, as the service's main process now). */
+	notify_ready(offer.n > 0, &cfg, shards);
 
 	wait_for_stop(&cfg, shards, sfd, &ho);
 	handed_over = cfg.handover_path && !ho.path[0]; /* a newer ringer has PATH now */
@@ -730,6 +756,7 @@ out_stop:
 	}
 	sum_stats(shards, cfg.shards, &total);
 	print_stats(&cfg, &total);
+	log_reopen_end(&cfg);
 	if (admin.listen_fd >= 0 && !admin_started)
 		close(admin.listen_fd);
 	/* Every shard is gone: the sets reloads made can go too (the first is static). */

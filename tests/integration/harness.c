@@ -198,7 +198,7 @@ static const char *newest_dump(const struct proc *p, unsigned *count)
 }
 
 /*
- * SIGUSR1, then the dump it asked for: one more than there were, printed
+ * SIGUSR2, then the dump it asked for: one more than there were, printed
  * whole (its cqes_per_loop line, after every counter, ended). Waited for,
  * not slept on: a loaded machine may take longer to print it, and a read
  * too early would find the previous dump's figures.
@@ -213,7 +213,7 @@ long long proc_stat(struct proc *p, const char *name)
 
 	proc_drain(p);
 	newest_dump(p, &before);
-	kill(p->pid, SIGUSR1);
+	kill(p->pid, SIGUSR2);
 	for (;;) {
 		struct pollfd pfd = {.fd = p->out_fd, .events = POLLIN};
 

@@ -38,7 +38,7 @@ int proc_start(struct proc *p, char *const argv[], bool want_port, int timeout_m
 /* Reads what the child printed so far into p->out / p->err. */
 void proc_drain(struct proc *p);
 /*
- * One counter of a running ringer, from the stats it prints on SIGUSR1
+ * One counter of a running ringer, from the stats it prints on SIGUSR2
  * (the dump this call asked for, waited for up to 10 s); -1 when the dump
  * has no such counter or did not come.
  */

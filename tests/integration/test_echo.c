@@ -640,8 +640,8 @@ static void no_nagle_stall(void **state)
 	assert_int_equal(stop_ringer(), 0);
 }
 
-/* SIGUSR1 prints live stats with the connections by TCP state. */
-static void stats_on_sigusr1(void **state)
+/* SIGUSR2 prints live stats with the connections by TCP state. */
+static void stats_on_sigusr2(void **state)
 {
 	int fds[3];
 	int64_t deadline;
@@ -654,7 +654,7 @@ static void stats_on_sigusr1(void **state)
 		assert_true(fds[i] >= 0);
 		assert_int_equal(echo_stream(fds[i], 10, 10, 5000, &bad), 0);
 	}
-	kill(srv.pid, SIGUSR1);
+	kill(srv.pid, SIGUSR2);
 	deadline = now_ms() + 3000;
 	while (now_ms() < deadline && !strstr(srv.out, "cqes_per_loop")) {
 		usleep(20000);
@@ -982,7 +982,7 @@ int main(void)
 		cmocka_unit_test_teardown(drain_timeout_bounds_stop, teardown),
 		cmocka_unit_test_teardown(ipv6, teardown),
 		cmocka_unit_test_teardown(no_nagle_stall, teardown),
-		cmocka_unit_test_teardown(stats_on_sigusr1, teardown),
+		cmocka_unit_test_teardown(stats_on_sigusr2, teardown),
 		cmocka_unit_test_teardown(idle_timeout_closes_silent_peers, teardown),
 		cmocka_unit_test_teardown(drain_echoes_everything_acknowledged, teardown),
 		cmocka_unit_test_teardown(send_timeout_resets_stalled_peer, teardown),

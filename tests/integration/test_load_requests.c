@@ -112,7 +112,7 @@ static void write_body_64k(void)
 /* ringer --mode http on an ephemeral port, with more flags (NULL-terminated). */
 static void ringer_start(struct proc *p, ...)
 {
-	/* Not --quiet: proc_stat() reads the counters SIGUSR1 prints. */
+	/* Not --quiet: proc_stat() reads the counters SIGUSR2 prints. */
 	char *argv[16] = {(char *)harness_bin("RINGER_BIN"),
 			  "--mode",
 			  "http",

@@ -56,7 +56,7 @@ TCP_CLOSE, TCP_CLOSE_WAIT = 7, 8  # include/net/tcp_states.h
 
 
 class Ringer:
-    """A ringer on 127.0.0.1, port 0; stdout collected (the address, SIGUSR1's stats)."""
+    """A ringer on 127.0.0.1, port 0; stdout collected (the address, SIGUSR2's stats)."""
 
     def __init__(self, *args):
         self.proc = subprocess.Popen([RINGER, "--listen", "127.0.0.1:0", "--no-pin", "--quiet",
@@ -82,15 +82,15 @@ class Ringer:
                 lines.append(line)
 
     def stats(self):
-        """SIGUSR1, then the counters of the block it printed (name -> int)."""
+        """SIGUSR2, then the counters of the block it printed (name -> int)."""
         def blocks():
             with self.lock:
                 return sum(line.startswith("  cqes_per_loop") for line in self.out)
 
         before = blocks()
-        self.proc.send_signal(signal.SIGUSR1)
+        self.proc.send_signal(signal.SIGUSR2)
         if not wait_for(lambda: blocks() > before, 10):
-            raise RuntimeError("no stats after SIGUSR1")
+            raise RuntimeError("no stats after SIGUSR2")
         with self.lock:
             lines = list(self.out)
         start = max(i for i, line in enumerate(lines) if line.startswith("ringer stats"))
@@ -482,7 +482,7 @@ def read_perf(path):
 def test_one_io_uring_enter_per_loop():
     """README: "each loop iteration makes one system call (io_uring_enter), however many
     connections it serves". perf counts every system call of ringer's threads while ringer-load
-    echoes 64-byte messages on 64 connections; ringer's loop counter (SIGUSR1) is read before
+    echoes 64-byte messages on 64 connections; ringer's loop counter (SIGUSR2) is read before
     and after, with only idle ticks outside perf's window."""
     if not shutil.which("perf"):
         raise Skip("perf is not installed")

@@ -1571,7 +1571,7 @@ static void half_close_timeout(void **state)
 
 /*
  * Per-upstream metrics and connections by side, exact for two sessions of
- * 1000 bytes each way; SIGUSR1 prints stats.
+ * 1000 bytes each way; SIGUSR2 prints stats.
  */
 static void metrics_per_upstream(void **state)
 {
@@ -1602,7 +1602,7 @@ static void metrics_per_upstream(void **state)
 		    2);
 	assert_true(metric("ringer_connections_by_side{side=\"upstream\",state=\"ESTABLISHED\"}") ==
 		    2);
-	kill(proxy.pid, SIGUSR1);
+	kill(proxy.pid, SIGUSR2);
 	deadline = now_ms() + 3000;
 	while (now_ms() < deadline && !strstr(proxy.out, "ringer stats")) {
 		usleep(20000);
