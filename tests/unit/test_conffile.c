@@ -51,7 +51,7 @@ static bool same_cfg(const struct config *a, const struct config *b, char *why, 
 		offsetof(struct config, tls.ciphersuites), offsetof(struct config, tls.groups),
 		offsetof(struct config, tls.alpn),	   offsetof(struct config, tls.ca),
 		offsetof(struct config, tls.crl),	   offsetof(struct config, tls.keylog),
-		offsetof(struct config, conf_path),
+		offsetof(struct config, conf_path),	   offsetof(struct config, user),
 	};
 	const unsigned char *p, *q;
 
