@@ -164,5 +164,13 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s);
 void stats_print_upstreams(FILE *f, const struct stats *s, const char *const *names, unsigned n);
 int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 			       const char *const *names, unsigned n);
+/*
+ * The same for several groups of upstreams (a configuration file's proxy
+ * listeners): group g's count[g] upstreams named names[g][i], counted in
+ * s[g], each series labelled listener="labels[g]" (labels NULL: none).
+ */
+int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const char *const *labels,
+				  const struct stats *const *s, const char *const *const *names,
+				  const unsigned *count);
 
 #endif

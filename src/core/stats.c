@@ -234,8 +234,9 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 	return (int)off;
 }
 
-int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
-			       const char *const *names, unsigned count)
+int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const char *const *labels,
+				  const struct stats *const *s, const char *const *const *names,
+				  const unsigned *count)
 {
 	static const struct {
 		const char *name, *type, *help;
@@ -253,18 +254,32 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 	size_t off = 0;
 	int n;
 
+	/* A family's series together, as the text format wants: group by group inside each. */
 	for (unsigned k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
 		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
-		for (unsigned i = 0; i < count && i < STATS_MAX_UPSTREAMS; i++) {
-			const struct stats_upstream *u = &s->up[i];
-			int64_t v[] = {u->down ? 0 : 1,		 u->active,
-				       (int64_t)u->connects,	 (int64_t)u->failures,
-				       (int64_t)u->bytes_in,	 (int64_t)u->bytes_out,
-				       (int64_t)u->state_changes};
+		for (unsigned g = 0; g < groups; g++) {
+			for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
+				const struct stats_upstream *u = &s[g]->up[i];
+				int64_t v[] = {u->down ? 0 : 1,		 u->active,
+					       (int64_t)u->connects,	 (int64_t)u->failures,
+					       (int64_t)u->bytes_in,	 (int64_t)u->bytes_out,
+					       (int64_t)u->state_changes};
 
-			EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name, names[i], v[k]);
+				if (labels)
+					EMIT("%s{listener=\"%s\",upstream=\"%s\"} %" PRId64 "\n",
+					     m[k].name, labels[g], names[g][i], v[k]);
+				else
+					EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name,
+					     names[g][i], v[k]);
+			}
 		}
 	}
 	return (int)off;
+}
+
+int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
+			       const char *const *names, unsigned count)
+{
+	return stats_prometheus_upstreams_by(buf, len, 1, NULL, &s, &names, &count);
 }
 #undef EMIT

@@ -23,6 +23,7 @@
  * whole, sent, and the connection closed.
  */
 #include "admin.h"
+#include "listeners.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -148,7 +149,18 @@ static void metrics(const struct admin_ctx *ctx, struct buf *b)
 	}
 	b->len += (size_t)n;
 	admin_metrics(ctx, b);
-	if (ctx->cfg->mode != MODE_PROXY)
+	/* A configuration file: counters and upstreams per listener (listeners.c). */
+	for (;;) {
+		buf_reserve(b, 1 << 16);
+		if (b->oom)
+			return;
+		n = listeners_prometheus(b->p + b->len, b->cap - b->len, ctx->shards, ctx->n);
+		if (n >= 0)
+			break;
+		buf_reserve(b, b->cap * 2 - b->len);
+	}
+	b->len += (size_t)n;
+	if (n > 0 || ctx->cfg->mode != MODE_PROXY)
 		return;
 	/* The set in use (a reload replaces it; slots keep their upstream). */
 	set = __atomic_load_n(&ctx->cfg->set, __ATOMIC_ACQUIRE);

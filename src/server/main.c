@@ -27,6 +27,7 @@
 #include "handover.h"
 #include "conffile.h"
 #include "conn_limits.h"
+#include "listeners.h"
 #include "notify.h"
 #include "privs.h"
 #include "ringer/config.h"
@@ -43,16 +44,11 @@
 
 static const struct mode_ops *mode_ops(enum ringer_mode m)
 {
-	switch (m) {
-	case MODE_ECHO:
-		return &mode_echo;
-	case MODE_HTTP:
-		return &mode_http;
-	case MODE_PROXY:
-		return &mode_proxy;
-	}
-	return NULL;
+	return listeners_mode(m);
 }
+
+/* -c FILE: every listener (listeners.c serves those beyond the first); NULL: flags only. */
+static struct conf_set *conf_in_use;
 
 /* The CPUs this process may run on, in order; shards are pinned round robin over them. */
 static int allowed_cpus(int *cpus, int max)
@@ -160,14 +156,18 @@ static void sum_stats(struct shard *shards, unsigned n, struct stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	for (unsigned i = 0; i < n; i++)
-		stats_sum(out, &shards[i].stats);
+		shard_stats_sum(&shards[i], out); /* every listener's */
 }
 
-static void print_stats(const struct config *cfg, const struct stats *st)
+static void print_stats(const struct config *cfg, const struct stats *st,
+			const struct shard *shards)
 {
 	const char *names[CONFIG_MAX_UPSTREAMS];
 
 	stats_print(stdout, st, cfg->shards);
+	/* With a file: each listener's counters, and each proxy listener's upstreams apart. */
+	if (listeners_print_stats(stdout, cfg, shards, cfg->shards))
+		return;
 	if (cfg->mode != MODE_PROXY || !cfg->set)
 		return;
 	for (unsigned i = 0; i < cfg->set->n; i++)
@@ -407,14 +407,16 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		}
 		if (si.ssi_signo == SIGUSR2) {
 			sum_stats(shards, cfg->shards, &total);
-			print_stats(cfg, &total);
+			print_stats(cfg, &total, shards);
 			continue;
 		}
 		if (si.ssi_signo == SIGHUP) {
 			notify_reloading();
-			if (cfg->tls_on)
+			if (conf_in_use)
+				listeners_reload(cfg, shards, cfg->shards);
+			else if (cfg->tls_on)
 				reload_tls(cfg, shards);
-			if (cfg->upstreams_path || !cfg->tls_on)
+			if (!conf_in_use && (cfg->upstreams_path || !cfg->tls_on))
 				reload_upstreams(cfg, shards);
 			notify_reloaded(); /* taken or refused: what serves now is settled */
 			continue;
@@ -424,50 +426,6 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		notify_stopping(); /* not for a handover above: the service goes on */
 		return;
 	}
-}
-
-/* The settings each shard's contexts for tls upstreams are made from (proxy.c does the same). */
-static int check_upstream_tls(const struct config *cfg)
-{
-	struct tls_client_settings s = {
-		.ca = cfg->upstream_ca,
-		.verify = true,
-		.cert = cfg->upstream_cert,
-		.key = cfg->upstream_key,
-		.what = "--upstream-ca/--upstream-cert/--upstream-key",
-	};
-	char err[512];
-
-	if (tls_client_check(&s, err, sizeof(err))) {
-		fprintf(stderr, "ringer: %s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
-/*
- * The TLS flags, checked once before any shard starts (each shard then
- * builds its own contexts from the same settings): an unreadable file, a
- * key that does not match, an unknown cipher are one line naming the flag.
- * The session-ticket keys are made here, once, so every shard shares them.
- */
-static int check_tls(struct config *cfg)
-{
-	struct tls_ctx *t;
-	char err[512], warn[256];
-
-	if (tls_settings_new_keys(&cfg->tls)) {
-		fprintf(stderr, "ringer: TLS: no random bytes for the ticket keys\n");
-		return -1;
-	}
-	if (tls_ctx_new(&t, &cfg->tls, err, sizeof(err), warn, sizeof(warn))) {
-		fprintf(stderr, "ringer: %s\n", err);
-		return -1;
-	}
-	if (warn[0])
-		fprintf(stderr, "ringer: warning: %s\n", warn);
-	tls_ctx_free(t);
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -509,13 +467,7 @@ int main(int argc, char **argv)
 		ret = conffile_main(&cfg, &conf, argc, argv);
 		if (ret >= 0)
 			return ret;
-		if (conf.n > 1 || conf.l[0].n_binds > 1) {
-			fprintf(stderr,
-				"ringer: %s: serving several listeners (or binds) in "
-				"one process is not available yet\n",
-				conf.path);
-			return 2;
-		}
+		conf_in_use = &conf;
 	}
 	if (!mode_ops(cfg.mode)) {
 		fprintf(stderr, "ringer: --mode %s is not available in this build\n",
@@ -524,9 +476,18 @@ int main(int argc, char **argv)
 	}
 	if (privs_resolve(&privs, &cfg))
 		return 2;
-	if (cfg.tls_on && check_tls(&cfg))
+	if (cfg.tls_on && listeners_check_tls(&cfg))
 		return 1;
-	if (cfg.tls_upstreams && check_upstream_tls(&cfg))
+	if (cfg.tls_upstreams && listeners_check_upstream_tls(&cfg))
+		return 1;
+	/* The file's further listeners, checked as the first (listeners.c). */
+	for (i = 1; conf_in_use && i < conf.n; i++) {
+		if (conf.l[i].cfg.tls_on && listeners_check_tls(&conf.l[i].cfg))
+			return 1;
+		if (conf.l[i].cfg.tls_upstreams && listeners_check_upstream_tls(&conf.l[i].cfg))
+			return 1;
+	}
+	if (listeners_prepare(conf_in_use, cfg.handover_path != NULL))
 		return 1;
 	if (cfg.mode == MODE_PROXY) {
 		static struct upstream_set first; /* the others come from reloads, malloc'd */
@@ -641,6 +602,9 @@ int main(int argc, char **argv)
 
 			getsockname(s->listen_fd, (struct sockaddr *)&cfg.listen.ss, &len);
 		}
+		/* The file's further addresses and listeners: this shard's sockets for them. */
+		if (listeners_open(conf_in_use, &cfg, s, i == 0))
+			return 1;
 	}
 	/* The admin port: a shard of its own (admin.c), small and with its own limits. */
 	admin.listen_fd = -1;
@@ -710,6 +674,7 @@ int main(int argc, char **argv)
 
 	/* The first line on stdout is the address, so scripts and tests can read the port. */
 	printf("listening on %s\n", net_addr_str(&cfg.listen, addr_s, sizeof(addr_s)));
+	listeners_print(stdout);
 	if (admin.listen_fd >= 0) {
 		struct net_addr a;
 		socklen_t len = sizeof(a.ss);
@@ -755,7 +720,7 @@ out_stop:
 		shard_join(&admin);
 	}
 	sum_stats(shards, cfg.shards, &total);
-	print_stats(&cfg, &total);
+	print_stats(&cfg, &total, shards);
 	log_reopen_end(&cfg);
 	if (admin.listen_fd >= 0 && !admin_started)
 		close(admin.listen_fd);
@@ -766,6 +731,7 @@ out_stop:
 		free(set);
 		set = older;
 	}
+	listeners_free(shards, cfg.shards);
 	free(shards);
 	free((void *)ho.fds);
 	return ret ? 1 : 0;
