@@ -639,8 +639,10 @@ int main(int argc, char **argv)
 		for (i = 0; i < cfg.shards; i++)
 			shards[i].conn_info = true;
 	/* --user: bound and opened as root; every ring (the admin's too) is made as the user. */
-	if (privs_drop(&privs, &cfg) || privs_check_uring())
+	if (privs_drop(&privs, &cfg) || privs_check_uring()) {
+		free(shards);
 		return 1;
+	}
 	report_limits(&cfg, nofile, nofile_hard, shards[0].file_slots, shards[0].conn_info);
 	for (i = 0; i < cfg.shards; i++) {
 		shards[i].tls = cfg.tls_on ? &cfg.tls : NULL;
