@@ -27,6 +27,9 @@ pkgs+=(curl socat wrk nginx-light libbenchmark-tools python3-scipy python3-numpy
 # Network faults in namespaces (tests/integration/netfault.py): iptables' DROP, REJECT,
 # statistic, hashlimit and TCPMSS.
 pkgs+=(iptables)
+# The unit and the logrotate snippet (tools/dist/, tests/integration/test_systemd.py):
+# systemd-analyze security and verify, logrotate -d and a forced rotation.
+pkgs+=(systemd logrotate)
 # The interval log's reader (tests/hlog/HlogRead.java): HdrHistogram's own Java code, run from
 # source by the JRE (Debian's runtime image has the compiler module).
 pkgs+=(libhdrhistogram-java default-jre-headless)
