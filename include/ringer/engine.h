@@ -164,6 +164,9 @@ int engine_add_listener(struct engine *e, const struct engine_listener_params *l
  * their own); engine_draining() is true inside its callbacks from now on.
  */
 void engine_retire_listener(struct engine *e, unsigned listener);
+/* A reload changed listener i's idle and send timeouts: they count from now on. */
+void engine_listener_timeouts(struct engine *e, unsigned listener, uint32_t idle_ms,
+			      uint32_t send_ms);
 /* No accept is in flight on listener i's sockets any more: the owner may close them. */
 bool engine_listener_quiet(const struct engine *e, unsigned listener);
 /* The engine's completions (see engine_owns()); call once per CQE. */

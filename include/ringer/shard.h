@@ -60,6 +60,8 @@ struct shard {
 	unsigned n_more;	     /* ... the engine serves */
 	unsigned n_more_pub;	     /* ... main has filled in (atomic): a reload adds them */
 	int retire_first;	     /* listener 0 removed by a reload (atomic, set by main) */
+	unsigned timeouts_gen;	     /* bumped by main when a reload changed timeouts (atomic) */
+	unsigned timeouts_seen;
 	bool retired_first;
 	unsigned max_conns;  /* with more: accepted connections over every listener; 0: cfg's */
 	unsigned file_slots; /* cap on the fixed-file table: the descriptor limit */

@@ -885,6 +885,24 @@ void engine_retire_listener(struct engine *e, unsigned listener)
 	eng_drain_conns(e, listener);
 }
 
+void engine_listener_timeouts(struct engine *e, unsigned listener, uint32_t idle_ms,
+			      uint32_t send_ms)
+{
+	struct engine_listener_params lp = {.idle_ms = idle_ms, .send_ms = send_ms};
+	struct eng_listener *l = &e->lst[listener], keep;
+
+	if (listener >= e->n_lst)
+		return;
+	/* lst_setup()'s arithmetic for the two, the rest kept */
+	keep = *l;
+	lst_setup(l, &lp);
+	keep.idle_ms = l->idle_ms;
+	keep.send_ms = l->send_ms;
+	keep.send_due = l->send_due;
+	keep.send_due_queued = l->send_due_queued;
+	*l = keep;
+}
+
 bool engine_listener_quiet(const struct engine *e, unsigned listener)
 {
 	for (unsigned si = 0; si < e->n_socks; si++)

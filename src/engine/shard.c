@@ -72,6 +72,14 @@ static void sync_listeners(struct shard *s)
 			engine_listen_on(s->engine, (unsigned)i, l->fds[j]);
 		s->n_more++;
 	}
+	if (__atomic_load_n(&s->timeouts_gen, __ATOMIC_ACQUIRE) != s->timeouts_seen) {
+		/* main wrote the listeners' configurations before the bump */
+		s->timeouts_seen = __atomic_load_n(&s->timeouts_gen, __ATOMIC_ACQUIRE);
+		engine_listener_timeouts(s->engine, 0, s->cfg->idle_ms, s->cfg->send_ms);
+		for (unsigned i = 0; i < s->n_more; i++)
+			engine_listener_timeouts(s->engine, 1 + i, s->more[i].cfg->idle_ms,
+						 s->more[i].cfg->send_ms);
+	}
 	if (__atomic_load_n(&s->retire_first, __ATOMIC_ACQUIRE) && !s->retired_first) {
 		s->retired_first = true;
 		engine_retire_listener(s->engine, 0);

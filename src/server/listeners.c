@@ -493,7 +493,29 @@ struct plan {
 	struct tls_ctx **tls[ENGINE_MAX_LISTENERS]; /* per shard; NULL: not TLS */
 	unsigned n_add, n_drop;
 	bool opened; /* the added listeners' sockets are open in the shards' arrays */
+	const struct config *timeouts[ENGINE_MAX_LISTENERS]; /* a kept one's new settings */
 };
+
+/*
+ * The settings a kept listener takes in place from the reloaded file: the
+ * timeouts and retries the engine and the proxy read as they go (the shards
+ * take idle and send timeouts at their next tick). Stored one by one: a
+ * shard may read any of them meanwhile, each whole.
+ */
+static void take_timeouts(struct config *cur, const struct config *next)
+{
+#define TAKE(f) __atomic_store_n(&cur->f, next->f, __ATOMIC_RELAXED)
+	TAKE(idle_ms);
+	TAKE(send_ms);
+	TAKE(connect_ms);
+	TAKE(connect_retries);
+	TAKE(queue_ms);
+	TAKE(half_close_ms);
+	TAKE(check_ms);
+	TAKE(check_fall);
+	TAKE(check_rise);
+#undef TAKE
+}
 
 static void plan_free(struct plan *p, struct shard *shards, unsigned n_shards)
 {
@@ -716,6 +738,7 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 			goto out;
 		if (slots[k].cfg->tls_on && plan_tls(&plan, (unsigned)k, n_shards))
 			goto out;
+		plan.timeouts[k] = &next->l[j].cfg;
 	}
 	if (plan.n_add && plan_add(&plan, shards, n_shards))
 		goto out;
@@ -737,6 +760,8 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 			tls_ctx_free(__atomic_exchange_n(slot, plan.tls[k][i], __ATOMIC_ACQ_REL));
 			plan.tls[k][i] = NULL;
 		}
+		if (plan.timeouts[k])
+			take_timeouts(slots[k].cfg, plan.timeouts[k]);
 		if (!plan.drop[k])
 			continue;
 		__atomic_store_n(&slots[k].retired, true, __ATOMIC_RELAXED);
@@ -766,6 +791,8 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 	}
 	for (unsigned i = 0; added && i < n_shards; i++)
 		__atomic_store_n(&shards[i].n_more_pub, n_slots - 1, __ATOMIC_RELEASE);
+	for (unsigned i = 0; i < n_shards; i++)
+		__atomic_add_fetch(&shards[i].timeouts_gen, 1, __ATOMIC_RELEASE);
 	fprintf(stderr,
 		"ringer: reloaded %s: %u listener%s (%u added, %u removed), %u upstream slot%s\n",
 		next->path, next->n, next->n == 1 ? "" : "s", added, plan.n_drop, ups,

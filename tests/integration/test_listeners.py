@@ -390,11 +390,22 @@ listener more {{
         check("two" in line and "mode" in line and "restart" in line,
               f"a kept listener's new mode is refused, named: {line!r}")
         check(http_get("127.0.0.1", p2) == "two", "a refused reload changes nothing")
+
+        idle = socket.create_connection(("127.0.0.1", p3), timeout=10)
+        check(not closed_by_server(idle, 0.8), "more: no idle timeout yet")
+        r.rewrite(conf(p2, backends=only_two.replace("mode echo;",
+                                                     "mode echo;\n    idle-timeout 300ms;")))
+        r.hup(r"reloaded .*0 added, 0 removed")
+        fresh = socket.create_connection(("127.0.0.1", p3), timeout=10)
+        check(closed_by_server(fresh, 3.0), "more: the reloaded idle timeout closes a new one")
+        fresh.close()
+        idle.close()
     finally:
         out = r.stop()
     c = listener_counts(out)
     check(set(c) == {"one", "two", "front", "more"}, f"every listener ever served at exit: {c}")
-    check(c.get("more", {}).get("accepts") == 2, f"more: the probe and the echo: {c.get('more')}")
+    check(c.get("more", {}).get("accepts") == 4,
+          f"more: the probe, the echo and two idle ones: {c.get('more')}")
 
 
 def make_cert():
