@@ -309,15 +309,38 @@ int sd_listen_close_unused(void)
 
 /* ---- the session log's reopen ------------------------------------------------------------ */
 
-static struct {
-	int behind;   /* shards still writing to old_fd (atomic: they count down) */
-	int old_fd;   /* the descriptor before the last reopen; -1: none waiting */
-	bool again;   /* a SIGUSR1 came while old_fd waited: reopen once it is closed */
-	bool started; /* behind is hooked into the config */
-} reopen = {.old_fd = -1};
+/*
+ * One entry per configuration whose log was reopened (the flags' listener,
+ * and each of a configuration file's that has a log): main's thread only,
+ * but for behind, which the shards count down.
+ */
+#define REOPEN_MAX 64
+
+static struct reopen {
+	struct config *cfg;
+	int behind; /* shards still writing to old_fd (atomic: they count down) */
+	int old_fd; /* the descriptor before the last reopen; -1: none waiting */
+	bool again; /* a SIGUSR1 came while old_fd waited: reopen once it is closed */
+} reopens[REOPEN_MAX];
+
+static struct reopen *reopen_of(struct config *cfg, bool make)
+{
+	for (int i = 0; i < REOPEN_MAX; i++) {
+		if (reopens[i].cfg == cfg)
+			return &reopens[i];
+		if (!reopens[i].cfg && make) {
+			reopens[i] = (struct reopen){.cfg = cfg, .old_fd = -1};
+			/* Before any shard can see a new descriptor: see log_reopen_start(). */
+			cfg->log_behind = &reopens[i].behind;
+			return &reopens[i];
+		}
+	}
+	return NULL;
+}
 
 int log_reopen_start(struct config *cfg, unsigned writers)
 {
+	struct reopen *r;
 	int fd, ret;
 
 	if (!cfg->log_path || !strcmp(cfg->log_path, "-") || cfg->log_fd < 0) {
@@ -325,12 +348,11 @@ int log_reopen_start(struct config *cfg, unsigned writers)
 				"SIGUSR2)\n");
 		return -ENOENT;
 	}
-	if (!reopen.started) {
-		cfg->log_behind = &reopen.behind;
-		reopen.started = true;
-	}
-	if (reopen.old_fd >= 0) {
-		reopen.again = true; /* the shards are still leaving the one before */
+	r = reopen_of(cfg, true);
+	if (!r)
+		return -ENOSPC;
+	if (r->old_fd >= 0) {
+		r->again = true; /* the shards are still leaving the one before */
 		return 0;
 	}
 	fd = open(cfg->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
@@ -340,9 +362,9 @@ int log_reopen_start(struct config *cfg, unsigned writers)
 			cfg->log_path, strerror(-ret));
 		return ret;
 	}
-	reopen.old_fd = cfg->log_fd;
+	r->old_fd = cfg->log_fd;
 	/* The count first: a shard that sees the new descriptor counts itself off. */
-	__atomic_store_n(&reopen.behind, (int)writers, __ATOMIC_RELEASE);
+	__atomic_store_n(&r->behind, (int)writers, __ATOMIC_RELEASE);
 	__atomic_store_n(&cfg->log_fd, fd, __ATOMIC_RELEASE);
 	log_reopen_poll(cfg, writers);
 	return 0;
@@ -350,24 +372,28 @@ int log_reopen_start(struct config *cfg, unsigned writers)
 
 bool log_reopen_poll(struct config *cfg, unsigned writers)
 {
-	if (reopen.old_fd < 0)
+	struct reopen *r = reopen_of(cfg, false);
+
+	if (!r || r->old_fd < 0)
 		return false;
-	if (__atomic_load_n(&reopen.behind, __ATOMIC_ACQUIRE) > 0)
+	if (__atomic_load_n(&r->behind, __ATOMIC_ACQUIRE) > 0)
 		return true;
-	close(reopen.old_fd);
-	reopen.old_fd = -1;
+	close(r->old_fd);
+	r->old_fd = -1;
 	fprintf(stderr, "ringer: reopened --log %s\n", cfg->log_path);
-	if (reopen.again) {
-		reopen.again = false;
+	if (r->again) {
+		r->again = false;
 		log_reopen_start(cfg, writers);
 	}
-	return reopen.old_fd >= 0;
+	return r->old_fd >= 0;
 }
 
 void log_reopen_end(struct config *cfg)
 {
-	(void)cfg;
-	if (reopen.old_fd >= 0)
-		close(reopen.old_fd);
-	reopen.old_fd = -1;
+	struct reopen *r = reopen_of(cfg, false);
+
+	if (r && r->old_fd >= 0)
+		close(r->old_fd);
+	if (r)
+		r->old_fd = -1;
 }

@@ -72,7 +72,9 @@ int sd_listen_close_unused(void);
  * never in the middle of a line, and counts itself off in
  * *cfg->log_behind; log_reopen_poll() closes the old descriptor once none
  * is left on it (and starts a reopen asked for meanwhile). Returns 0, or
- * -errno after a line on stderr (the old file stays in use).
+ * -errno after a line on stderr (the old file stays in use). Per
+ * configuration: a configuration file's listeners with a log each call
+ * these with their own cfg (up to 64 of them).
  */
 int log_reopen_start(struct config *cfg, unsigned writers);
 /* Returns true while an old descriptor waits to be closed (poll again within 100 ms). */
