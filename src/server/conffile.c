@@ -26,6 +26,7 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -510,7 +511,7 @@ static int convert(struct parser *P, const struct row *r, const char *file, unsi
 					       : "a duration is a number with ms, s or m after it");
 	errno = 0;
 	n = strtoull(v, &p, 10);
-	if (errno || n > 1000000000000ull)
+	if (errno || n > UINT64_MAX / mult)
 		return perr(P, file, line, "%s: '%s' is too large", r->name, v);
 	if (n % div)
 		return perr(P, file, line, "%s: '%s': the flag counts whole seconds", r->name, v);
@@ -713,7 +714,7 @@ static int directive(struct parser *P, struct src *S, struct block *b, struct st
 	if (!strcmp(name, "include"))
 		return include(P, S, b, st);
 	/* More words than it takes, over several lines: the ';' of the first is missing. */
-	if (st->n > 1 && strcmp(name, "server") && st->args[st->n - 1].line > line)
+	if (st->n > 1 && st->args[st->n - 1].line > line)
 		return perr(P, S->file, line, "';' missing after '%s %s'", st->name.s,
 			    st->args[0].s);
 	if (b->kind == B_TOP) {

@@ -426,6 +426,11 @@ static const struct bad bads[] = {
 	 "whole seconds"},
 	{"listener a {\n bind 127.0.0.1:7000;\n idle-timeout 100000m;\n}\n", 3,
 	 "(written '100000m')"},
+	/* 2^34 + 1 gibibytes wrap to exactly 2^30 in 64 bits: too large, not 1g. */
+	{"listener a {\n bind 127.0.0.1:7000;\n mode http;\n body-min-rate 17179869185g;\n}\n", 4,
+	 "body-min-rate: '17179869185g' is too large"},
+	{"upstream u {\n server 127.0.0.1:1\n server 127.0.0.1:2;\n}\n", 2,
+	 "';' missing after 'server 127.0.0.1:1'"},
 	{"listener a {\n bind 127.0.0.1:7000;\n mode echo\n}\n", 3,
 	 "';' missing after 'mode echo'"},
 	{"listener a {\n mode echo\n bind 127.0.0.1:7000;\n}\n", 2,
