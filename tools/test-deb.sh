@@ -44,8 +44,9 @@ upstream=$(cd "$src" && dpkg-parsechangelog -S Version)
 upstream=${upstream%-*}
 
 # For the unit's checks: systemd-analyze and systemctl (package systemd), and man (man-db),
-# which systemd-analyze verify runs for each man: page in Documentation=.
-for p in systemd man-db; do
+# which systemd-analyze verify runs for each man: page in Documentation=; ip (iproute2) for
+# the loopback of a network namespace.
+for p in systemd man-db iproute2; do
 	dpkg-query -W -f='${Status}' $p 2>/dev/null | grep -q 'install ok installed' ||
 		apt-get install -y -qq --no-install-recommends $p >/dev/null 2>&1 ||
 		echo "test-deb: could not install $p" >&2
@@ -125,15 +126,21 @@ version_ok() {
 }
 check "ringer --version" version_ok
 
-# An echo round trip through the installed binary, run as the service's user on a port the
-# kernel picks (the first line on stdout names it).
-echo_ok() {
-	local log=$out/test-deb-echo.log pid port="" msg got rc
-	setpriv --reuid=ringer --regid=ringer --init-groups \
-		/usr/sbin/ringer --mode echo --listen 127.0.0.1:0 --shards 1 >"$log" 2>&1 &
+# An echo round trip through the installed binary, run as the service's user: COMMAND is
+# started, its line "listening on 127.0.0.1:PORT" awaited (PORT as given, or the first: port 0
+# lets the kernel pick), bytes sent there must come back, and SIGTERM must end it with 0.
+echo_through() { # PORT|any LOG COMMAND...
+	local want=$1 log=$2 pid ports port="" msg got rc
+	shift 2
+	setpriv --reuid=ringer --regid=ringer --init-groups "$@" >"$log" 2>&1 &
 	pid=$!
 	for _ in $(seq 100); do
-		port=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\)$/\1/p' "$log")
+		ports=$(sed -n 's/^listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+		if [ "$want" = any ]; then
+			port=$(head -1 <<<"$ports")
+		elif grep -qx "$want" <<<"$ports"; then
+			port=$want
+		fi
 		[ -n "$port" ] && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
@@ -149,17 +156,34 @@ echo_ok() {
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 	rc=$?
-	[ -n "$port" ] || { cat "$log"; return 1; }
+	[ -n "$port" ] || { echo "no 'listening on 127.0.0.1:$want'"; cat "$log"; return 1; }
 	[ "${got:-}" = "$msg" ] || { echo "sent '$msg', got '${got:-}'"; return 1; }
 	[ "$rc" -eq 0 ] || { echo "ringer exited $rc after SIGTERM"; cat "$log"; return 1; }
 }
-check "echo round trip" echo_ok
+check "echo round trip" echo_through any "$out/test-deb-echo.log" \
+	/usr/sbin/ringer --mode echo --listen 127.0.0.1:0 --shards 1
+# The example configuration served as the unit serves it (-c, as the user ringer), in a
+# network namespace of its own, where its ports are free whatever this machine runs: its echo
+# listener is 127.0.0.1:9000 (tools/dist/ringer.conf).
+if unshare -n true 2>/dev/null; then
+	export -f echo_through
+	# shellcheck disable=SC2016 # $1 is the inner shell's
+	check "example configuration serves echo" unshare -n bash -c \
+		'ip link set lo up && echo_through 9000 "$1" /usr/sbin/ringer -c /etc/ringer/ringer.conf' \
+		_ "$out/test-deb-conf.log"
+else
+	echo "skip example configuration serves echo: no network namespace here (unshare -n)"
+fi
 
 # Installed again over itself (an upgrade's path): the postinst meets the user it made.
 check "install again" dpkg -i "$deb"
 check "user ringer after install again" user_ok
 
-# Purge: binaries, configuration and logs gone; the user kept, as Debian keeps system users.
+# The service's user writes its logs; purge removes them (postrm: dpkg alone would leave a
+# directory that is not empty), the binaries and the configuration; the user stays, as Debian
+# keeps system users.
+check "ringer writes /var/log/ringer" \
+	setpriv --reuid=ringer --regid=ringer --init-groups touch /var/log/ringer/test-deb.log
 check purge apt-get purge -y -qq ringer
 gone() {
 	local p
