@@ -143,16 +143,27 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* "N connections, M listeners" from the shards' counters, as the stats line reads them. */
+/*
+ * "N connections, M listeners": connections in any TCP state over every
+ * shard and listener (both sides of a proxy), and the listeners served now
+ * (a configuration file's each, less those a reload retired; the admin port
+ * is not one).
+ */
 static void status_text(char *buf, size_t len, const struct config *cfg, const struct shard *shards)
 {
-	/* The listening addresses: --listen's, and the admin port's. */
-	unsigned listeners = 1 + (cfg->admin_set ? 1 : 0);
+	static struct stats total;
+	const struct shard *s0 = &shards[0];
+	unsigned listeners = !__atomic_load_n(&s0->retire_first, __ATOMIC_RELAXED);
+	unsigned more = __atomic_load_n(&s0->n_more_pub, __ATOMIC_ACQUIRE);
 	int64_t conns = 0;
 
+	memset(&total, 0, sizeof(total));
 	for (unsigned i = 0; i < cfg->shards; i++)
-		for (int s = 0; s < TCP_STATE_COUNT; s++)
-			conns += __atomic_load_n(&shards[i].stats.by_state[s], __ATOMIC_RELAXED);
+		shard_stats_sum(&shards[i], &total);
+	for (int s = 0; s < TCP_STATE_COUNT; s++)
+		conns += total.by_state[s];
+	for (unsigned k = 0; k < more; k++)
+		listeners += !__atomic_load_n(&s0->more[k].retire, __ATOMIC_RELAXED);
 	snprintf(buf, len, "STATUS=%" PRId64 " connection%s, %u listener%s", conns,
 		 conns == 1 ? "" : "s", listeners, listeners == 1 ? "" : "s");
 }
