@@ -388,6 +388,8 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 	size_t off = 0;
 	int n;
 
+	if (!slots_now)
+		return 0; /* no configuration file: the admin's own lines say it all */
 	for (unsigned k = 0; k < slots_now; k++)
 		listener_sum(shards, n_shards, k, &st[k]);
 	for (unsigned f = 0; f < sizeof(m) / sizeof(m[0]); f++) {
