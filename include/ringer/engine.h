@@ -371,6 +371,13 @@ int engine_write(struct engine *e, int fd, const void *buf, uint32_t len, uint32
  */
 void engine_set_deadline(struct engine *e, struct conn *c, uint64_t at_ms);
 /*
+ * Calls mode->timer once the engine clock reaches at_ms (0: never), at the
+ * first engine tick (100 ms apart) at or after it: one timer per listener,
+ * each call replacing the one before, none for a connection. For a mode's
+ * work on a schedule of its own, finer than mode->tick's second.
+ */
+void engine_set_timer(struct engine *e, uint64_t at_ms);
+/*
  * True once a graceful stop began (engine_drain), or the listener whose
  * callback runs was retired: a mode may tell its peers to go.
  */

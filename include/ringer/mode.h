@@ -52,6 +52,8 @@ struct mode_ops {
 	void (*written)(struct engine *e, uint32_t token, int res);
 	/* Once a second: refresh cached headers and such. */
 	void (*tick)(struct engine *e, uint64_t now_ms, int64_t wall_sec);
+	/* The time engine_set_timer() asked for has come: work on the mode's own schedule. */
+	void (*timer)(struct engine *e, uint64_t now_ms);
 };
 
 extern const struct mode_ops mode_echo;

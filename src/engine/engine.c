@@ -259,6 +259,30 @@ void engine_set_now(struct engine *e, uint64_t now_ms)
 }
 
 /* Accept back-off, and the timers due by now: as many as fire, never a scan of the table. */
+void engine_set_timer(struct engine *e, uint64_t at_ms)
+{
+	e->lst[e->cur].timer_ms = at_ms;
+}
+
+/* Each listener's mode timer that has come (engine_set_timer): cleared, then called. */
+static void mode_timers(struct engine *e, uint64_t now_ms)
+{
+	unsigned was = e->cur;
+
+	for (unsigned i = 0; i < e->n_lst; i++) {
+		struct eng_listener *l = &e->lst[i];
+
+		if (!l->timer_ms || now_ms < l->timer_ms)
+			continue;
+		l->timer_ms = 0;
+		if (!l->mode->timer)
+			continue;
+		eng_enter(e, i);
+		l->mode->timer(e, now_ms);
+	}
+	eng_leave(e, was);
+}
+
 void engine_tick(struct engine *e, uint64_t now_ms)
 {
 	engine_set_now(e, now_ms);
@@ -268,6 +292,7 @@ void engine_tick(struct engine *e, uint64_t now_ms)
 	}
 	wheel_advance(&e->timers, now32(e), eng_on_timer, e);
 	eng_tls_tick(e);
+	mode_timers(e, now_ms);
 }
 
 void engine_second(struct engine *e, int64_t wall_sec)

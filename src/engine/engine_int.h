@@ -99,6 +99,7 @@ struct eng_listener {
 	int family;	     /* of its first socket */
 	struct tls_ctx *tls; /* accepted connections speak TLS; NULL: plain */
 	struct tls_ctx *tls_old; /* replaced by a reload; freed once no handshake is in progress */
+	uint64_t timer_ms;	 /* engine_set_timer(): mode->timer is due then; 0: none */
 };
 
 /* A listening socket: its accepts in flight, and their address buffers. */

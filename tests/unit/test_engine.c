@@ -60,6 +60,9 @@ static struct {
 	bool echo_input; /* readable sends input back with engine_send_input() */
 	bool echo_started;
 	uint64_t echoed;
+	int timers;	      /* mode->timer calls */
+	uint64_t timer_at;    /* ... the last one's time */
+	uint64_t timer_every; /* ... each sets the next this much later (0: none) */
 } seen;
 
 /* Echo with engine_send_input(): skip a 4-byte head, then "pre:" and the rest. */
@@ -140,6 +143,14 @@ static void t_closed(struct engine *e, struct conn *c)
 	seen.closed_state = c->state;
 }
 
+static void t_timer(struct engine *e, uint64_t now_ms)
+{
+	seen.timers++;
+	seen.timer_at = now_ms;
+	if (seen.timer_every)
+		engine_set_timer(e, now_ms + seen.timer_every);
+}
+
 static const struct mode_ops test_mode = {
 	.name = "test",
 	.accepted = t_accepted,
@@ -148,6 +159,7 @@ static const struct mode_ops test_mode = {
 	.sent = t_sent,
 	.closed = t_closed,
 	.expired = t_expired,
+	.timer = t_timer,
 };
 
 struct fixture {
@@ -602,6 +614,35 @@ static void deadline_fires_on_its_tick(void **state)
 	close(lfd);
 }
 
+/* The mode's timer (engine_set_timer): at the first tick at or after its time, once. */
+static void mode_timer_fires_on_its_tick(void **state)
+{
+	struct fixture *f = *state;
+
+	/* Set, then replaced by a later one. */
+	engine_set_timer(f->e, CLOCK0 + 100);
+	engine_set_timer(f->e, CLOCK0 + 250);
+	engine_tick(f->e, CLOCK0 + 200);
+	engine_tick(f->e, CLOCK0 + 249);
+	assert_int_equal(seen.timers, 0);
+	engine_tick(f->e, CLOCK0 + 300);
+	assert_int_equal(seen.timers, 1);
+	assert_int_equal(seen.timer_at, CLOCK0 + 300);
+	engine_tick(f->e, CLOCK0 + 400);
+	assert_int_equal(seen.timers, 1);
+	/* Set again from its own call: a schedule finer than a second, tick by tick. */
+	seen.timer_every = 200;
+	engine_set_timer(f->e, CLOCK0 + 500);
+	for (uint64_t t = CLOCK0 + 500; t <= CLOCK0 + 1400; t += 100)
+		engine_tick(f->e, t);
+	assert_int_equal(seen.timers, 6); /* 500, 700, 900, 1100, 1300 */
+	assert_int_equal(seen.timer_at, CLOCK0 + 1300);
+	/* 0: none. */
+	engine_set_timer(f->e, 0);
+	engine_tick(f->e, CLOCK0 + 5000);
+	assert_int_equal(seen.timers, 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -614,6 +655,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(idle_timeout_counts_from_last_traffic, setup_idle,
 						teardown),
 		cmocka_unit_test_setup_teardown(deadline_fires_on_its_tick, setup_idle, teardown),
+		cmocka_unit_test_setup_teardown(mode_timer_fires_on_its_tick, setup_idle, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
