@@ -28,8 +28,9 @@
  * at the next tick; --queue-timeout closes it (QT in the log).
  *
  * Active health checks (--check): one shard's proxy (the first to start)
- * connects to each upstream every --check-interval from its once-a-second
- * tick, an io_uring connect like any other; --check-fall failures in a row
+ * connects to each upstream every --check-interval, on an engine timer
+ * (engine_set_timer: the engine's 100 ms tick, so 200 ms is 5 a second),
+ * an io_uring connect like any other; --check-fall failures in a row
  * mark the upstream down for every shard (a shared atomic flag), --check-rise
  * successes mark it up again, and each change is logged once and counted.
  * Passive health (connect failures of real sessions) runs beside it, per
@@ -657,18 +658,32 @@ static void health_result(struct engine *e, struct proxy *px, unsigned i, int re
 		health_mark(e, px, i, true, res);
 }
 
+/*
+ * The checker's timer: each upstream due is checked, and the timer set for
+ * the next one due. An upstream keeps its rhythm (due one interval after it
+ * was due, not after the tick that ran it, so ticks 100 ms apart give a 150
+ * ms interval on average); one held up by more than an interval starts
+ * afresh rather than catching up in a burst.
+ */
 static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
 {
 	const struct config *cfg = px->cfg;
+	uint64_t next = now_ms + cfg->check_ms;
 
 	for (unsigned i = 0; i < px->bal.n; i++) {
 		struct health *h = &px->sh->health[i];
 		struct conn *c;
 		int err;
 
-		if (h->in_flight || now_ms < h->next_ms || !px->set->enabled[i])
+		if (h->in_flight || now_ms < h->next_ms || !px->set->enabled[i]) {
+			if (px->set->enabled[i] && h->next_ms < next)
+				next = h->next_ms; /* in flight past it: looked at again next tick */
 			continue;
-		h->next_ms = now_ms + cfg->check_ms;
+		}
+		h->next_ms = h->next_ms + cfg->check_ms > now_ms ? h->next_ms + cfg->check_ms
+								 : now_ms + cfg->check_ms;
+		if (h->next_ms < next)
+			next = h->next_ms;
 		c = engine_connect(
 			e, &px->set->up[i].addr,
 			cfg->connect_ms < cfg->check_ms ? cfg->connect_ms : cfg->check_ms, &err);
@@ -680,6 +695,15 @@ static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
 		pconn(c)->upstream = (uint8_t)i;
 		h->in_flight = true;
 	}
+	engine_set_timer(e, next);
+}
+
+static void proxy_timer(struct engine *e, uint64_t now_ms)
+{
+	struct proxy *px = engine_mode_data(e);
+
+	if (__atomic_load_n(&px->sh->checker, __ATOMIC_RELAXED) == e)
+		health_tick(e, px, now_ms);
 }
 
 static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
@@ -687,8 +711,6 @@ static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 	struct proxy *px = engine_mode_data(e);
 
 	proxy_refresh(px);
-	if (__atomic_load_n(&px->sh->checker, __ATOMIC_RELAXED) == e)
-		health_tick(e, px, now_ms);
 	if (px->log)
 		log_flush(e, px);
 	if (px->q_len)
@@ -907,8 +929,9 @@ static int proxy_init(struct engine *e, const void *arg, void **data)
 		struct engine *none = NULL;
 
 		/* The first shard to start runs the checks for all. */
-		__atomic_compare_exchange_n(&px->sh->checker, &none, e, false, __ATOMIC_RELAXED,
-					    __ATOMIC_RELAXED);
+		if (__atomic_compare_exchange_n(&px->sh->checker, &none, e, false, __ATOMIC_RELAXED,
+						__ATOMIC_RELAXED))
+			engine_set_timer(e, 1); /* the first checks at the first tick */
 	}
 	*data = px;
 	return 0;
@@ -959,4 +982,5 @@ const struct mode_ops mode_proxy = {
 	.written = proxy_written,
 	.sent = proxy_sent,
 	.tick = proxy_tick,
+	.timer = proxy_timer,
 };
