@@ -41,6 +41,7 @@ struct config_upstream {
 	char name[96];	  /* as written on the command line, for stats and logs */
 	bool tls;	  /* ",tls": ringer speaks TLS to it */
 	bool no_verify;	  /* ",verify=none": its certificate is not checked */
+	bool resolve;	  /* ",resolve": its name looked up again and again (resolver.c) */
 	char sni[96];	  /* ",sni=NAME"; empty: the host as written, unless an address */
 };
 
@@ -82,6 +83,8 @@ struct config {
 	unsigned queue_ms;	  /* proxy: how long a client waits for a full upstream's slot */
 	bool check;		  /* proxy: active health checks (a TCP connect) */
 	unsigned check_ms;	  /* ... every this often */
+	unsigned resolve_ms;	  /* proxy: how often resolve upstreams are looked up */
+	int *resolve_kick;	  /* ... set by a shard after a failed connect to one (atomic) */
 	unsigned check_fall;	  /* ... this many failures in a row mark an upstream down */
 	unsigned check_rise;	  /* ... and this many successes up again */
 	enum balance_mode balance;

@@ -734,6 +734,9 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 	}
 	if (res < 0) {
 		STAT_INC(st, up[i].failures);
+		/* A name that may have moved: the resolver thread looks it up again now. */
+		if (px->set->up[i].resolve && px->cfg->resolve_kick)
+			__atomic_store_n(px->cfg->resolve_kick, 1, __ATOMIC_RELAXED);
 		if (balance_result(&px->bal, i, false, engine_now_ms(e)))
 			STAT_ADD(st, up[i].down, 1);
 		uncount(e, px, up);

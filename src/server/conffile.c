@@ -148,6 +148,8 @@ static const struct row rows[] = {
 	{"--log", "log", L, U_RAW, M_PROXY, 0, G_NONE, P_STR, OFF(log_path)},
 	{"--check-interval", "check-interval", UP, U_MS, M_PROXY, R_CHECK, G_NONE, P_UINT,
 	 OFF(check_ms)},
+	{"--resolve-interval", "resolve-interval", UP, U_MS, M_PROXY, 0, G_NONE, P_UINT,
+	 OFF(resolve_ms)},
 	{"--check-fall", "check-fall", UP, U_RAW, M_PROXY, R_CHECK, G_NONE, P_UINT,
 	 OFF(check_fall)},
 	{"--check-rise", "check-rise", UP, U_RAW, M_PROXY, R_CHECK, G_NONE, P_UINT,
@@ -1477,6 +1479,8 @@ static void print_row(FILE *f, const struct row *r, const struct config *c)
 			fprintf(f, " weight=%u", u->weight);
 			if (u->maxconn)
 				fprintf(f, " maxconn=%u", u->maxconn);
+			if (u->resolve)
+				fputs(" resolve", f);
 			if (u->tls)
 				fputs(" tls", f);
 			if (u->sni[0]) {

@@ -62,6 +62,7 @@ void config_defaults(struct config *cfg)
 	cfg->fail_threshold = 3;
 	cfg->down_ms = 10000;
 	cfg->check_ms = 2000;
+	cfg->resolve_ms = 10000;
 	cfg->queue_ms = 5000;
 	cfg->log_fd = -1;
 	cfg->check_fall = 3;
@@ -158,14 +159,20 @@ void config_usage(FILE *f, const char *prog)
 		"                         slower: 408 and close (defaults 10000 and 500 bytes/s,\n"
 		"                         as Apache's mod_reqtimeout; timeout 0: no limit)\n"
 		"proxy mode:\n"
-		"  --upstream HOST:PORT[,weight=N][,maxconn=N][,tls[,sni=NAME][,verify=none]]\n"
+		"  --upstream HOST:PORT[,weight=N][,maxconn=N][,resolve][,tls[,sni=NAME]\n"
+		"             [,verify=none]]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
 		"                         startup), repeatable up to %d; weight 1..256 (default\n"
 		"                         1); maxconn: sessions at once over all shards, more\n"
-		"                         wait in a queue (default: no limit); tls: ringer\n"
+		"                         wait in a queue (default: no limit); resolve: the name\n"
+		"                         is resolved again every --resolve-interval and at once\n"
+		"                         after a failed connect, each address it gives a server\n"
+		"                         (one gone drains as on a reload); tls: ringer\n"
 		"                         speaks TLS to it, verifying its certificate and name\n"
 		"                         (sni=NAME, default the host as written) unless\n"
 		"                         verify=none; sessions resume on reconnects\n"
+		"  --resolve-interval MS  how often resolve upstreams' names are looked up\n"
+		"                         (default 10000; a thread of its own, never a shard)\n"
 		"  --upstream-ca FILE     CA certificates for tls upstreams (default: the\n"
 		"                         system's store)\n"
 		"  --upstream-cert FILE --upstream-key FILE\n"
@@ -268,6 +275,7 @@ enum opt_id {
 	OPT_SEND_PROXY,
 	OPT_LOG,
 	OPT_CHECK_INTERVAL,
+	OPT_RESOLVE_INTERVAL,
 	OPT_CHECK_FALL,
 	OPT_CHECK_RISE,
 	OPT_ADMIN,
@@ -339,6 +347,7 @@ static const struct cli_opt options[] = {
 	{"--send-proxy", NULL, OPT_SEND_PROXY, true},
 	{"--log", NULL, OPT_LOG, true},
 	{"--check-interval", NULL, OPT_CHECK_INTERVAL, true},
+	{"--resolve-interval", NULL, OPT_RESOLVE_INTERVAL, true},
 	{"--check-fall", NULL, OPT_CHECK_FALL, true},
 	{"--check-rise", NULL, OPT_CHECK_RISE, true},
 	{"--admin", NULL, OPT_ADMIN, true},
@@ -428,7 +437,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	const char *comma = strchr(val, ',');
 	size_t alen = comma ? (size_t)(comma - val) : strlen(val);
 	uint64_t w = 1, maxconn = 0;
-	bool tls = false, no_verify = false, tls_opt = false;
+	bool tls = false, no_verify = false, tls_opt = false, resolve = false;
 	char sni[sizeof(u->sni)] = "";
 	int ret;
 
@@ -450,6 +459,10 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 			tls = true;
 			continue;
 		}
+		if (!strcmp(one, "resolve")) {
+			resolve = true;
+			continue;
+		}
 		if (!strncmp(one, "sni=", 4) && one[4] && strlen(one + 4) < sizeof(sni)) {
 			snprintf(sni, sizeof(sni), "%s", one + 4);
 			tls_opt = true;
@@ -461,7 +474,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 		}
 		return cli_fail(err, err_len,
 				"--upstream: '%s': options are weight=N (1 to 256), maxconn=N "
-				"(1 to 1048576), tls, sni=NAME and verify=none",
+				"(1 to 1048576), resolve, tls, sni=NAME and verify=none",
 				val);
 	}
 	if (tls_opt && !tls)
@@ -477,6 +490,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	snprintf(u->name, sizeof(u->name), "%s", addr);
 	u->tls = tls;
 	u->no_verify = no_verify;
+	u->resolve = resolve;
 	/* The name sent and verified: sni=, else the host as written when it is a name. */
 	if (tls && !sni[0]) {
 		struct in_addr a4;
@@ -817,6 +831,9 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		seen->proxy = true;
 		cfg->check = true;
 		return set_uint(flag, val, 100, 3600000, false, &cfg->check_ms, err, err_len);
+	case OPT_RESOLVE_INTERVAL:
+		seen->proxy = true;
+		return set_uint(flag, val, 100, 3600000, false, &cfg->resolve_ms, err, err_len);
 	case OPT_CHECK_FALL:
 		seen->proxy = true;
 		cfg->check = true;

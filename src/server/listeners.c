@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "notify.h"
+#include "resolver.h"
 #include "ringer/sock.h"
 #include "ringer/tls.h"
 
@@ -112,7 +113,7 @@ static int probe(const struct conf_listener *l, unsigned b, const char *what)
  * opened (as main opens listener 0's), its first upstream set, its
  * addresses free. what: "" at startup, "reload refused: " on a reload.
  */
-static int prepare_one(struct conf_listener *l, const char *what)
+static int prepare_one(struct conf_listener *l, unsigned k, const char *what)
 {
 	struct config *cfg = &l->cfg;
 
@@ -141,8 +142,12 @@ static int prepare_one(struct conf_listener *l, const char *what)
 		}
 	}
 	if (cfg->mode == MODE_PROXY) {
-		struct upstream_set *set = calloc(1, sizeof(*set));
+		struct upstream_set *set;
 
+		/* resolve servers: their names' addresses now (resolver.c looks again later) */
+		if (resolver_add(cfg, k))
+			return -1;
+		set = calloc(1, sizeof(*set));
 		if (!set) {
 			fprintf(stderr, "ringer: out of memory\n");
 			return -1;
@@ -159,6 +164,7 @@ static void unprepare_one(struct conf_listener *l)
 	if (l->cfg.log_fd > STDOUT_FILENO)
 		close(l->cfg.log_fd);
 	l->cfg.log_fd = -1;
+	resolver_forget(&l->cfg);
 	free((void *)l->cfg.set);
 	l->cfg.set = NULL;
 }
@@ -190,7 +196,7 @@ int listeners_prepare(struct conf_set *conf, bool handover)
 		if (probe(&conf->l[0], b, ""))
 			return -1;
 	for (unsigned k = 1; k < conf->n; k++)
-		if (prepare_one(&conf->l[k], ""))
+		if (prepare_one(&conf->l[k], k, ""))
 			return -1;
 	for (unsigned k = 0; k < conf->n; k++) {
 		had_tls |= conf->l[k].cfg.tls_on || conf->l[k].cfg.tls_upstreams;
@@ -390,6 +396,8 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 
 	if (!slots_now)
 		return 0; /* no configuration file: the admin's own lines say it all */
+	if (!slots_now)
+		return 0; /* no file: main's own /metrics say it all */
 	for (unsigned k = 0; k < slots_now; k++)
 		listener_sum(shards, n_shards, k, &st[k]);
 	for (unsigned f = 0; f < sizeof(m) / sizeof(m[0]); f++) {
@@ -436,6 +444,31 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 	return (int)off;
 }
 #undef EMIT
+
+void listeners_publish(void *arg, struct config *cfg, unsigned k, const struct config_upstream *up,
+		       unsigned n)
+{
+	static struct stats st;
+	const struct listeners_shards *ls = arg;
+	int64_t active[CONFIG_MAX_UPSTREAMS];
+	struct upstream_set *set = malloc(sizeof(*set));
+	const char *name = n_slots ? slots[k].l->name : "";
+
+	listener_sum(ls->shards, ls->n, k, &st);
+	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
+		active[i] = st.up[i].active;
+	if (!set || config_reload_set(cfg->set, up, n, active, set)) {
+		fprintf(stderr, "ringer: resolve%s%s: the servers stay as they are: %s\n",
+			*name ? ": listener " : "", name,
+			set ? "more servers than slots (retired ones still carry sessions)"
+			    : "out of memory");
+		free(set);
+		return;
+	}
+	__atomic_store_n(&cfg->set, set, __ATOMIC_RELEASE);
+	fprintf(stderr, "ringer: resolve%s%s: the names give %u server%s now\n",
+		*name ? ": listener " : "", name, n, n == 1 ? "" : "s");
+}
 
 /* ---- reload ------------------------------------------------------------------------------- */
 
@@ -496,6 +529,10 @@ struct plan {
 	unsigned n_add, n_drop;
 	bool opened; /* the added listeners' sockets are open in the shards' arrays */
 	const struct config *timeouts[ENGINE_MAX_LISTENERS]; /* a kept one's new settings */
+	/* a kept proxy listener's servers, expanded (resolve), and the file's as configured */
+	struct config_upstream up[ENGINE_MAX_LISTENERS][CONFIG_MAX_UPSTREAMS];
+	unsigned n_up[ENGINE_MAX_LISTENERS];
+	const struct config *conf_up[ENGINE_MAX_LISTENERS];
 };
 
 /*
@@ -552,6 +589,8 @@ static int plan_upstreams(struct plan *p, unsigned k, const struct config *next,
 	static struct stats st;
 	const struct config *cur = slots[k].cfg;
 	int64_t active[CONFIG_MAX_UPSTREAMS];
+	char err[256];
+	int n;
 
 	for (unsigned i = 0; i < next->n_upstreams; i++) {
 		if (next->upstreams[i].tls && !cur->tls_upstreams) {
@@ -562,12 +601,20 @@ static int plan_upstreams(struct plan *p, unsigned k, const struct config *next,
 			return -1;
 		}
 	}
+	/* resolve servers: what their names give now */
+	n = resolver_expand(next->upstreams, next->n_upstreams, p->up[k], err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "ringer: reload refused, the configuration in use stays: %s\n",
+			err);
+		return -1;
+	}
+	p->n_up[k] = (unsigned)n;
+	p->conf_up[k] = next;
 	listener_sum(shards, n_shards, k, &st);
 	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
 		active[i] = st.up[i].active;
 	p->set[k] = malloc(sizeof(*p->set[k]));
-	if (!p->set[k] ||
-	    config_reload_set(cur->set, next->upstreams, next->n_upstreams, active, p->set[k])) {
+	if (!p->set[k] || config_reload_set(cur->set, p->up[k], (unsigned)n, active, p->set[k])) {
 		fprintf(stderr, "ringer: reload refused, the configuration in use stays: %s\n",
 			p->set[k] ? "more upstreams than slots (retired ones still carry sessions)"
 				  : "out of memory");
@@ -660,13 +707,14 @@ static int plan_match(struct plan *p, char *why, size_t why_len)
 static int plan_add(struct plan *p, struct shard *shards, unsigned n_shards)
 {
 	const char *what = "reload refused, the configuration in use stays: ";
-	unsigned k = n_slots;
+	unsigned k = n_slots, added = 0;
 
 	for (unsigned j = 0; j < p->next->n; j++) {
 		struct conf_listener *l = &p->next->l[j];
 
 		if (p->match[j] >= 0)
 			continue;
+		added++;
 		if ((l->cfg.tls_on || l->cfg.tls_upstreams) && !had_tls) {
 			fprintf(stderr,
 				"ringer: %s%s:%u: listener %s: TLS on a listener a reload adds "
@@ -686,7 +734,7 @@ static int plan_add(struct plan *p, struct shard *shards, unsigned n_shards)
 			return -1;
 		if (l->cfg.tls_upstreams && listeners_check_upstream_tls(&l->cfg))
 			return -1;
-		if (prepare_one(l, what)) {
+		if (prepare_one(l, k + added - 1, what)) {
 			p->match[j] = -2; /* nothing to undo */
 			return -1;
 		}
@@ -754,6 +802,8 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 			ups += plan.set[k]->n;
 			__atomic_store_n(&slots[k].cfg->set, plan.set[k], __ATOMIC_RELEASE);
 			plan.set[k] = NULL; /* freed at exit, through ->older */
+			resolver_update(slots[k].cfg, k, plan.conf_up[k]->upstreams,
+					plan.conf_up[k]->n_upstreams, plan.up[k], plan.n_up[k]);
 		}
 		for (unsigned i = 0; plan.tls[k] && i < n_shards; i++) {
 			struct tls_ctx **slot =
@@ -767,6 +817,7 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 		if (!plan.drop[k])
 			continue;
 		__atomic_store_n(&slots[k].retired, true, __ATOMIC_RELAXED);
+		resolver_forget(slots[k].cfg);
 		for (unsigned i = 0; i < n_shards; i++)
 			__atomic_store_n(k ? &shards[i].more[k - 1].retire
 					   : &shards[i].retire_first,

@@ -70,6 +70,18 @@ bool listeners_print_stats(FILE *f, const struct config *cfg0, const struct shar
 			   unsigned n_shards);
 
 /*
+ * The resolver thread found other addresses for listener k's names (cfg;
+ * resolver_collect()'s publish): the new set published as a reload does.
+ * arg: the shards, for the sessions each upstream has now.
+ */
+struct listeners_shards {
+	struct shard *shards;
+	unsigned n;
+};
+void listeners_publish(void *arg, struct config *cfg, unsigned k, const struct config_upstream *up,
+		       unsigned n);
+
+/*
  * /metrics with a configuration file: each listener's counters, labelled
  * listener="NAME",mode="MODE", and each proxy listener's upstreams labelled
  * listener and upstream. Returns bytes written, -ENOSPC when len is too

@@ -28,6 +28,7 @@
 #include "conffile.h"
 #include "conn_limits.h"
 #include "listeners.h"
+#include "resolver.h"
 #include "notify.h"
 #include "privs.h"
 #include "ringer/config.h"
@@ -221,12 +222,12 @@ static void reload_tls(struct config *cfg, struct shard *shards)
  */
 static void reload_upstreams(struct config *cfg, struct shard *shards)
 {
-	static struct config_upstream next[CONFIG_MAX_UPSTREAMS];
+	static struct config_upstream next[CONFIG_MAX_UPSTREAMS], up[CONFIG_MAX_UPSTREAMS];
 	static struct stats total;
 	struct upstream_set *set;
 	int64_t active[CONFIG_MAX_UPSTREAMS];
 	char err[256];
-	int n;
+	int n, m;
 
 	if (!cfg->upstreams_path) {
 		fprintf(stderr, "ringer: SIGHUP: nothing to reload (no --upstreams-file)\n");
@@ -248,11 +249,18 @@ static void reload_upstreams(struct config *cfg, struct shard *shards)
 			return;
 		}
 	}
+	/* resolve upstreams: what their names give now (resolver.c looks again later) */
+	m = resolver_expand(next, (unsigned)n, up, err, sizeof(err));
+	if (m < 0) {
+		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
+			err);
+		return;
+	}
 	sum_stats(shards, cfg->shards, &total);
 	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
 		active[i] = total.up[i].active;
 	set = malloc(sizeof(*set));
-	if (!set || config_reload_set(cfg->set, next, (unsigned)n, active, set)) {
+	if (!set || config_reload_set(cfg->set, up, (unsigned)m, active, set)) {
 		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
 			set ? "more upstreams than slots (retired ones still carry sessions)"
 			    : "out of memory");
@@ -260,6 +268,7 @@ static void reload_upstreams(struct config *cfg, struct shard *shards)
 		return;
 	}
 	__atomic_store_n(&cfg->set, set, __ATOMIC_RELEASE);
+	resolver_update(cfg, 0, next, (unsigned)n, up, (unsigned)m);
 	fprintf(stderr, "ringer: reloaded %s: %d upstream%s\n", cfg->upstreams_path, n,
 		n == 1 ? "" : "s");
 }
@@ -360,8 +369,8 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 
 	sum_stats(shards, cfg->shards, &prev);
 	for (;;) {
-		struct pollfd pfd[2] = {{.fd = sfd, .events = POLLIN}};
-		nfds_t np = 1 + (nfds_t)handover_pollfd(ho, &pfd[1]);
+		struct pollfd pfd[3] = {{.fd = sfd, .events = POLLIN}};
+		nfds_t np = 1 + (nfds_t)handover_pollfd(ho, &pfd[1]), rp = np;
 		uint64_t now = mono_ms();
 		int timeout = handover_timeout_ms(ho, now), n;
 		struct signalfd_siginfo si;
@@ -379,6 +388,9 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			timeout = notify_timeout_ms(now);
 		if (log_reopen_poll(cfg, writers) && (timeout < 0 || timeout > 100))
 			timeout = 100;
+		/* The resolver thread found new addresses (resolver.c): published here. */
+		if (resolver_fd() >= 0)
+			pfd[np++] = (struct pollfd){.fd = resolver_fd(), .events = POLLIN};
 		n = poll(pfd, np, timeout);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -392,12 +404,17 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 			stats_line(cfg, shards, &prev, &lines, (double)cfg->stats_interval_s);
 			next = next + interval > now ? next + interval : now + interval;
 		}
-		if (np > 1 && (pid = handover_service(ho, pfd[1].revents, now)) > 0) {
+		if (rp > 1 && (pid = handover_service(ho, pfd[1].revents, now)) > 0) {
 			fprintf(stderr,
 				"ringer: pid %d serves on the listeners now (handover), "
 				"draining (up to %u ms)\n",
 				(int)pid, cfg->drain_ms);
 			return;
+		}
+		if (np > rp && (pfd[rp].revents & POLLIN)) {
+			struct listeners_shards ls = {shards, cfg->shards};
+
+			resolver_collect(listeners_publish, &ls);
 		}
 		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
@@ -492,6 +509,9 @@ int main(int argc, char **argv)
 	if (cfg.mode == MODE_PROXY) {
 		static struct upstream_set first; /* the others come from reloads, malloc'd */
 
+		/* resolve upstreams: their names' addresses now (resolver.c looks again later) */
+		if (resolver_add(&cfg, 0))
+			return 2;
 		config_initial_set(&cfg, &first);
 		cfg.set = &first;
 	}
@@ -692,8 +712,13 @@ int main(int argc, char **argv)
 	/* systemd: serving (after a handover, as the service's main process now). */
 	notify_ready(offer.n > 0, &cfg, shards);
 
+	if ((ret = resolver_start())) {
+		fprintf(stderr, "ringer: the resolver thread: %s\n", strerror(-ret));
+		goto out_stop;
+	}
 	wait_for_stop(&cfg, shards, sfd, &ho);
 	handed_over = cfg.handover_path && !ho.path[0]; /* a newer ringer has PATH now */
+	resolver_stop();
 	ret = 0;
 out_stop:
 	/* Draining: nothing more is handed over (the listeners go as shards finish). */

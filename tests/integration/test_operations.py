@@ -844,9 +844,70 @@ def test_cpu_pinning():
             r.stop()
 
 
+def test_upstream_resolve():
+    """The manual: ,resolve looks the name up again every --resolve-interval (a thread of its
+    own), each address it gives a server, and at once after a failed connect; a lookup that
+    fails keeps the servers. A hosts file of ours in ringer's mount namespace is the resolver."""
+    hosts = os.path.join(TMP, "hosts-resolve")
+    nss = os.path.join(TMP, "nsswitch-resolve.conf")
+    with open(nss, "w") as f:
+        f.write("hosts: files\n")
+
+    def name_at(*addrs):
+        with open(hosts, "w") as f:  # the same file (inode): the bind mount shows it
+            f.write("127.0.0.1 localhost\n" + "".join(f"{a} alpha.test\n" for a in addrs))
+
+    name_at("127.0.0.2")
+    if subprocess.run(in_namespace(hosts, nss) + ["getent", "hosts", "alpha.test"],
+                      capture_output=True, text=True).stdout.split()[:1] != ["127.0.0.2"]:
+        raise Skip("no private mount namespace here (unshare --mount)")
+    a = Upstream("127.0.0.2", tag="at-2")
+    b = Upstream("127.0.0.3", a.port, tag="at-3")
+    r = Ringer("--mode", "proxy", "--shards", "1", "--upstream", f"alpha.test:{a.port},resolve",
+               "--resolve-interval", "300", prefix=in_namespace(hosts, nss))
+    try:
+        tags = [tag_of(r.port, "127.0.0.1") for _ in range(4)]
+        check(tags == ["at-2"] * 4, f"alpha.test at 127.0.0.2: {tags}")
+        name_at("127.0.0.3")
+        check(wait_for(lambda: tag_of(r.port, "127.0.0.1") == "at-3", 5),
+              "the name moved to 127.0.0.3: new sessions follow within the interval")
+        tags = [tag_of(r.port, "127.0.0.1") for _ in range(4)]
+        check(tags == ["at-3"] * 4, f"and stay there: {tags}")
+        name_at("127.0.0.2", "127.0.0.3")
+        check(wait_for(lambda: len({tag_of(r.port, "127.0.0.1") for _ in range(4)}) == 2, 5),
+              "a name with two addresses is two servers")
+        tags = [tag_of(r.port, "127.0.0.1") for _ in range(8)]
+        check(tags.count("at-2") == 4 and tags.count("at-3") == 4,
+              f"round robin over the two: {tags}")
+        name_at()  # the name is gone: the lookup fails, the servers stay
+        time.sleep(1.0)
+        check(len({tag_of(r.port, "127.0.0.1") for _ in range(4)}) == 2,
+              "a failed lookup keeps the servers")
+        check("cannot resolve 'alpha.test'" in "".join(r.err), f"said: {''.join(r.err)[-300:]}")
+        r.stop()
+    finally:
+        r.stop()
+
+    # A failed connect asks for a lookup at once, however long the interval.
+    name_at("127.0.0.2")
+    r = Ringer("--mode", "proxy", "--shards", "1", "--upstream", f"alpha.test:{a.port},resolve",
+               "--resolve-interval", "600000", prefix=in_namespace(hosts, nss))
+    try:
+        check(tag_of(r.port, "127.0.0.1") == "at-2", "alpha.test at 127.0.0.2")
+        name_at("127.0.0.3")
+        a.close()  # the old address refuses: that connect failure is the kick
+        check(wait_for(lambda: tag_of(r.port, "127.0.0.1") == "at-3", 5),
+              "after a failed connect the name is looked up at once (interval 10 min)")
+        r.stop()
+    finally:
+        r.stop()
+        a.close()
+        b.close()
+
+
 TESTS = [test_balance_source, test_handover_other_user, test_log_connect_timeout,
          test_log_no_upstream, test_log_half_close, test_log_dropped, test_upstream_host_names,
-         test_cpu_pinning]
+         test_upstream_resolve, test_cpu_pinning]
 
 
 def cleanup():

@@ -308,6 +308,69 @@ def handover_mainpid():
         n.close()
 
 
+def handover_reload_recipe():
+    """The unit's commented ExecReload for upgrades, run as systemd would (MAINPID in its
+    environment) with this build's ringer for /usr/sbin/ringer: it returns 0 once the old
+    ringer has drained and exited, the new one having sent MAINPID= and READY=1 and serving;
+    and when the new one is refused (fewer shards), it returns 1 at once, the old one serving."""
+    unit = open(UNIT).read()
+    m = re.search(r"^#ExecReload=/bin/sh -c '(.*)'$", unit, re.M)
+    check(m, "no commented handover ExecReload in the unit")
+    if not m:
+        return
+    n = Notify()
+    port = free_port()
+    path = os.path.join(TMP, "recipe.sock")
+    common = f"--mode echo --listen 127.0.0.1:{port} --handover {path} --drain-timeout 1000 --no-pin"
+
+    pidfile = os.path.join(TMP, "recipe.pid")
+
+    def recipe(shards):
+        """The line with this build's ringer, which also leaves the new pid in pidfile (so
+        that this test stops it whatever happened)."""
+        return m.group(1).replace("/usr/sbin/ringer -c /etc/ringer/ringer.conf",
+                                  f"{RINGER} {common} --shards {shards} >/dev/null 2>&1").replace(
+                                  "new=$!;", f"new=$!; echo $new >{pidfile};")
+
+    old = Ringer(*common.split()[:-1], "--shards", "2", notify=n)
+    new_pid = None
+    try:
+        check(wait_for(lambda: n.where("READY", pid=old.proc.pid), 10), "no READY=1 from the old")
+        # Refused: one shard where two listeners are on offer.
+        t0 = time.monotonic()
+        p = subprocess.run(["/bin/sh", "-c", recipe(1)], env={**os.environ,
+                           "MAINPID": str(old.proc.pid), "NOTIFY_SOCKET": n.env}, timeout=30)
+        check(p.returncode == 1, f"the recipe with a refused ringer returned {p.returncode}")
+        check(time.monotonic() - t0 < 10, "the recipe took 10 s to see the new ringer refused")
+        check(old.proc.poll() is None and echo_ok(port), "the old ringer stopped serving")
+        # Taken over. The old ringer is this process's child: reaped here as systemd would
+        # reap its main process, or the recipe's kill -0 would see a zombie forever.
+        w = subprocess.Popen(["/bin/sh", "-c", recipe(2)], env={**os.environ,
+                             "MAINPID": str(old.proc.pid), "NOTIFY_SOCKET": n.env})
+        wait_for(lambda: old.proc.poll() is not None and w.poll() is not None, 30)
+        if w.poll() is None:
+            w.kill()
+            w.wait()
+        check(w.returncode == 0, f"the recipe returned {w.returncode}")
+        check(old.proc.poll() == 0, f"the old ringer had not exited 0: {old.proc.poll()}")
+        ready = [x for x in n.where("MAINPID") if x[0] != old.proc.pid]
+        check(ready and ready[0][1].get("MAINPID") == str(ready[0][0]) and
+              ready[0][1].get("READY") == "1", f"no MAINPID= with READY=1 from the new: {ready}")
+        new_pid = ready[0][0] if ready else None
+        check(echo_ok(port), "the new ringer does not serve")
+        check(not n.where("STOPPING", pid=old.proc.pid), "the old ringer sent STOPPING=1")
+    finally:
+        old.stop()
+        if not new_pid and os.path.exists(pidfile):
+            new_pid = int(open(pidfile).read())
+        if new_pid and os.path.exists(f"/proc/{new_pid}"):
+            os.kill(new_pid, signal.SIGTERM)
+            check(wait_for(lambda: not os.path.exists(f"/proc/{new_pid}") or
+                           open(f"/proc/{new_pid}/stat").read().split()[2] == "Z", 10),
+                  "the new ringer did not stop on SIGTERM")
+        n.close()
+
+
 def held_listener(port, backlog=128):
     """A listening socket on 127.0.0.1:port without SO_REUSEPORT: nobody can bind it again."""
     s = socket.socket()
@@ -608,7 +671,8 @@ def unit_security():
         target.wait()
 
 
-TESTS = [notify_lifecycle, notify_abstract_and_full, handover_mainpid, socket_activation,
+TESTS = [notify_lifecycle, notify_abstract_and_full, handover_mainpid, handover_reload_recipe,
+         socket_activation,
          log_reopen, logrotate_snippet, unit_security]
 
 if __name__ == "__main__":

@@ -126,8 +126,8 @@ static const struct sample samples[] = {
 	{"--echo-body", NULL, C_HTTP, NULL, NULL, NULL, NULL},
 	{"--body-timeout", "5678", C_HTTP, NULL, NULL, NULL, NULL},
 	{"--body-min-rate", "99", C_HTTP, NULL, NULL, NULL, NULL},
-	{"--upstream", "127.0.0.1:7009,weight=3,maxconn=5,tls,sni=x.example,verify=none", C_PROXY,
-	 NULL, NULL, NULL, NULL},
+	{"--upstream", "127.0.0.1:7009,weight=3,maxconn=5,resolve,tls,sni=x.example,verify=none",
+	 C_PROXY, NULL, NULL, NULL, NULL},
 	{"--connect-timeout", "111", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--connect-retries", "1", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--balance", "source", C_PROXY, NULL, NULL, NULL, NULL},
@@ -141,6 +141,7 @@ static const struct sample samples[] = {
 	{"--send-proxy", "v2", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--log", "/tmp/ringer-test.log", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--check-interval", "555", C_PROXY, NULL, NULL, NULL, NULL},
+	{"--resolve-interval", "777", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--check-fall", "5", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--check-rise", "6", C_PROXY, NULL, NULL, NULL, NULL},
 	{"--admin", "127.0.0.1:7010", C_ANY, NULL, NULL, NULL, NULL},
@@ -607,7 +608,8 @@ static void print_round_trip(void **state)
 		"global { shards 2; no-pin on; buf-size 4k; admin 127.0.0.1:7100; stats-interval "
 		"90s; handover /tmp/x.sock; }\n"
 		"defaults { idle-timeout 1500ms; keepalive off; }\n"
-		"upstream back { server 127.0.0.1:7001 weight=3 maxconn=4; server 127.0.0.1:7002 "
+		"upstream back { server 127.0.0.1:7001 weight=3 maxconn=4 resolve; server "
+		"127.0.0.1:7002 "
 		"tls sni=b.example verify=none;\n"
 		"  balance leastconn; check on; check-interval 250ms; upstream-ca \"/etc/my "
 		"ca.pem\"; "
