@@ -85,8 +85,9 @@ struct config {
 	unsigned check_ms;	  /* ... every this often */
 	unsigned resolve_ms;	  /* proxy: how often resolve upstreams are looked up */
 	int *resolve_kick;	  /* ... set by a shard after a failed connect to one (atomic) */
-	unsigned check_fall;	  /* ... this many failures in a row mark an upstream down */
-	unsigned check_rise;	  /* ... and this many successes up again */
+	const char *listener_name; /* a configuration file's listener: its name, in its log lines */
+	unsigned check_fall;	   /* ... this many failures in a row mark an upstream down */
+	unsigned check_rise;	   /* ... and this many successes up again */
 	enum balance_mode balance;
 	bool pin;	    /* pin shard threads to CPUs */
 	bool recv_bundle;   /* recv bundles (kernel 6.10+): several buffers per completion */

@@ -529,10 +529,11 @@ static void log_session(struct engine *e, struct proxy *px, struct conn *client)
 		return;
 	}
 	n = snprintf(l->buf[l->cur] + l->len[l->cur], LOG_BUF - l->len[l->cur],
-		     "%s.%03ldZ %s %s %s %llu %llu %u %u\n", when, ts.tv_nsec / 1000000, peer,
+		     "%s.%03ldZ %s %s %s %llu %llu %u %u%s%s\n", when, ts.tv_nsec / 1000000, peer,
 		     pc->attempts ? px->set->up[pc->upstream].name : "-", term_code[pc->term],
 		     (unsigned long long)v.bytes_in, (unsigned long long)v.bytes_out, v.age_ms,
-		     pc->attempts);
+		     pc->attempts, px->cfg->listener_name ? " listener=" : "",
+		     px->cfg->listener_name ? px->cfg->listener_name : "");
 	if (n > 0 && (uint32_t)n < LOG_BUF - l->len[l->cur]) {
 		l->len[l->cur] += (uint32_t)n;
 		STAT_INC(engine_stats(e), log_lines);

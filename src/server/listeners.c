@@ -117,6 +117,7 @@ static int prepare_one(struct conf_listener *l, unsigned k, const char *what)
 {
 	struct config *cfg = &l->cfg;
 
+	cfg->listener_name = l->name; /* in its session log's lines */
 	if (l->n_binds > SHARD_MAX_BINDS) {
 		fprintf(stderr, "ringer: %s%s:%u: listener %s: %u addresses, at most %u\n", what,
 			l->file, l->line, l->name, l->n_binds, SHARD_MAX_BINDS);
@@ -271,6 +272,7 @@ int listeners_open(struct conf_set *conf, struct config *cfg0, struct shard *s, 
 	if (!conf)
 		return 0;
 	if (first) {
+		cfg0->listener_name = conf->l[0].name;
 		n_slots = conf->n;
 		for (unsigned k = 0; k < conf->n; k++)
 			slots[k] = (struct slot){&conf->l[k], k ? &conf->l[k].cfg : cfg0, false};

@@ -285,16 +285,19 @@ def test_two_proxies_apart():
     """Two proxy listeners, each to its own upstream block: each reaches only its own, and one's
     maxconn and health do not count the other's sessions (they share the upstream's index)."""
     p1, p2, pa, pb = free_port(), free_port(), free_port(), free_port()
+    log = os.path.join(TMP, "sessions.log")
     conf = GLOBAL % 2 + two_backends(p1, p2) + f"""
 listener pa {{
     bind 127.0.0.1:{pa};
     mode proxy;
     proxy_pass ua;
+    log {log};
 }}
 listener pb {{
     bind 127.0.0.1:{pb};
     mode proxy;
     proxy_pass ub;
+    log {log};
 }}
 upstream ua {{
     server 127.0.0.1:{p1} maxconn=1;
@@ -323,6 +326,18 @@ upstream ub {{
         r.stop()
     errs = "".join(r.err)
     check("is DOWN" not in errs, f"no upstream marked down by another's checks: {errs[-500:]}")
+    # One file, both listeners: each line names its listener, and each its own upstream.
+    with open(log) as f:
+        lines = f.read().splitlines()
+    by = {}
+    for line in lines:
+        m = re.search(r" (\S+) -- \d+ \d+ \d+ \d+ listener=(\S+)$", line)
+        check(m is not None, f"a session line with its listener: {line!r}")
+        if m:
+            by.setdefault(m.group(2), set()).add(m.group(1))
+    check(by == {"pa": {f"127.0.0.1:{p1}"}, "pb": {f"127.0.0.1:{p2}"}},
+          f"pa's sessions to one, pb's to two: {by}")
+    check(len(lines) == 5, f"5 sessions logged (2 on pa, 3 on pb): {len(lines)}")
 
 
 def test_reload():
