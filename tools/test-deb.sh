@@ -156,9 +156,9 @@ echo_through() { # PORT|any LOG COMMAND...
 	kill -TERM "$pid" 2>/dev/null
 	wait "$pid"
 	rc=$?
-	[ -n "$port" ] || { echo "no 'listening on 127.0.0.1:$want'"; cat "$log"; return 1; }
+	[ -n "$port" ] || { cat "$log"; echo "no 'listening on 127.0.0.1:$want'"; return 1; }
 	[ "${got:-}" = "$msg" ] || { echo "sent '$msg', got '${got:-}'"; return 1; }
-	[ "$rc" -eq 0 ] || { echo "ringer exited $rc after SIGTERM"; cat "$log"; return 1; }
+	[ "$rc" -eq 0 ] || { cat "$log"; echo "ringer exited $rc after SIGTERM"; return 1; }
 }
 check "echo round trip" echo_through any "$out/test-deb-echo.log" \
 	/usr/sbin/ringer --mode echo --listen 127.0.0.1:0 --shards 1
