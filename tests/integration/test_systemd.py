@@ -89,17 +89,19 @@ class Notify:
 class Ringer:
     """A ringer with NOTIFY_SOCKET set (and whatever env adds); stdout and stderr collected."""
 
-    def __init__(self, *args, notify=None, env=None, preexec_fn=None, pass_fds=(), wait=True):
+    def __init__(self, *args, notify=None, env=None, preexec_fn=None, wait=True):
         self.what = "ringer " + " ".join(args)
         e = dict(os.environ)
         if notify:
             e["NOTIFY_SOCKET"] = notify.env
         e.update(env or {})
-        # With preexec_fn setting variables, the child's environment must be os.environ.
+        # With preexec_fn (activated()) setting variables, the child's environment must be
+        # os.environ; and close_fds off, because Python closes descriptors after preexec_fn,
+        # the 3, 4 ... it placed included. Nothing else leaks: Python's are non-inheritable.
         self.proc = subprocess.Popen([RINGER, *args, "--no-pin"], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd="/",
                                      env=None if preexec_fn else e, preexec_fn=preexec_fn,
-                                     pass_fds=pass_fds)
+                                     close_fds=preexec_fn is None)
         self.out, self.err = [], []
         for f, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
             threading.Thread(target=self._read, args=(f, lines), daemon=True).start()
@@ -397,7 +399,7 @@ def activated(socks, names=None, pid_ok=True):
     LISTEN_PID (its own pid, or 1 when not pid_ok)."""
     fds = [s.fileno() for s in socks]
 
-    def pre():
+    def pre():  # in the child, between fork and exec
         # Out of the way first, so moving one onto 3.. never overwrites another.
         tmp = [os.dup(fd) for fd in fds]
         for i, fd in enumerate(tmp):
@@ -406,7 +408,7 @@ def activated(socks, names=None, pid_ok=True):
         os.environ["LISTEN_PID"] = str(os.getpid() if pid_ok else 1)
         if names:
             os.environ["LISTEN_FDNAMES"] = names
-    return pre, fds
+    return pre
 
 
 def socket_activation():
@@ -414,12 +416,14 @@ def socket_activation():
     is what both shards serve on (no new bind: the test holds the port without
     SO_REUSEPORT); a second one on another address is closed with a warning naming it; with
     LISTEN_PID not ringer's, nothing is inherited and the bind fails."""
+    # Descriptors 3 and 4 taken here first, so the sockets are not already where they go.
+    pads = [os.open("/dev/null", os.O_RDONLY) for _ in range(2)]
     port, other = free_port(), free_port()
     main_s, extra = held_listener(port), held_listener(other)
     ino_main, ino_extra = os.fstat(main_s.fileno()).st_ino, os.fstat(extra.fileno()).st_ino
-    pre, fds = activated([main_s, extra], names="web:spare")
+    pre = activated([main_s, extra], names="web:spare")
     r = Ringer("--mode", "echo", "--listen", f"127.0.0.1:{port}", "--shards", "2",
-               preexec_fn=pre, pass_fds=fds)
+               preexec_fn=pre)
     try:
         ok = sum(echo_ok(port, b"x" * 100) for _ in range(20))
         check(ok == 20, f"{ok} of 20 echoes through the inherited socket")
@@ -433,9 +437,9 @@ def socket_activation():
     finally:
         r.stop()
     # LISTEN_PID of another process: the variables are not for ringer, the bind fails.
-    pre, fds = activated([main_s], pid_ok=False)
+    pre = activated([main_s], pid_ok=False)
     r = Ringer("--mode", "echo", "--listen", f"127.0.0.1:{port}", "--shards", "1",
-               preexec_fn=pre, pass_fds=fds, wait=False)
+               preexec_fn=pre, wait=False)
     try:
         r.proc.wait(10)
     except subprocess.TimeoutExpired:
@@ -445,6 +449,8 @@ def socket_activation():
     r.stop(want=1)
     main_s.close()
     extra.close()
+    for fd in pads:
+        os.close(fd)
 
 
 class Upstream:
