@@ -19,7 +19,7 @@ import sys
 import threading
 import time
 
-from cases import check, free_port, ringer_ended, run, wait_for
+from cases import Skip, check, free_port, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 
@@ -196,7 +196,8 @@ def ipv6_loopback():
 
 def test_allow_list_ipv6():
     """::1 is loopback; an IPv4 client of a dual-stack admin port ([::]) is judged as IPv4."""
-    check(ipv6_loopback(), "no ::1 on this machine (loopback IPv6 is needed)")
+    if not ipv6_loopback():
+        raise Skip("no ::1 on this machine: IPv6 loopback is off")
     r = Ringer("--shards", "1", "--admin", "[::]:0")
     try:
         check(r.status("/metrics", host="::1", source="::1") == 200, "default list: ::1 refused")
