@@ -867,6 +867,45 @@ out:
 	return ret;
 }
 
+/* A listener whose proxies write a session log to a file (not stdout). */
+static bool logs_to_file(const struct config *cfg)
+{
+	return cfg->mode == MODE_PROXY && cfg->log_path && strcmp(cfg->log_path, "-") &&
+	       cfg->log_fd >= 0;
+}
+
+void listeners_log_reopen_start(unsigned writers)
+{
+	unsigned any = 0;
+
+	for (unsigned k = 0; k < n_slots; k++) {
+		if (!logs_to_file(slots[k].cfg))
+			continue;
+		log_reopen_start(slots[k].cfg, writers);
+		any++;
+	}
+	if (!any)
+		fprintf(stderr, "ringer: SIGUSR1: no listener logs to a file (the stats dump is on "
+				"SIGUSR2)\n");
+}
+
+bool listeners_log_reopen_poll(unsigned writers)
+{
+	bool waiting = false;
+
+	for (unsigned k = 0; k < n_slots; k++)
+		if (logs_to_file(slots[k].cfg))
+			waiting |= log_reopen_poll(slots[k].cfg, writers);
+	return waiting;
+}
+
+void listeners_log_reopen_end(void)
+{
+	for (unsigned k = 1; k < n_slots; k++)
+		if (logs_to_file(slots[k].cfg))
+			log_reopen_end(slots[k].cfg);
+}
+
 void listeners_free(struct shard *shards, unsigned n_shards)
 {
 	for (unsigned i = 0; i < n_shards; i++) {

@@ -100,6 +100,16 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
  */
 int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shards);
 
+/*
+ * SIGUSR1 with a configuration file: every proxy listener's session log
+ * opened again by name (notify.c's reopen, per listener; writers: the
+ * shards). poll: true while one still waits for shards to leave its old
+ * file. end: at exit.
+ */
+void listeners_log_reopen_start(unsigned writers);
+bool listeners_log_reopen_poll(unsigned writers);
+void listeners_log_reopen_end(void);
+
 /* After the shards stopped: their arrays, and the upstream sets and files reloads made. */
 void listeners_free(struct shard *shards, unsigned n_shards);
 

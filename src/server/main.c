@@ -386,7 +386,9 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		if (notify_timeout_ms(now) >= 0 &&
 		    (timeout < 0 || notify_timeout_ms(now) < timeout))
 			timeout = notify_timeout_ms(now);
-		if (log_reopen_poll(cfg, writers) && (timeout < 0 || timeout > 100))
+		if ((conf_in_use ? listeners_log_reopen_poll(cfg->shards)
+				 : log_reopen_poll(cfg, writers)) &&
+		    (timeout < 0 || timeout > 100))
 			timeout = 100;
 		/* The resolver thread found new addresses (resolver.c): published here. */
 		if (resolver_fd() >= 0)
@@ -419,7 +421,11 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		if (!(pfd[0].revents & POLLIN) || read(sfd, &si, sizeof(si)) != sizeof(si))
 			continue;
 		if (si.ssi_signo == SIGUSR1) {
-			log_reopen_start(cfg, writers); /* logrotate's convention, as nginx */
+			/* logrotate's convention, as nginx; with a file, every listener's log */
+			if (!conf_in_use)
+				log_reopen_start(cfg, writers);
+			else
+				listeners_log_reopen_start(cfg->shards);
 			continue;
 		}
 		if (si.ssi_signo == SIGUSR2) {
@@ -749,6 +755,7 @@ out_stop:
 	sum_stats(shards, cfg.shards, &total);
 	print_stats(&cfg, &total, shards);
 	log_reopen_end(&cfg);
+	listeners_log_reopen_end();
 	if (admin.listen_fd >= 0 && !admin_started)
 		close(admin.listen_fd);
 	/* Every shard is gone: the sets reloads made can go too (the first is static). */

@@ -423,6 +423,63 @@ listener more {{
           f"more: the probe, the echo and two idle ones: {c.get('more')}")
 
 
+def test_log_reopen_each():
+    """SIGUSR1 opens every proxy listener's session log again (logrotate renamed them): the
+    next sessions' lines go to the new files, the old ones keep theirs whole."""
+    p1, p2, pa, pb = free_port(), free_port(), free_port(), free_port()
+    la, lb = os.path.join(TMP, "a.log"), os.path.join(TMP, "b.log")
+    conf = GLOBAL % 2 + two_backends(p1, p2) + f"""
+listener pa {{
+    bind 127.0.0.1:{pa};
+    mode proxy;
+    proxy_pass ua;
+    log {la};
+}}
+listener pb {{
+    bind 127.0.0.1:{pb};
+    mode proxy;
+    proxy_pass ub;
+    log {lb};
+}}
+upstream ua {{
+    server 127.0.0.1:{p1};
+}}
+upstream ub {{
+    server 127.0.0.1:{p2};
+}}
+"""
+
+    def lines(path):
+        try:
+            with open(path) as f:
+                return f.read().splitlines()
+        except FileNotFoundError:
+            return []
+
+    r = Ringer(conf, 4)
+    try:
+        check(http_get("127.0.0.1", pa) == "one" and http_get("127.0.0.1", pb) == "two",
+              "both proxies serve")
+        check(wait_for(lambda: len(lines(la)) == 1 and len(lines(lb)) == 1, 5),
+              f"a line each: {lines(la)} {lines(lb)}")
+        os.rename(la, la + ".1")
+        os.rename(lb, lb + ".1")
+        seen = len(r.err)
+        r.proc.send_signal(signal.SIGUSR1)
+        check(wait_for(lambda: sum("reopened" in ln for ln in r.err[seen:]) == 2, 5),
+              f"both logs reopened: {r.err[seen:]}")
+        check(http_get("127.0.0.1", pa) == "one" and http_get("127.0.0.1", pb) == "two",
+              "both proxies serve after the reopen")
+        check(wait_for(lambda: len(lines(la)) == 1 and len(lines(lb)) == 1, 5),
+              f"the new files have the new lines: {lines(la)} {lines(lb)}")
+    finally:
+        r.stop()
+    check(all(ln.endswith("listener=pa") for ln in lines(la) + lines(la + ".1")), "pa's files")
+    check(all(ln.endswith("listener=pb") for ln in lines(lb) + lines(lb + ".1")), "pb's files")
+    check(len(lines(la + ".1")) == 1 and len(lines(lb + ".1")) == 1,
+          "the old files keep their one line each")
+
+
 def make_cert():
     key, crt = os.path.join(TMP, "k.pem"), os.path.join(TMP, "c.pem")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
@@ -468,7 +525,7 @@ listener clear {{
 
 
 TESTS = [test_modes_side_by_side, test_limits_and_timeouts_apart, test_two_proxies_apart,
-         test_reload, test_tls_beside_plain]
+         test_reload, test_log_reopen_each, test_tls_beside_plain]
 
 if __name__ == "__main__":
     run([t for t in TESTS if not ONLY or t.__name__ in ONLY])
