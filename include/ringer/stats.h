@@ -154,6 +154,19 @@ void stats_tls_handshake(struct stats *s, uint64_t ms);
 void stats_sum(struct stats *dst, const struct stats *src);
 /* Human-readable block, as printed on SIGUSR2 and at exit. */
 void stats_print(FILE *f, const struct stats *s, unsigned shards);
+/*
+ * The Prometheus writers' step, inside a function with buf, len, size_t off
+ * and int n: printf-style text at buf + off, or return -ENOSPC when it does
+ * not fit in len.
+ */
+#define STATS_EMIT(...)                                          \
+	do {                                                     \
+		n = snprintf(buf + off, len - off, __VA_ARGS__); \
+		if (n < 0 || (size_t)n >= len - off)             \
+			return -ENOSPC;                          \
+		off += (size_t)n;                                \
+	} while (0)
+
 /* Prometheus text exposition; returns bytes written (truncated at len) or -ENOSPC. */
 int stats_prometheus(char *buf, size_t len, const struct stats *s);
 /*

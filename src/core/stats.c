@@ -142,94 +142,94 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 	size_t off = 0;
 	int n, i;
 
-#define EMIT(...)                                                \
-	do {                                                     \
-		n = snprintf(buf + off, len - off, __VA_ARGS__); \
-		if (n < 0 || (size_t)n >= len - off)             \
-			return -ENOSPC;                          \
-		off += (size_t)n;                                \
-	} while (0)
-
-#define X(name, help)                                                                              \
-	EMIT("# HELP ringer_%s_total %s\n# TYPE ringer_%s_total counter\nringer_%s_total %" PRIu64 \
-	     "\n",                                                                                 \
-	     #name, help, #name, #name, s->name);
+#define X(name, help)                                                                            \
+	STATS_EMIT("# HELP ringer_%s_total %s\n# TYPE ringer_%s_total counter\nringer_%s_total " \
+		   "%" PRIu64 "\n",                                                              \
+		   #name, help, #name, #name, s->name);
 	STATS_FIELDS(X)
 #undef X
-	EMIT("# HELP ringer_connections Connections by TCP state\n# TYPE ringer_connections "
-	     "gauge\n");
+	STATS_EMIT("# HELP ringer_connections Connections by TCP state\n# TYPE ringer_connections "
+		   "gauge\n");
 	for (i = 0; i < TCP_STATE_COUNT; i++)
-		EMIT("ringer_connections{state=\"%s\"} %" PRId64 "\n",
-		     tcp_state_name((enum tcp_state)i), s->by_state[i]);
-	EMIT("# HELP ringer_connections_by_side Connections by side (client: accepted, upstream: "
-	     "connected out) and TCP state\n# TYPE ringer_connections_by_side gauge\n");
+		STATS_EMIT("ringer_connections{state=\"%s\"} %" PRId64 "\n",
+			   tcp_state_name((enum tcp_state)i), s->by_state[i]);
+	STATS_EMIT("# HELP ringer_connections_by_side Connections by side (client: accepted, "
+		   "upstream: "
+		   "connected out) and TCP state\n# TYPE ringer_connections_by_side gauge\n");
 	for (int side = 0; side < STATS_SIDES; side++)
 		for (i = 0; i < TCP_STATE_COUNT; i++)
-			EMIT("ringer_connections_by_side{side=\"%s\",state=\"%s\"} %" PRId64 "\n",
-			     side_names[side], tcp_state_name((enum tcp_state)i),
-			     s->by_side[side][i]);
-	EMIT("# HELP ringer_state_entered_total Transitions into each TCP state\n"
-	     "# TYPE ringer_state_entered_total counter\n");
+			STATS_EMIT("ringer_connections_by_side{side=\"%s\",state=\"%s\"} %" PRId64
+				   "\n",
+				   side_names[side], tcp_state_name((enum tcp_state)i),
+				   s->by_side[side][i]);
+	STATS_EMIT("# HELP ringer_state_entered_total Transitions into each TCP state\n"
+		   "# TYPE ringer_state_entered_total counter\n");
 	for (i = 0; i < TCP_STATE_COUNT; i++)
-		EMIT("ringer_state_entered_total{state=\"%s\"} %" PRIu64 "\n",
-		     tcp_state_name((enum tcp_state)i), s->entered[i]);
-	EMIT("# HELP ringer_ops_total io_uring completions by operation\n"
-	     "# TYPE ringer_ops_total counter\n");
+		STATS_EMIT("ringer_state_entered_total{state=\"%s\"} %" PRIu64 "\n",
+			   tcp_state_name((enum tcp_state)i), s->entered[i]);
+	STATS_EMIT("# HELP ringer_ops_total io_uring completions by operation\n"
+		   "# TYPE ringer_ops_total counter\n");
 	for (i = 1; i < UD_OP_COUNT; i++)
-		EMIT("ringer_ops_total{op=\"%s\"} %" PRIu64 "\n", ud_op_name((unsigned)i),
-		     s->ops[i]);
-	EMIT("# HELP ringer_cqe_errors_total io_uring completions that failed, by errno\n"
-	     "# TYPE ringer_cqe_errors_total counter\n");
+		STATS_EMIT("ringer_ops_total{op=\"%s\"} %" PRIu64 "\n", ud_op_name((unsigned)i),
+			   s->ops[i]);
+	STATS_EMIT("# HELP ringer_cqe_errors_total io_uring completions that failed, by errno\n"
+		   "# TYPE ringer_cqe_errors_total counter\n");
 	for (i = 0; i < STATS_ERR_COUNT; i++)
-		EMIT("ringer_cqe_errors_total{errno=\"%s\"} %" PRIu64 "\n", errno_names[i],
-		     s->errnos[i]);
+		STATS_EMIT("ringer_cqe_errors_total{errno=\"%s\"} %" PRIu64 "\n", errno_names[i],
+			   s->errnos[i]);
 	{
 		uint64_t cum = 0;
 
-		EMIT("# HELP ringer_cqes_per_loop Completions reaped per event loop iteration\n"
-		     "# TYPE ringer_cqes_per_loop histogram\n");
+		STATS_EMIT(
+			"# HELP ringer_cqes_per_loop Completions reaped per event loop iteration\n"
+			"# TYPE ringer_cqes_per_loop histogram\n");
 		for (i = 0; i < STATS_BATCH_BUCKETS - 1; i++) {
 			cum += s->batch[i];
-			EMIT("ringer_cqes_per_loop_bucket{le=\"%d\"} %" PRIu64 "\n", 1 << i, cum);
+			STATS_EMIT("ringer_cqes_per_loop_bucket{le=\"%d\"} %" PRIu64 "\n", 1 << i,
+				   cum);
 		}
 		cum += s->batch[STATS_BATCH_BUCKETS - 1];
-		EMIT("ringer_cqes_per_loop_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-		EMIT("ringer_cqes_per_loop_sum %" PRIu64 "\nringer_cqes_per_loop_count %" PRIu64
-		     "\n",
-		     s->cqes, cum);
+		STATS_EMIT("ringer_cqes_per_loop_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		STATS_EMIT("ringer_cqes_per_loop_sum %" PRIu64
+			   "\nringer_cqes_per_loop_count %" PRIu64 "\n",
+			   s->cqes, cum);
 	}
 	{
 		uint64_t cum = 0;
 
-		EMIT("# HELP ringer_idle_close_lateness_seconds Idle closes by how long after "
-		     "--idle-timeout ran out they came\n"
-		     "# TYPE ringer_idle_close_lateness_seconds histogram\n");
+		STATS_EMIT(
+			"# HELP ringer_idle_close_lateness_seconds Idle closes by how long after "
+			"--idle-timeout ran out they came\n"
+			"# TYPE ringer_idle_close_lateness_seconds histogram\n");
 		for (i = 0; i < STATS_LATE_BUCKETS - 1; i++) {
 			cum += s->idle_late[i];
-			EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-			     late_bounds[i] / 1000.0, cum);
+			STATS_EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"%g\"} %" PRIu64
+				   "\n",
+				   late_bounds[i] / 1000.0, cum);
 		}
 		cum += s->idle_late[STATS_LATE_BUCKETS - 1];
-		EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-		EMIT("ringer_idle_close_lateness_seconds_sum %.3f\n"
-		     "ringer_idle_close_lateness_seconds_count %" PRIu64 "\n",
-		     (double)s->idle_late_sum / 1000.0, cum);
+		STATS_EMIT("ringer_idle_close_lateness_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n",
+			   cum);
+		STATS_EMIT("ringer_idle_close_lateness_seconds_sum %.3f\n"
+			   "ringer_idle_close_lateness_seconds_count %" PRIu64 "\n",
+			   (double)s->idle_late_sum / 1000.0, cum);
 	}
 	{
 		uint64_t cum = 0;
 
-		EMIT("# HELP ringer_tls_handshake_seconds TLS handshakes by how long they took\n"
-		     "# TYPE ringer_tls_handshake_seconds histogram\n");
+		STATS_EMIT(
+			"# HELP ringer_tls_handshake_seconds TLS handshakes by how long they took\n"
+			"# TYPE ringer_tls_handshake_seconds histogram\n");
 		for (i = 0; i < STATS_HS_BUCKETS - 1; i++) {
 			cum += s->tls_hs[i];
-			EMIT("ringer_tls_handshake_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
-			     hs_bounds[i] / 1000.0, cum);
+			STATS_EMIT("ringer_tls_handshake_seconds_bucket{le=\"%g\"} %" PRIu64 "\n",
+				   hs_bounds[i] / 1000.0, cum);
 		}
 		cum += s->tls_hs[STATS_HS_BUCKETS - 1];
-		EMIT("ringer_tls_handshake_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
-		EMIT("ringer_tls_handshake_seconds_sum %.3f\n"
-		     "ringer_tls_handshake_seconds_count %" PRIu64 "\n",
-		     (double)s->tls_hs_sum / 1000.0, cum);
+		STATS_EMIT("ringer_tls_handshake_seconds_bucket{le=\"+Inf\"} %" PRIu64 "\n", cum);
+		STATS_EMIT("ringer_tls_handshake_seconds_sum %.3f\n"
+			   "ringer_tls_handshake_seconds_count %" PRIu64 "\n",
+			   (double)s->tls_hs_sum / 1000.0, cum);
 	}
 	return (int)off;
 }
@@ -256,7 +256,8 @@ int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const 
 
 	/* A family's series together, as the text format wants: group by group inside each. */
 	for (unsigned k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
-		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name, m[k].type);
+		STATS_EMIT("# HELP %s %s\n# TYPE %s %s\n", m[k].name, m[k].help, m[k].name,
+			   m[k].type);
 		for (unsigned g = 0; g < groups; g++) {
 			for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
 				const struct stats_upstream *u = &s[g]->up[i];
@@ -266,11 +267,12 @@ int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const 
 					       (int64_t)u->state_changes};
 
 				if (labels)
-					EMIT("%s{listener=\"%s\",upstream=\"%s\"} %" PRId64 "\n",
-					     m[k].name, labels[g], names[g][i], v[k]);
+					STATS_EMIT("%s{listener=\"%s\",upstream=\"%s\"} %" PRId64
+						   "\n",
+						   m[k].name, labels[g], names[g][i], v[k]);
 				else
-					EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name,
-					     names[g][i], v[k]);
+					STATS_EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name,
+						   names[g][i], v[k]);
 			}
 		}
 	}
@@ -282,4 +284,3 @@ int stats_prometheus_upstreams(char *buf, size_t len, const struct stats *s,
 {
 	return stats_prometheus_upstreams_by(buf, len, 1, NULL, &s, &names, &count);
 }
-#undef EMIT

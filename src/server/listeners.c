@@ -364,14 +364,6 @@ bool listeners_print_stats(FILE *f, const struct config *cfg0, const struct shar
 	return true;
 }
 
-#define EMIT(...)                                                \
-	do {                                                     \
-		n = snprintf(buf + off, len - off, __VA_ARGS__); \
-		if (n < 0 || (size_t)n >= len - off)             \
-			return -ENOSPC;                          \
-		off += (size_t)n;                                \
-	} while (0)
-
 int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsigned n_shards)
 {
 	static struct stats st[ENGINE_MAX_LISTENERS]; /* the admin thread's alone */
@@ -403,7 +395,8 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 	for (unsigned k = 0; k < slots_now; k++)
 		listener_sum(shards, n_shards, k, &st[k]);
 	for (unsigned f = 0; f < sizeof(m) / sizeof(m[0]); f++) {
-		EMIT("# HELP %s %s\n# TYPE %s %s\n", m[f].name, m[f].help, m[f].name, m[f].type);
+		STATS_EMIT("# HELP %s %s\n# TYPE %s %s\n", m[f].name, m[f].help, m[f].name,
+			   m[f].type);
 		for (unsigned k = 0; k < slots_now; k++) {
 			const struct stats *x = &st[k];
 			int64_t open = 0, v;
@@ -419,8 +412,8 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 			    : f == 6
 				    ? (int64_t)x->bytes_out
 				    : (int64_t)__atomic_load_n(&slots[k].retired, __ATOMIC_RELAXED);
-			EMIT("%s{listener=\"%s\",mode=\"%s\"} %" PRId64 "\n", m[f].name,
-			     slots[k].l->name, mode_name(slots[k].cfg->mode), v);
+			STATS_EMIT("%s{listener=\"%s\",mode=\"%s\"} %" PRId64 "\n", m[f].name,
+				   slots[k].l->name, mode_name(slots[k].cfg->mode), v);
 		}
 	}
 	for (unsigned k = 0; k < slots_now; k++) {
@@ -445,7 +438,6 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 	}
 	return (int)off;
 }
-#undef EMIT
 
 void listeners_publish(void *arg, struct config *cfg, unsigned k, const struct config_upstream *up,
 		       unsigned n)
