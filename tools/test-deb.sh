@@ -55,7 +55,7 @@ done
 check install apt-get install -y -qq "$deb"
 
 # Files where Debian 12 keeps them, each dpkg's as ringer's. The man pages' names and sections
-# come from their sources' names (ringer.1.md: man1/ringer.1.gz).
+# come from their sources' names (ringer.8.md: man8/ringer.8.gz).
 files=(/usr/sbin/ringer /usr/bin/ringer-load /lib/systemd/system/ringer.service
 	/etc/ringer/ringer.conf /etc/logrotate.d/ringer /usr/share/ringer/seccomp-ringer.json
 	/usr/share/doc/ringer/copyright)

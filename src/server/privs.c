@@ -14,7 +14,7 @@
  * runs after the switch needs only what NAME may do: the shards read the TLS
  * certificates and keys again (and on SIGHUP), the handover socket is made
  * in its directory, the session log is reopened. Those are the man page's
- * (ringer.1.md, --user); the TLS files are checked here, so a file NAME
+ * (ringer.8.md, --user); the TLS files are checked here, so a file NAME
  * cannot read is one line at startup, not a shard that fails to start.
  */
 #include "privs.h"

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""What README and the manual (src/server/ringer.1.md) promise operators, checked
+"""What README and the manual (src/server/ringer.8.md) promise operators, checked
 against peers that share no code with ringer: --balance source moving only a lost
 upstream's clients, the handover socket refusing a peer of another user, the
 session log's CT, NU and HT codes and log_dropped, upstream host names, and the
