@@ -360,6 +360,29 @@ upstream back {{
 """ + extra
 
     r = Ringer(conf(p1), 3)
+    # A load through every reload below: new sessions through the proxy, keep-alive requests
+    # on "two" (kept throughout). Bounded in count and time; every answer must be whole.
+    stop, answers, errors = threading.Event(), [], []
+
+    def load():
+        keep = None
+        for _ in range(3000):
+            if stop.is_set():
+                break
+            got = http_get("127.0.0.1", pp)
+            (answers if got in ("one", "two") else errors).append(("front", got))
+            try:
+                keep = keep or socket.create_connection(("127.0.0.1", p2), timeout=10)
+                got = http_get("127.0.0.1", p2, keep)
+            except OSError as e:
+                got = repr(e)
+            (answers if got == "two" else errors).append(("two", got))
+            time.sleep(0.005)
+        if keep:
+            keep.close()
+
+    loader = threading.Thread(target=load, daemon=True)
+    loader.start()
     try:
         old = socket.create_connection(("127.0.0.1", pp), timeout=10)
         check(http_get("127.0.0.1", pp, old) == "one", "before: upstream one")
@@ -411,12 +434,17 @@ listener more {{
         r.rewrite(conf(p2, backends=only_two.replace("mode echo;",
                                                      "mode echo;\n    idle-timeout 300ms;")))
         r.hup(r"reloaded .*0 added, 0 removed")
+        time.sleep(0.3)  # the shards take new timeouts at their next tick (100 ms)
         fresh = socket.create_connection(("127.0.0.1", p3), timeout=10)
         check(closed_by_server(fresh, 3.0), "more: the reloaded idle timeout closes a new one")
         fresh.close()
         idle.close()
     finally:
+        stop.set()
+        loader.join(30)
         out = r.stop()
+    check(not errors, f"the load through six reloads: {len(errors)} errors: {errors[:5]}")
+    check(len(answers) > 100, f"the load ran: {len(answers)} answers")
     c = listener_counts(out)
     check(set(c) == {"one", "two", "front", "more"}, f"every listener ever served at exit: {c}")
     check(c.get("more", {}).get("accepts") == 4,
