@@ -43,8 +43,11 @@ class Ringer:
         self.proc = subprocess.Popen([RINGER, "-c", self.path], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, cwd="/")
         self.out, self.err = [], []
-        for f, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(f, into), daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(f, into), daemon=True)
+                        for f, into in ((self.proc.stdout, self.out),
+                                        (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
 
         # Every address is listening once its line is out (the shards serve by then).
         def started():
@@ -80,7 +83,8 @@ class Ringer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             status = self.proc.wait()
-        time.sleep(0.2)  # the reader threads take the last lines
+        for t in self.readers:  # the pipes end with the process: every line is in
+            t.join(5)
         ringer_ended("ringer -c", status, "".join(self.out), "".join(self.err))
         return "".join(self.out)
 

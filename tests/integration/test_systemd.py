@@ -103,8 +103,11 @@ class Ringer:
                                      env=None if preexec_fn else e, preexec_fn=preexec_fn,
                                      close_fds=preexec_fn is None)
         self.out, self.err = [], []
-        for f, lines in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
-            threading.Thread(target=self._read, args=(f, lines), daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(f, lines), daemon=True)
+                        for f, lines in ((self.proc.stdout, self.out),
+                                         (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
         self.port = None
         if wait:
             self.wait_listening()
@@ -137,7 +140,8 @@ class Ringer:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        time.sleep(0.05)
+        for t in self.readers:  # the pipes end with the process: every line is in
+            t.join(5)
         ringer_ended(self.what, self.proc.returncode, "".join(self.out), self.stderr(),
                      want=want, stale=None)
         return self.proc.returncode
@@ -217,7 +221,8 @@ def notify_lifecycle():
                       "from when it came")
             else:
                 check(False, f"reload {what}: no MONOTONIC_USEC with RELOADING=1")
-        check("reload refused" in r.stderr(), "the bad upstreams file was not refused")
+        check(wait_for(lambda: "reload refused" in r.stderr(), 3),
+              "the bad upstreams file was not refused")
         # SIGTERM with sessions open: STOPPING=1 comes while ringer still drains.
         mark = len(n.msgs)
         r.proc.send_signal(signal.SIGTERM)
@@ -445,7 +450,9 @@ def socket_activation():
     except subprocess.TimeoutExpired:
         pass
     check(r.proc.poll() == 1, f"ringer with another LISTEN_PID: exit {r.proc.poll()}, want 1")
-    check("cannot listen" in r.stderr(), f"no 'cannot listen': {r.stderr()[-300:]}")
+    # The exit can come before the reader thread has the last line: wait for it a moment.
+    check(wait_for(lambda: "cannot listen" in r.stderr(), 3),
+          f"no 'cannot listen': {r.stderr()[-300:]}")
     r.stop(want=1)
     main_s.close()
     extra.close()
