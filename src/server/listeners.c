@@ -325,12 +325,10 @@ static void listener_sum(const struct shard *shards, unsigned n_shards, unsigned
 		stats_sum(out, k ? &shards[i].more[k - 1].stats : &shards[i].stats);
 }
 
-bool listeners_print_stats(FILE *f, const struct config *cfg0, const struct shard *shards,
-			   unsigned n_shards)
+bool listeners_print_stats(FILE *f, const struct shard *shards, unsigned n_shards)
 {
 	static struct stats st; /* main's thread only; large */
 
-	(void)cfg0;
 	if (!n_slots)
 		return false;
 	fprintf(f, "listeners:\n");
@@ -439,24 +437,36 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 	return (int)off;
 }
 
+struct upstream_set *listeners_next_set(const struct config *cfg, unsigned k,
+					const struct config_upstream *up, unsigned n,
+					const struct shard *shards, unsigned n_shards,
+					const char **why)
+{
+	static struct stats st; /* main's thread only */
+	int64_t active[CONFIG_MAX_UPSTREAMS];
+	struct upstream_set *set = malloc(sizeof(*set));
+
+	listener_sum(shards, n_shards, k, &st);
+	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
+		active[i] = st.up[i].active;
+	if (set && !config_reload_set(cfg->set, up, n, active, set))
+		return set;
+	*why = set ? "more upstreams than slots (retired ones still carry sessions)"
+		   : "out of memory";
+	free(set);
+	return NULL;
+}
+
 void listeners_publish(void *arg, struct config *cfg, unsigned k, const struct config_upstream *up,
 		       unsigned n)
 {
-	static struct stats st;
 	const struct listeners_shards *ls = arg;
-	int64_t active[CONFIG_MAX_UPSTREAMS];
-	struct upstream_set *set = malloc(sizeof(*set));
-	const char *name = n_slots ? slots[k].l->name : "";
+	const char *name = n_slots ? slots[k].l->name : "", *why;
+	struct upstream_set *set = listeners_next_set(cfg, k, up, n, ls->shards, ls->n, &why);
 
-	listener_sum(ls->shards, ls->n, k, &st);
-	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
-		active[i] = st.up[i].active;
-	if (!set || config_reload_set(cfg->set, up, n, active, set)) {
+	if (!set) {
 		fprintf(stderr, "ringer: resolve%s%s: the servers stay as they are: %s\n",
-			*name ? ": listener " : "", name,
-			set ? "more servers than slots (retired ones still carry sessions)"
-			    : "out of memory");
-		free(set);
+			*name ? ": listener " : "", name, why);
 		return;
 	}
 	__atomic_store_n(&cfg->set, set, __ATOMIC_RELEASE);
@@ -580,9 +590,8 @@ static void plan_free(struct plan *p, struct shard *shards, unsigned n_shards)
 static int plan_upstreams(struct plan *p, unsigned k, const struct config *next,
 			  const struct shard *shards, unsigned n_shards)
 {
-	static struct stats st;
 	const struct config *cur = slots[k].cfg;
-	int64_t active[CONFIG_MAX_UPSTREAMS];
+	const char *why;
 	char err[256];
 	int n;
 
@@ -604,14 +613,10 @@ static int plan_upstreams(struct plan *p, unsigned k, const struct config *next,
 	}
 	p->n_up[k] = (unsigned)n;
 	p->conf_up[k] = next;
-	listener_sum(shards, n_shards, k, &st);
-	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
-		active[i] = st.up[i].active;
-	p->set[k] = malloc(sizeof(*p->set[k]));
-	if (!p->set[k] || config_reload_set(cur->set, p->up[k], (unsigned)n, active, p->set[k])) {
+	p->set[k] = listeners_next_set(cur, k, p->up[k], (unsigned)n, shards, n_shards, &why);
+	if (!p->set[k]) {
 		fprintf(stderr, "ringer: reload refused, the configuration in use stays: %s\n",
-			p->set[k] ? "more upstreams than slots (retired ones still carry sessions)"
-				  : "out of memory");
+			why);
 		return -1;
 	}
 	return 0;
@@ -643,7 +648,6 @@ static int plan_tls(struct plan *p, unsigned k, unsigned n_shards)
 static int plan_match(struct plan *p, char *why, size_t why_len)
 {
 	struct conf_set *next = p->next;
-	unsigned kept_n = 0;
 
 	for (unsigned j = 0; j < next->n; j++) {
 		int k = slot_named(next->l[j].name);
@@ -653,7 +657,6 @@ static int plan_match(struct plan *p, char *why, size_t why_len)
 			p->n_add++;
 			continue;
 		}
-		kept_n++;
 		if (kept_change((unsigned)k, &next->l[j], why, why_len)) {
 			fprintf(stderr,
 				"ringer: reload refused, the configuration in use stays: %s: %s "
@@ -693,7 +696,6 @@ static int plan_match(struct plan *p, char *why, size_t why_len)
 			MAX_KEPT);
 		return -1;
 	}
-	(void)kept_n;
 	return 0;
 }
 
@@ -745,7 +747,7 @@ static int plan_add(struct plan *p, struct shard *shards, unsigned n_shards)
 	return 0;
 }
 
-int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shards)
+int listeners_reload(struct shard *shards, unsigned n_shards)
 {
 	static struct plan plan;
 	struct conf_set *next = calloc(1, sizeof(*next));
@@ -753,7 +755,6 @@ int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shard
 	unsigned added = 0, ups = 0;
 	int ret = -1;
 
-	(void)cfg0;
 	if (!next) {
 		fprintf(stderr, "ringer: reload refused: out of memory\n");
 		return -1;

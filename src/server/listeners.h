@@ -66,8 +66,7 @@ void listeners_print(FILE *f);
  * and each proxy listener's upstreams. Returns false (nothing printed)
  * without one.
  */
-bool listeners_print_stats(FILE *f, const struct config *cfg0, const struct shard *shards,
-			   unsigned n_shards);
+bool listeners_print_stats(FILE *f, const struct shard *shards, unsigned n_shards);
 
 /*
  * The resolver thread found other addresses for listener k's names (cfg;
@@ -78,6 +77,15 @@ struct listeners_shards {
 	struct shard *shards;
 	unsigned n;
 };
+/*
+ * The set that replaces cfg's (listener k's) with the n servers up, slots
+ * kept for the upstreams that stay (their sessions now, from the shards'
+ * counters); NULL with *why when it cannot be made. Main's thread.
+ */
+struct upstream_set *listeners_next_set(const struct config *cfg, unsigned k,
+					const struct config_upstream *up, unsigned n,
+					const struct shard *shards, unsigned n_shards,
+					const char **why);
 void listeners_publish(void *arg, struct config *cfg, unsigned k, const struct config_upstream *up,
 		       unsigned n);
 
@@ -98,7 +106,7 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
  * listener whose mode, addresses or TLS on/off changed is refused (a
  * restart, or a new name). Returns 0, or -1 after a line on stderr.
  */
-int listeners_reload(struct config *cfg0, struct shard *shards, unsigned n_shards);
+int listeners_reload(struct shard *shards, unsigned n_shards);
 
 /*
  * SIGUSR1 with a configuration file: every proxy listener's session log

@@ -167,7 +167,7 @@ static void print_stats(const struct config *cfg, const struct stats *st,
 
 	stats_print(stdout, st, cfg->shards);
 	/* With a file: each listener's counters, and each proxy listener's upstreams apart. */
-	if (listeners_print_stats(stdout, cfg, shards, cfg->shards))
+	if (listeners_print_stats(stdout, shards, cfg->shards))
 		return;
 	if (cfg->mode != MODE_PROXY || !cfg->set)
 		return;
@@ -223,9 +223,8 @@ static void reload_tls(struct config *cfg, struct shard *shards)
 static void reload_upstreams(struct config *cfg, struct shard *shards)
 {
 	static struct config_upstream next[CONFIG_MAX_UPSTREAMS], up[CONFIG_MAX_UPSTREAMS];
-	static struct stats total;
 	struct upstream_set *set;
-	int64_t active[CONFIG_MAX_UPSTREAMS];
+	const char *why;
 	char err[256];
 	int n, m;
 
@@ -256,15 +255,10 @@ static void reload_upstreams(struct config *cfg, struct shard *shards)
 			err);
 		return;
 	}
-	sum_stats(shards, cfg->shards, &total);
-	for (unsigned i = 0; i < CONFIG_MAX_UPSTREAMS; i++)
-		active[i] = total.up[i].active;
-	set = malloc(sizeof(*set));
-	if (!set || config_reload_set(cfg->set, up, (unsigned)m, active, set)) {
+	set = listeners_next_set(cfg, 0, up, (unsigned)m, shards, cfg->shards, &why);
+	if (!set) {
 		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
-			set ? "more upstreams than slots (retired ones still carry sessions)"
-			    : "out of memory");
-		free(set);
+			why);
 		return;
 	}
 	__atomic_store_n(&cfg->set, set, __ATOMIC_RELEASE);
@@ -436,7 +430,7 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 		if (si.ssi_signo == SIGHUP) {
 			notify_reloading();
 			if (conf_in_use)
-				listeners_reload(cfg, shards, cfg->shards);
+				listeners_reload(shards, cfg->shards);
 			else if (cfg->tls_on)
 				reload_tls(cfg, shards);
 			if (!conf_in_use && (cfg->upstreams_path || !cfg->tls_on))
