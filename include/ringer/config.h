@@ -21,7 +21,14 @@ enum ringer_mode {
 	MODE_ECHO,
 	MODE_HTTP,
 	MODE_PROXY,
+	MODE_HTTP_PROXY, /* an HTTP/1.1 reverse proxy: routes, pooled upstream connections */
 };
+
+/* True for the modes that relay to --upstream servers (proxy, http-proxy). */
+static inline bool mode_has_upstreams(int m)
+{
+	return m == MODE_PROXY || m == MODE_HTTP_PROXY;
+}
 
 #define CONFIG_MAX_UPSTREAMS 64
 
@@ -43,6 +50,23 @@ struct config_upstream {
 	bool no_verify;	  /* ",verify=none": its certificate is not checked */
 	bool resolve;	  /* ",resolve": its name looked up again and again (resolver.c) */
 	char sni[96];	  /* ",sni=NAME"; empty: the host as written, unless an address */
+	char group[32];	  /* http-proxy: ",group=NAME" / --upstream-group; empty: the default */
+};
+
+/* http-proxy: --route [HOST][/PATH-PREFIX]=GROUP */
+#define CONFIG_MAX_ROUTES 64
+
+struct config_route {
+	char host[256];	  /* empty: any host; "*.example.com": that suffix; no port */
+	char prefix[512]; /* empty: any path; else starts with '/' */
+	char group[32];	  /* an upstream group's name; empty: the default group */
+};
+
+/* http-proxy: which headers say who the client is (--forwarded) */
+enum forwarded_mode {
+	FORWARDED_X,	   /* X-Forwarded-For (appended), X-Forwarded-Proto, X-Forwarded-Host */
+	FORWARDED_RFC7239, /* Forwarded: for=...;proto=...;host=... (appended) */
+	FORWARDED_NONE,	   /* neither */
 };
 
 /*
@@ -129,6 +153,15 @@ struct config {
 	unsigned n_upstreams;
 	const char *upstreams_path;	/* --upstreams-file: re-read on SIGHUP */
 	const struct upstream_set *set; /* the current set (atomic pointer: main writes it) */
+	/* http-proxy */
+	struct config_route routes[CONFIG_MAX_ROUTES];
+	unsigned n_routes;
+	unsigned upstream_ms;	   /* --upstream-timeout: response head after the request, ms */
+	uint64_t max_body;	   /* --max-body: request body bytes at most (413); 0: no limit */
+	const char *check_http;	   /* --check-http "METHOD PATH": active checks speak HTTP */
+	unsigned pool_size;	   /* --pool-size: idle upstream connections kept per upstream, shard */
+	unsigned pool_idle_ms;	   /* --pool-idle-timeout: an idle pooled connection closes after */
+	enum forwarded_mode forwarded; /* --forwarded */
 	/* admin */
 	struct net_addr admin;
 	bool admin_set;

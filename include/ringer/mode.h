@@ -59,5 +59,6 @@ struct mode_ops {
 extern const struct mode_ops mode_echo;
 extern const struct mode_ops mode_http;
 extern const struct mode_ops mode_proxy;
+extern const struct mode_ops mode_http_proxy;
 
 #endif

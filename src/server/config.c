@@ -15,6 +15,7 @@ static const char *const mode_names[] = {
 	[MODE_ECHO] = "echo",
 	[MODE_HTTP] = "http",
 	[MODE_PROXY] = "proxy",
+	[MODE_HTTP_PROXY] = "http-proxy",
 };
 
 static const char *const balance_names[] = {
@@ -64,6 +65,9 @@ void config_defaults(struct config *cfg)
 	cfg->check_ms = 2000;
 	cfg->resolve_ms = 10000;
 	cfg->queue_ms = 5000;
+	cfg->upstream_ms = 60000;
+	cfg->pool_size = 32;
+	cfg->pool_idle_ms = 60000;
 	cfg->log_fd = -1;
 	cfg->check_fall = 3;
 	cfg->check_rise = 2;

@@ -48,6 +48,8 @@ const struct mode_ops *listeners_mode(enum ringer_mode m)
 		return &mode_http;
 	case MODE_PROXY:
 		return &mode_proxy;
+	case MODE_HTTP_PROXY:
+		return &mode_http_proxy;
 	}
 	return NULL;
 }
