@@ -50,6 +50,8 @@
 #include <unistd.h>
 
 #include "balance.h"
+#include "plog.h"
+#include "upstreams.h"
 #include "ringer/config.h"
 #include "ringer/engine.h"
 #include "ringer/tls.h"
@@ -58,108 +60,18 @@
 
 #define NO_PEER UINT32_MAX
 
-#define LOG_BUF	  (64 * 1024) /* one of the two session-log buffers of a shard */
-#define LOG_CHUNK 4096	      /* most bytes per write: PIPE_BUF, so lines never interleave */
-
-/*
- * The session log of one shard: lines go into one buffer while the other is
- * being written (an io_uring write, engine_write), whole lines at most
- * LOG_CHUNK at a time; the tick starts the next write. A line that finds
- * its buffer full is dropped and counted, never waited for.
- */
-struct plog {
-	char buf[2][LOG_BUF];
-	uint32_t len[2];
-	int cur;	/* the buffer being filled */
-	int busy;	/* the buffer being written, or -1 */
-	uint32_t off;	/* ... bytes of it written so far */
-	uint32_t chunk; /* ... bytes of the write in flight (0: none in flight) */
-	int fd;		/* where this shard writes: cfg->log_fd as it was at a line's end */
-};
-
 /* A v1 line (107), or a v2 header with IPv6 addresses (52) and the client's TLS TLVs. */
 #define PP_HDR_MAX 255
 
-struct proxy_shared;
-
 struct proxy {
 	const struct config *cfg;
-	struct proxy_shared *sh; /* what this listener's proxies on every shard share */
-	struct balance bal;
+	struct ups ups;		  /* the upstreams, their health and limits */
 	struct plog *log;	  /* NULL without --log */
 	char (*hdrs)[PP_HDR_MAX]; /* --send-proxy: per slot, the header to send upstream */
 	size_t hdrs_bytes;
-	const struct upstream_set *set; /* the upstreams this shard picks from */
-	struct conn_ref *queue;		/* clients waiting for a slot (maxconn), oldest first */
+	struct conn_ref *queue; /* clients waiting for a slot (maxconn), oldest first */
 	uint32_t q_head, q_len, q_cap;
-	bool limits; /* some upstream has a maxconn */
-	/*
-	 * Per upstream slot with ,tls: this shard's client context, made on
-	 * first use, and the name and verification it was made for (a reload
-	 * may change them: then a new context, so sessions never cross).
-	 */
-	struct up_tls {
-		struct engine_tls_client *tc;
-		char sni[96];
-		bool verify;
-	} tls[CONFIG_MAX_UPSTREAMS];
 };
-
-/*
- * Active health, process-wide: down[] is read by every shard and written
- * only by the checking shard, like the rest of this table.
- */
-struct health {
-	int down;	/* atomic */
-	uint32_t fails; /* checks failed in a row */
-	uint32_t oks;	/* checks passed in a row, while down */
-	bool in_flight;
-	uint64_t next_ms;
-};
-
-/*
- * What the proxies of one listener share over every shard: sessions per
- * upstream (for maxconn) and active health. One per proxy listener, found
- * by its configuration when a shard's proxy starts, and kept for the life
- * of the process (shards start and stop together).
- */
-struct proxy_shared {
-	const struct config *cfg;
-	uint32_t up_sessions[BALANCE_MAX]; /* sessions per upstream over all shards (atomic) */
-	struct health health[BALANCE_MAX];
-	struct engine *checker; /* the engine whose proxy runs the checks (atomic) */
-};
-
-static struct proxy_shared shared[ENGINE_MAX_LISTENERS];
-static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static struct proxy_shared *shared_for(const struct config *cfg)
-{
-	struct proxy_shared *sh = NULL;
-
-	pthread_mutex_lock(&shared_lock);
-	for (unsigned i = 0; i < ENGINE_MAX_LISTENERS && !sh; i++)
-		if (shared[i].cfg == cfg)
-			sh = &shared[i];
-	for (unsigned i = 0; i < ENGINE_MAX_LISTENERS && !sh; i++) {
-		if (!shared[i].cfg) {
-			sh = &shared[i];
-			sh->cfg = cfg;
-		}
-	}
-	pthread_mutex_unlock(&shared_lock);
-	return sh;
-}
-
-static uint64_t health_down_mask(const struct proxy_shared *sh, unsigned n)
-{
-	uint64_t mask = 0;
-
-	for (unsigned i = 0; i < n; i++)
-		if (__atomic_load_n(&sh->health[i].down, __ATOMIC_RELAXED))
-			mask |= 1ull << i;
-	return mask;
-}
 
 struct pconn {
 	struct conn_ref peer; /* the other side; slot NO_PEER when there is none */
@@ -209,79 +121,18 @@ static void unlink_peer(struct conn *c)
 	pconn(c)->peer.slot = NO_PEER;
 }
 
-/*
- * A reload (SIGHUP, --upstreams-file) published a new upstream set: pick from
- * it from now on. Slots keep their meaning, so sessions already running,
- * their counters and health carry on.
- */
-static void proxy_refresh(struct proxy *px)
-{
-	const struct upstream_set *s = __atomic_load_n(&px->cfg->set, __ATOMIC_ACQUIRE);
-	uint32_t weights[BALANCE_MAX];
-
-	if (!s || s == px->set)
-		return;
-	px->set = s;
-	px->limits = false;
-	for (unsigned i = 0; i < s->n && i < BALANCE_MAX; i++) {
-		weights[i] = s->up[i].weight;
-		px->limits |= s->up[i].maxconn != 0;
-	}
-	balance_update(&px->bal, s->n, weights);
-}
-
-/* Slots whose upstream a reload removed: no new sessions there. */
-static uint64_t retired_mask(const struct proxy *px)
-{
-	uint64_t mask = 0;
-
-	for (unsigned i = 0; i < px->set->n && i < BALANCE_MAX; i++)
-		if (!px->set->enabled[i])
-			mask |= 1ull << i;
-	return mask;
-}
-
-/* Upstreams at their maxconn right now. */
-static uint64_t full_mask(const struct proxy *px)
-{
-	uint64_t mask = 0;
-
-	if (!px->limits)
-		return 0;
-	for (unsigned i = 0; i < px->bal.n; i++) {
-		unsigned max = px->set->up[i].maxconn;
-
-		if (max && __atomic_load_n(&px->sh->up_sessions[i], __ATOMIC_RELAXED) >= max)
-			mask |= 1ull << i;
-	}
-	return mask;
-}
-
-/* One of upstream i's slots, unless another shard took the last one first. */
-static bool take_slot(const struct proxy *px, unsigned i)
-{
-	unsigned max = px->set->up[i].maxconn;
-
-	if (!max)
-		return true;
-	if (__atomic_fetch_add(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED) < max)
-		return true;
-	__atomic_fetch_sub(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED);
-	return false;
-}
-
 static void uncount(struct engine *e, struct proxy *px, struct conn *up)
 {
 	struct pconn *pu = pconn(up);
 
 	if (pu->slot) {
 		pu->slot = 0;
-		__atomic_fetch_sub(&px->sh->up_sessions[pu->upstream], 1, __ATOMIC_RELAXED);
+		ups_put_slot(&px->ups, pu->upstream);
 	}
 	if (!pu->counted)
 		return;
 	pu->counted = 0;
-	px->bal.up[pu->upstream].active--;
+	px->ups.bal.up[pu->upstream].active--;
 	STAT_ADD(engine_stats(e), up[pu->upstream].active, -1);
 }
 
@@ -291,64 +142,36 @@ enum start {
 	START_FULL, /* those left are at their maxconn: wait in the queue */
 };
 
-/* The client context for TLS to upstream i, made on first use; NULL if it cannot be made. */
-static struct engine_tls_client *upstream_tls(struct engine *e, struct proxy *px, unsigned i)
-{
-	const struct config_upstream *u = &px->set->up[i];
-	struct up_tls *t = &px->tls[i];
-
-	if (t->tc && (strcmp(t->sni, u->sni) || t->verify != !u->no_verify))
-		t->tc = NULL; /* the engine frees the old one with itself */
-	if (!t->tc) {
-		const struct config *cfg = px->cfg;
-		struct tls_client_settings s = {
-			.ca = cfg->upstream_ca,
-			.verify = !u->no_verify,
-			.cert = cfg->upstream_cert,
-			.key = cfg->upstream_key,
-			.resume = true,
-			.what = "--upstream-ca/--upstream-cert/--upstream-key",
-		};
-		char err[256];
-
-		if (engine_tls_client(e, &s, &t->tc, err, sizeof(err)))
-			return NULL; /* main made the same context at startup: out of memory */
-		snprintf(t->sni, sizeof(t->sni), "%s", u->sni);
-		t->verify = !u->no_verify;
-	}
-	return t->tc;
-}
-
 /* Connects the client's session to the next upstream. */
 static enum start start_upstream(struct engine *e, struct proxy *px, struct conn *client)
 {
 	const struct config *cfg = px->cfg;
 	struct pconn *pc = pconn(client), *pu;
-	uint64_t skip = pc->tried | health_down_mask(px->sh, px->bal.n) | retired_mask(px), full;
+	const struct upstream_set *set;
 	struct engine_tls_client *tc;
 	struct conn *up;
-	int i, err;
+	unsigned i;
+	int err;
 	bool slot;
 
-	for (;;) {
-		full = full_mask(px);
-		i = balance_pick(&px->bal, pc->hash, skip | full, engine_now_ms(e));
-		if (i < 0)
-			return (full & ~skip) ? START_FULL : START_NONE;
-		slot = px->set->up[i].maxconn != 0;
-		if (take_slot(px, (unsigned)i))
-			break;
+	switch (ups_pick(&px->ups, pc->hash, pc->tried, engine_now_ms(e), &i, &slot)) {
+	case UPS_PICKED:
+		break;
+	case UPS_FULL:
+		return START_FULL;
+	case UPS_NONE:
+		return START_NONE;
 	}
+	set = px->ups.set;
 	pc->tried |= 1ull << i;
 	pc->attempts++;
-	tc = px->set->up[i].tls ? upstream_tls(e, px, (unsigned)i) : NULL;
-	up = tc || !px->set->up[i].tls
-		     ? engine_connect(e, &px->set->up[i].addr, cfg->connect_ms, &err)
-		     : NULL;
+	tc = set->up[i].tls ? ups_tls(e, &px->ups, i) : NULL;
+	up = tc || !set->up[i].tls ? engine_connect(e, &set->up[i].addr, cfg->connect_ms, &err)
+				   : NULL;
 	if (!up) {
 		/* Out of slots or descriptors here: not the upstream's fault. */
 		if (slot)
-			__atomic_fetch_sub(&px->sh->up_sessions[i], 1, __ATOMIC_RELAXED);
+			ups_put_slot(&px->ups, i);
 		STAT_INC(engine_stats(e), errors);
 		return START_NONE;
 	}
@@ -358,14 +181,13 @@ static enum start start_upstream(struct engine *e, struct proxy *px, struct conn
 	pu->upstream = (uint8_t)i;
 	pu->counted = 1;
 	pu->slot = slot;
-	px->bal.up[i].active++;
+	px->ups.bal.up[i].active++;
 	STAT_INC(engine_stats(e), up[i].active);
 	pc->peer = engine_ref(e, up);
 	pc->upstream = (uint8_t)i;
-	if (tc &&
-	    (engine_connect_tls(e, up, tc, px->set->up[i].sni[0] ? px->set->up[i].sni : NULL) ||
-	     (pc->hdr_len &&
-	      engine_tls_preamble(e, up, px->hdrs[engine_ref(e, client).slot], pc->hdr_len)))) {
+	if (tc && (engine_connect_tls(e, up, tc, set->up[i].sni[0] ? set->up[i].sni : NULL) ||
+		   (pc->hdr_len && engine_tls_preamble(e, up, px->hdrs[engine_ref(e, client).slot],
+						       pc->hdr_len)))) {
 		/* Out of memory for its TLS state: as if the upstream had reset. */
 		engine_close(e, up, ENGINE_CLOSE_RESET);
 	}
@@ -422,81 +244,11 @@ static void dispatch_queue(struct engine *e, struct proxy *px)
 
 /* ---- the session log ---------------------------------------------------------------------- */
 
-/*
- * SIGUSR1 reopened the log (main: src/server/notify.c): this shard moves to
- * the new descriptor between two writes and at a line's end, never with a
- * write in flight on the old one, and counts itself off so that main can
- * close the old one. Lines written before stay whole in the old file.
- */
-static void log_follow(const struct config *cfg, struct plog *l)
-{
-	int fd = __atomic_load_n(&cfg->log_fd, __ATOMIC_ACQUIRE);
-
-	if (fd == l->fd || l->chunk)
-		return;
-	if (l->busy >= 0 && l->off && l->buf[l->busy][l->off - 1] != '\n')
-		return; /* a short write left part of a line: its rest goes to the same file */
-	l->fd = fd;
-	if (cfg->log_behind)
-		__atomic_sub_fetch(cfg->log_behind, 1, __ATOMIC_RELEASE);
-}
-
-/* Starts writing the filled buffer if none is being written: up to LOG_CHUNK, whole lines. */
-static void log_flush(struct engine *e, struct proxy *px)
-{
-	struct plog *l = px->log;
-	uint32_t left, n;
-	const char *p;
-
-	if (l->chunk)
-		return; /* one write at a time: its completion starts the next */
-	log_follow(px->cfg, l);
-	if (l->busy < 0) {
-		if (!l->len[l->cur])
-			return;
-		l->busy = l->cur;
-		l->cur ^= 1;
-		l->off = 0;
-	}
-	p = l->buf[l->busy] + l->off;
-	left = l->len[l->busy] - l->off;
-	n = left;
-	if (n > LOG_CHUNK) {
-		n = LOG_CHUNK;
-		while (n && p[n - 1] != '\n')
-			n--;
-		if (!n)
-			n = LOG_CHUNK;
-	}
-	if (engine_write(e, l->fd, p, n, (uint32_t)l->busy)) {
-		l->len[l->busy] = 0; /* no SQE: lose this buffer rather than spin */
-		l->busy = -1;
-		return;
-	}
-	l->chunk = n;
-}
-
 static void proxy_written(struct engine *e, uint32_t token, int res)
 {
 	struct proxy *px = engine_mode_data(e);
-	struct plog *l = px->log;
 
-	if (!l || l->busy != (int)token || !l->chunk)
-		return;
-	if (res <= 0) {
-		STAT_INC(engine_stats(e), errors);
-		res = (int)l->chunk; /* skip what could not be written */
-	}
-	l->chunk = 0;
-	l->off += (uint32_t)res;
-	if (l->off < l->len[l->busy]) {
-		log_flush(e, px);
-		return;
-	}
-	l->len[l->busy] = 0;
-	l->busy = -1;
-	if (l->len[l->cur] > LOG_BUF / 2)
-		log_flush(e, px);
+	plog_written(e, px->log, token, res);
 }
 
 /*
@@ -505,14 +257,14 @@ static void proxy_written(struct engine *e, uint32_t token, int res)
  */
 static void log_session(struct engine *e, struct proxy *px, struct conn *client)
 {
-	struct plog *l = px->log;
 	struct pconn *pc = pconn(client);
 	struct engine_conn_view v;
 	char peer[80] = "-", when[32];
-	struct timespec ts;
-	struct tm tm;
+	char *line = plog_room(e, px->log);
 	int n;
 
+	if (!line)
+		return;
 	engine_conn_view(e, engine_ref(e, client).slot, &v);
 	if (v.peer_len) {
 		struct net_addr a;
@@ -521,25 +273,14 @@ static void log_session(struct engine *e, struct proxy *px, struct conn *client)
 		a.len = v.peer_len;
 		net_addr_str(&a, peer, sizeof(peer));
 	}
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%S", &tm);
-	if (LOG_BUF - l->len[l->cur] < 512) {
-		STAT_INC(engine_stats(e), log_dropped);
-		return;
-	}
-	n = snprintf(l->buf[l->cur] + l->len[l->cur], LOG_BUF - l->len[l->cur],
-		     "%s.%03ldZ %s %s %s %llu %llu %u %u%s%s\n", when, ts.tv_nsec / 1000000, peer,
-		     pc->attempts ? px->set->up[pc->upstream].name : "-", term_code[pc->term],
+	plog_time(when);
+	n = snprintf(line, PLOG_LINE, "%s %s %s %s %llu %llu %u %u%s%s\n", when, peer,
+		     pc->attempts ? px->ups.set->up[pc->upstream].name : "-", term_code[pc->term],
 		     (unsigned long long)v.bytes_in, (unsigned long long)v.bytes_out, v.age_ms,
 		     pc->attempts, px->cfg->listener_name ? " listener=" : "",
 		     px->cfg->listener_name ? px->cfg->listener_name : "");
-	if (n > 0 && (uint32_t)n < LOG_BUF - l->len[l->cur]) {
-		l->len[l->cur] += (uint32_t)n;
-		STAT_INC(engine_stats(e), log_lines);
-	}
-	if (l->len[l->cur] > LOG_BUF / 2)
-		log_flush(e, px);
+	if (n > 0 && n < PLOG_LINE)
+		plog_commit(e, px->log, (uint32_t)n);
 }
 
 static void proxy_accepted(struct engine *e, struct conn *c)
@@ -549,7 +290,7 @@ static void proxy_accepted(struct engine *e, struct conn *c)
 	const struct sockaddr *sa;
 	socklen_t len;
 
-	proxy_refresh(px);
+	ups_refresh(&px->ups);
 	memset(pc, 0, sizeof(*pc));
 	pc->is_client = 1;
 	pc->peer.slot = NO_PEER;
@@ -626,94 +367,45 @@ static void finish_direction(struct engine *e, struct conn *src, struct conn *ds
 
 /* ---- active health checks ------------------------------------------------------------------ */
 
-static void health_mark(struct engine *e, struct proxy *px, unsigned i, bool down, int err)
+/* The checker's timer: a TCP connect to each upstream due. */
+static void proxy_timer(struct engine *e, uint64_t now_ms)
 {
-	struct stats *st = engine_stats(e);
-
-	__atomic_store_n(&px->sh->health[i].down, down, __ATOMIC_RELAXED);
-	STAT_INC(st, up[i].state_changes);
-	STAT_ADD(st, up[i].down, down ? 1 : -1);
-	if (down)
-		fprintf(stderr, "ringer: upstream %s is DOWN: %u checks failed (last: %s)\n",
-			px->set->up[i].name, px->sh->health[i].fails, strerror(-err));
-	else
-		fprintf(stderr, "ringer: upstream %s is UP: %u checks passed\n",
-			px->set->up[i].name, px->sh->health[i].oks);
-}
-
-/* A check finished: res 0 (connected) or -errno. */
-static void health_result(struct engine *e, struct proxy *px, unsigned i, int res)
-{
-	struct health *h = &px->sh->health[i];
-	bool down = __atomic_load_n(&h->down, __ATOMIC_RELAXED);
-
-	h->in_flight = false;
-	if (res == 0) {
-		h->fails = 0;
-		if (down && ++h->oks >= px->cfg->check_rise)
-			health_mark(e, px, i, false, 0);
-		return;
-	}
-	h->oks = 0;
-	if (!down && ++h->fails >= px->cfg->check_fall)
-		health_mark(e, px, i, true, res);
-}
-
-/*
- * The checker's timer: each upstream due is checked, and the timer set for
- * the next one due. An upstream keeps its rhythm (due one interval after it
- * was due, not after the tick that ran it, so ticks 100 ms apart give a 150
- * ms interval on average); one held up by more than an interval starts
- * afresh rather than catching up in a burst.
- */
-static void health_tick(struct engine *e, struct proxy *px, uint64_t now_ms)
-{
+	struct proxy *px = engine_mode_data(e);
 	const struct config *cfg = px->cfg;
-	uint64_t next = now_ms + cfg->check_ms;
+	uint64_t due, next;
 
-	for (unsigned i = 0; i < px->bal.n; i++) {
-		struct health *h = &px->sh->health[i];
+	if (!ups_checker(&px->ups, e))
+		return;
+	due = ups_checks_due(&px->ups, now_ms, &next);
+	for (unsigned i = 0; due; i++, due >>= 1) {
 		struct conn *c;
 		int err;
 
-		if (h->in_flight || now_ms < h->next_ms || !px->set->enabled[i]) {
-			if (px->set->enabled[i] && h->next_ms < next)
-				next = h->next_ms; /* in flight past it: looked at again next tick */
+		if (!(due & 1))
+			continue;
+		c = engine_connect(
+			e, &px->ups.set->up[i].addr,
+			cfg->connect_ms < cfg->check_ms ? cfg->connect_ms : cfg->check_ms, &err);
+		if (!c) {
+			ups_check_gone(&px->ups,
+				       i); /* no slot here now: not the upstream's fault */
 			continue;
 		}
-		h->next_ms = h->next_ms + cfg->check_ms > now_ms ? h->next_ms + cfg->check_ms
-								 : now_ms + cfg->check_ms;
-		if (h->next_ms < next)
-			next = h->next_ms;
-		c = engine_connect(
-			e, &px->set->up[i].addr,
-			cfg->connect_ms < cfg->check_ms ? cfg->connect_ms : cfg->check_ms, &err);
-		if (!c)
-			continue; /* no slot here now: not the upstream's fault */
 		memset(pconn(c), 0, sizeof(struct pconn));
 		pconn(c)->peer.slot = NO_PEER;
 		pconn(c)->is_check = 1;
 		pconn(c)->upstream = (uint8_t)i;
-		h->in_flight = true;
 	}
 	engine_set_timer(e, next);
-}
-
-static void proxy_timer(struct engine *e, uint64_t now_ms)
-{
-	struct proxy *px = engine_mode_data(e);
-
-	if (__atomic_load_n(&px->sh->checker, __ATOMIC_RELAXED) == e)
-		health_tick(e, px, now_ms);
 }
 
 static void proxy_tick(struct engine *e, uint64_t now_ms, int64_t wall_sec)
 {
 	struct proxy *px = engine_mode_data(e);
 
-	proxy_refresh(px);
+	ups_refresh(&px->ups);
 	if (px->log)
-		log_flush(e, px);
+		plog_flush(e, px->log);
 	if (px->q_len)
 		dispatch_queue(e, px); /* slots freed by other shards */
 }
@@ -722,24 +414,17 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 {
 	struct proxy *px = engine_mode_data(e);
 	struct pconn *pu = pconn(up);
-	struct stats *st = engine_stats(e);
 	struct conn *client = peer_of(e, up);
 	unsigned i = pu->upstream;
-	bool was_down = balance_is_down(&px->bal, i);
 
 	if (pu->is_check) {
-		health_result(e, px, i, res);
+		ups_check_result(e, &px->ups, i, res, NULL);
 		if (res == 0)
 			engine_close(e, up, ENGINE_CLOSE); /* a FIN: the check asked nothing more */
 		return;
 	}
+	ups_connect_result(e, &px->ups, i, res);
 	if (res < 0) {
-		STAT_INC(st, up[i].failures);
-		/* A name that may have moved: the resolver thread looks it up again now. */
-		if (px->set->up[i].resolve && px->cfg->resolve_kick)
-			__atomic_store_n(px->cfg->resolve_kick, 1, __ATOMIC_RELAXED);
-		if (balance_result(&px->bal, i, false, engine_now_ms(e)))
-			STAT_ADD(st, up[i].down, 1);
 		uncount(e, px, up);
 		unlink_peer(up);
 		if (!client)
@@ -758,15 +443,11 @@ static void proxy_connected(struct engine *e, struct conn *up, int res)
 		give_up(e, client, res == -ETIMEDOUT ? TERM_CONNECT_TIME : TERM_CONNECT);
 		return;
 	}
-	balance_result(&px->bal, i, true, engine_now_ms(e));
-	if (was_down)
-		STAT_ADD(st, up[i].down, -1);
-	STAT_INC(st, up[i].connects);
 	if (!client) {
 		engine_close(e, up, ENGINE_CLOSE_NOW);
 		return;
 	}
-	if (pconn(client)->hdr_len && !px->set->up[i].tls) {
+	if (pconn(client)->hdr_len && !px->ups.set->up[i].tls) {
 		/*
 		 * The PROXY header goes first; the client's bytes follow once it is out
 		 * (proxy_sent). A TLS upstream had it sent ahead of its ClientHello.
@@ -861,7 +542,7 @@ static void proxy_closed(struct engine *e, struct conn *c)
 	struct conn *peer = peer_of(e, c);
 
 	if (pconn(c)->is_check) {
-		px->sh->health[pconn(c)->upstream].in_flight = false;
+		ups_check_gone(&px->ups, pconn(c)->upstream);
 		return;
 	}
 	if (!pconn(c)->is_client) {
@@ -886,89 +567,57 @@ static void proxy_closed(struct engine *e, struct conn *c)
 
 static int proxy_init(struct engine *e, const void *arg, void **data)
 {
-	static const enum balance_policy policy[] = {
-		[BALANCE_ROUNDROBIN] = BAL_ROUNDROBIN,
-		[BALANCE_LEASTCONN] = BAL_LEASTCONN,
-		[BALANCE_SOURCE] = BAL_SOURCE,
-	};
 	const struct config *cfg = arg;
 	struct proxy *px = calloc(1, sizeof(*px));
+	int err;
 
 	if (!px)
 		return -ENOMEM;
 	px->cfg = cfg;
-	px->sh = shared_for(cfg);
-	if (!cfg->set || !px->sh) {
+	err = ups_init(&px->ups, e, cfg);
+	if (err) {
 		free(px);
-		return -EINVAL; /* main publishes the first set before the shards start */
+		return err;
 	}
 	/* The queue is there whether or not a maxconn is set now: a reload may set one. */
 	px->q_cap = cfg->max_conns;
 	px->queue = calloc(px->q_cap, sizeof(*px->queue));
-	if (!px->queue) {
-		free(px);
-		return -ENOMEM;
-	}
+	if (!px->queue)
+		goto nomem;
 	if (cfg->send_proxy) {
 		px->hdrs_bytes = (size_t)cfg->max_conns * 2 * PP_HDR_MAX;
 		px->hdrs = mmap(NULL, px->hdrs_bytes, PROT_READ | PROT_WRITE,
 				MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 		if (px->hdrs == MAP_FAILED) {
-			free(px);
-			return -ENOMEM;
+			px->hdrs = NULL;
+			goto nomem;
 		}
 	}
-	if (cfg->log_fd >= 0) {
-		px->log = calloc(1, sizeof(*px->log));
-		if (!px->log) {
-			free(px);
-			return -ENOMEM;
-		}
-		px->log->busy = -1;
-		px->log->fd = cfg->log_fd;
-	}
-	balance_init(&px->bal, policy[cfg->balance], 0, NULL, cfg->fail_threshold, cfg->down_ms);
-	proxy_refresh(px);
-	if (cfg->check) {
-		struct engine *none = NULL;
-
-		/* The first shard to start runs the checks for all. */
-		if (__atomic_compare_exchange_n(&px->sh->checker, &none, e, false, __ATOMIC_RELAXED,
-						__ATOMIC_RELAXED))
-			engine_set_timer(e, 1); /* the first checks at the first tick */
-	}
+	px->log = plog_new(cfg, &err);
+	if (err)
+		goto nomem;
 	*data = px;
 	return 0;
+
+nomem:
+	if (px->hdrs)
+		munmap(px->hdrs, px->hdrs_bytes);
+	free(px->queue);
+	ups_fini(&px->ups, e);
+	free(px);
+	return -ENOMEM;
 }
 
 static void proxy_fini(struct engine *e, void *data)
 {
 	struct proxy *px = data;
-	struct engine *self = e;
 
 	/* The loop is over: what is still buffered goes out with plain writes. */
-	if (px->log) {
-		struct plog *l = px->log;
-
-		for (int k = 0; k < 2; k++) {
-			int b = l->busy >= 0 ? (l->busy + k) % 2 : (l->cur + 1 + k) % 2;
-			uint32_t off = b == l->busy ? l->off : 0;
-
-			while (off < l->len[b]) {
-				ssize_t w = write(l->fd, l->buf[b] + off, l->len[b] - off);
-
-				if (w <= 0)
-					break;
-				off += (uint32_t)w;
-			}
-		}
-		free(l);
-	}
+	plog_free(px->log);
 	if (px->hdrs)
 		munmap(px->hdrs, px->hdrs_bytes);
 	free(px->queue);
-	__atomic_compare_exchange_n(&px->sh->checker, &self, NULL, false, __ATOMIC_RELAXED,
-				    __ATOMIC_RELAXED);
+	ups_fini(&px->ups, e);
 	free(data);
 }
 
