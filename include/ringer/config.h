@@ -156,11 +156,11 @@ struct config {
 	/* http-proxy */
 	struct config_route routes[CONFIG_MAX_ROUTES];
 	unsigned n_routes;
-	unsigned upstream_ms;	   /* --upstream-timeout: response head after the request, ms */
-	uint64_t max_body;	   /* --max-body: request body bytes at most (413); 0: no limit */
-	const char *check_http;	   /* --check-http "METHOD PATH": active checks speak HTTP */
-	unsigned pool_size;	   /* --pool-size: idle upstream connections kept per upstream, shard */
-	unsigned pool_idle_ms;	   /* --pool-idle-timeout: an idle pooled connection closes after */
+	unsigned upstream_ms;	/* --upstream-timeout: response head after the request, ms */
+	uint64_t max_body;	/* --max-body: request body bytes at most (413); 0: no limit */
+	const char *check_http; /* --check-http "METHOD PATH": active checks speak HTTP */
+	unsigned pool_size;    /* --pool-size: idle upstream connections kept per upstream, shard */
+	unsigned pool_idle_ms; /* --pool-idle-timeout: an idle pooled connection closes after */
 	enum forwarded_mode forwarded; /* --forwarded */
 	/* admin */
 	struct net_addr admin;
@@ -217,6 +217,13 @@ void config_initial_set(const struct config *cfg, struct upstream_set *set);
  */
 int config_reload_set(const struct upstream_set *old, const struct config_upstream *next,
 		      unsigned n, const int64_t *active, struct upstream_set *out);
+/*
+ * The n upstreams (the command line's, or an --upstreams-file's on a reload)
+ * against cfg's mode and routes: group= only in http-proxy mode, and every
+ * --route's group has an upstream. Returns 0, or -EINVAL with why in err.
+ */
+int config_check_groups(const struct config *cfg, const struct config_upstream *up, unsigned n,
+			char *err, size_t err_len);
 
 const char *mode_name(enum ringer_mode m);
 const char *balance_name(enum balance_mode b);

@@ -50,7 +50,15 @@ enum unit {
 	U_BOOL,	 /* a flag without a value: on gives it, off leaves it out */
 };
 
-enum only { M_ANY, M_HTTP, M_PROXY };
+/* The modes a row means something in (defaults reach only those listeners, -T shows it there). */
+enum only {
+	M_ANY,
+	M_HTTP,	      /* http */
+	M_PROXY,      /* a mode with upstreams: proxy, http-proxy */
+	M_L4,	      /* proxy alone (send-proxy) */
+	M_HTTP_PROXY, /* http-proxy alone */
+	M_REQUEST,    /* a mode that reads HTTP requests: http, http-proxy */
+};
 
 /* How -T prints a row's value from a struct config. */
 enum print {
@@ -75,6 +83,9 @@ enum print {
 	P_TLS_VERIFY,
 	P_USER_TIMEOUT,
 	P_ADMIN_ALLOW, /* --admin-allow */
+	P_U64,	       /* uint64_t at off, in the row's unit */
+	P_ROUTE,       /* --route: each "route HOST/PREFIX GROUP;" */
+	P_FORWARDED,
 };
 
 #define R_REPEAT 1u /* may be given several times in a block (each a flag) */
@@ -93,10 +104,10 @@ struct row {
 	unsigned char flags;
 	unsigned char group;
 	unsigned char print;
-	unsigned short off;
+	unsigned off; /* struct config holds more than 64 KiB */
 };
 
-#define OFF(f) ((unsigned short)offsetof(struct config, f))
+#define OFF(f) ((unsigned)offsetof(struct config, f))
 #define G      CONF_SCOPE_GLOBAL
 #define L      CONF_SCOPE_LISTENER
 #define UP     CONF_SCOPE_UPSTREAM
@@ -123,11 +134,13 @@ static const struct row rows[] = {
 	{"--send-timeout", "send-timeout", L, U_MS, M_ANY, 0, G_NONE, P_UINT, OFF(send_ms)},
 	{"--body", "body", L, U_RAW, M_HTTP, 0, G_BODY, P_BODY, 0},
 	{"--body-size", "body-size", L, U_BYTES, M_HTTP, 0, G_BODY, P_NONE, 0},
-	{"--header-timeout", "header-timeout", L, U_MS, M_HTTP, 0, G_NONE, P_UINT, OFF(header_ms)},
+	{"--header-timeout", "header-timeout", L, U_MS, M_REQUEST, 0, G_NONE, P_UINT,
+	 OFF(header_ms)},
 	{"--methods", "methods", L, U_RAW, M_HTTP, 0, G_NONE, P_METHODS, 0},
 	{"--echo-body", "echo-body", L, U_BOOL, M_HTTP, 0, G_NONE, P_BOOL, OFF(echo_body)},
-	{"--body-timeout", "body-timeout", L, U_MS, M_HTTP, 0, G_NONE, P_UINT, OFF(body_ms)},
-	{"--body-min-rate", "body-min-rate", L, U_BYTES, M_HTTP, 0, G_NONE, P_UINT, OFF(body_rate)},
+	{"--body-timeout", "body-timeout", L, U_MS, M_REQUEST, 0, G_NONE, P_UINT, OFF(body_ms)},
+	{"--body-min-rate", "body-min-rate", L, U_BYTES, M_REQUEST, 0, G_NONE, P_UINT,
+	 OFF(body_rate)},
 	{"--upstream", "server", UP, U_RAW, M_PROXY, R_REPEAT, G_NONE, P_SERVER, 0},
 	{"--connect-timeout", "connect-timeout", L, U_MS, M_PROXY, 0, G_NONE, P_UINT,
 	 OFF(connect_ms)},
@@ -144,7 +157,7 @@ static const struct row rows[] = {
 	 OFF(upstreams_path)},
 	{"--queue-timeout", "queue-timeout", L, U_MS, M_PROXY, 0, G_NONE, P_UINT, OFF(queue_ms)},
 	{"--accept-proxy", "accept-proxy", L, U_BOOL, M_ANY, 0, G_NONE, P_BOOL, OFF(accept_proxy)},
-	{"--send-proxy", "send-proxy", L, U_RAW, M_PROXY, 0, G_NONE, P_SEND_PROXY, 0},
+	{"--send-proxy", "send-proxy", L, U_RAW, M_L4, 0, G_NONE, P_SEND_PROXY, 0},
 	{"--log", "log", L, U_RAW, M_PROXY, 0, G_NONE, P_STR, OFF(log_path)},
 	{"--check-interval", "check-interval", UP, U_MS, M_PROXY, R_CHECK, G_NONE, P_UINT,
 	 OFF(check_ms)},
@@ -187,6 +200,19 @@ static const struct row rows[] = {
 	{"--upstream-cert", "upstream-cert", UP, U_RAW, M_PROXY, 0, G_NONE, P_STR,
 	 OFF(upstream_cert)},
 	{"--upstream-key", "upstream-key", UP, U_RAW, M_PROXY, 0, G_NONE, P_STR, OFF(upstream_key)},
+	/* http-proxy: upstream-group's servers print as server lines with group= */
+	{"--upstream-group", "upstream-group", UP, U_RAW, M_HTTP_PROXY, R_REPEAT, G_NONE, P_NONE,
+	 0},
+	{"--route", "route", L, U_RAW, M_HTTP_PROXY, R_REPEAT, G_NONE, P_ROUTE, 0},
+	{"--upstream-timeout", "upstream-timeout", L, U_MS, M_HTTP_PROXY, 0, G_NONE, P_UINT,
+	 OFF(upstream_ms)},
+	{"--max-body", "max-body", L, U_BYTES, M_HTTP_PROXY, 0, G_NONE, P_U64, OFF(max_body)},
+	{"--check-http", "check-http", UP, U_RAW, M_HTTP_PROXY, R_CHECK, G_NONE, P_STR,
+	 OFF(check_http)},
+	{"--pool-size", "pool-size", UP, U_RAW, M_HTTP_PROXY, 0, G_NONE, P_UINT, OFF(pool_size)},
+	{"--pool-idle-timeout", "pool-idle-timeout", UP, U_MS, M_HTTP_PROXY, 0, G_NONE, P_UINT,
+	 OFF(pool_idle_ms)},
+	{"--forwarded", "forwarded", L, U_RAW, M_HTTP_PROXY, 0, G_NONE, P_FORWARDED, 0},
 	{"--quiet", "quiet", G, U_BOOL, M_ANY, 0, G_NONE, P_BOOL, OFF(quiet)},
 	{"--user", "user", G, U_RAW, M_ANY, 0, G_NONE, P_STR, OFF(user)},
 	{"--no-ring-restrict", "no-ring-restrict", G, U_BOOL, M_ANY, 0, G_NONE, P_BOOL,
@@ -218,6 +244,24 @@ static const struct row *row_by_name(const char *name)
 		if (rows[i].name && !strcmp(rows[i].name, name))
 			return &rows[i];
 	return NULL;
+}
+
+/* Whether a row means something in mode m (see enum only). */
+static bool row_applies(const struct row *r, enum ringer_mode m)
+{
+	switch (r->only) {
+	case M_HTTP:
+		return m == MODE_HTTP;
+	case M_PROXY:
+		return mode_has_upstreams(m);
+	case M_L4:
+		return m == MODE_PROXY;
+	case M_HTTP_PROXY:
+		return m == MODE_HTTP_PROXY;
+	case M_REQUEST:
+		return m == MODE_HTTP || m == MODE_HTTP_PROXY;
+	}
+	return true;
 }
 
 const char *conffile_directive(const char *flag, enum conf_scope *scope)
@@ -755,7 +799,10 @@ static int directive(struct parser *P, struct src *S, struct block *b, struct st
 	if (!(r->flags & R_REPEAT) && (first = block_find(b, r)))
 		return perr(P, S->file, line, "%s is given twice in %s (first at %s:%u)", name,
 			    block_desc(b, desc, sizeof(desc)), first->file, first->line);
-	if (!st->n || (st->n > 1 && r->print != P_SERVER))
+	if (r->print == P_ROUTE && (st->n < 1 || st->n > 2))
+		return perr(P, S->file, line,
+			    "route takes [HOST][/PREFIX] GROUP, or [HOST][/PREFIX]=GROUP");
+	if (!st->n || (st->n > 1 && r->print != P_SERVER && r->print != P_ROUTE))
 		return perr(P, S->file, line, "%s takes %s", name,
 			    r->unit == U_BOOL ? "on or off" : "one value");
 	if (b->n == MAX_DIRS)
@@ -773,6 +820,19 @@ static int directive(struct parser *P, struct src *S, struct block *b, struct st
 			return perr(P, S->file, line, "%s takes on or off, not '%s'", name,
 				    st->args[0].s);
 		d->on = !strcmp(st->args[0].s, "on");
+		return 0;
+	}
+	if (r->print == P_ROUTE && st->n == 2) {
+		/* route api.example.com/v1 api: the flag's api.example.com/v1=api */
+		size_t a = strlen(st->args[0].s), g = strlen(st->args[1].s);
+		char *v = pool_alloc(&P->out->pool, a + g + 2);
+
+		if (!v)
+			return -ENOMEM;
+		memcpy(v, st->args[0].s, a);
+		v[a] = '=';
+		memcpy(v + a + 1, st->args[1].s, g + 1);
+		d->val = v;
 		return 0;
 	}
 	if (r->print == P_SERVER && st->n > 1) {
@@ -1080,10 +1140,16 @@ static int run(struct parser *P, struct vec *v, struct config *cfg, const struct
 	for (const char *p = msg; !d && (p = strstr(p, "--")); p += 2) {
 		size_t n = 2 + strspn(p + 2, "abcdefghijklmnopqrstuvwxyz0123456789-");
 
+		/* The last directive of that flag, or rather the one whose value the message quotes. */
 		for (unsigned k = v->argc; k-- > 1;) {
-			if (v->from[k] && strlen(v->from[k]->row->flag) == n &&
-			    !strncmp(v->from[k]->row->flag, p, n)) {
-				d = v->from[k];
+			const struct dir *x = v->from[k];
+
+			if (!x || strlen(x->row->flag) != n || strncmp(x->row->flag, p, n))
+				continue;
+			if (!d)
+				d = x;
+			if (x->val && *x->val && strstr(msg, x->val)) {
+				d = x;
 				break;
 			}
 		}
@@ -1125,6 +1191,33 @@ static const char *mode_of(const struct parser *P, const struct block *b)
 	return d ? d->val : "echo";
 }
 
+/* The mode as written, as an enum ringer_mode (echo for a name config_parse() will refuse). */
+static enum ringer_mode mode_id(const char *name)
+{
+	for (unsigned m = MODE_ECHO; m <= MODE_HTTP_PROXY; m++)
+		if (!strcmp(name, mode_name((enum ringer_mode)m)))
+			return (enum ringer_mode)m;
+	return MODE_ECHO;
+}
+
+/*
+ * The mode an upstream block is checked (and -T printed) in on its own: the
+ * mode of the listeners that name it when they agree on http-proxy, else
+ * proxy; one nobody names is http-proxy's, whose directives are a superset.
+ */
+static const char *upstream_mode(const struct parser *P, const struct block *b)
+{
+	bool named = false, l4 = false;
+
+	for (unsigned i = 0; i < P->n_ls; i++) {
+		if (!P->ls[i]->pass.val || strcmp(P->ls[i]->pass.val, b->name))
+			continue;
+		named = true;
+		l4 |= mode_id(mode_of(P, P->ls[i])) != MODE_HTTP_PROXY;
+	}
+	return named && l4 ? "proxy" : "http-proxy";
+}
+
 static int build_upstream(struct parser *P, const struct block *b, struct conf_upstream *u)
 {
 	struct vec v;
@@ -1136,7 +1229,7 @@ static int build_upstream(struct parser *P, const struct block *b, struct conf_u
 	if ((ret = vec_init(&v, b->n + 1)))
 		goto out;
 	v.argv[v.argc++] = "--mode";
-	v.argv[v.argc++] = "proxy";
+	v.argv[v.argc++] = (char *)upstream_mode(P, b);
 	for (unsigned i = 0; i < b->n; i++)
 		vec_push(&v, &b->d[i]);
 	snprintf(u->name, sizeof(u->name), "%s", b->name);
@@ -1152,7 +1245,7 @@ static int build_listener(struct parser *P, const struct block *b, struct conf_l
 {
 	const struct row *bind = row_by_name("bind"), *cert = row_by_name("tls-cert");
 	const char *mode = mode_of(P, b);
-	bool proxy = !strcmp(mode, "proxy"), http = !strcmp(mode, "http");
+	bool proxy = mode_has_upstreams(mode_id(mode));
 	bool has_cert = block_find(b, cert) || (!sets(b, cert) && block_find(&P->defaults, cert));
 	const struct block *up = NULL;
 	struct vec v;
@@ -1180,13 +1273,13 @@ static int build_listener(struct parser *P, const struct block *b, struct conf_l
 		return perr(P, b->file, b->line, "listener '%s' has no bind ADDR:PORT", b->name);
 	if (proxy && !b->pass.val)
 		return perr(P, b->file, b->line,
-			    "listener '%s' is mode proxy: it needs proxy_pass NAME (an upstream "
+			    "listener '%s' is mode %s: it needs proxy_pass NAME (an upstream "
 			    "block)",
-			    b->name);
+			    b->name, mode);
 	if (b->pass.val && !proxy)
 		return perr(P, b->pass.file, b->pass.line,
-			    "proxy_pass needs mode proxy (listener '%s' is mode %s)", b->name,
-			    mode);
+			    "proxy_pass needs mode proxy or http-proxy (listener '%s' is mode %s)",
+			    b->name, mode);
 	if (b->pass.val && !(up = find_upstream(P, b->pass.val)))
 		return perr(P, b->pass.file, b->pass.line,
 			    "proxy_pass %s: no upstream block of that name", b->pass.val);
@@ -1211,8 +1304,8 @@ static int build_listener(struct parser *P, const struct block *b, struct conf_l
 	for (unsigned i = 0; i < P->defaults.n; i++) {
 		const struct dir *d = &P->defaults.d[i];
 
-		if (sets(b, d->row) || (d->row->only == M_HTTP && !http) ||
-		    (d->row->only == M_PROXY && !proxy) || (d->row->flags & R_TLS && !has_cert))
+		if (sets(b, d->row) || !row_applies(d->row, mode_id(mode)) ||
+		    (d->row->flags & R_TLS && !has_cert))
 			continue;
 		vec_push(&v, d);
 	}
@@ -1490,6 +1583,8 @@ static void print_row(FILE *f, const struct row *r, const struct config *c)
 			}
 			if (u->no_verify)
 				fputs(" verify=none", f);
+			if (u->group[0])
+				fprintf(f, " group=%s", u->group);
 			fputs(";\n", f);
 		}
 		return;
@@ -1554,6 +1649,27 @@ static void print_row(FILE *f, const struct row *r, const struct config *c)
 		fprintf(f, "\ttls-verify-client %s",
 			verify[(unsigned)c->tls.verify_client < 3 ? c->tls.verify_client : 0]);
 		break;
+	case P_U64:
+		fprintf(f, "\t%s ", r->name);
+		print_number(f, (enum unit)r->unit, *(const uint64_t *)(base + r->off));
+		break;
+	case P_ROUTE:
+		for (unsigned i = 0; i < c->n_routes; i++) {
+			const struct config_route *rt = &c->routes[i];
+			char where[sizeof(rt->host) + sizeof(rt->prefix)];
+
+			snprintf(where, sizeof(where), "%s%s", rt->host, rt->prefix);
+			fputs("\troute ", f);
+			print_word(f, where);
+			fprintf(f, " %s;\n", rt->group[0] ? rt->group : "default");
+		}
+		return;
+	case P_FORWARDED: {
+		static const char *const fw[] = {"x-forwarded", "rfc7239", "none"};
+
+		fprintf(f, "\tforwarded %s", fw[(unsigned)c->forwarded < 3 ? c->forwarded : 0]);
+		break;
+	}
 	case P_ADMIN_ALLOW:
 		if (!c->n_admin_allow) {
 			fputs("\t# admin-allow: loopback alone (the default)\n", f);
@@ -1576,8 +1692,8 @@ static void print_rows(FILE *f, enum conf_scope scope, const struct config *c)
 
 		if (r->scope != scope || !strcmp(r->name, "bind") || !strcmp(r->name, "mode"))
 			continue;
-		if (scope == CONF_SCOPE_LISTENER && ((r->only == M_HTTP && c->mode != MODE_HTTP) ||
-						     (r->only == M_PROXY && c->mode != MODE_PROXY)))
+		if ((scope == CONF_SCOPE_LISTENER || scope == CONF_SCOPE_UPSTREAM) &&
+		    !row_applies(r, c->mode))
 			continue;
 		if ((r->flags & R_TLS && !c->tls_on) || (r->flags & R_CHECK && !c->check))
 			continue;

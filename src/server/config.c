@@ -79,12 +79,13 @@ void config_usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"Usage: %s [options]\n"
-		"An io_uring TCP server: echo backend, HTTP/1.1 responder or L4 proxy.\n"
+		"An io_uring TCP server: echo backend, HTTP/1.1 responder, L4 proxy or\n"
+		"HTTP/1.1 reverse proxy.\n"
 		"\n"
 		"  --listen ADDR:PORT     address to listen on (default 0.0.0.0:%d; [::1]:PORT "
 		"for\n"
 		"                         IPv6; port 0 picks a free port and prints it)\n"
-		"  --mode MODE            echo | http | proxy (default echo)\n"
+		"  --mode MODE            echo | http | proxy | http-proxy (default echo)\n"
 		"  --shards N             threads, one ring each, pinned one per CPU\n"
 		"                         (default: the CPUs ringer may run on)\n"
 		"  --no-pin               do not pin shard threads to CPUs\n"
@@ -161,10 +162,11 @@ void config_usage(FILE *f, const char *prog)
 		"  --body-timeout MS      a request body must make progress: MS to start, each\n"
 		"  --body-min-rate BYTES  BYTES received extend it by a second, up to MS ahead;\n"
 		"                         slower: 408 and close (defaults 10000 and 500 bytes/s,\n"
-		"                         as Apache's mod_reqtimeout; timeout 0: no limit)\n"
-		"proxy mode:\n"
+		"                         as Apache's mod_reqtimeout; timeout 0: no limit); these\n"
+		"                         three apply to http-proxy's client requests too\n"
+		"proxy and http-proxy modes (--send-proxy: proxy only):\n"
 		"  --upstream HOST:PORT[,weight=N][,maxconn=N][,resolve][,tls[,sni=NAME]\n"
-		"             [,verify=none]]\n"
+		"             [,verify=none]][,group=NAME]\n"
 		"                         an upstream (IPv4, [IPv6] or a name resolved at\n"
 		"                         startup), repeatable up to %d; weight 1..256 (default\n"
 		"                         1); maxconn: sessions at once over all shards, more\n"
@@ -174,7 +176,10 @@ void config_usage(FILE *f, const char *prog)
 		"                         (one gone drains as on a reload); tls: ringer\n"
 		"                         speaks TLS to it, verifying its certificate and name\n"
 		"                         (sni=NAME, default the host as written) unless\n"
-		"                         verify=none; sessions resume on reconnects\n"
+		"                         verify=none; sessions resume on reconnects;\n"
+		"                         group=NAME (http-proxy): a member of upstream group\n"
+		"                         NAME ([A-Za-z0-9_.-], 1 to 31; default: the default\n"
+		"                         group), which --route sends requests to\n"
 		"  --resolve-interval MS  how often resolve upstreams' names are looked up\n"
 		"                         (default 10000; a thread of its own, never a shard)\n"
 		"  --upstream-ca FILE     CA certificates for tls upstreams (default: the\n"
@@ -210,6 +215,36 @@ void config_usage(FILE *f, const char *prog)
 		"                         failures in a row mark it down (default 3),\n"
 		"                         --check-rise N successes up again (default 2); any of\n"
 		"                         the three also turns checks on\n"
+		"http-proxy mode (an HTTP/1.1 reverse proxy over pooled upstream connections):\n"
+		"  --upstream-group NAME=HOST:PORT[,OPTS][,HOST:PORT[,OPTS]]...\n"
+		"                         upstreams of group NAME: each HOST:PORT and the\n"
+		"                         --upstream options after it, group=NAME added\n"
+		"                         (repeatable)\n"
+		"  --route [HOST][/PREFIX]=GROUP\n"
+		"                         requests for HOST (a name, an address, or *.SUFFIX;\n"
+		"                         no port) whose path starts with PREFIX go to GROUP's\n"
+		"                         upstreams (the longest prefix of the host wins, then\n"
+		"                         routes without a host); GROUP empty or default: the\n"
+		"                         upstreams without a group; repeatable up to %d; a\n"
+		"                         request no route takes goes to the default group,\n"
+		"                         and without one gets 404\n"
+		"  --upstream-timeout MS  a response head must arrive within MS of the request,\n"
+		"                         else 504 (default 60000)\n"
+		"  --max-body BYTES       request bodies larger get 413 (k/m/g suffixes;\n"
+		"                         default 0: no limit)\n"
+		"  --check-http \"METHOD PATH\"\n"
+		"                         active health checks (as --check) are HTTP requests,\n"
+		"                         e.g. \"GET /health\": a 2xx or 3xx status is up\n"
+		"  --pool-size N          idle upstream connections kept per upstream and shard\n"
+		"                         for the next requests (0 to 4096, default 32; 0: a\n"
+		"                         connection per request)\n"
+		"  --pool-idle-timeout MS\n"
+		"                         an idle pooled connection is closed after MS\n"
+		"                         (default 60000)\n"
+		"  --forwarded x-forwarded|rfc7239|none\n"
+		"                         how the client is told upstream: X-Forwarded-For\n"
+		"                         (appended), -Proto and -Host; Forwarded (RFC 7239);\n"
+		"                         or neither (default x-forwarded); Via always\n"
 
 		"TLS (every mode; OpenSSL in user space):\n"
 		"  --tls-cert FILE        PEM certificate (and its chain): accepted connections\n"
@@ -242,7 +277,7 @@ void config_usage(FILE *f, const char *prog)
 		"SIGHUP re-reads --upstreams-file and the TLS certificates and keys;\n"
 		"SIGINT/SIGTERM drain and exit 0. Under systemd: Type=notify (NOTIFY_SOCKET)\n"
 		"and socket activation (LISTEN_FDS) need no flag.\n",
-		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS);
+		prog, DEFAULT_PORT, CONFIG_MAX_UPSTREAMS, CONFIG_MAX_ROUTES);
 }
 
 /* Flags that take a value; the table keeps the parser a loop, not a chain of ifs. */
@@ -308,6 +343,14 @@ enum opt_id {
 	OPT_UPSTREAM_CA,
 	OPT_UPSTREAM_CERT,
 	OPT_UPSTREAM_KEY,
+	OPT_UPSTREAM_GROUP,
+	OPT_ROUTE,
+	OPT_UPSTREAM_TIMEOUT,
+	OPT_MAX_BODY,
+	OPT_CHECK_HTTP,
+	OPT_POOL_SIZE,
+	OPT_POOL_IDLE,
+	OPT_FORWARDED,
 	OPT_QUIET,
 	OPT_USER,
 	OPT_NO_RING_RESTRICT,
@@ -380,6 +423,14 @@ static const struct cli_opt options[] = {
 	{"--upstream-ca", NULL, OPT_UPSTREAM_CA, true},
 	{"--upstream-cert", NULL, OPT_UPSTREAM_CERT, true},
 	{"--upstream-key", NULL, OPT_UPSTREAM_KEY, true},
+	{"--upstream-group", NULL, OPT_UPSTREAM_GROUP, true},
+	{"--route", NULL, OPT_ROUTE, true},
+	{"--upstream-timeout", NULL, OPT_UPSTREAM_TIMEOUT, true},
+	{"--max-body", NULL, OPT_MAX_BODY, true},
+	{"--check-http", NULL, OPT_CHECK_HTTP, true},
+	{"--pool-size", NULL, OPT_POOL_SIZE, true},
+	{"--pool-idle-timeout", NULL, OPT_POOL_IDLE, true},
+	{"--forwarded", NULL, OPT_FORWARDED, true},
 	{"--quiet", NULL, OPT_QUIET, false},
 	{"--user", NULL, OPT_USER, true},
 	{"--no-ring-restrict", NULL, OPT_NO_RING_RESTRICT, false},
@@ -432,8 +483,26 @@ static int parse_keepalive(struct config *cfg, const char *val, char *err, size_
 }
 
 /*
- * "HOST:PORT[,weight=N][,maxconn=N][,tls[,sni=NAME][,verify=none]]": the
- * address is resolved now, so a bad name fails at startup.
+ * An upstream group's name: 1 to 31 of [A-Za-z0-9_.-]; "default" stands for
+ * the upstreams without a group, so it is stored as the empty name.
+ */
+static bool group_name(const char *s, size_t len, char out[32])
+{
+	if (!len || len > 31)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		      (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '.' || s[i] == '-'))
+			return false;
+	snprintf(out, 32, "%.*s", (int)len, s);
+	if (!strcmp(out, "default"))
+		out[0] = 0;
+	return true;
+}
+
+/*
+ * "HOST:PORT[,weight=N][,maxconn=N][,tls[,sni=NAME][,verify=none]][,group=NAME]":
+ * the address is resolved now, so a bad name fails at startup.
  */
 static int parse_upstream(struct config_upstream *u, const char *val, char *err, size_t err_len)
 {
@@ -442,7 +511,7 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 	size_t alen = comma ? (size_t)(comma - val) : strlen(val);
 	uint64_t w = 1, maxconn = 0;
 	bool tls = false, no_verify = false, tls_opt = false, resolve = false;
-	char sni[sizeof(u->sni)] = "";
+	char sni[sizeof(u->sni)] = "", group[sizeof(u->group)] = "";
 	int ret;
 
 	if (alen >= sizeof(addr))
@@ -476,9 +545,12 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 			no_verify = tls_opt = true;
 			continue;
 		}
+		if (!strncmp(one, "group=", 6) && group_name(one + 6, strlen(one + 6), group))
+			continue;
 		return cli_fail(err, err_len,
 				"--upstream: '%s': options are weight=N (1 to 256), maxconn=N "
-				"(1 to 1048576), resolve, tls, sni=NAME and verify=none",
+				"(1 to 1048576), resolve, tls, sni=NAME, verify=none and "
+				"group=NAME (1 to 31 of A-Z a-z 0-9 _ . -)",
 				val);
 	}
 	if (tls_opt && !tls)
@@ -506,6 +578,178 @@ static int parse_upstream(struct config_upstream *u, const char *val, char *err,
 			snprintf(sni, sizeof(sni), "%s", host);
 	}
 	snprintf(u->sni, sizeof(u->sni), "%s", sni);
+	snprintf(u->group, sizeof(u->group), "%s", group);
+	return 0;
+}
+
+/* Whether item (len bytes) of an --upstream-group list is an option, not an address. */
+static bool upstream_option(const char *item, size_t len)
+{
+	size_t key = strspn(item, "abcdefghijklmnopqrstuvwxyz");
+
+	if (key && key < len && item[key] == '=')
+		return true;
+	return (len == 3 && !strncmp(item, "tls", 3)) || (len == 7 && !strncmp(item, "resolve", 7));
+}
+
+/*
+ * --upstream-group NAME=HOST:PORT[,opts][,HOST:PORT[,opts]]...: each address
+ * (an item with ':' or starting with '[' that is not key=value) and the
+ * options after it are one --upstream, with group=NAME.
+ */
+static int parse_upstream_group(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	const char *eq = strchr(val, '='), *p;
+	char group[32], one[512];
+
+	if (!eq || !group_name(val, (size_t)(eq - val), group))
+		return cli_fail(err, err_len,
+				"--upstream-group: '%s' is not NAME=HOST:PORT[,...] (NAME: 1 to 31 "
+				"of A-Z a-z 0-9 _ . -)",
+				val);
+	for (p = eq + 1; *p;) {
+		size_t len = strcspn(p, ","), olen;
+		const char *next;
+
+		if (upstream_option(p, len) || !len)
+			return cli_fail(err, err_len,
+					"--upstream-group %.*s: '%.*s' is not HOST:PORT (the "
+					"options follow their address)",
+					(int)(eq - val), val, (int)len, p);
+		/* The address, then every option up to the next address. */
+		for (next = p + len; *next == ',';) {
+			size_t l = strcspn(next + 1, ",");
+
+			if (!upstream_option(next + 1, l))
+				break;
+			if (!strncmp(next + 1, "group=", 6))
+				return cli_fail(err, err_len,
+						"--upstream-group %.*s: no group= in it (the group "
+						"is %.*s)",
+						(int)(eq - val), val, (int)(eq - val), val);
+			next += 1 + l;
+		}
+		olen = (size_t)(next - p);
+		if (olen + 40 > sizeof(one))
+			return cli_fail(err, err_len, "--upstream-group: '%.*s' is too long",
+					(int)olen, p);
+		if (cfg->n_upstreams == CONFIG_MAX_UPSTREAMS)
+			return cli_fail(err, err_len, "--upstream-group: at most %d upstreams",
+					CONFIG_MAX_UPSTREAMS);
+		snprintf(one, sizeof(one), "%.*s,group=%s", (int)olen, p,
+			 group[0] ? group : "default");
+		if (parse_upstream(&cfg->upstreams[cfg->n_upstreams], one, err, err_len))
+			return -EINVAL;
+		cfg->n_upstreams++;
+		p = *next ? next + 1 : next;
+		if (*next && !*p)
+			return cli_fail(err, err_len, "--upstream-group: '%s' ends with ','", val);
+	}
+	if (p == eq + 1)
+		return cli_fail(err, err_len, "--upstream-group %.*s: no HOST:PORT after '='",
+				(int)(eq - val), val);
+	return 0;
+}
+
+/* A route's host: a name, IPv4, [IPv6] or *.SUFFIX, no port; kept in lower case. */
+static bool route_host(const char *s, size_t len, char *out, size_t cap)
+{
+	size_t i = 0;
+
+	if (len >= cap)
+		return false;
+	if (len && s[0] == '[') {
+		char a6[64];
+		struct in6_addr in6;
+
+		if (len < 3 || s[len - 1] != ']' || len - 2 >= sizeof(a6))
+			return false;
+		snprintf(a6, sizeof(a6), "%.*s", (int)(len - 2), s + 1);
+		if (inet_pton(AF_INET6, a6, &in6) != 1)
+			return false;
+	} else {
+		if (len > 2 && s[0] == '*' && s[1] == '.')
+			i = 2;
+		if (i == len)
+			return false;
+		for (size_t k = i; k < len; k++)
+			if (!((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
+			      (s[k] >= '0' && s[k] <= '9') || s[k] == '-' || s[k] == '.' ||
+			      s[k] == '_'))
+				return false;
+		if (s[i] == '.' || s[len - 1] == '.' || strstr(s + i, ".."))
+			return false;
+	}
+	for (i = 0; i < len; i++)
+		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
+	out[len] = 0;
+	return true;
+}
+
+/*
+ * --route [HOST][/PREFIX]=GROUP. GROUP ends at the last '=' (a name has none);
+ * whether GROUP has upstreams is checked once every flag is in.
+ */
+static int parse_route(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	const char *eq = strrchr(val, '='), *slash;
+	struct config_route r = {0};
+	size_t hlen;
+
+	if (cfg->n_routes == CONFIG_MAX_ROUTES)
+		return cli_fail(err, err_len, "--route: at most %d routes", CONFIG_MAX_ROUTES);
+	if (!eq)
+		return cli_fail(err, err_len, "--route: '%s' is not [HOST][/PREFIX]=GROUP", val);
+	slash = memchr(val, '/', (size_t)(eq - val));
+	hlen = slash ? (size_t)(slash - val) : (size_t)(eq - val);
+	if (hlen && !route_host(val, hlen, r.host, sizeof(r.host)))
+		return cli_fail(err, err_len,
+				"--route %s: '%.*s' is not a host (a name, an address, [IPv6] or "
+				"*.SUFFIX; no port)",
+				val, (int)hlen, val);
+	if (slash) {
+		size_t plen = (size_t)(eq - slash);
+
+		if (plen >= sizeof(r.prefix))
+			return cli_fail(err, err_len, "--route %s: the prefix is too long", val);
+		for (size_t i = 0; i < plen; i++)
+			if ((unsigned char)slash[i] <= ' ' || slash[i] == 0x7f)
+				return cli_fail(err, err_len,
+						"--route %s: a space or control byte in the prefix",
+						val);
+		memcpy(r.prefix, slash, plen);
+	}
+	if (eq[1] && !group_name(eq + 1, strlen(eq + 1), r.group))
+		return cli_fail(err, err_len,
+				"--route %s: '%s' is not a group name (1 to 31 of A-Z a-z 0-9 _ . "
+				"-; empty or default: the upstreams without a group)",
+				val, eq + 1);
+	for (unsigned i = 0; i < cfg->n_routes; i++)
+		if (!strcmp(cfg->routes[i].host, r.host) &&
+		    !strcmp(cfg->routes[i].prefix, r.prefix))
+			return cli_fail(err, err_len,
+					"--route %s: that host and prefix are routed already", val);
+	cfg->routes[cfg->n_routes++] = r;
+	return 0;
+}
+
+/* --check-http "METHOD PATH": a token, one space, a path from '/' without spaces. */
+static int parse_check_http(struct config *cfg, const char *val, char *err, size_t err_len)
+{
+	size_t m = strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+			       "!#$%&'*+-.^_`|~");
+	const char *path = val + m + 1;
+	bool ok = m && m <= 32 && val[m] == ' ' && path[0] == '/' && strlen(path) < 1024;
+
+	for (const char *p = path; ok && *p; p++)
+		ok = (unsigned char)*p > ' ' && *p != 0x7f;
+	if (!ok)
+		return cli_fail(err, err_len,
+				"--check-http: '%s' is not \"METHOD PATH\" (e.g. \"GET /health\"; "
+				"the path starts with '/', without spaces)",
+				val);
+	cfg->check_http = val;
+	cfg->check = true;
 	return 0;
 }
 
@@ -668,9 +912,11 @@ static int parse_admin_allow(struct config *cfg, const char *val, char *err, siz
 
 /* Flags seen so far that belong to one mode (or conflict with each other). */
 struct seen {
-	bool body;  /* --body or --body-size */
-	bool http;  /* any http-only flag */
-	bool proxy; /* any proxy-only flag besides --upstream */
+	bool body;	 /* --body or --body-size */
+	bool http;	 /* any http-only flag */
+	bool request;	 /* --header-timeout, --body-timeout, --body-min-rate: http, http-proxy */
+	bool proxy;	 /* any flag of the modes with upstreams besides --upstream */
+	bool http_proxy; /* any http-proxy-only flag */
 };
 
 static int apply(struct config *cfg, enum opt_id id, const char *flag, const char *val, char *err,
@@ -693,7 +939,8 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 				return 0;
 			}
 		}
-		return cli_fail(err, err_len, "--mode: '%s' is not one of echo, http, proxy", val);
+		return cli_fail(err, err_len,
+				"--mode: '%s' is not one of echo, http, proxy, http-proxy", val);
 	case OPT_SHARDS:
 		return set_uint(flag, val, 1, 1024, false, &cfg->shards, err, err_len);
 	case OPT_MAX_CONNS:
@@ -773,15 +1020,15 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		cfg->echo_body = true;
 		return 0;
 	case OPT_HEADER_TIMEOUT:
-		seen->http = true;
+		seen->request = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->header_ms, err, err_len);
 	case OPT_STATS_INTERVAL:
 		return set_uint(flag, val, 0, 3600, false, &cfg->stats_interval_s, err, err_len);
 	case OPT_BODY_TIMEOUT:
-		seen->http = true;
+		seen->request = true;
 		return set_uint(flag, val, 0, 3600000, false, &cfg->body_ms, err, err_len);
 	case OPT_BODY_MIN_RATE:
-		seen->http = true;
+		seen->request = true;
 		return set_uint(flag, val, 0, 1u << 30, false, &cfg->body_rate, err, err_len);
 	case OPT_CONNECT_RETRIES:
 		seen->proxy = true;
@@ -813,7 +1060,6 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		cfg->accept_proxy = true;
 		return 0;
 	case OPT_SEND_PROXY:
-		seen->proxy = true;
 		if (!strcmp(val, "v1") || !strcmp(val, "1"))
 			cfg->send_proxy = 1;
 		else if (!strcmp(val, "v2") || !strcmp(val, "2"))
@@ -891,6 +1137,51 @@ static int apply(struct config *cfg, enum opt_id id, const char *flag, const cha
 		seen->proxy = true;
 		cfg->upstream_key = val;
 		return 0;
+	case OPT_UPSTREAM_GROUP:
+		seen->http_proxy = true;
+		if (cfg->upstreams_path)
+			return cli_fail(
+				err, err_len,
+				"--upstream-group: not with --upstreams-file (the file holds them "
+				"all, group=NAME on a line)");
+		return parse_upstream_group(cfg, val, err, err_len);
+	case OPT_ROUTE:
+		seen->http_proxy = true;
+		return parse_route(cfg, val, err, err_len);
+	case OPT_UPSTREAM_TIMEOUT:
+		seen->http_proxy = true;
+		return set_uint(flag, val, 1, 86400000, false, &cfg->upstream_ms, err, err_len);
+	case OPT_MAX_BODY:
+		seen->http_proxy = true;
+		if (parse_uint(val, 0, UINT64_MAX, true, &v))
+			return cli_fail(err, err_len,
+					"--max-body: '%s' is not a size in bytes (k, m or g after "
+					"it; 0: no limit)",
+					val);
+		cfg->max_body = v;
+		return 0;
+	case OPT_CHECK_HTTP:
+		seen->http_proxy = true;
+		return parse_check_http(cfg, val, err, err_len);
+	case OPT_POOL_SIZE:
+		seen->http_proxy = true;
+		return set_uint(flag, val, 0, 4096, false, &cfg->pool_size, err, err_len);
+	case OPT_POOL_IDLE:
+		seen->http_proxy = true;
+		return set_uint(flag, val, 1, 86400000, false, &cfg->pool_idle_ms, err, err_len);
+	case OPT_FORWARDED:
+		seen->http_proxy = true;
+		if (!strcmp(val, "x-forwarded"))
+			cfg->forwarded = FORWARDED_X;
+		else if (!strcmp(val, "rfc7239"))
+			cfg->forwarded = FORWARDED_RFC7239;
+		else if (!strcmp(val, "none"))
+			cfg->forwarded = FORWARDED_NONE;
+		else
+			return cli_fail(err, err_len,
+					"--forwarded: '%s' is not x-forwarded, rfc7239 or none",
+					val);
+		return 0;
 	case OPT_TLS_CERT:
 	case OPT_TLS_KEY:
 	case OPT_TLS_STRICT_SNI:
@@ -962,24 +1253,46 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	if (cfg->echo_body && cfg->mode != MODE_HTTP)
 		return cli_fail(err, err_len,
 				"--echo-body needs --mode http (it answers each HTTP request with "
-				"that request's body; --mode %s does not parse HTTP)",
-				mode_name(cfg->mode));
+				"that request's body; --mode %s %s)",
+				mode_name(cfg->mode),
+				cfg->mode == MODE_HTTP_PROXY ? "forwards requests upstream"
+							     : "does not parse HTTP");
 	if (seen.http && cfg->mode != MODE_HTTP)
 		return cli_fail(err, err_len,
-				"--body/--body-size/--header-timeout/--body-timeout/"
-				"--body-min-rate/--methods/--echo-body need --mode http");
-	if (cfg->n_upstreams && cfg->mode != MODE_PROXY)
-		return cli_fail(err, err_len, "--upstream/--upstreams-file need --mode proxy");
-	if (seen.proxy && cfg->mode != MODE_PROXY)
+				"--body/--body-size/--methods/--echo-body need --mode http");
+	if (seen.request && cfg->mode != MODE_HTTP && cfg->mode != MODE_HTTP_PROXY)
+		return cli_fail(err, err_len,
+				"--header-timeout/--body-timeout/--body-min-rate need --mode http "
+				"or http-proxy");
+	if (cfg->send_proxy && cfg->mode == MODE_HTTP_PROXY)
+		return cli_fail(err, err_len,
+				"--send-proxy: not with --mode http-proxy (pooled upstream "
+				"connections carry many clients' requests; --forwarded says who "
+				"the client is)");
+	if (cfg->send_proxy && cfg->mode != MODE_PROXY)
+		return cli_fail(err, err_len, "--send-proxy needs --mode proxy");
+	if (seen.http_proxy && cfg->mode != MODE_HTTP_PROXY)
+		return cli_fail(err, err_len,
+				"--upstream-group/--route/--upstream-timeout/--max-body/"
+				"--check-http/--pool-size/--pool-idle-timeout/--forwarded need "
+				"--mode http-proxy");
+	if (cfg->n_upstreams && !mode_has_upstreams(cfg->mode))
+		return cli_fail(err, err_len,
+				"--upstream/--upstreams-file need --mode proxy or http-proxy");
+	if (seen.proxy && !mode_has_upstreams(cfg->mode))
 		return cli_fail(
 			err, err_len,
 			"--balance/--connect-timeout/--connect-retries/--half-close-timeout/"
-			"--fail-threshold/--down-time/--check*/--log/--send-proxy/--upstream-ca/"
-			"--upstream-cert/--upstream-key need --mode proxy");
-	if (cfg->mode == MODE_PROXY && !cfg->n_upstreams)
+			"--fail-threshold/--down-time/--check*/--log/--upstream-ca/"
+			"--upstream-cert/--upstream-key need --mode proxy or http-proxy");
+	if (mode_has_upstreams(cfg->mode) && !cfg->n_upstreams)
 		return cli_fail(err, err_len,
-				"--mode proxy needs at least one --upstream ADDR:PORT (or "
-				"--upstreams-file)");
+				"--mode %s needs at least one --upstream ADDR:PORT (or "
+				"--upstreams-file%s)",
+				mode_name(cfg->mode),
+				cfg->mode == MODE_HTTP_PROXY ? ", --upstream-group" : "");
+	if (config_check_groups(cfg, cfg->upstreams, cfg->n_upstreams, err, err_len))
+		return -EINVAL;
 	if (cfg->tls.n_certs != cfg->tls.n_keys)
 		return cli_fail(err, err_len, "--tls-cert %s has no --tls-key",
 				cfg->tls.cert[cfg->tls.n_certs - 1]);
@@ -1004,7 +1317,8 @@ int config_parse(struct config *cfg, int argc, char *const argv[], char *err, si
 	if (!!cfg->upstream_cert != !!cfg->upstream_key)
 		return cli_fail(err, err_len, "--upstream-cert and --upstream-key go together");
 	/* An HTTP/1.1 server says so in ALPN unless told otherwise (never h2). */
-	if (cfg->tls_on && cfg->mode == MODE_HTTP && !cfg->tls.alpn)
+	if (cfg->tls_on && (cfg->mode == MODE_HTTP || cfg->mode == MODE_HTTP_PROXY) &&
+	    !cfg->tls.alpn)
 		cfg->tls.alpn = "http/1.1";
 	/*
 	 * A black-holed path (segments go out, nothing comes back) ends when the
@@ -1065,6 +1379,33 @@ int config_read_upstreams(const char *path, struct config_upstream *out, unsigne
 	return (int)n;
 }
 
+int config_check_groups(const struct config *cfg, const struct config_upstream *up, unsigned n,
+			char *err, size_t err_len)
+{
+	for (unsigned i = 0; i < n && cfg->mode != MODE_HTTP_PROXY; i++)
+		if (up[i].group[0])
+			return cli_fail(err, err_len,
+					"--upstream %s,group=%s: groups need --mode http-proxy "
+					"(--mode %s has one set of upstreams)",
+					up[i].name, up[i].group, mode_name(cfg->mode));
+	for (unsigned k = 0; k < cfg->n_routes; k++) {
+		const struct config_route *r = &cfg->routes[k];
+		const char *g = r->group[0] ? r->group : "default";
+		unsigned i;
+
+		for (i = 0; i < n; i++)
+			if (!strcmp(up[i].group, r->group))
+				break;
+		if (i == n)
+			return cli_fail(err, err_len, "--route %s%s=%s: no upstream group %s (%s)",
+					r->host, r->prefix, g, g,
+					r->group[0] ? "no --upstream ...,group=NAME or "
+						      "--upstream-group NAME=... names it"
+						    : "every upstream has a group");
+	}
+	return 0;
+}
+
 void config_initial_set(const struct config *cfg, struct upstream_set *set)
 {
 	memset(set, 0, sizeof(*set));
@@ -1075,11 +1416,21 @@ void config_initial_set(const struct config *cfg, struct upstream_set *set)
 	}
 }
 
-/* Whether one of the n upstreams is named name. */
-static bool config_set_has(const struct config_upstream *up, unsigned n, const char *name)
+/*
+ * Whether two upstreams are the same one for a reload: the same name in the
+ * same group (one that moves to another group is a new upstream there).
+ */
+static bool same_upstream(const struct config_upstream *a, const struct config_upstream *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->group, b->group);
+}
+
+/* Whether one of the n upstreams is u. */
+static bool config_set_has(const struct config_upstream *up, unsigned n,
+			   const struct config_upstream *u)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (!strcmp(up[i].name, name))
+		if (same_upstream(&up[i], u))
 			return true;
 	return false;
 }
@@ -1096,7 +1447,7 @@ int config_reload_set(const struct upstream_set *old, const struct config_upstre
 
 		/* The same upstream keeps its slot: its counters, health and sessions go on. */
 		for (i = 0; i < out->n; i++)
-			if (!out->enabled[i] && !strcmp(out->up[i].name, next[k].name))
+			if (!out->enabled[i] && same_upstream(&out->up[i], &next[k]))
 				break;
 		if (i == out->n) {
 			/* A new one: a new slot, or one whose upstream left and took its sessions. */
@@ -1105,8 +1456,7 @@ int config_reload_set(const struct upstream_set *old, const struct config_upstre
 			} else {
 				for (i = 0; i < out->n; i++)
 					if (!out->enabled[i] && active[i] == 0 &&
-					    !config_set_has(next + k + 1, n - k - 1,
-							    out->up[i].name))
+					    !config_set_has(next + k + 1, n - k - 1, &out->up[i]))
 						break;
 				if (i == out->n)
 					return -ENOSPC;

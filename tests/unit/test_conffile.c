@@ -52,6 +52,7 @@ static bool same_cfg(const struct config *a, const struct config *b, char *why, 
 		offsetof(struct config, tls.alpn),	   offsetof(struct config, tls.ca),
 		offsetof(struct config, tls.crl),	   offsetof(struct config, tls.keylog),
 		offsetof(struct config, conf_path),	   offsetof(struct config, user),
+		offsetof(struct config, check_http),
 	};
 	const unsigned char *p, *q;
 
@@ -92,7 +93,7 @@ static bool same_cfg(const struct config *a, const struct config *b, char *why, 
 }
 
 /* What a flag needs around it to be accepted on its own. */
-enum ctx { C_ANY, C_HTTP, C_PROXY, C_TLS };
+enum ctx { C_ANY, C_HTTP, C_PROXY, C_TLS, C_HPROXY };
 
 struct sample {
 	const char *flag, *val; /* val NULL: a flag without a value ("on" in the file) */
@@ -173,6 +174,16 @@ static const struct sample samples[] = {
 	{"--user", "nobody", C_ANY, NULL, NULL, NULL, NULL},
 	{"--no-ring-restrict", NULL, C_ANY, NULL, NULL, NULL, NULL},
 	{"--admin-allow", "10.0.0.0/8", C_ANY, "--admin", "127.0.0.1:7012", NULL, NULL},
+	{"--upstream-group", "api=127.0.0.1:7013,weight=2,[::1]:7014,maxconn=3", C_HPROXY, NULL,
+	 NULL, NULL, NULL},
+	{"--route", "Api.Example.com/v1=api", C_HPROXY, "--upstream-group", "api=127.0.0.1:7015",
+	 NULL, NULL},
+	{"--upstream-timeout", "1500", C_HPROXY, NULL, NULL, NULL, NULL},
+	{"--max-body", "3m", C_HPROXY, NULL, NULL, NULL, NULL},
+	{"--check-http", "GET /health", C_HPROXY, NULL, NULL, NULL, NULL},
+	{"--pool-size", "9", C_HPROXY, NULL, NULL, NULL, NULL},
+	{"--pool-idle-timeout", "2500", C_HPROXY, NULL, NULL, NULL, NULL},
+	{"--forwarded", "rfc7239", C_HPROXY, NULL, NULL, NULL, NULL},
 };
 
 static const char *const no_directive[] = {"--help", "--version", "--config", "--test-config",
@@ -221,7 +232,11 @@ static void one(const char *flag, const struct sample *s)
 {
 	static char g[4096], u[4096], l[4096], text[16384];
 	char *blocks[4] = {NULL, g, l, u}, *argv[32] = {"ringer"}, why[256];
-	const char *mode = s->ctx == C_HTTP ? "http" : s->ctx == C_PROXY ? "proxy" : "echo";
+	const char *mode = s->ctx == C_HTTP	? "http"
+			   : s->ctx == C_PROXY	? "proxy"
+			   : s->ctx == C_HPROXY ? "http-proxy"
+						: "echo";
+	bool upstreams = s->ctx == C_PROXY || s->ctx == C_HPROXY;
 	bool own_up = !strcmp(flag, "--upstream") || !strcmp(flag, "--upstreams-file");
 	struct config want;
 	struct conf_set set;
@@ -236,7 +251,7 @@ static void one(const char *flag, const struct sample *s)
 		argv_add(argv, &argc, "--mode", mode);
 		sprintf(l + strlen(l), "\tmode %s;\n", mode);
 	}
-	if (s->ctx == C_PROXY) {
+	if (upstreams) {
 		strcat(l, "\tproxy_pass up;\n");
 		if (!own_up) {
 			argv_add(argv, &argc, "--upstream", "127.0.0.1:7001");
@@ -262,8 +277,7 @@ static void one(const char *flag, const struct sample *s)
 	if (config_parse(&want, argc, argv, err, sizeof(err)))
 		fail_msg("%s %s: the flag itself is refused: %s", flag, s->val ? s->val : "", err);
 	snprintf(text, sizeof(text), "global {\n%s}\n%s%s%s\nlistener l {\n%s}\n", g,
-		 s->ctx == C_PROXY ? "upstream up {\n" : "", s->ctx == C_PROXY ? u : "",
-		 s->ctx == C_PROXY ? "}" : "", l);
+		 upstreams ? "upstream up {\n" : "", upstreams ? u : "", upstreams ? "}" : "", l);
 	LOAD_OK(text, &set);
 	assert_int_equal(set.n, 1);
 	if (!same_cfg(&want, &set.l[0].cfg, why, sizeof(why)))
@@ -393,6 +407,33 @@ static void inheritance(void **state)
 	assert_string_equal(s.l[1].cfg.tls.ciphers, "ECDHE-RSA-AES128-GCM-SHA256");
 	assert_string_equal(s.l[0].cfg.tls.cert[0], "d.pem");
 	conffile_free(&s);
+	/*
+	 * http-proxy listeners take the proxy defaults, the request limits of http
+	 * and their own; the others skip what is not theirs.
+	 */
+	LOAD_OK("defaults { header-timeout 2s; connect-timeout 1s; upstream-timeout 7s; "
+		"forwarded rfc7239;\n"
+		"  send-proxy v2; methods GET; route /x=default; }\n"
+		"upstream u { server 127.0.0.1:7009; }\n"
+		"listener hp { bind 127.0.0.1:7000; mode http-proxy; proxy_pass u; }\n"
+		"listener p { bind 127.0.0.1:7001; mode proxy; proxy_pass u; }\n"
+		"listener h { bind 127.0.0.1:7002; mode http; }\n",
+		&s);
+	assert_int_equal(s.l[0].cfg.header_ms, 2000);
+	assert_int_equal(s.l[0].cfg.connect_ms, 1000);
+	assert_int_equal(s.l[0].cfg.upstream_ms, 7000);
+	assert_int_equal(s.l[0].cfg.forwarded, FORWARDED_RFC7239);
+	assert_int_equal(s.l[0].cfg.n_routes, 1);
+	assert_int_equal(s.l[0].cfg.send_proxy, 0);
+	assert_int_equal(s.l[0].cfg.methods, 0);
+	assert_int_equal(s.l[1].cfg.send_proxy, 2);
+	assert_int_equal(s.l[1].cfg.connect_ms, 1000);
+	assert_int_equal(s.l[1].cfg.header_ms, 10000);
+	assert_int_equal(s.l[1].cfg.n_routes, 0);
+	assert_int_equal(s.l[2].cfg.header_ms, 2000);
+	assert_int_equal(s.l[2].cfg.methods, 1);
+	assert_int_equal(s.l[2].cfg.upstream_ms, 60000);
+	conffile_free(&s);
 	/* TLS-only defaults skip a listener without a certificate. */
 	LOAD_OK("defaults { tls-ciphers ECDHE-RSA-AES128-GCM-SHA256; }\n"
 		"listener e { bind 127.0.0.1:7000; }\n",
@@ -483,7 +524,36 @@ static const struct bad bads[] = {
 	{"listener a {\n bind 127.0.0.1:7000;\n mode http;\n body \"a\\nb\";\n}\n", 4,
 	 "'\\' goes before"},
 	{"listener a {\n bind 127.0.0.1:7000;\n header-timeout 1s;\n}\n", 3,
-	 "header-timeout/body-timeout/body-min-rate/methods/echo-body need mode http"},
+	 "header-timeout/body-timeout/body-min-rate need mode http or http-proxy"},
+	{"listener a {\n bind 127.0.0.1:7000;\n mode http;\n pool-size 3;\n}\n", 4,
+	 "pool-size describes upstream servers"},
+	{"listener a {\n bind 127.0.0.1:7000;\n mode http;\n route /=default;\n}\n", 4,
+	 "upstream-group/route/upstream-timeout/max-body/check-http/pool-size/pool-idle-timeout/"
+	 "forwarded need mode http-proxy"},
+	{"listener a {\n bind 127.0.0.1:7000;\n mode http-proxy;\n}\n", 1,
+	 "listener 'a' is mode http-proxy: it needs proxy_pass NAME"},
+	{"upstream u { server 127.0.0.1:1; }\nlistener a {\n bind 127.0.0.1:7000;\n mode "
+	 "http;\n proxy_pass u;\n}\n",
+	 5, "proxy_pass needs mode proxy or http-proxy (listener 'a' is mode http)"},
+	/* A route to a group no server is in: at that route, not at the last one. */
+	{"upstream u {\n server 127.0.0.1:1;\n server 127.0.0.1:2 group=api;\n}\n"
+	 "listener a {\n bind 127.0.0.1:7000;\n mode http-proxy;\n proxy_pass u;\n"
+	 " route /v1 api;\n route /v2=apj;\n route /v3 default;\n}\n",
+	 10, "route /v2=apj: no upstream group apj"},
+	{"upstream u {\n server 127.0.0.1:1;\n}\nlistener a {\n bind 127.0.0.1:7000;\n mode "
+	 "http-proxy;\n proxy_pass u;\n route a b c;\n}\n",
+	 8, "route takes [HOST][/PREFIX] GROUP"},
+	/* Groups in an upstream block a proxy listener names: the server line at fault. */
+	{"upstream u {\n server 127.0.0.1:1 group=a;\n server 127.0.0.1:2;\n}\n"
+	 "listener a {\n bind 127.0.0.1:7000;\n mode proxy;\n proxy_pass u;\n}\n",
+	 2, "server 127.0.0.1:1,group=a: groups need mode http-proxy"},
+	{"upstream u {\n server 127.0.0.1:1;\n}\nlistener a {\n bind 127.0.0.1:7000;\n mode "
+	 "http-proxy;\n proxy_pass u;\n send-proxy v1;\n}\n",
+	 8, "send-proxy: not with mode http-proxy"},
+	{"upstream u {\n server 127.0.0.1:1;\n check-http GET /health;\n}\n", 3,
+	 "check-http takes one value"},
+	{"upstream u {\n server 127.0.0.1:1;\n check-http \"GET health\";\n}\n", 3,
+	 "check-http: 'GET health' is not \"METHOD PATH\""},
 	{"listener a {\n bind 127.0.0.1:7000;\n tls-cert c.pem;\n}\n", 3,
 	 "tls-cert c.pem has no "
 	 "tls-key"},
@@ -601,6 +671,18 @@ static void includes(void **state)
 	}
 }
 
+/* Whether the block of text that starts with head holds needle before its "}". */
+static bool block_has(const char *text, const char *head, const char *needle)
+{
+	const char *b = strstr(text, head), *end, *n;
+
+	assert_non_null(b);
+	end = strstr(b, "\n}\n");
+	assert_non_null(end);
+	n = strstr(b, needle);
+	return n && n < end;
+}
+
 /* -T: the text loads back to the same configuration and prints the same text again. */
 static void print_round_trip(void **state)
 {
@@ -625,6 +707,17 @@ static void print_round_trip(void **state)
 		"listener p { bind 127.0.0.1:7020; mode proxy; proxy_pass back; send-proxy v1; log "
 		"-; }\n",
 		"listener only { bind 0.0.0.0:0; }\n",
+		"upstream api { server 127.0.0.1:7001 group=v1; upstream-group "
+		"v2=127.0.0.1:7002,weight=2,127.0.0.1:7003;\n"
+		"  server 127.0.0.1:7004; check-http \"GET /health\"; pool-size 8; "
+		"pool-idle-timeout 30s; }\n"
+		"upstream l4 { server 127.0.0.1:7005; }\n"
+		"listener hp { bind 127.0.0.1:7030; mode http-proxy; proxy_pass api; route "
+		"Api.example.com/v1 v1;\n"
+		"  route \"/a;b\" v2; route *.example.org=default; route =v1; upstream-timeout 5s; "
+		"max-body 1m;\n"
+		"  forwarded none; header-timeout 2s; }\n"
+		"listener p { bind 127.0.0.1:7031; mode proxy; proxy_pass l4; }\n",
 	};
 
 	(void)state;
@@ -657,6 +750,42 @@ static void print_round_trip(void **state)
 		/* Defaults are filled in. */
 		assert_non_null(strstr(one, "\tring-entries 1024;\n"));
 		assert_non_null(strstr(one, "\tsend-timeout 1m;\n"));
+		/* http-proxy's directives where they mean something, and only there. */
+		if (t == 2) {
+			static const char *const want[] = {
+				"\tserver 127.0.0.1:7001 weight=1 group=v1;\n",
+				"\tserver 127.0.0.1:7002 weight=2 group=v2;\n",
+				"\tserver 127.0.0.1:7003 weight=1 group=v2;\n",
+				"\tserver 127.0.0.1:7004 weight=1;\n",
+				"\tcheck-http \"GET /health\";\n",
+				"\tpool-size 8;\n",
+				"\tpool-idle-timeout 30s;\n",
+				"\troute api.example.com/v1 v1;\n",
+				"\troute \"/a;b\" v2;\n",
+				"\troute *.example.org default;\n",
+				"\troute \"\" v1;\n",
+				"\tupstream-timeout 5s;\n",
+				"\tmax-body 1m;\n",
+				"\tforwarded none;\n",
+				"\theader-timeout 2s;\n",
+				"\tbody-min-rate 500;\n",
+				"\tconnect-timeout 3s;\n",
+			};
+
+			for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++)
+				if (!strstr(one, want[w]))
+					fail_msg("-T lacks '%s':\n%s", want[w], one);
+			/* l4's block and listener p: no http-proxy directive, no http one. */
+			assert_false(block_has(one, "upstream l4 {", "pool-size"));
+			assert_true(block_has(one, "upstream api {", "pool-size"));
+			assert_false(block_has(one, "listener hp {", "send-proxy"));
+			assert_true(block_has(one, "listener p {", "send-proxy"));
+			assert_false(block_has(one, "listener p {", "upstream-timeout"));
+			assert_false(block_has(one, "listener p {", "header-timeout"));
+			assert_int_equal(a.l[0].cfg.n_routes, 4);
+			assert_int_equal(a.l[0].cfg.n_upstreams, 4);
+			assert_int_equal(a.l[0].cfg.max_body, 1 << 20);
+		}
 		free(one);
 		free(two);
 		conffile_free(&a);
