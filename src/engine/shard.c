@@ -219,10 +219,15 @@ static void run_loop(struct shard *s)
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
-/* Whether a listener's mode wants each accepted peer's address (proxy: hash, PROXY header). */
+/*
+ * Whether a listener's mode wants each accepted peer's address (proxy: hash,
+ * PROXY header; http-proxy: X-Forwarded-For or Forwarded, and its access log).
+ */
 static bool wants_peer(const struct config *cfg)
 {
-	return cfg->mode == MODE_PROXY && (cfg->balance == BALANCE_SOURCE || cfg->send_proxy);
+	return cfg->mode == MODE_HTTP_PROXY ||
+	       (mode_has_upstreams(cfg->mode) &&
+		(cfg->balance == BALANCE_SOURCE || cfg->send_proxy));
 }
 
 static unsigned per_session(const struct mode_ops *m)

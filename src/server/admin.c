@@ -160,7 +160,7 @@ static void metrics(const struct admin_ctx *ctx, struct buf *b)
 		buf_reserve(b, b->cap * 2 - b->len);
 	}
 	b->len += (size_t)n;
-	if (n > 0 || ctx->cfg->mode != MODE_PROXY)
+	if (n > 0 || !mode_has_upstreams(ctx->cfg->mode))
 		return;
 	/* The set in use (a reload replaces it; slots keep their upstream). */
 	set = __atomic_load_n(&ctx->cfg->set, __ATOMIC_ACQUIRE);

@@ -144,7 +144,7 @@ static int prepare_one(struct conf_listener *l, unsigned k, const char *what)
 			return -1;
 		}
 	}
-	if (cfg->mode == MODE_PROXY) {
+	if (mode_has_upstreams(cfg->mode)) {
 		struct upstream_set *set;
 
 		/* resolve servers: their names' addresses now (resolver.c looks again later) */
@@ -353,7 +353,7 @@ bool listeners_print_stats(FILE *f, const struct shard *shards, unsigned n_shard
 		const struct upstream_set *set = slots[k].cfg->set;
 		const char *names[CONFIG_MAX_UPSTREAMS];
 
-		if (slots[k].cfg->mode != MODE_PROXY || !set)
+		if (!mode_has_upstreams(slots[k].cfg->mode) || !set)
 			continue;
 		listener_sum(shards, n_shards, k, &st);
 		for (unsigned i = 0; i < set->n; i++)
@@ -420,7 +420,7 @@ int listeners_prometheus(char *buf, size_t len, const struct shard *shards, unsi
 		const struct upstream_set *set =
 			__atomic_load_n(&slots[k].cfg->set, __ATOMIC_ACQUIRE);
 
-		if (slots[k].cfg->mode != MODE_PROXY || !set)
+		if (!mode_has_upstreams(slots[k].cfg->mode) || !set)
 			continue;
 		for (unsigned i = 0; i < set->n; i++)
 			names[groups][i] = set->up[i].name;
@@ -780,7 +780,7 @@ int listeners_reload(struct shard *shards, unsigned n_shards)
 
 		if (k < 0)
 			continue;
-		if (slots[k].cfg->mode == MODE_PROXY && slots[k].cfg->set &&
+		if (mode_has_upstreams(slots[k].cfg->mode) && slots[k].cfg->set &&
 		    plan_upstreams(&plan, (unsigned)k, &next->l[j].cfg, shards, n_shards))
 			goto out;
 		if (slots[k].cfg->tls_on && plan_tls(&plan, (unsigned)k, n_shards))
@@ -865,7 +865,7 @@ out:
 /* A listener whose proxies write a session log to a file (not stdout). */
 static bool logs_to_file(const struct config *cfg)
 {
-	return cfg->mode == MODE_PROXY && cfg->log_path && strcmp(cfg->log_path, "-") &&
+	return mode_has_upstreams(cfg->mode) && cfg->log_path && strcmp(cfg->log_path, "-") &&
 	       cfg->log_fd >= 0;
 }
 

@@ -169,7 +169,7 @@ static void print_stats(const struct config *cfg, const struct stats *st,
 	/* With a file: each listener's counters, and each proxy listener's upstreams apart. */
 	if (listeners_print_stats(stdout, shards, cfg->shards))
 		return;
-	if (cfg->mode != MODE_PROXY || !cfg->set)
+	if (!mode_has_upstreams(cfg->mode) || !cfg->set)
 		return;
 	for (unsigned i = 0; i < cfg->set->n; i++)
 		names[i] = cfg->set->up[i].name;
@@ -234,6 +234,8 @@ static void reload_upstreams(struct config *cfg, struct shard *shards)
 	}
 	n = config_read_upstreams(cfg->upstreams_path, next, CONFIG_MAX_UPSTREAMS, err,
 				  sizeof(err));
+	if (n > 0 && config_check_groups(cfg, next, (unsigned)n, err, sizeof(err)))
+		n = -EINVAL;
 	if (n < 0) {
 		fprintf(stderr, "ringer: reload refused, the upstreams stay as they were: %s\n",
 			err);
@@ -359,7 +361,7 @@ static void wait_for_stop(struct config *cfg, struct shard *shards, int sfd,
 	static struct stats prev, total;
 	unsigned lines = 0;
 	/* The shards that write the session log (proxy mode): each leaves a reopened one's fd. */
-	unsigned writers = cfg->mode == MODE_PROXY ? cfg->shards : 0;
+	unsigned writers = mode_has_upstreams(cfg->mode) ? cfg->shards : 0;
 
 	sum_stats(shards, cfg->shards, &prev);
 	for (;;) {
@@ -506,7 +508,7 @@ int main(int argc, char **argv)
 	}
 	if (listeners_prepare(conf_in_use, cfg.handover_path != NULL))
 		return 1;
-	if (cfg.mode == MODE_PROXY) {
+	if (mode_has_upstreams(cfg.mode)) {
 		static struct upstream_set first; /* the others come from reloads, malloc'd */
 
 		/* resolve upstreams: their names' addresses now (resolver.c looks again later) */
