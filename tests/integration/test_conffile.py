@@ -45,6 +45,24 @@ def example_checks():
     check(r.returncode == 0 and "syntax ok" in r.stdout, f"long flags: {r.returncode} {r.stderr}")
 
 
+def example_http_proxy_uncommented():
+    """The example's commented-out http-proxy blocks, uncommented, are a good configuration."""
+    with open(EXAMPLE) as f:
+        text = f.read()
+    start = text.index("#upstream apps {")
+    tail = "\n".join(line[1:] if line.startswith("#") else line
+                     for line in text[start:].splitlines())
+    check("listener web {" in tail and "mode http-proxy;" in tail, "no http-proxy example")
+    path = write("example-http-proxy.conf", text[:start] + tail + "\n")
+    r = ringer("-T", "-c", path)
+    check(r.returncode == 0 and "syntax ok, 3 listeners" in r.stderr,
+          f"the http-proxy example: exit {r.returncode}: {r.stderr}")
+    for want in ("\tmode http-proxy;\n", "\troute api.example.com api;\n",
+                 "\tserver 127.0.0.1:9005 weight=1 group=static;\n",
+                 "\tcheck-http \"GET /health\";\n", "\tmax-body 10m;\n"):
+        check(want in r.stdout, f"-T of the http-proxy example lacks {want!r}")
+
+
 BROKEN = [
     # (text, line, what the message says)
     ("listener a {\n  bind 127.0.0.1:7000;\n  frobnicate 3;\n}\n", 3,
@@ -180,5 +198,5 @@ def cleanup():
     subprocess.run(["rm", "-rf", TMP])
 
 
-run([example_checks, broken_files_exit_1, print_loads_back, flags_beside_c_refused,
+run([example_checks, example_http_proxy_uncommented, broken_files_exit_1, print_loads_back, flags_beside_c_refused,
      one_listener_serves, echo_file_serves], cleanup)
