@@ -1,0 +1,1370 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""--mode http-proxy from outside, against servers and clients nobody here wrote.
+
+Usage: test_http_proxy.py RINGER_BINARY [CASE ...]
+
+The upstreams are Python http.server backends written here (ThreadingHTTPServer, HTTP/1.1
+keep-alive) that record what reached them (method, target, headers, body length and SHA-256)
+and answer per path (Backend.serve: fixed bodies, chunked, close-delimited, 304, sleeps,
+resets, a connection closed after its response, a WebSocket echo), and nginx (a `return` and a
+static root). The clients are http.client, curl, wrk and raw sockets where the bytes on the
+wire matter (chunked uploads, pipelining, smuggling probes, PROXY headers, WebSocket frames).
+Each case starts its own ringer --mode http-proxy on 127.0.0.1 with ports from the OS, bounds
+every wait, and stops every process it started by PID. Prints one line per case and
+'N passed, N failed'; exits 1 if any failed.
+"""
+import base64
+import hashlib
+import http.client
+import io
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from cases import Skip, check, free_port, ringer_ended, run, wait_for
+
+RINGER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-")
+                         else "build/src/server/ringer")
+ONLY = [a for a in sys.argv[2:] if not a.startswith("-")]
+TMP = tempfile.mkdtemp(prefix="ringer-hp-")
+MiB = 1 << 20
+
+# ---- bodies: generated, never held whole twice; judged by length and SHA-256 ----------------
+
+_BASE = random.Random(22).randbytes(65536)
+_SHA = {}
+
+
+def pattern(n):
+    """n bytes in 64 KiB blocks, each starting with its index (a block lost, repeated or
+    moved changes the hash)."""
+    off, i = 0, 0
+    while off < n:
+        block = (i.to_bytes(8, "big") + _BASE[8:])[:n - off]
+        yield block
+        off += len(block)
+        i += 1
+
+
+def pattern_sha(n):
+    if n not in _SHA:
+        h = hashlib.sha256()
+        for b in pattern(n):
+            h.update(b)
+        _SHA[n] = h.hexdigest()
+    return _SHA[n]
+
+
+def write_pattern_file(n):
+    path = os.path.join(TMP, f"body.{n}")
+    if not os.path.exists(path):
+        with open(path, "wb") as f:
+            for b in pattern(n):
+                f.write(b)
+    return path
+
+
+# ---- WebSocket frames (RFC 6455) --------------------------------------------------------------
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def ws_accept(key):
+    return base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+
+
+def _xor(data, mask):
+    n = len(data)
+    if not n:
+        return data
+    m = (mask * (n // 4 + 1))[:n]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(m, "big")).to_bytes(n, "big")
+
+
+def ws_frame(op, payload, mask):
+    n = len(payload)
+    head = bytes([0x80 | op])
+    bit = 0x80 if mask else 0
+    if n <= 125:
+        head += bytes([bit | n])
+    elif n <= 0xFFFF:
+        head += bytes([bit | 126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([bit | 127]) + n.to_bytes(8, "big")
+    if mask:
+        key = os.urandom(4)
+        return head + key + _xor(payload, key)
+    return head + payload
+
+
+def read_exact(f, n):
+    out = b""
+    while len(out) < n:
+        d = f.read(n - len(out))
+        if not d:
+            raise EOFError(f"EOF after {len(out)} of {n} bytes")
+        out += d
+    return out
+
+
+def ws_read(f):
+    """(opcode, payload, masked, length field width) of the next frame on file f."""
+    h = read_exact(f, 2)
+    op, masked, n = h[0] & 0x0F, bool(h[1] & 0x80), h[1] & 0x7F
+    width = 7
+    if n == 126:
+        n, width = int.from_bytes(read_exact(f, 2), "big"), 16
+    elif n == 127:
+        n, width = int.from_bytes(read_exact(f, 8), "big"), 64
+    key = read_exact(f, 4) if masked else None
+    data = read_exact(f, n)
+    return op, (_xor(data, key) if key else data), masked, width
+
+
+# ---- the backend -------------------------------------------------------------------------------
+
+
+class BadBody(Exception):
+    pass
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "pybackend"
+
+    def log_message(self, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        self.server.track(self.connection, True)
+
+    def finish(self):
+        try:
+            super().finish()
+        except OSError:
+            pass
+        finally:
+            self.server.track(self.connection, False)
+
+    def do_GET(self):
+        self.serve()
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_GET
+
+    def read_body(self):
+        """The request body (Content-Length or chunked): (length, sha256); BadBody if its
+        framing is broken or it ends early."""
+        h, n = hashlib.sha256(), 0
+        te = self.headers.get("Transfer-Encoding")
+        cl = self.headers.get_all("Content-Length") or []
+        if te:
+            if te.strip().lower() != "chunked" or cl:
+                raise BadBody(f"framing: TE {te!r}, CL {cl}")
+            while True:
+                line = self.rfile.readline(1024)
+                try:
+                    size = int(line.split(b";")[0].strip(), 16)
+                except ValueError:
+                    raise BadBody(f"chunk size line {line[:40]!r}")
+                if size == 0:
+                    while self.rfile.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                while size:
+                    d = self.rfile.read(min(size, 1 << 16))
+                    if not d:
+                        raise BadBody("EOF in a chunk")
+                    h.update(d)
+                    n += len(d)
+                    size -= len(d)
+                if self.rfile.readline(8) not in (b"\r\n", b"\n"):
+                    raise BadBody("no CRLF after a chunk")
+        elif cl:
+            if len(set(v.strip() for v in cl)) != 1:
+                raise BadBody(f"Content-Length {cl}")
+            size = int(cl[0])
+            while size:
+                d = self.rfile.read(min(size, 1 << 16))
+                if not d:
+                    raise BadBody("EOF in the body")
+                h.update(d)
+                n += len(d)
+                size -= len(d)
+        return n, h.hexdigest()
+
+    def head(self, status, headers=(), length=None):
+        self.send_response(status)
+        self.send_header("X-Backend", self.server.name)
+        self.send_header("X-Path", self.path)
+        for k, v in headers:
+            self.send_header(k, v)
+        if length is not None:
+            self.send_header("Content-Length", str(length))
+        self.end_headers()
+
+    def answer(self, status, body=b"", headers=()):
+        self.head(status, headers, None if status in (204, 304) else len(body))
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def reset(self):
+        """Closes the connection with a RST (SO_LINGER 0), whatever is in flight."""
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.wfile.close()
+        self.rfile.close()
+        self.connection.close()
+        # what http.server does after a request (flush, close) finds files that are not the
+        # socket's any more
+        self.wfile, self.rfile = io.BytesIO(), io.BytesIO()
+        self.close_connection = True
+
+    def serve(self):
+        srv = self.server
+        path = urlsplit(self.path).path
+        parts = path.strip("/").split("/")
+        rec = {"method": self.command, "target": self.path, "backend": srv.name,
+               "headers": [(k.lower(), v) for k, v in self.headers.items()],
+               "complete": False, "len": 0, "sha256": None, "time": time.time()}
+        if path == "/health":
+            srv.health_checks += 1
+            self.answer(srv.health, b"health\n")
+            return
+        srv.log.append(rec)
+        try:
+            rec["len"], rec["sha256"] = self.read_body()
+        except BadBody as e:
+            rec["bad_body"] = str(e)
+            self.close_connection = True
+            return
+        rec["complete"] = True
+        n = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
+        what = parts[0]
+        if what == "size":
+            self.head(200, (("Content-Type", "application/octet-stream"),), n)
+            if self.command != "HEAD":
+                for b in pattern(n):
+                    self.wfile.write(b)
+        elif what == "chunked":
+            self.head(200, (("Transfer-Encoding", "chunked"),))
+            if self.command == "HEAD":
+                return
+            rng = random.Random(n)
+            for b in pattern(n):
+                while b:
+                    k = rng.randint(1, len(b))
+                    self.wfile.write(b"%x\r\n" % k + b[:k] + b"\r\n")
+                    b = b[k:]
+            self.wfile.write(b"0\r\n\r\n")
+        elif what == "close":
+            # HTTP/1.0 style: no length, the body ends where the connection does.
+            self.protocol_version = "HTTP/1.0"
+            self.head(200, (("Connection", "close"),))
+            if self.command != "HEAD":
+                for b in pattern(n):
+                    self.wfile.write(b)
+            self.close_connection = True
+        elif what == "etag":
+            if self.headers.get("If-None-Match") == '"v1"':
+                self.answer(304, headers=(("ETag", '"v1"'),))
+            else:
+                self.answer(200, b"etag body\n", (("ETag", '"v1"'),))
+        elif what == "sleep":
+            time.sleep(n / 1000)
+            try:
+                self.answer(200, b"slept\n")
+            except OSError:
+                self.close_connection = True
+        elif what == "reset":
+            # the head says n bytes; half of them, then a RST
+            self.head(200, (), n)
+            for b in pattern(n // 2):
+                self.wfile.write(b)
+            time.sleep(0.1)
+            self.reset()
+        elif what == "rst":
+            self.reset()  # the request whole, then a RST and no answer
+        elif what == "idle-close":
+            # a keep-alive response, then the connection closed n ms later (a pooled
+            # connection the upstream closes while idle)
+            self.answer(200, b"bye later\n")
+            time.sleep(n / 1000)
+            self.close_connection = True
+        elif what in ("upload", "headers"):
+            self.answer(200, json.dumps(rec).encode(), (("Content-Type", "application/json"),))
+        elif what == "status":
+            self.answer(n, b"" if n in (204, 304) else b"status %d\n" % n)
+        elif what == "hop":
+            self.answer(200, b"hop\n", (("Connection", "X-Hop-Resp"), ("X-Hop-Resp", "1"),
+                                        ("Keep-Alive", "timeout=9"), ("X-End", "1")))
+        elif what == "bad-framing":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+            self.close_connection = True
+        elif what == "ws":
+            self.websocket(rec)
+        else:
+            self.answer(200, b"ok " + path.encode() + b"\n")
+
+    def websocket(self, rec):
+        key = self.headers.get("Sec-WebSocket-Key")
+        if (self.headers.get("Upgrade") or "").lower() != "websocket" or not key:
+            rec["ws_refused"] = True
+            self.answer(400, b"not a websocket handshake\n")
+            return
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", ws_accept(key))
+        self.end_headers()
+        rec["ws"] = []
+        self.connection.settimeout(10)
+        try:
+            while True:
+                op, payload, masked, _ = ws_read(self.rfile)
+                if not masked:
+                    rec["ws_unmasked"] = True
+                if op == 8:
+                    # The client closes and then half-closes: its FIN must come through,
+                    # and the close frame we send after it must reach the client.
+                    rec["ws_eof_after_close"] = self.rfile.read(1) == b""
+                    self.wfile.write(ws_frame(8, payload, False))
+                    break
+                rec["ws"].append(len(payload))
+                self.wfile.write(ws_frame(op, payload, False))
+        except (EOFError, OSError) as e:
+            rec["ws_error"] = repr(e)
+        self.close_connection = True
+
+
+class Backend(ThreadingHTTPServer):
+    """A recording HTTP/1.1 upstream on 127.0.0.1 (port from the OS)."""
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 256
+
+    def __init__(self, name, health=200):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.name, self.health, self.health_checks = name, health, 0
+        self.log, self.accepts, self.open, self.closed_at = [], 0, set(), []
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self):
+        return self.server_address[1]
+
+    @property
+    def addr(self):
+        return f"127.0.0.1:{self.port}"
+
+    def get_request(self):
+        r = super().get_request()
+        with self.lock:
+            self.accepts += 1
+        return r
+
+    def track(self, conn, opened):
+        with self.lock:
+            if opened:
+                self.open.add(conn)
+            else:
+                self.open.discard(conn)
+                self.closed_at.append(time.time())
+
+    def reqs(self, prefix=""):
+        return [r for r in self.log if r["target"].startswith(prefix)]
+
+    def stop(self):
+        self.shutdown()
+        self.server_close()
+        with self.lock:
+            conns = list(self.open)
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def hdr(rec_headers, name):
+    """Every value of header name (lower case) in a recorded header list."""
+    return [v for k, v in rec_headers if k == name]
+
+
+# ---- ringer --mode http-proxy -----------------------------------------------------------------
+
+
+class Proxy:
+    def __init__(self, *args, shards=2):
+        self.argv = [RINGER, "--mode", "http-proxy", "--listen", "127.0.0.1:0",
+                     "--admin", "127.0.0.1:0", "--shards", str(shards), "--no-pin",
+                     "--drain-timeout", "2000", *args]
+        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.port = self.admin = None
+        self.out, self.err = [], []
+        while self.port is None or self.admin is None:
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.wait(10)
+                raise RuntimeError(f"ringer --mode http-proxy did not start (exit "
+                                   f"{self.proc.returncode}): {self.proc.stderr.read()[-800:]}")
+            self.out.append(line)
+            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.admin = int(m.group(1))
+        self.readers = [threading.Thread(target=self._read, args=(f, into), daemon=True)
+                        for f, into in ((self.proc.stdout, self.out),
+                                        (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
+
+    @staticmethod
+    def _read(f, into):
+        for line in f:
+            into.append(line)
+
+    def metrics(self):
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name):
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def stop(self):
+        """SIGTERM; judges how it ended (cases.ringer_ended); its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self.readers:
+            t.join(5)
+        ringer_ended("ringer --mode http-proxy", self.proc.returncode, "".join(self.out),
+                     "".join(self.err))
+        return self.proc.returncode
+
+
+class Resp:
+    def __init__(self, status, headers, body=b"", n=0, sha=None, complete=True, error=None):
+        self.status, self.headers, self.body = status, headers, body
+        self.n, self.sha, self.complete, self.error = n, sha, complete, error
+
+    def h(self, name):
+        return [v for k, v in self.headers if k == name.lower()]
+
+    def h1(self, name):
+        v = self.h(name)
+        return v[0] if v else None
+
+
+def fetch(port, path, method="GET", headers=None, body=None, conn=None, timeout=15, keep=MiB):
+    """One request by http.client (a new connection unless conn); the body read in pieces,
+    its length and SHA-256, and its bytes when at most keep."""
+    c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        h, n, kept = hashlib.sha256(), 0, []
+        while True:
+            d = r.read(1 << 16)
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+            if n <= keep:
+                kept.append(d)
+        return Resp(r.status, [(k.lower(), v) for k, v in r.getheaders()],
+                    b"".join(kept) if n <= keep else b"", n, h.hexdigest())
+    finally:
+        if conn is None:
+            c.close()
+
+
+def read_head(f):
+    line = f.readline(65537)
+    if not line:
+        raise EOFError("EOF before a status line")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", line)
+    if not m:
+        raise ValueError(f"not a status line: {line[:80]!r}")
+    headers = []
+    while True:
+        line = f.readline(65537)
+        if line in (b"\r\n", b"\n"):
+            break
+        if not line:
+            raise EOFError("EOF in a response head")
+        k, _, v = line.decode("latin-1").partition(":")
+        headers.append((k.strip().lower(), v.strip()))
+    return int(m.group(1)), headers
+
+
+def read_response(f, method="GET"):
+    """The next response on buffered file f, framed as RFC 9112 says; a body cut short (EOF or
+    reset before its framing's end) comes back with complete False and the error."""
+    status, headers = read_head(f)
+    while 100 <= status < 200 and status != 101:
+        status, headers = read_head(f)
+    r = Resp(status, headers)
+    if method == "HEAD" or status in (101, 204, 304):
+        return r
+    te, cl = r.h1("transfer-encoding"), r.h("content-length")
+    body = []
+    try:
+        if te:
+            r.complete = False
+            while True:
+                size = int(f.readline(1024).split(b";")[0].strip() or b"x", 16)
+                if size == 0:
+                    while f.readline(8192) not in (b"\r\n", b"\n", b""):
+                        pass
+                    r.complete = True
+                    break
+                body.append(read_exact(f, size))
+                read_exact(f, 2)
+        elif cl:
+            want = int(cl[0])
+            while sum(map(len, body)) < want:
+                d = f.read(min(want - sum(map(len, body)), 1 << 16))
+                if not d:
+                    break
+                body.append(d)
+            r.complete = sum(map(len, body)) == want
+        else:
+            while True:
+                d = f.read(1 << 16)
+                if not d:
+                    break
+                body.append(d)
+    except (EOFError, ValueError, OSError) as e:
+        r.complete, r.error = False, e
+    r.body = b"".join(body)
+    r.n = len(r.body)
+    return r
+
+
+def raw(port, data, timeout=10):
+    """A raw connection that sent data; (socket, buffered reader)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if data:
+        s.sendall(data)
+    return s, s.makefile("rb")
+
+
+def ringer_answer(r, status, what):
+    """A failure answer made by ringer: the status, Server: ringer, a short text/plain body."""
+    check(r.status == status, f"{what}: status {r.status}, want {status}")
+    check("ringer" in (r.h1("server") or ""), f"{what}: Server {r.h('server')}, want ringer")
+    check((r.h1("content-type") or "").startswith("text/plain"),
+          f"{what}: Content-Type {r.h('content-type')}")
+    check(0 < len(r.body) < 512, f"{what}: body {r.body[:200]!r}")
+
+
+def curl(*args, timeout=60):
+    return subprocess.run(["curl", "-sS", "--max-time", str(timeout - 5), *args],
+                          capture_output=True, timeout=timeout)
+
+
+# ---- cases -------------------------------------------------------------------------------------
+
+
+def test_bodies_down():
+    """Responses byte-exact from 0 B to 64 MiB: Content-Length, chunked and close-delimited,
+    on one client connection kept alive across them (the close-delimited ones re-framed or
+    the connection closed after them)."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=60)
+        for kind in ("size", "chunked", "close"):
+            for n in (0, 1, 16384, MiB, 64 * MiB):
+                if kind == "close" and n == 64 * MiB:
+                    n = 16 * MiB
+                r = fetch(p.port, f"/{kind}/{n}", conn=c, timeout=60)
+                check(r.status == 200 and r.n == n and r.sha == pattern_sha(n),
+                      f"/{kind}/{n}: status {r.status}, {r.n} bytes, hash "
+                      f"{'ok' if r.sha == pattern_sha(n) else 'wrong'}")
+                check(r.h1("x-backend") == "b", f"/{kind}/{n}: X-Backend {r.h('x-backend')}")
+                if kind == "size":
+                    check(r.h1("content-length") == str(n),
+                          f"/size/{n}: Content-Length {r.h('content-length')}")
+                if kind == "close" and r.h1("connection") == "close":
+                    c.close()
+                    c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=60)
+        c.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_bodies_up():
+    """Uploads byte-exact from 0 B to 64 MiB: curl --data-binary @file (Content-Length, and
+    Expect: 100-continue, which curl sends for the large ones), chunked by curl, and chunked
+    by a raw client in pieces of every size."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        url = f"http://127.0.0.1:{p.port}/upload"
+        for n in (0, 1, 16384, MiB, 64 * MiB):
+            f = write_pattern_file(n)
+            for chunked in (False, True):
+                extra = ["-H", "Transfer-Encoding: chunked"] if chunked else []
+                r = curl("--data-binary", "@" + f, *extra, url, timeout=90)
+                try:
+                    got = json.loads(r.stdout)
+                except ValueError:
+                    got = {}
+                what = f"curl upload {n} B{' chunked' if chunked else ''}"
+                check(r.returncode == 0 and got.get("len") == n
+                      and got.get("sha256") == pattern_sha(n),
+                      f"{what}: curl {r.returncode} {r.stderr[-200:]!r}, backend saw "
+                      f"{got.get('len')} bytes, hash "
+                      f"{'ok' if got.get('sha256') == pattern_sha(n) else 'wrong'}")
+                if got and n:
+                    te = hdr(got["headers"], "transfer-encoding")
+                    cl = hdr(got["headers"], "content-length")
+                    check(len(te) + len(cl) == 1, f"{what}: framed upstream as TE {te} CL {cl}")
+        # Expect: 100-continue asked for: the upload goes on after a 100 (from ringer or the
+        # backend), not after curl's 1 s wait, and arrives whole.
+        f = write_pattern_file(16384)
+        r = curl("-v", "-H", "Expect: 100-continue", "--expect100-timeout", "20",
+                 "--data-binary", "@" + f, url, timeout=40)
+        got = json.loads(r.stdout or b"{}")
+        check(b"< HTTP/1.1 100" in r.stderr, f"Expect: 100-continue: no 100 Continue: "
+              f"{r.stderr[-400:]!r}")
+        check(got.get("len") == 16384 and got.get("sha256") == pattern_sha(16384),
+              f"Expect: 100-continue: the upload arrived as {got.get('len')} bytes")
+        # Chunked by hand: chunk sizes from 1 byte to 64 KiB, with a chunk extension, a
+        # trailer, and the whole sent while the response is read on the same connection.
+        for n in (0, 1, 100000, 64 * MiB):
+            s, fr = raw(p.port, b"", timeout=60)
+            s.sendall(b"POST /upload HTTP/1.1\r\nHost: up.example\r\n"
+                      b"Transfer-Encoding: chunked\r\n\r\n")
+            rng = random.Random(n)
+
+            def send():
+                try:
+                    for blk in pattern(n):
+                        while blk:
+                            k = rng.randint(1, len(blk))
+                            ext = b";x=y" if rng.random() < 0.1 else b""
+                            s.sendall(b"%x%s\r\n" % (k, ext) + blk[:k] + b"\r\n")
+                            blk = blk[k:]
+                    s.sendall(b"0\r\nX-Trailer: t\r\n\r\n")
+                except OSError:
+                    pass
+
+            t = threading.Thread(target=send, daemon=True)
+            t.start()
+            r = read_response(fr)
+            t.join(60)
+            got = json.loads(r.body or b"{}")
+            check(r.status == 200 and got.get("len") == n and got.get("sha256") == pattern_sha(n),
+                  f"raw chunked upload {n} B: status {r.status}, backend saw {got.get('len')} "
+                  f"bytes, hash {'ok' if got.get('sha256') == pattern_sha(n) else 'wrong'}")
+            s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_head_304_204():
+    """HEAD (curl -I and http.client), 304 to If-None-Match and 204 are framed without a
+    body, and the connection serves the next request after each."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        r = curl("-I", f"http://127.0.0.1:{p.port}/size/{MiB}")
+        check(r.returncode == 0 and b"content-length: 1048576" in r.stdout.lower(),
+              f"curl -I: {r.returncode} {r.stdout[:300]!r} {r.stderr[-200:]!r}")
+        r = curl("-I", f"http://127.0.0.1:{p.port}/chunked/5000")
+        check(r.returncode == 0 and r.stdout.startswith(b"HTTP/1.1 200"),
+              f"curl -I chunked: {r.returncode} {r.stdout[:300]!r}")
+        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+        for method, path, hdrs, want in (
+                ("HEAD", f"/size/{MiB}", {}, 200), ("GET", "/size/5", {}, 200),
+                ("HEAD", "/chunked/100", {}, 200), ("GET", "/etag", {}, 200),
+                ("GET", "/etag", {"If-None-Match": '"v1"'}, 304), ("GET", "/size/7", {}, 200),
+                ("GET", "/status/204", {}, 204), ("GET", "/size/9", {}, 200)):
+            r = fetch(p.port, path, method, hdrs, conn=c)
+            n = 0 if method == "HEAD" or want != 200 else \
+                (len(b"etag body\n") if path == "/etag" else int(path.rsplit("/", 1)[1]))
+            check(r.status == want and r.n == n, f"{method} {path} {hdrs}: {r.status}, {r.n} B")
+        # curl's own conditional GET: the ETag from the first answer, 304 the second time
+        r = curl("-i", "-H", 'If-None-Match: "v1"', f"http://127.0.0.1:{p.port}/etag")
+        check(r.stdout.startswith(b"HTTP/1.1 304") and r.stdout.endswith(b"\r\n\r\n"),
+              f"curl If-None-Match: {r.stdout[:300]!r}")
+        c.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_headers_added_and_removed():
+    """At the backend: hop-by-hop headers and the ones Connection names gone, Host kept,
+    X-Forwarded-For appended, X-Forwarded-Proto and -Host, Via; at the client: the
+    response's hop-by-hop headers gone and Via."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        r = fetch(p.port, "/headers", headers={
+            "Host": "site.example:8080", "X-Forwarded-For": "10.1.2.3",
+            "Connection": "keep-alive, X-Secret", "X-Secret": "s", "Keep-Alive": "timeout=5",
+            "TE": "trailers", "Trailer": "X-T", "Proxy-Authorization": "Basic eDp5",
+            "Proxy-Connection": "keep-alive", "X-Keep": "yes"})
+        got = json.loads(r.body or b"{}").get("headers", [])
+        check(r.status == 200 and got, f"/headers: {r.status} {r.body[:200]!r}")
+        for gone in ("x-secret", "keep-alive", "te", "trailer", "proxy-authorization",
+                     "proxy-connection"):
+            check(not hdr(got, gone), f"{gone} reached the backend: {hdr(got, gone)}")
+        conn = [v.lower() for v in hdr(got, "connection")]
+        check(all(v == "keep-alive" for v in conn), f"Connection upstream: {conn}")
+        check(hdr(got, "x-keep") == ["yes"], f"X-Keep: {hdr(got, 'x-keep')}")
+        check(hdr(got, "host") == ["site.example:8080"], f"Host: {hdr(got, 'host')}")
+        xff = ", ".join(hdr(got, "x-forwarded-for"))
+        check(re.fullmatch(r"10\.1\.2\.3, *127\.0\.0\.1", xff) is not None, f"XFF: {xff!r}")
+        check(hdr(got, "x-forwarded-proto") == ["http"], f"XFP {hdr(got, 'x-forwarded-proto')}")
+        check(hdr(got, "x-forwarded-host") == ["site.example:8080"],
+              f"X-Forwarded-Host {hdr(got, 'x-forwarded-host')}")
+        check(any(re.search(r"1\.1 ringer", v) for v in hdr(got, "via")),
+              f"Via upstream: {hdr(got, 'via')}")
+        check(not hdr(got, "forwarded"), f"Forwarded without rfc7239: {hdr(got, 'forwarded')}")
+        # without an X-Forwarded-For of the client's
+        r = fetch(p.port, "/headers")
+        got = json.loads(r.body or b"{}").get("headers", [])
+        check(hdr(got, "x-forwarded-for") == ["127.0.0.1"], f"XFF {hdr(got, 'x-forwarded-for')}")
+        # the response's way
+        r = fetch(p.port, "/hop")
+        for gone in ("x-hop-resp", "keep-alive"):
+            check(not r.h(gone), f"response: {gone} reached the client: {r.h(gone)}")
+        check(r.h1("x-end") == "1" and r.body == b"hop\n", f"response: {r.headers} {r.body!r}")
+        check(any("ringer" in v for v in r.h("via")), f"Via to the client: {r.h('via')}")
+        check(not any("x-hop-resp" in v.lower() for v in r.h("connection")),
+              f"response Connection: {r.h('connection')}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_forwarded_modes():
+    """--forwarded rfc7239: Forwarded appended (for, proto, host), no X-Forwarded-*;
+    --forwarded none: neither, the client's own passed as they are; --accept-proxy: the
+    client address is the PROXY header's."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, "--forwarded", "rfc7239")
+    try:
+        r = fetch(p.port, "/headers", headers={"Host": "site.example:8080",
+                                               "Forwarded": "for=10.1.2.3"})
+        got = json.loads(r.body or b"{}").get("headers", [])
+        elems = [e.strip() for v in hdr(got, "forwarded") for e in v.split(",")]
+        check(len(elems) == 2 and elems[0] == "for=10.1.2.3", f"Forwarded: {elems}")
+        last = dict((kv.split("=", 1)[0].strip().lower(), kv.split("=", 1)[1].strip().strip('"'))
+                    for kv in (elems[-1].split(";") if elems else []) if "=" in kv)
+        check(last.get("for") == "127.0.0.1" and last.get("proto") == "http"
+              and last.get("host") == "site.example:8080", f"Forwarded: {elems}")
+        check(not hdr(got, "x-forwarded-for") and not hdr(got, "x-forwarded-proto"),
+              f"X-Forwarded-* with rfc7239: {got}")
+        check(any("ringer" in v for v in hdr(got, "via")), f"Via: {hdr(got, 'via')}")
+    finally:
+        check(p.stop() == 0, "proxy exit status (rfc7239)")
+    p = Proxy("--upstream", b.addr, "--forwarded", "none")
+    try:
+        r = fetch(p.port, "/headers", headers={"X-Forwarded-For": "10.9.9.9"})
+        got = json.loads(r.body or b"{}").get("headers", [])
+        check(hdr(got, "x-forwarded-for") == ["10.9.9.9"] and not hdr(got, "forwarded")
+              and not hdr(got, "x-forwarded-proto"), f"--forwarded none: {got}")
+    finally:
+        check(p.stop() == 0, "proxy exit status (none)")
+    p = Proxy("--upstream", b.addr, "--accept-proxy")
+    try:
+        s, f = raw(p.port, f"PROXY TCP4 203.0.113.7 127.0.0.1 5555 {p.port}\r\n"
+                   "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n".encode())
+        r = read_response(f)
+        got = json.loads(r.body or b"{}").get("headers", [])
+        check(hdr(got, "x-forwarded-for") == ["203.0.113.7"],
+              f"--accept-proxy: XFF {hdr(got, 'x-forwarded-for')} ({r.status})")
+        s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status (accept-proxy)")
+        b.stop()
+
+
+def test_pipelined_in_order():
+    """Requests pipelined on one connection (the first slow, one HEAD, one 304, one chunked)
+    are answered in the order they were sent, each whole."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        reqs = [("GET", "/sleep/300", {}), ("GET", "/size/5", {}), ("HEAD", "/size/70", {}),
+                ("GET", "/chunked/3000", {}), ("GET", "/etag", {"If-None-Match": '"v1"'}),
+                ("POST", "/upload", {"Content-Length": "3"}), ("GET", "/a/b?c=d", {}),
+                ("GET", "/size/100000", {})]
+        data = b""
+        for m, path, h in reqs:
+            data += f"{m} {path} HTTP/1.1\r\nHost: pipe.example\r\n".encode()
+            data += b"".join(f"{k}: {v}\r\n".encode() for k, v in h.items()) + b"\r\n"
+            if m == "POST":
+                data += b"abc"
+        s, f = raw(p.port, data)
+        got = []
+        for m, path, _ in reqs:
+            r = read_response(f, m)
+            got.append((r.h1("x-path"), r.status, r.complete))
+        check([g[0] for g in got] == [r[1] for r in reqs], f"pipelined order: {got}")
+        check(all(g[2] for g in got) and [g[1] for g in got] == [200, 200, 200, 200, 304, 200,
+                                                                  200, 200], f"pipelined: {got}")
+        s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_routing():
+    """Host routes (exact, *.suffix, port and case ignored) with the longest prefix, then
+    routes without a host, then the default group; without a default group, 404 from ringer
+    and nothing reaches an upstream."""
+    api, web, dflt = Backend("api"), Backend("web"), Backend("default")
+    p = Proxy("--upstream-group", f"api={api.addr}", "--upstream-group", f"web={web.addr}",
+              "--upstream", dflt.addr, "--route", "/api/=api", "--route", "static.example=web",
+              "--route", "static.example/img/big/=api", "--route", "*.cdn.example=web",
+              "--route", "static.example/api/=default")
+    try:
+        for host, path, want in (
+                ("any.example", "/api/users", "api"), ("any.example", "/index", "default"),
+                ("static.example", "/img/a.png", "web"), ("static.example", "/img/big/b", "api"),
+                ("STATIC.Example:8080", "/img/c", "web"), ("x.cdn.example", "/y", "web"),
+                ("static.example", "/api/v1", "default"), ("other", "/", "default")):
+            r = fetch(p.port, path, headers={"Host": host})
+            check(r.status == 200 and r.h1("x-backend") == want,
+                  f"Host {host} {path}: {r.status} from {r.h1('x-backend')}, want {want}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+    n = len(api.log)
+    p = Proxy("--upstream-group", f"api={api.addr}", "--route", "/api/=api")
+    try:
+        r = fetch(p.port, "/api/x", headers={"Host": "h"})
+        check(r.status == 200 and r.h1("x-backend") == "api", f"/api/x: {r.status}")
+        r = fetch(p.port, "/other", headers={"Host": "h"})
+        ringer_answer(r, 404, "no route")
+        check(len(api.log) == n + 1, f"the unrouted request reached the upstream: {api.log[n:]}")
+    finally:
+        check(p.stop() == 0, "proxy exit status (no default group)")
+        for x in (api, web, dflt):
+            x.stop()
+
+
+def test_pool_reuse():
+    """Upstream connections are pooled and reused across clients: 40 requests on 40 client
+    connections open a handful (one a shard at most, one at a time); --pool-size 0 opens
+    one per request; --pool-idle-timeout closes an idle pooled connection in time."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        bad = [r.status for r in (fetch(p.port, "/size/10") for _ in range(40)) if r.status != 200]
+        check(not bad, f"pooled: statuses {bad}")
+        check(1 <= b.accepts <= 2, f"40 sequential clients: {b.accepts} upstream connections, "
+              "want 1 or 2 (2 shards)")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+    b2 = Backend("b2")
+    p = Proxy("--upstream", b2.addr, "--pool-size", "0")
+    try:
+        bad = [r.status for r in (fetch(p.port, "/size/10") for _ in range(10)) if r.status != 200]
+        check(not bad and b2.accepts == 10, f"--pool-size 0: {b2.accepts} upstream connections "
+              f"for 10 requests, statuses {bad}")
+    finally:
+        check(p.stop() == 0, "proxy exit status (pool 0)")
+    b3 = Backend("b3")
+    p = Proxy("--upstream", b3.addr, "--pool-idle-timeout", "500", shards=1)
+    try:
+        t0 = time.time()
+        r = fetch(p.port, "/size/10")
+        check(r.status == 200, f"idle timeout: {r.status}")
+        closed = wait_for(lambda: b3.closed_at, 4)
+        dt = closed[0] - t0 if closed else None
+        check(dt is not None and 0.4 <= dt <= 3.0,
+              f"--pool-idle-timeout 500: the pooled connection closed after {dt} s")
+    finally:
+        check(p.stop() == 0, "proxy exit status (idle timeout)")
+        for x in (b, b2, b3):
+            x.stop()
+
+
+def test_upstream_closes_pooled():
+    """An upstream that closes each keep-alive connection after its response, at once or
+    200 ms later: the next requests (GET at once, GET after a pause, a POST after the close
+    was seen) are all served, never a 502."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, shards=1)
+    try:
+        statuses = []
+        for delay in (0, 200):
+            for pause in (0, 0.05, 0.3, 0, 0.3):
+                statuses.append(fetch(p.port, f"/idle-close/{delay}").status)
+                time.sleep(pause)
+                statuses.append(fetch(p.port, "/size/3").status)
+        check(all(s == 200 for s in statuses), f"after upstream closes: {statuses}")
+        fetch(p.port, "/idle-close/0")
+        time.sleep(0.3)
+        n = len(b.reqs("/upload"))
+        r = fetch(p.port, "/upload", "POST", body=b"x" * 1000)
+        check(r.status == 200 and len(b.reqs("/upload")) == n + 1,
+              f"POST after the upstream closed its pooled connection: {r.status}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_upstream_down_502():
+    """Connect refused: 502 from ringer, with a short text/plain body, quickly."""
+    port = free_port()
+    p = Proxy("--upstream", f"127.0.0.1:{port}")
+    try:
+        t0 = time.time()
+        r = fetch(p.port, "/x")
+        ringer_answer(r, 502, "upstream down")
+        check(time.time() - t0 < 3, f"502 after {time.time() - t0:.1f} s")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+
+
+def test_timeouts_504():
+    """504 from ringer within --upstream-timeout when the response head does not come (a
+    backend that sleeps; a listener that never accepts), and within --connect-timeout when
+    the connect does not finish (a listener whose backlog is full: SYNs dropped)."""
+    b = Backend("b")
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(64)  # never accepted, never answered
+    full = socket.socket()
+    full.bind(("127.0.0.1", 0))
+    full.listen(0)
+    fillers = []
+    for _ in range(3):
+        f = socket.socket()
+        f.setblocking(False)
+        f.connect_ex(full.getsockname())
+        fillers.append(f)
+    time.sleep(0.2)
+    try:
+        for target, path, flags, lo, hi in (
+                (b.addr, "/sleep/4000", ("--upstream-timeout", "1000"), 0.9, 2.5),
+                (f"127.0.0.1:{hole.getsockname()[1]}", "/x", ("--upstream-timeout", "1000"),
+                 0.9, 2.5),
+                (f"127.0.0.1:{full.getsockname()[1]}", "/x",
+                 ("--connect-timeout", "500", "--connect-retries", "0"), 0.4, 2.0)):
+            p = Proxy("--upstream", target, *flags)
+            try:
+                t0 = time.time()
+                r = fetch(p.port, path)
+                dt = time.time() - t0
+                ringer_answer(r, 504, f"{target}{path} {flags}")
+                check(lo <= dt <= hi, f"{target}{path} {flags}: 504 after {dt:.2f} s, "
+                      f"want {lo} to {hi}")
+            finally:
+                check(p.stop() == 0, "proxy exit status")
+    finally:
+        for s in fillers + [hole, full]:
+            s.close()
+        b.stop()
+
+
+def test_queue_503():
+    """Every upstream at its maxconn past --queue-timeout: 503 from ringer."""
+    b = Backend("b")
+    p = Proxy("--upstream", f"{b.addr},maxconn=1", "--queue-timeout", "300", shards=1)
+    try:
+        holder = threading.Thread(target=fetch, args=(p.port, "/sleep/2500"), daemon=True)
+        holder.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        r = fetch(p.port, "/size/1")
+        dt = time.time() - t0
+        ringer_answer(r, 503, "maxconn=1 busy")
+        check(0.25 <= dt <= 2.0, f"503 after {dt:.2f} s (--queue-timeout 300)")
+        holder.join(10)
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_reset_mid_response():
+    """An upstream that resets after half of a Content-Length body: the client sees its
+    connection reset or cut short, never a complete response; an upstream that resets
+    before any response byte: 502."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        for n in (20000, 4 * MiB):
+            s, f = raw(p.port, b"GET /reset/%d HTTP/1.1\r\nHost: r\r\n\r\n" % n)
+            t0 = time.time()
+            try:
+                r = read_response(f)
+            except (EOFError, OSError) as e:
+                r = Resp(0, [], complete=False, error=e)
+            dt = time.time() - t0
+            check(not r.complete, f"/reset/{n}: a complete response ({r.status}, {r.n} B, "
+                  f"{r.headers})")
+            check(r.n < n, f"/reset/{n}: {r.n} bytes")
+            check(dt < 8 and not isinstance(r.error, socket.timeout),
+                  f"/reset/{n}: the connection did not end ({dt:.1f} s, {r.error!r})")
+            print(f"  /reset/{n}: {r.status}, {r.n} bytes, then {r.error!r}", flush=True)
+            s.close()
+        r = fetch(p.port, "/rst")
+        ringer_answer(r, 502, "reset before the response")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_smuggling_refused():
+    """CL+TE, two different Content-Lengths, an obs-fold line, a bad Content-Length and a bad
+    chunk size: each 400 from ringer, the connection closed, and nothing reaches the
+    upstream (no request; for the bad chunk size, no request whole). A response with both
+    Content-Length and Transfer-Encoding: 502."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    probes = {
+        "CL+TE": b"POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 5\r\n"
+                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: s\r\n\r\n",
+        "two CL": b"POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 5\r\n"
+                  b"Content-Length: 6\r\n\r\nabcdef",
+        "obs-fold": b"GET /folded HTTP/1.1\r\nHost: s\r\nX-Folded: a\r\n b\r\n\r\n",
+        "bad CL": b"POST /upload HTTP/1.1\r\nHost: s\r\nContent-Length: 5x\r\n\r\nabcde",
+        "bad chunk": b"POST /upload HTTP/1.1\r\nHost: s\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"zz\r\nabc\r\n0\r\n\r\n",
+    }
+    try:
+        for what, data in probes.items():
+            n = len(b.log)
+            s, f = raw(p.port, data, timeout=5)
+            try:
+                r = read_response(f)
+                rest = f.read(1)
+            except (EOFError, OSError, ValueError) as e:
+                r, rest = Resp(0, [], error=e), b"?"
+            ringer_answer(r, 400, what)
+            check(rest == b"", f"{what}: the connection stayed open after the 400")
+            time.sleep(0.2)
+            seen = b.log[n:]
+            if what == "bad chunk":
+                seen = [x for x in seen if x["complete"]]
+            check(not seen, f"{what}: reached the upstream: {[(x['method'], x['target']) for x in seen]}")
+            s.close()
+        check(not b.reqs("/smuggled"), "the smuggled request reached the upstream")
+        r = fetch(p.port, "/bad-framing")
+        ringer_answer(r, 502, "a response with CL and TE")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_retries():
+    """A GET to a refusing upstream and a live one always gets 200; an idempotent request
+    whose upstream reset before answering is tried on the next upstream; a POST whose
+    upstream died after receiving it is not: 502, and it reached one upstream once."""
+    live = Backend("live")
+    dead = free_port()
+    p = Proxy("--upstream", f"127.0.0.1:{dead}", "--upstream", live.addr)
+    try:
+        st = [fetch(p.port, f"/size/{i}").status for i in range(10)]
+        check(st == [200] * 10, f"GETs with a dead upstream first: {st}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+    a, b = Backend("a"), Backend("b")
+    p = Proxy("--upstream", a.addr, "--upstream", b.addr, shards=1)
+    try:
+        r = fetch(p.port, "/rst", "POST", body=b"p" * 5000)
+        ringer_answer(r, 502, "POST reset by its upstream")
+        posts = [x for x in a.log + b.log if x["method"] == "POST"]
+        check(len(posts) == 1 and posts[0]["complete"] and posts[0]["len"] == 5000,
+              f"the POST reached the upstreams {len(posts)} times: "
+              f"{[(x['backend'], x['len']) for x in posts]}")
+        r = fetch(p.port, "/rst", "PUT", body=b"u" * 100)
+        puts = [x["backend"] for x in a.log + b.log if x["method"] == "PUT"]
+        check(sorted(puts) == ["a", "b"], f"a PUT reset before any answer was tried on "
+              f"{puts}, want each upstream once")
+        check(r.status == 502, f"PUT reset by both: {r.status}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        for x in (live, a, b):
+            x.stop()
+
+
+def test_max_body_413():
+    """--max-body 1000: a 1000-byte body passes; 1001 bytes (Content-Length or chunked) get
+    413 from ringer, and no body over the limit reaches the upstream."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, "--max-body", "1000")
+    try:
+        r = fetch(p.port, "/upload", "POST", body=b"x" * 1000)
+        check(r.status == 200 and json.loads(r.body or b"{}").get("len") == 1000,
+              f"1000 bytes: {r.status}")
+        n = len(b.log)
+        r = fetch(p.port, "/upload", "POST", body=b"x" * 1001)
+        ringer_answer(r, 413, "1001 bytes, Content-Length")
+        check(len(b.log) == n, f"the 413 request reached the upstream: {b.log[n:]}")
+        s, f = raw(p.port, b"POST /upload HTTP/1.1\r\nHost: m\r\nTransfer-Encoding: chunked\r\n"
+                   b"\r\n3e8\r\n" + b"y" * 1000 + b"\r\n1\r\nz\r\n0\r\n\r\n")
+        r = read_response(f)
+        ringer_answer(r, 413, "1001 bytes, chunked")
+        time.sleep(0.2)
+        check(not [x for x in b.log[n:] if x["complete"]],
+              f"a chunked body over --max-body reached the upstream whole: {b.log[n:]}")
+        s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_health_check_http():
+    """--check-http "GET /health": a backend that accepts but answers 500 there is marked
+    down (stderr, ringer_upstream_up 0) and gets no traffic; the healthy one gets it all."""
+    good, sick = Backend("good"), Backend("sick", health=500)
+    p = Proxy("--upstream", good.addr, "--upstream", sick.addr, "--check-http", "GET /health",
+              "--check-interval", "200", "--check-fall", "2", "--check-rise", "2")
+    try:
+        up = f'ringer_upstream_up{{upstream="{sick.addr}"}}'
+        check(wait_for(lambda: p.metric(up) == 0, 6), f"the 500 upstream is not marked down "
+              f"({p.metric(up)}; checks it saw: {sick.health_checks})")
+        check(good.health_checks > 0 and sick.health_checks >= 2,
+              f"checks seen: good {good.health_checks}, sick {sick.health_checks}")
+        check(any("is DOWN" in l and sick.addr in l for l in p.err), f"no DOWN line: {p.err}")
+        check(not any(good.addr in l and "is DOWN" in l for l in p.err),
+              "the healthy upstream was marked down")
+        n = len(sick.log)
+        st = [fetch(p.port, "/size/1").status for _ in range(20)]
+        check(st == [200] * 20 and len(sick.log) == n,
+              f"with one down: {st}, {len(sick.log) - n} requests reached it")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        good.stop()
+        sick.stop()
+
+
+def metric_lines(text, upstream):
+    """(name, labels, value) of every sample naming upstream."""
+    out = []
+    for line in text.splitlines():
+        m = re.match(r"^(\w+)\{([^}]*)\} (\S+)$", line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(2)))
+        if labels.get("upstream") == upstream:
+            out.append((m.group(1), labels, float(m.group(3))))
+    return out
+
+
+def test_access_log_and_metrics():
+    """--log FILE: one line per request (not per connection) with method, path, status and
+    upstream; /metrics: per upstream requests by status class."""
+    b = Backend("b")
+    log = os.path.join(TMP, "access.log")
+    p = Proxy("--upstream", b.addr, "--log", log)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=10)
+        done = [(m, path, fetch(p.port, path, m, body=body, conn=c).status)
+                for m, path, body in (("GET", "/size/5", None), ("POST", "/upload", b"abc"),
+                                      ("GET", "/status/404", None), ("GET", "/size/6", None),
+                                      ("GET", "/status/404", None), ("GET", "/status/503", None))]
+        c.close()
+        check([d[2] for d in done] == [200, 200, 404, 200, 404, 503], f"statuses {done}")
+        got = {}
+        for name, labels, v in metric_lines(p.metrics(), b.addr):
+            cls = [x for x in labels.values() if re.fullmatch(r"[1-5]xx", x)]
+            if cls and not name.endswith(("_bucket", "_sum", "_count")):
+                got[(name, cls[0])] = v
+        classes = {cls: v for (name, cls), v in got.items()}
+        check(classes.get("2xx") == 3 and classes.get("4xx") == 2 and classes.get("5xx") == 1,
+              f"per upstream by status class: {got}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+    lines = open(log).read().splitlines() if os.path.exists(log) else []
+    check(len(lines) == len(done), f"{len(lines)} access log lines for {len(done)} requests: "
+          f"{lines}")
+    for line, (m, path, status) in zip(lines, done):
+        words = line.split()
+        check(m in words or any(w.strip('"') == m for w in words), f"no method {m}: {line}")
+        check(any(path in w for w in words), f"no path {path}: {line}")
+        check(str(status) in words, f"no status {status}: {line}")
+        check(any(b.addr in w for w in words), f"no upstream {b.addr}: {line}")
+
+
+def test_websocket():
+    """Upgrade: websocket through the proxy: the 101 with the right Accept, masked frames of
+    1, 125, 126, 65535, 65536 and 70,000 bytes (7-, 16- and 64-bit lengths) echoed
+    byte-exact, then a close frame and the client's FIN: the backend sees the FIN and its
+    close frame still reaches the client (half-close), then EOF."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s, f = raw(p.port, (f"GET /ws HTTP/1.1\r\nHost: ws.example\r\nUpgrade: websocket\r\n"
+                            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                            f"Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        status, headers = read_head(f)
+        acc = [v for k, v in headers if k == "sec-websocket-accept"]
+        check(status == 101 and acc == [ws_accept(key)], f"handshake: {status} {headers}")
+        if status != 101:
+            return
+        sizes = (1, 125, 126, 65535, 65536, 70000)
+        for n in sizes:
+            payload = os.urandom(n)
+            s.sendall(ws_frame(2, payload, True))
+            op, back, masked, width = ws_read(f)
+            check(op == 2 and back == payload and not masked,
+                  f"ws {n} B: op {op}, {len(back)} B back, {'equal' if back == payload else 'different'}")
+        s.sendall(ws_frame(8, struct.pack(">H", 1000), True))
+        s.shutdown(socket.SHUT_WR)
+        op, back, _, _ = ws_read(f)
+        check(op == 8 and back == struct.pack(">H", 1000), f"close frame back: {op} {back!r}")
+        check(f.read(1) == b"", "no EOF after the close frame")
+        s.close()
+        rec = [x for x in b.log if x["target"] == "/ws"]
+        check(len(rec) == 1 and rec[0].get("ws") == list(sizes) and not rec[0].get("ws_unmasked"),
+              f"the backend's frames: {rec[0].get('ws') if rec else None}")
+        check(rec and rec[0].get("ws_eof_after_close") is True,
+              f"the client's FIN did not reach the backend: {rec[0] if rec else None}")
+        up = rec[0]["headers"] if rec else []
+        check([v.lower() for v in hdr(up, "upgrade")] == ["websocket"],
+              f"Upgrade upstream: {hdr(up, 'upgrade')}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+class Nginx:
+    """nginx-light on a port from the OS: `return 200` at /r and a static root at /static/,
+    one worker, no master, everything in its own directory; stopped by PID."""
+
+    def __init__(self):
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        if not os.access(nginx, os.X_OK):
+            raise Skip("no nginx (tools/install-deps.sh installs nginx-light)")
+        d = self.dir = tempfile.mkdtemp(prefix="nginx-", dir=TMP)
+        os.makedirs(f"{d}/root/static")
+        with open(f"{d}/root/static/big.bin", "wb") as f:
+            for blk in pattern(3 * MiB):
+                f.write(blk)
+        self.port = free_port()
+        with open(f"{d}/nginx.conf", "w") as f:
+            f.write(f"daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n"
+                    f"error_log {d}/error.log;\nevents {{ worker_connections 1024; }}\n"
+                    "http {\n"
+                    f"  access_log {d}/access.log;\n  client_body_temp_path {d};\n"
+                    f"  proxy_temp_path {d};\n  fastcgi_temp_path {d};\n  uwsgi_temp_path {d};\n"
+                    f"  scgi_temp_path {d};\n"
+                    f"  server {{\n    listen 127.0.0.1:{self.port};\n    root {d}/root;\n"
+                    "    location = /r { return 200 \"hello from nginx\\n\"; }\n  }\n}\n")
+        self.proc = subprocess.Popen([nginx, "-c", f"{d}/nginx.conf", "-p", d, "-e",
+                                      f"{d}/error.log"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE, text=True)
+
+        def up():
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            except OSError:
+                return self.proc.poll() is not None
+
+        wait_for(up, 10)
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read()[-400:]}")
+
+    def requests(self):
+        with open(f"{self.dir}/access.log") as f:
+            return sum(1 for _ in f)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def test_nginx_backend_and_wrk():
+    """nginx behind the proxy: its `return 200`, a 3 MiB static file byte-exact, HEAD, a 304
+    to its own ETag; then wrk -t1 -c20 -d2 through the proxy: every response 2xx, no socket
+    error, and nginx logged them (its keep-alive connections end every 1,000 requests)."""
+    if not shutil.which("wrk"):
+        raise Skip("no wrk (tools/install-deps.sh installs it)")
+    n = Nginx()
+    p = Proxy("--upstream", f"127.0.0.1:{n.port}")
+    try:
+        r = fetch(p.port, "/r")
+        check(r.status == 200 and r.body == b"hello from nginx\n", f"/r: {r.status} {r.body!r}")
+        r = fetch(p.port, "/static/big.bin")
+        check(r.status == 200 and r.n == 3 * MiB and r.sha == pattern_sha(3 * MiB),
+              f"static 3 MiB: {r.status} {r.n}")
+        etag = r.h1("etag")
+        r = fetch(p.port, "/static/big.bin", "HEAD")
+        check(r.status == 200 and r.h1("content-length") == str(3 * MiB) and r.n == 0,
+              f"HEAD static: {r.status} {r.headers}")
+        r = fetch(p.port, "/static/big.bin", headers={"If-None-Match": etag or "x"})
+        check(r.status == 304 and r.n == 0, f"If-None-Match {etag}: {r.status} {r.n} B")
+        before = n.requests()
+        out = subprocess.run(["timeout", "30", "wrk", "-t1", "-c20", "-d2", "--timeout", "5s",
+                              f"http://127.0.0.1:{p.port}/r"], capture_output=True, text=True)
+        m = re.search(r"(\d+) requests in", out.stdout)
+        done = int(m.group(1)) if m else 0
+        check(out.returncode == 0 and done > 100, f"wrk: {out.returncode} {out.stdout[-600:]}")
+        check("Non-2xx" not in out.stdout and "Socket errors" not in out.stdout,
+              f"wrk saw errors: {out.stdout[-600:]}")
+        check(wait_for(lambda: n.requests() - before >= done, 3),
+              f"nginx logged {n.requests() - before} of wrk's {done} requests")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        n.stop()
+
+
+def test_bench_script_smoke():
+    """tools/bench-http-proxy.sh --check: the benchmark's setup (backend, ringer, nginx,
+    HAProxy) up and one request through each, in a few seconds; no figures."""
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../tools/bench-http-proxy.sh")
+    build = os.path.dirname(os.path.dirname(os.path.dirname(RINGER)))
+    if not shutil.which("haproxy") or not shutil.which("wrk"):
+        raise Skip("no haproxy or wrk (tools/install-deps.sh installs them)")
+    out = subprocess.run([script, "--check", build], capture_output=True, text=True, timeout=60)
+    check(out.returncode == 0 and "check ok" in out.stdout,
+          f"bench-http-proxy.sh --check: {out.returncode} {out.stdout[-600:]} {out.stderr[-600:]}")
+
+
+TESTS = [test_bodies_down, test_bodies_up, test_head_304_204, test_headers_added_and_removed,
+         test_forwarded_modes, test_pipelined_in_order, test_routing, test_pool_reuse,
+         test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
+         test_reset_mid_response, test_smuggling_refused, test_retries, test_max_body_413,
+         test_health_check_http, test_access_log_and_metrics, test_websocket,
+         test_nginx_backend_and_wrk, test_bench_script_smoke]
+
+if __name__ == "__main__":
+    run([t for t in TESTS if not ONLY or t.__name__ in ONLY],
+        cleanup=lambda: shutil.rmtree(TMP, ignore_errors=True))
