@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http_head.h" /* http_route_parse() */
+
 #define DEFAULT_PORT 9000
 
 static const char *const mode_names[] = {
@@ -651,79 +653,21 @@ static int parse_upstream_group(struct config *cfg, const char *val, char *err, 
 	return 0;
 }
 
-/* A route's host: a name, IPv4, [IPv6] or *.SUFFIX, no port; kept in lower case. */
-static bool route_host(const char *s, size_t len, char *out, size_t cap)
-{
-	size_t i = 0;
-
-	if (len >= cap)
-		return false;
-	if (len && s[0] == '[') {
-		char a6[64];
-		struct in6_addr in6;
-
-		if (len < 3 || s[len - 1] != ']' || len - 2 >= sizeof(a6))
-			return false;
-		snprintf(a6, sizeof(a6), "%.*s", (int)(len - 2), s + 1);
-		if (inet_pton(AF_INET6, a6, &in6) != 1)
-			return false;
-	} else {
-		if (len > 2 && s[0] == '*' && s[1] == '.')
-			i = 2;
-		if (i == len)
-			return false;
-		for (size_t k = i; k < len; k++)
-			if (!((s[k] >= 'a' && s[k] <= 'z') || (s[k] >= 'A' && s[k] <= 'Z') ||
-			      (s[k] >= '0' && s[k] <= '9') || s[k] == '-' || s[k] == '.' ||
-			      s[k] == '_'))
-				return false;
-		if (s[i] == '.' || s[len - 1] == '.' || strstr(s + i, ".."))
-			return false;
-	}
-	for (i = 0; i < len; i++)
-		out[i] = (s[i] >= 'A' && s[i] <= 'Z') ? (char)(s[i] - 'A' + 'a') : s[i];
-	out[len] = 0;
-	return true;
-}
-
 /*
- * --route [HOST][/PREFIX]=GROUP. GROUP ends at the last '=' (a name has none);
- * whether GROUP has upstreams is checked once every flag is in.
+ * --route [HOST][/PREFIX]=GROUP, parsed as the mode matches it (http_head.c);
+ * "default" is the upstreams without a group. Whether GROUP has upstreams is
+ * checked once every flag is in (config_check_groups()).
  */
 static int parse_route(struct config *cfg, const char *val, char *err, size_t err_len)
 {
-	const char *eq = strrchr(val, '='), *slash;
-	struct config_route r = {0};
-	size_t hlen;
+	struct config_route r;
 
 	if (cfg->n_routes == CONFIG_MAX_ROUTES)
 		return cli_fail(err, err_len, "--route: at most %d routes", CONFIG_MAX_ROUTES);
-	if (!eq)
-		return cli_fail(err, err_len, "--route: '%s' is not [HOST][/PREFIX]=GROUP", val);
-	slash = memchr(val, '/', (size_t)(eq - val));
-	hlen = slash ? (size_t)(slash - val) : (size_t)(eq - val);
-	if (hlen && !route_host(val, hlen, r.host, sizeof(r.host)))
-		return cli_fail(err, err_len,
-				"--route %s: '%.*s' is not a host (a name, an address, [IPv6] or "
-				"*.SUFFIX; no port)",
-				val, (int)hlen, val);
-	if (slash) {
-		size_t plen = (size_t)(eq - slash);
-
-		if (plen >= sizeof(r.prefix))
-			return cli_fail(err, err_len, "--route %s: the prefix is too long", val);
-		for (size_t i = 0; i < plen; i++)
-			if ((unsigned char)slash[i] <= ' ' || slash[i] == 0x7f)
-				return cli_fail(err, err_len,
-						"--route %s: a space or control byte in the prefix",
-						val);
-		memcpy(r.prefix, slash, plen);
-	}
-	if (eq[1] && !group_name(eq + 1, strlen(eq + 1), r.group))
-		return cli_fail(err, err_len,
-				"--route %s: '%s' is not a group name (1 to 31 of A-Z a-z 0-9 _ . "
-				"-; empty or default: the upstreams without a group)",
-				val, eq + 1);
+	if (http_route_parse(val, &r, err, err_len))
+		return -EINVAL;
+	if (!strcmp(r.group, "default"))
+		r.group[0] = 0;
 	for (unsigned i = 0; i < cfg->n_routes; i++)
 		if (!strcmp(cfg->routes[i].host, r.host) &&
 		    !strcmp(cfg->routes[i].prefix, r.prefix))

@@ -434,20 +434,21 @@ static void http_proxy_flags(void **state)
 		  "--upstream", "127.0.0.1:1,group=api", "--route", "/v1=");
 	PARSE_BAD("--route: 'example.com' is not [HOST][/PREFIX]=GROUP", "--mode", "http-proxy",
 		  "--upstream", "127.0.0.1:1", "--route", "example.com");
-	PARSE_BAD("'example.com:8080' is not a host", "--mode", "http-proxy", "--upstream",
-		  "127.0.0.1:1", "--route", "example.com:8080/=default");
-	PARSE_BAD("is not a host", "--mode", "http-proxy", "--upstream", "127.0.0.1:1", "--route",
-		  "[::1]:80=default");
-	PARSE_BAD("is not a host", "--mode", "http-proxy", "--upstream", "127.0.0.1:1", "--route",
-		  "[nope]=default");
-	PARSE_BAD("is not a host", "--mode", "http-proxy", "--upstream", "127.0.0.1:1", "--route",
-		  "a..b=default");
-	PARSE_BAD("is not a host", "--mode", "http-proxy", "--upstream", "127.0.0.1:1", "--route",
-		  "*.=default");
-	PARSE_BAD("a space or control byte in the prefix", "--mode", "http-proxy", "--upstream",
-		  "127.0.0.1:1", "--route", "/a b=default");
-	PARSE_BAD("'a/b' is not a group name", "--mode", "http-proxy", "--upstream", "127.0.0.1:1",
-		  "--route", "x=a/b");
+	PARSE_BAD("--route: 'example.com:8080/=default': a route's host has no port", "--mode",
+		  "http-proxy", "--upstream", "127.0.0.1:1", "--route",
+		  "example.com:8080/=default");
+	PARSE_BAD("an IPv6 host is [ADDRESS] (no port)", "--mode", "http-proxy", "--upstream",
+		  "127.0.0.1:1", "--route", "[::1]:80=default");
+	PARSE_BAD("'[nope]' is not an IPv6 address", "--mode", "http-proxy", "--upstream",
+		  "127.0.0.1:1", "--route", "[nope]=default");
+	PARSE_BAD("'a..b' is not a host name", "--mode", "http-proxy", "--upstream", "127.0.0.1:1",
+		  "--route", "a..b=default");
+	PARSE_BAD("'*' is not a host name", "--mode", "http-proxy", "--upstream", "127.0.0.1:1",
+		  "--route", "*.=default");
+	PARSE_BAD("a path prefix holds no space, control byte", "--mode", "http-proxy",
+		  "--upstream", "127.0.0.1:1", "--route", "/a b=default");
+	PARSE_BAD("'a/b' is not a group's name", "--mode", "http-proxy", "--upstream",
+		  "127.0.0.1:1", "--route", "x=a/b");
 	PARSE_BAD("--route EXAMPLE.com/v1=default: that host and prefix are routed already",
 		  "--mode", "http-proxy", "--upstream", "127.0.0.1:1", "--route",
 		  "example.com/v1=default", "--route", "EXAMPLE.com/v1=default");
