@@ -506,6 +506,25 @@ static int slot_named(const char *name)
 	return -1;
 }
 
+/*
+ * What of an http-proxy listener the shards cannot take in place: its routes
+ * (each shard maps them to the set's groups once per set), its pool's size
+ * (allocated at start) and its HTTP check (a string of the file in use).
+ */
+static const char *http_proxy_change(const struct config *a, const struct config *b)
+{
+	if (a->mode != MODE_HTTP_PROXY)
+		return NULL;
+	if (a->n_routes != b->n_routes || memcmp(a->routes, b->routes, sizeof(a->routes)))
+		return "routes";
+	if (a->pool_size != b->pool_size)
+		return "pool-size";
+	if (!a->check_http != !b->check_http ||
+	    (a->check_http && strcmp(a->check_http, b->check_http)))
+		return "check-http";
+	return NULL;
+}
+
 /* Why the kept listener in slot k cannot take b in place, or NULL when it can. */
 static const char *kept_change(unsigned k, const struct conf_listener *b, char *why, size_t len)
 {
@@ -521,6 +540,9 @@ static const char *kept_change(unsigned k, const struct conf_listener *b, char *
 	else if (slots[k].cfg->tls_on != b->cfg.tls_on)
 		snprintf(why, len, "listener %s: TLS turned %s", a->name,
 			 b->cfg.tls_on ? "on" : "off");
+	else if (http_proxy_change(slots[k].cfg, &b->cfg))
+		snprintf(why, len, "listener %s: its %s changed", a->name,
+			 http_proxy_change(slots[k].cfg, &b->cfg));
 	else
 		return NULL;
 	return why;
@@ -559,6 +581,10 @@ static void take_timeouts(struct config *cur, const struct config *next)
 	TAKE(check_ms);
 	TAKE(check_fall);
 	TAKE(check_rise);
+	TAKE(upstream_ms);
+	TAKE(pool_idle_ms);
+	TAKE(max_body);
+	TAKE(forwarded);
 #undef TAKE
 }
 
