@@ -519,13 +519,29 @@ static size_t host_without_port(const char *h, size_t n)
 }
 
 /*
- * An absolute-form target ("http://authority/path?query", RFC 9112 3.2.2):
- * its authority (userinfo dropped) replaces Host, its path and query are the
- * target passed on.
+ * The bytes of a Host value, as http_parser.c admits them (RFC 3986 3.2.2):
+ * uri-host [":" port], a reg-name (unreserved, pct-encoded, sub-delims) or
+ * an IP literal in brackets.
  */
-static bool absolute_form(struct http_req_info *ri, const char *t, size_t n)
+static bool hostchar(unsigned char c)
 {
-	const char *a, *e, *at;
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+		return true;
+	if (c >= '0' && c <= '9')
+		return true;
+	return c && strchr("!$%&'()*+,-.:;=[]_~", c);
+}
+
+/*
+ * An absolute-form target ("http://authority/path?query", RFC 9112 3.2.2):
+ * its authority replaces Host, its path and query are the target passed
+ * on. Returns 1 for one, 0 for another form, -EINVAL for an authority that
+ * would not be a valid Host (userinfo included: RFC 9110 4.2.4 has it
+ * treated as an error).
+ */
+static int absolute_form(struct http_req_info *ri, const char *t, size_t n)
+{
+	const char *a, *e;
 	size_t skip;
 
 	if (n >= 7 && eq_lower(t, "http://", 7))
@@ -533,17 +549,13 @@ static bool absolute_form(struct http_req_info *ri, const char *t, size_t n)
 	else if (n >= 8 && eq_lower(t, "https://", 8))
 		skip = 8;
 	else
-		return false;
+		return 0;
 	a = t + skip;
-	e = a;
-	while (e < t + n && *e != '/' && *e != '?' && *e != '#')
-		e++;
-	at = a;
-	for (const char *q = a; q < e; q++)
-		if (*q == '@')
-			at = q + 1;
-	ri->host_full = at;
-	ri->host_full_len = (uint32_t)(e - at);
+	for (e = a; e < t + n && *e != '/' && *e != '?' && *e != '#'; e++)
+		if (!hostchar((unsigned char)*e))
+			return -EINVAL;
+	ri->host_full = a;
+	ri->host_full_len = (uint32_t)(e - a);
 	if (e == t + n || *e == '#') {
 		ri->target = "/";
 		ri->target_len = 1;
@@ -551,7 +563,7 @@ static bool absolute_form(struct http_req_info *ri, const char *t, size_t n)
 		ri->target = e;
 		ri->target_len = (uint32_t)(t + n - e);
 	}
-	return true;
+	return 1;
 }
 
 int http_head_request_info(const char *head, size_t len, struct http_req_info *out)
@@ -559,8 +571,8 @@ int http_head_request_info(const char *head, size_t len, struct http_req_info *o
 	const char *p = head, *end = head + len, *method, *target, *line;
 	size_t method_len, target_len, ll;
 	struct conn_tokens ct = {false, false, false, false};
-	bool abs, upgrade = false, websocket = false;
-	int ret;
+	bool upgrade = false, websocket = false;
+	int abs, ret;
 
 	memset(out, 0, sizeof(*out));
 	if (len > UINT32_MAX)
@@ -570,6 +582,8 @@ int http_head_request_info(const char *head, size_t len, struct http_req_info *o
 		return ret;
 	out->method = (uint8_t)method_of(method, method_len);
 	abs = absolute_form(out, target, target_len);
+	if (abs < 0)
+		return abs;
 	if (!abs) {
 		out->target = target;
 		out->target_len = (uint32_t)target_len;
@@ -660,11 +674,11 @@ ssize_t http_head_rewrite_request(const char *head, size_t len, const struct htt
 		PUT(&o, "/");
 	put(&o, ri->target, ri->target_len);
 	PUT(&o, " HTTP/1.1\r\n");
-	if (ri->host_full) {
-		PUT(&o, "Host: ");
+	/* HTTP/1.1 needs a Host: an empty one when the client had none (RFC 9112 3.2). */
+	PUT(&o, "Host: ");
+	if (ri->host_full)
 		put(&o, ri->host_full, ri->host_full_len);
-		PUT(&o, "\r\n");
-	}
+	PUT(&o, "\r\n");
 	for (unsigned i = 0; i < fs.n; i++) {
 		const struct span *f = &fs.f[i];
 		bool pass;

@@ -80,7 +80,11 @@ struct http_req_info {
 	bool keep_alive; /* the client keeps the connection (1.1 unless close; 1.0 only with keep-alive) */
 };
 
-/* Fills *out from a complete, valid request head. Returns 0 or -EINVAL (not a head). */
+/*
+ * Fills *out from a complete, valid request head. Returns 0 or -EINVAL: not
+ * a head, or an absolute-form target whose authority could not be a Host
+ * (userinfo, bytes a host cannot hold), which the proxy answers with 400.
+ */
 int http_head_request_info(const char *head, size_t len, struct http_req_info *out);
 
 /* Who the client is, for X-Forwarded-* or Forwarded, and the proxy's name for Via. */
@@ -95,8 +99,10 @@ struct http_fwd {
  * The upstream's request head, into out (cap bytes):
  *
  *	METHOD TARGET HTTP/1.1            (ri->target, origin-form)
- *	Host: ri->host_full               (none when ri->host_full is NULL: an
- *	                                   HTTP/1.0 request without Host)
+ *	Host: ri->host_full               (empty when ri->host_full is NULL: an
+ *	                                   HTTP/1.0 request without Host goes on
+ *	                                   as HTTP/1.1, which needs one, RFC
+ *	                                   9112 3.2)
  *	the client's fields in their order, minus the hop-by-hop ones and the
  *	client's Host, and minus those merged or replaced below:
  *	HTTP_FWD_X:

@@ -166,8 +166,8 @@ static void request_info_absolute_form(void **state)
 	struct http_req_info ri;
 
 	(void)state;
-	/* The authority replaces Host (RFC 9112 3.2.2); userinfo is dropped. */
-	info("GET http://user:pw@A.example:8080/p/q?r=1 HTTP/1.1\r\nHost: other\r\n\r\n", &ri);
+	/* The authority replaces Host (RFC 9112 3.2.2). */
+	info("GET http://A.example:8080/p/q?r=1 HTTP/1.1\r\nHost: other\r\n\r\n", &ri);
 	expect_field(&ri, ri.target, ri.target_len, "/p/q?r=1");
 	expect_field(&ri, ri.path, ri.path_len, "/p/q");
 	expect_field(&ri, ri.host, ri.host_len, "A.example");
@@ -187,6 +187,21 @@ static void request_info_absolute_form(void **state)
 	info("GET ftp://x/ HTTP/1.1\r\nHost: h\r\n\r\n", &ri);
 	expect_field(&ri, ri.target, ri.target_len, "ftp://x/");
 	expect_field(&ri, ri.host_full, ri.host_full_len, "h");
+	/* An authority that could not be a Host: userinfo (RFC 9110 4.2.4), other bytes. */
+	static const char *const bad[] = {
+		"GET http://user:pw@a.example/ HTTP/1.1\r\nHost: a.example\r\n\r\n",
+		"GET http://a\"b/ HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET http://a{b}/ HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET https://a\\b HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET http://a\x80"
+		"b?x HTTP/1.1\r\nHost: a\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(http_head_request_info(at_guard(bad[i]), strlen(bad[i]), &ri),
+				 -EINVAL);
+	info("GET http:///p HTTP/1.1\r\nHost: a\r\n\r\n", &ri); /* empty: an empty Host */
+	expect_field(&ri, ri.host_full, ri.host_full_len, "");
+	expect_field(&ri, ri.target, ri.target_len, "/p");
 	/* CONNECT's authority-form as sent. */
 	info("CONNECT h:443 HTTP/1.1\r\nHost: h:443\r\n\r\n", &ri);
 	expect_field(&ri, ri.target, ri.target_len, "h:443");
@@ -519,6 +534,7 @@ static void request_forwarded_rfc7239(void **state)
 		  "\r\n");
 	check_req("GET / HTTP/1.0\r\n\r\n", &f, HTTP_FRAME_NONE, 0,
 		  "GET / HTTP/1.1\r\n"
+		  "Host: \r\n"
 		  "Forwarded: for=127.0.0.1;proto=http\r\n"
 		  "Via: 1.0 ringer\r\n"
 		  "\r\n");
@@ -565,9 +581,13 @@ static void request_via_target_host(void **state)
 	check_req("GET http://a.example HTTP/1.1\r\nHost: a.example\r\n\r\n", &fwd_none,
 		  HTTP_FRAME_NONE, 0,
 		  "GET / HTTP/1.1\r\nHost: a.example\r\nVia: 1.1 ringer\r\n\r\n");
-	/* HTTP/1.0 without Host: none sent, nor X-Forwarded-Host; the upstream gets 1.1. */
+	/*
+	 * HTTP/1.0 without Host: the upstream gets HTTP/1.1, so an empty Host
+	 * (RFC 9112 3.2), and no X-Forwarded-Host.
+	 */
 	check_req("GET /old HTTP/1.0\r\nUser-Agent: w\r\n\r\n", &fwd_x, HTTP_FRAME_NONE, 0,
 		  "GET /old HTTP/1.1\r\n"
+		  "Host: \r\n"
 		  "User-Agent: w\r\n"
 		  "X-Forwarded-For: 192.0.2.7\r\n"
 		  "X-Forwarded-Proto: http\r\n"
