@@ -455,6 +455,55 @@ listener more {{
           f"more: the probe, the echo and two idle ones: {c.get('more')}")
 
 
+def test_http_proxy_reload():
+    """SIGHUP on an http-proxy listener: servers that change groups move in place (an upstream
+    is its address and its group), --upstream-timeout is taken; changed routes or pool-size
+    are refused with the reason while the routes in use serve on."""
+    p1, p2, pp = free_port(), free_port(), free_port()
+
+    def conf(one="", two=" group=api", extra="route /api/=api;"):
+        return GLOBAL % 1 + two_backends(p1, p2) + f"""
+upstream u {{
+    server 127.0.0.1:{p1}{one};
+    server 127.0.0.1:{p2}{two};
+}}
+listener hp {{
+    bind 127.0.0.1:{pp};
+    mode http-proxy;
+    proxy_pass u;
+    {extra}
+}}
+"""
+
+    def get(path):
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{pp}{path}", timeout=10) as resp:
+                return resp.read().decode()
+        except OSError as e:
+            return repr(e)
+
+    r = Ringer(conf(), 3)
+    try:
+        check(get("/x") == "one" and get("/api/x") == "two", "before: / to one, /api/ to two")
+        r.rewrite(conf(one=" group=api", two="", extra="route /api/=api; upstream-timeout 5s;"))
+        r.hup(r"reloaded .*0 added, 0 removed")
+        check(get("/x") == "two" and get("/api/x") == "one",
+              f"the groups swapped: / {get('/x')!r}, /api/ {get('/api/x')!r}")
+        r.rewrite(conf(one=" group=api", two="", extra="route /apj/=api;"))
+        line = r.hup(r"reload refused")
+        check("hp" in line and "routes changed" in line and "restart" in line,
+              f"changed routes are refused, named: {line!r}")
+        check(get("/api/x") == "one", "the routes in use serve on")
+        r.rewrite(conf(one=" group=api", two="").replace("server 127.0.0.1:%d group=api;" % p1,
+                                                         "server 127.0.0.1:%d group=api;\n"
+                                                         "    pool-size 3;" % p1))
+        line = r.hup(r"reload refused")
+        check("pool-size changed" in line, f"a changed pool-size is refused, named: {line!r}")
+        check(get("/x") == "two", "a refused reload changes nothing")
+    finally:
+        r.stop()
+
+
 def test_log_reopen_each():
     """SIGUSR1 opens every proxy listener's session log again (logrotate renamed them): the
     next sessions' lines go to the new files, the old ones keep theirs whole."""
@@ -557,7 +606,7 @@ listener clear {{
 
 
 TESTS = [test_modes_side_by_side, test_limits_and_timeouts_apart, test_two_proxies_apart,
-         test_reload, test_log_reopen_each, test_tls_beside_plain]
+         test_reload, test_http_proxy_reload, test_log_reopen_each, test_tls_beside_plain]
 
 if __name__ == "__main__":
     run([t for t in TESTS if not ONLY or t.__name__ in ONLY])
