@@ -202,7 +202,8 @@ const struct cli_opt *config_options(size_t *n);
 #endif
 
 /*
- * Reads an --upstreams-file: one HOST:PORT[,weight=N][,maxconn=N] per line,
+ * Reads an --upstreams-file: one HOST:PORT[,weight=N][,maxconn=N] per line
+ * (every --upstream option, group=NAME included),
  * '#' comments and blank lines skipped. Returns how many (at least one), or
  * -EINVAL with "FILE:LINE: why" in err.
  */
