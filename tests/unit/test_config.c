@@ -537,6 +537,29 @@ static void reload_keeps_name_and_group(void **state)
 	assert_int_equal(config_check_groups(&cfg, next, 2, why, sizeof(why)), -EINVAL);
 	assert_non_null(strstr(why, "groups need --mode http-proxy"));
 	assert_int_equal(config_check_groups(&cfg, next + 1, 1, why, sizeof(why)), 0);
+
+	/* --upstreams-file lines take group= too, in http-proxy mode only. */
+	{
+		char path[] = "/tmp/ringer-test-groups-XXXXXX";
+		int fd = mkstemp(path);
+		FILE *f;
+
+		assert_true(fd >= 0);
+		f = fdopen(fd, "w");
+		fputs("127.0.0.1:9001,group=api\n127.0.0.1:9002,weight=2\n", f);
+		fclose(f);
+		PARSE_OK("--mode", "http-proxy", "--upstreams-file", path, "--route", "/a=api");
+		assert_int_equal(cfg.n_upstreams, 2);
+		assert_string_equal(cfg.upstreams[0].group, "api");
+		assert_string_equal(cfg.upstreams[1].group, "");
+		PARSE_BAD("groups need --mode http-proxy", "--mode", "proxy", "--upstreams-file",
+			  path);
+		PARSE_BAD("--upstream-group: not with --upstreams-file", "--mode", "http-proxy",
+			  "--upstreams-file", path, "--upstream-group", "b=127.0.0.1:1");
+		PARSE_BAD("--route /b=b: no upstream group b", "--mode", "http-proxy",
+			  "--upstreams-file", path, "--route", "/b=b");
+		unlink(path);
+	}
 }
 
 /* --upstreams-file and what a reload makes of the set. */
