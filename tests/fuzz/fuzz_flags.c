@@ -88,7 +88,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			FUZZ_CHECK(pow2(cfg.buf_count) && cfg.buf_size > 0);
 			FUZZ_CHECK(pow2(cfg.ring_entries) && cfg.ring_entries <= 16384);
 			FUZZ_CHECK(cfg.max_conns > 0);
-			FUZZ_CHECK((cfg.mode == MODE_PROXY) == (cfg.n_upstreams > 0));
+			FUZZ_CHECK(mode_has_upstreams(cfg.mode) == (cfg.n_upstreams > 0));
+			/* http-proxy: groups only there, and every route's group has upstreams. */
+			FUZZ_CHECK(cfg.n_routes <= CONFIG_MAX_ROUTES && cfg.pool_size <= 4096);
+			FUZZ_CHECK(!cfg.n_routes || cfg.mode == MODE_HTTP_PROXY);
+			for (unsigned i = 0; i < cfg.n_upstreams; i++)
+				FUZZ_CHECK(!cfg.upstreams[i].group[0] ||
+					   cfg.mode == MODE_HTTP_PROXY);
+			for (unsigned k = 0; k < cfg.n_routes; k++) {
+				unsigned i = 0;
+
+				while (i < cfg.n_upstreams &&
+				       strcmp(cfg.upstreams[i].group, cfg.routes[k].group))
+					i++;
+				FUZZ_CHECK(i < cfg.n_upstreams);
+			}
 		}
 	}
 	if (ret)
