@@ -133,32 +133,24 @@ static inline bool ows(char c)
 }
 
 /*
- * Walks a comma-separated list from *p to end: returns the next non-empty
- * element trimmed of OWS in *tok, *tok_len, or false at the end.
+ * Walks a token list from *p to end: returns the next token in *tok,
+ * *tok_len, or false at the end. Tokens are split at commas and at
+ * whitespace, as http_parser.c splits them, so that the proxy and the
+ * parser never disagree on what a Connection line says ("a b" is two
+ * tokens to both, though no valid list holds it).
  */
 static bool next_token(const char **p, const char *end, const char **tok, size_t *tok_len)
 {
-	const char *s = *p;
+	const char *s = *p, *e;
 
-	for (;;) {
-		const char *e;
-
-		while (s < end && (ows(*s) || *s == ','))
-			s++;
-		if (s == end) {
-			*p = s;
-			return false;
-		}
-		e = memchr(s, ',', (size_t)(end - s));
-		if (!e)
-			e = end;
-		*p = e;
-		while (e > s && ows(e[-1]))
-			e--;
-		*tok = s;
-		*tok_len = (size_t)(e - s);
-		return true;
-	}
+	while (s < end && (ows(*s) || *s == ','))
+		s++;
+	for (e = s; e < end && !ows(*e) && *e != ','; e++)
+		;
+	*p = e;
+	*tok = s;
+	*tok_len = (size_t)(e - s);
+	return e > s;
 }
 
 /* The tokens of one Connection value, added to *ct. */
@@ -294,7 +286,10 @@ static void put_u64(struct out *o, uint64_t v)
 /* A field line exactly as received, name through value (OWS trimmed), CRLF-ended. */
 static void put_line(struct out *o, const char *head, const struct span *f)
 {
-	put(o, head + f->name, (size_t)(f->value + f->value_len - f->name));
+	if (!f->value_len) /* without the OWS that was all there was */
+		put(o, head + f->name, (size_t)f->name_len + 1);
+	else
+		put(o, head + f->name, (size_t)(f->value + f->value_len - f->name));
 	PUT(o, "\r\n");
 }
 

@@ -1064,6 +1064,15 @@ static void route_parsing(void **state)
 			fail_msg("'%s' was accepted", bad[i]);
 		assert_non_null(strstr(err, "--route"));
 	}
+	/* The messages say what is wrong. */
+	assert_int_equal(http_route_parse("a.example:8080/x=g", &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "no port"));
+	assert_int_equal(http_route_parse("/x?y=g", &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "'?'"));
+	assert_int_equal(http_route_parse("/x=g g", &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "group"));
+	assert_int_equal(http_route_parse("nothing", &r, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "[HOST][/PREFIX]=GROUP"));
 	/* Limits: a group of 31 bytes, a host of 255, a prefix of 511 fit; one more does not. */
 	char s[1024];
 
