@@ -3,7 +3,7 @@
 #
 #   tools/fuzz.sh [SECONDS] [TARGET ...]
 #
-# SECONDS per target (default 60), TARGET among http_parser, http_head, http_client,
+# SECONDS per target (default 60), TARGET among http_parser, http_head, http_resp_parser,
 # flags, proxy_proto, tls_transport, conffile (default all; two run at a time). Builds build-fuzz
 # with clang (-Dfuzz=true) the first time. Each target first replays its kept
 # regression inputs, then fuzzes from a copy of its seed corpus
@@ -20,7 +20,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
 		-Db_lundef=false >/dev/null || { echo "fuzz build: setup failed"; exit 1; }
 fi
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(http_parser http_head http_client flags proxy_proto tls_transport conffile)
+[ ${#targets[@]} -gt 0 ] || targets=(http_parser http_head http_resp_parser flags proxy_proto tls_transport conffile)
 tests=() bins=()
 for t in "${targets[@]}"; do
 	tests+=("fuzz-$t")

@@ -49,7 +49,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "http_client.h"
+#include "http_resp_parser.h"
 #include "ringer/engine.h"
 #include "ringer/mode.h"
 #include "ringer/ring.h"
@@ -109,7 +109,7 @@ struct lconn {
 	uint64_t t_first;
 	bool fresh; /* its first response is still to come */
 	struct sched sched;
-	struct http_resp http;
+	struct http_rparser http;
 };
 
 /*
@@ -155,11 +155,11 @@ struct loader {
 	uint64_t last_progress_ns;
 	/* --interval: this thread's share of the current interval. */
 	struct hist *ihist;
-	struct hist *iphase;	    /* LOAD_PHASES of them, after ihist */
-	struct load_counters isnap; /* the counters when the interval began */
-	uint64_t ival_k;	    /* the current interval; UINT64_MAX before the first */
-	uint64_t ival_next;	    /* where it ends */
-	struct http_resp_memo memo; /* http: the last head parsed, shared by the connections */
+	struct hist *iphase;	       /* LOAD_PHASES of them, after ihist */
+	struct load_counters isnap;    /* the counters when the interval began */
+	uint64_t ival_k;	       /* the current interval; UINT64_MAX before the first */
+	uint64_t ival_next;	       /* where it ends */
+	struct http_rparser_memo memo; /* http: the last head parsed, shared by the connections */
 	bool open_loop;
 	bool started;
 	bool done;     /* no more sends: time is up or the quota is met */
@@ -343,7 +343,7 @@ static void reset_stream(struct lconn *lc)
 	lc->last_call = false;
 	/* What was in flight is lost: the next response answers the next request sent. */
 	lc->req_resp = lc->req_next;
-	http_resp_init(&lc->http);
+	http_rparser_init(&lc->http);
 }
 
 /* How many requests lc may send now. */
@@ -581,16 +581,16 @@ static void consume_http(struct loader *L, struct lconn *lc, const uint8_t *data
 
 	while (n && lc->state == C_OPEN) {
 		size_t used = 0;
-		int r = http_resp_feed_memo(&lc->http, &L->memo, data, n, rs->head[lc->req_resp],
-					    &used);
+		int r = http_rparser_feed_memo(&lc->http, &L->memo, data, n, rs->head[lc->req_resp],
+					       &used);
 
 		if (r < 0) {
 			fail_conn(L, lc, &L->t->c.err_mismatch);
 			return;
 		}
-		if (r == HTTP_RESP_DONE) {
+		if (r == HTTP_RP_DONE) {
 			lc->req_resp = lc->req_resp + 1 == rs->n ? 0 : lc->req_resp + 1;
-			if (http_resp_close(&lc->http))
+			if (http_rparser_close(&lc->http))
 				lc->last_call = true;
 			complete_one(L, lc, lc->http.status);
 			if (lc->last_call)
@@ -707,7 +707,7 @@ static void lmode_peer_eof(struct engine *e, struct conn *c)
 
 	if (lc->state != C_OPEN)
 		return;
-	if (L->cfg->mode == LOAD_HTTP && http_resp_eof(&lc->http) == HTTP_RESP_DONE) {
+	if (L->cfg->mode == LOAD_HTTP && http_rparser_eof(&lc->http) == HTTP_RP_DONE) {
 		lc->last_call = true; /* a body that ran to the end of the stream */
 		complete_one(L, lc, lc->http.status);
 	}
