@@ -113,6 +113,13 @@ enum stats_errno stats_errno_index(int neg_errno);
 #define STATS_BATCH_BUCKET(n) ((n) <= 1 ? 0 : (n) > 64 ? 7 : 32 - __builtin_clz((n)-1))
 #define STATS_MAX_UPSTREAMS   64
 
+/* http-proxy: response heads by ms after the request went (a Prometheus histogram's le). */
+#define STATS_RT_BUCKETS 10
+#define STATS_RT_BOUNDS                             \
+	{                                           \
+		1, 2, 5, 10, 25, 50, 100, 250, 1000 \
+	}
+
 /* Proxy mode, per upstream. */
 struct stats_upstream {
 	uint64_t connects; /* connects that succeeded */
@@ -122,7 +129,19 @@ struct stats_upstream {
 	int64_t active;		/* sessions using it now */
 	int64_t down;		/* 1 while passive health has it marked down */
 	uint64_t state_changes; /* active health checks: up -> down and down -> up */
+	/* http-proxy */
+	uint64_t http[5];	/* responses by status class: 1xx .. 5xx */
+	uint64_t reused;	/* requests sent on a pooled connection */
+	int64_t pooled;		/* idle connections in the pools now */
+	uint64_t bad_responses; /* malformed responses (answered 502) */
+	uint64_t timeouts;	/* responses not begun or stalled past --upstream-timeout */
+	uint64_t
+		rt[STATS_RT_BUCKETS]; /* response heads by ms after the request (STATS_RT_BOUNDS) */
+	uint64_t rt_sum;	      /* their ms, summed */
 };
+
+/* Counts one response head that came ms after its request. */
+void stats_response_time(struct stats_upstream *u, uint64_t ms);
 
 struct stats {
 #define X(name, help) uint64_t name;

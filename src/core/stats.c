@@ -61,10 +61,31 @@ void stats_sum(struct stats *dst, const struct stats *src)
 		d->active += __atomic_load_n(&u->active, __ATOMIC_RELAXED);
 		d->down += __atomic_load_n(&u->down, __ATOMIC_RELAXED);
 		d->state_changes += __atomic_load_n(&u->state_changes, __ATOMIC_RELAXED);
+		for (int k = 0; k < 5; k++)
+			d->http[k] += __atomic_load_n(&u->http[k], __ATOMIC_RELAXED);
+		d->reused += __atomic_load_n(&u->reused, __ATOMIC_RELAXED);
+		d->pooled += __atomic_load_n(&u->pooled, __ATOMIC_RELAXED);
+		d->bad_responses += __atomic_load_n(&u->bad_responses, __ATOMIC_RELAXED);
+		d->timeouts += __atomic_load_n(&u->timeouts, __ATOMIC_RELAXED);
+		for (int k = 0; k < STATS_RT_BUCKETS; k++)
+			d->rt[k] += __atomic_load_n(&u->rt[k], __ATOMIC_RELAXED);
+		d->rt_sum += __atomic_load_n(&u->rt_sum, __ATOMIC_RELAXED);
 	}
 }
 
 static const char *const side_names[STATS_SIDES] = {"client", "upstream"};
+
+static const uint64_t rt_bounds[STATS_RT_BUCKETS - 1] = STATS_RT_BOUNDS;
+
+void stats_response_time(struct stats_upstream *u, uint64_t ms)
+{
+	unsigned b = 0;
+
+	while (b < STATS_RT_BUCKETS - 1 && ms > rt_bounds[b])
+		b++;
+	__atomic_store_n(&u->rt[b], u->rt[b] + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->rt_sum, u->rt_sum + ms, __ATOMIC_RELAXED);
+}
 
 void stats_print_upstreams(FILE *f, const struct stats *s, const char *const *names, unsigned n)
 {
@@ -234,6 +255,22 @@ int stats_prometheus(char *buf, size_t len, const struct stats *s)
 	return (int)off;
 }
 
+/* Some upstream has carried HTTP (http-proxy): its families are worth printing. */
+static bool stats_http_upstreams(unsigned groups, const struct stats *const *s,
+				 const unsigned *count)
+{
+	for (unsigned g = 0; g < groups; g++) {
+		for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
+			const struct stats_upstream *u = &s[g]->up[i];
+
+			if (u->http[0] | u->http[1] | u->http[2] | u->http[3] | u->http[4] |
+			    u->reused | (uint64_t)u->pooled | u->bad_responses | u->timeouts)
+				return true;
+		}
+	}
+	return false;
+}
+
 int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const char *const *labels,
 				  const struct stats *const *s, const char *const *const *names,
 				  const unsigned *count)
@@ -274,6 +311,82 @@ int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const 
 					STATS_EMIT("%s{upstream=\"%s\"} %" PRId64 "\n", m[k].name,
 						   names[g][i], v[k]);
 			}
+		}
+	}
+	if (!stats_http_upstreams(groups, s, count))
+		return (int)off;
+	/* http-proxy's families: by status class, the pools, the response-time histogram. */
+	for (unsigned k = 0; k < 5; k++) {
+		if (!k)
+			STATS_EMIT("# HELP ringer_upstream_responses_total responses by status "
+				   "class\n# TYPE ringer_upstream_responses_total counter\n");
+		for (unsigned g = 0; g < groups; g++)
+			for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++)
+				STATS_EMIT("ringer_upstream_responses_total{%s%s%supstream=\"%s\","
+					   "class=\"%uxx\"} %" PRIu64 "\n",
+					   labels ? "listener=\"" : "", labels ? labels[g] : "",
+					   labels ? "\"," : "", names[g][i], k + 1,
+					   s[g]->up[i].http[k]);
+	}
+	{
+		static const struct {
+			const char *name, *type, *help;
+		} h[] = {
+			{"ringer_upstream_pool_idle", "gauge", "idle pooled connections"},
+			{"ringer_upstream_pool_reused_total", "counter",
+			 "requests sent on a pooled connection"},
+			{"ringer_upstream_bad_responses_total", "counter",
+			 "malformed responses, answered 502"},
+			{"ringer_upstream_timeouts_total", "counter",
+			 "responses past --upstream-timeout"},
+		};
+
+		for (unsigned k = 0; k < sizeof(h) / sizeof(h[0]); k++) {
+			STATS_EMIT("# HELP %s %s\n# TYPE %s %s\n", h[k].name, h[k].help, h[k].name,
+				   h[k].type);
+			for (unsigned g = 0; g < groups; g++) {
+				for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
+					const struct stats_upstream *u = &s[g]->up[i];
+					int64_t v[] = {u->pooled, (int64_t)u->reused,
+						       (int64_t)u->bad_responses,
+						       (int64_t)u->timeouts};
+
+					STATS_EMIT("%s{%s%s%supstream=\"%s\"} %" PRId64 "\n",
+						   h[k].name, labels ? "listener=\"" : "",
+						   labels ? labels[g] : "", labels ? "\"," : "",
+						   names[g][i], v[k]);
+				}
+			}
+		}
+	}
+	STATS_EMIT("# HELP ringer_upstream_response_seconds time from the request to the "
+		   "response head\n# TYPE ringer_upstream_response_seconds histogram\n");
+	for (unsigned g = 0; g < groups; g++) {
+		for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
+			const struct stats_upstream *u = &s[g]->up[i];
+			char lab[192];
+			uint64_t cum = 0;
+
+			snprintf(lab, sizeof(lab), "%s%s%supstream=\"%s\"",
+				 labels ? "listener=\"" : "", labels ? labels[g] : "",
+				 labels ? "\"," : "", names[g][i]);
+			for (unsigned b = 0; b < STATS_RT_BUCKETS; b++) {
+				cum += u->rt[b];
+				if (b < STATS_RT_BUCKETS - 1)
+					STATS_EMIT("ringer_upstream_response_seconds_bucket{%s,le="
+						   "\"%g\"} "
+						   "%" PRIu64 "\n",
+						   lab, rt_bounds[b] / 1000.0, cum);
+				else
+					STATS_EMIT(
+						"ringer_upstream_response_seconds_bucket{%s,le=\"+"
+						"Inf\"} %" PRIu64 "\n",
+						lab, cum);
+			}
+			STATS_EMIT("ringer_upstream_response_seconds_sum{%s} %g\n", lab,
+				   u->rt_sum / 1000.0);
+			STATS_EMIT("ringer_upstream_response_seconds_count{%s} %" PRIu64 "\n", lab,
+				   cum);
 		}
 	}
 	return (int)off;
