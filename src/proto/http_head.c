@@ -296,6 +296,8 @@ static void put_line(struct out *o, const char *head, const struct span *f)
 /*
  * The values of every kept field of kind k, in order, joined by ", " after
  * name; returns whether any was written (the caller adds its own after).
+ * Fields a Connection line names are not kept, but for Upgrade, which an
+ * upgrade's "Connection: upgrade" names by design.
  */
 static bool put_merged(struct out *o, const char *head, const struct fields *fs, enum kind k,
 		       const char *name, size_t name_len)
@@ -309,7 +311,7 @@ static bool put_merged(struct out *o, const char *head, const struct fields *fs,
 
 		if (f->kind != k || !f->value_len)
 			continue;
-		if (named_by_connection(head, fs, f))
+		if (k != K_UPGRADE && named_by_connection(head, fs, f))
 			continue;
 		if (any)
 			PUT(o, ", ");

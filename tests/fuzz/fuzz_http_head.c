@@ -181,6 +181,10 @@ static void check_fields(const char *in, const char *in_end, const char *o, cons
 	FUZZ_CHECK(te == (fr == HTTP_FRAME_CHUNKED));
 	FUZZ_CHECK(host == 1);
 	FUZZ_CHECK(conn == ri->upgrade && upg <= ri->upgrade);
+	/* An upgrade's Upgrade goes on, whatever else Connection names. */
+	for (const char *q = after_start_line(in, in_end); field_at(q, in_end, &l) == 1; q = l.next)
+		if (name_is(l.name, l.name_len, "upgrade") && l.value_len)
+			FUZZ_CHECK(upg == ri->upgrade);
 
 	/* Every client field that is end to end, in order, exactly. */
 	op = after_start_line(o, o_end);

@@ -626,6 +626,12 @@ static void request_upgrade_and_framing(void **state)
 		  "Connection: upgrade\r\n"
 		  "Upgrade: websocket\r\n"
 		  "\r\n");
+	/* Connection naming other fields too: they go, Upgrade stays. */
+	check_req("GET /chat HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nX-Hop: 1\r\n"
+		  "Connection: X-Hop, Upgrade\r\n\r\n",
+		  &fwd_none, HTTP_FRAME_NONE, 0,
+		  "GET /chat HTTP/1.1\r\nHost: h\r\nVia: 1.1 ringer\r\nConnection: "
+		  "upgrade\r\nUpgrade: websocket\r\n\r\n");
 	/* Upgrade without the Connection token is not one: removed. */
 	check_req("GET / HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\n\r\n", &fwd_none,
 		  HTTP_FRAME_NONE, 0, "GET / HTTP/1.1\r\nHost: h\r\nVia: 1.1 ringer\r\n\r\n");
@@ -799,6 +805,11 @@ static void response_via_status_upgrade(void **state)
 		   "Connection: upgrade\r\n"
 		   "Upgrade: websocket\r\n"
 		   "\r\n");
+	check_resp("HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade, x-a\r\nX-A: 1\r\n"
+		   "Upgrade: websocket\r\n\r\n",
+		   &o,
+		   "HTTP/1.1 101 Switching Protocols\r\nVia: 1.1 ringer\r\nConnection: "
+		   "upgrade\r\nUpgrade: websocket\r\n\r\n");
 	/* Not an upgrade: Upgrade gone (426's or a 200's). */
 	o.upgrade = false;
 	check_resp("HTTP/1.1 426 Upgrade Required\r\nUpgrade: TLS/1.3\r\n\r\n", &o,
