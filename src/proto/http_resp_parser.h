@@ -54,7 +54,8 @@
  *				break;          (receive more, then call again)
  *		}
  *		if (ev == HTTP_RP_END)
- *			the response is whole; the next one starts here;
+ *			the response is whole; the next one starts here
+ *			(after a 101's: the upgraded protocol's bytes);
  *	}
  *
  *   When the server closes the connection, http_rparser_eof() says whether
