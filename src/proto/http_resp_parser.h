@@ -146,6 +146,9 @@ struct http_rparser {
 	char value[HTTP_RP_VALUE_MAX];
 };
 
+/* One in each ringer-load connection and proxy exchange, copied whole on a memo hit. */
+_Static_assert(sizeof(struct http_rparser) <= 96, "the parser stays small");
+
 void http_rparser_init(struct http_rparser *p);
 
 /*
