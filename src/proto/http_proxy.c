@@ -849,9 +849,39 @@ static void put_body(char *buf, uint32_t *len, const uint8_t *data, uint32_t n, 
 }
 
 /* The request's body, from the client's input into uo, while uo is free. */
+/*
+ * --body-timeout and --body-min-rate, as the http mode keeps them: a body
+ * gets body_ms to start, and every body_rate bytes received push the
+ * deadline a second further, never more than body_ms ahead of now. Only
+ * the client's slowness counts: while the upstream holds the body back (a
+ * send in flight, input waiting), the deadline stays body_ms ahead.
+ */
+static void body_deadline(struct engine *e, struct hp *hp, struct conn *c, struct hx *x,
+			  uint64_t got)
+{
+	const struct config *cfg = hp->cfg;
+	uint64_t now = engine_now_ms(e), at;
+
+	if (!cfg->body_ms)
+		return;
+	if (x->rq_state != RQ_BODY) {
+		engine_set_deadline(e, c, 0);
+		return;
+	}
+	if (x->uo_busy || engine_input_len(e, c) || !engine_deadline(e, c)) {
+		engine_set_deadline(e, c, now + cfg->body_ms);
+		return;
+	}
+	if (!got || !cfg->body_rate)
+		return;
+	at = engine_deadline(e, c) + got * 1000 / cfg->body_rate;
+	engine_set_deadline(e, c, at < now + cfg->body_ms ? at : now + cfg->body_ms);
+}
+
 static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx *x)
 {
 	struct conn *up = peer_of(e, c);
+	uint64_t before = x->body;
 
 	if (!up || x->uo_busy || !engine_connected(up))
 		return;
@@ -928,6 +958,7 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 		uo_send(e, up, x);
 		engine_set_deadline(e, up, engine_now_ms(e) + hp->cfg->upstream_ms);
 	}
+	body_deadline(e, hp, c, x, x->body - before);
 	if (x->eof && x->rq_state == RQ_BODY && !engine_input_len(e, c)) {
 		/* The client's FIN came before its body ended: nothing will complete it. */
 		x->term = TERM_CLIENT;
@@ -1617,6 +1648,19 @@ static void hp_expired(struct engine *e, struct conn *c)
 		if (hpc(c)->tunnel) {
 			engine_close(e, c, ENGINE_CLOSE_NOW);
 			return;
+		}
+		if (x->rq_state == RQ_BODY) {
+			/* The client's body fell behind --body-min-rate. */
+			STAT_INC(engine_stats(e), body_timeouts);
+			x->keep = false;
+			if (!x->started && !x->co_busy) {
+				detach(e, hp, c, x, false);
+				respond(e, hp, c, x, 408, "Request Timeout",
+					"request body too slow", true, TERM_CLIENT);
+			} else {
+				x->term = TERM_CLIENT;
+				engine_close(e, c, ENGINE_CLOSE_RESET);
+			}
 		}
 		return;
 	case ROLE_UP:
