@@ -1569,10 +1569,18 @@ static void hp_peer_eof(struct engine *e, struct conn *c)
 	struct hx *x;
 
 	if (hpc(c)->tunnel) {
-		if (peer)
-			engine_shutdown(e, peer);
-		else
+		if (!peer) {
 			engine_close(e, c, ENGINE_CLOSE);
+			return;
+		}
+		/* One direction finished: our FIN to the peer once its output drained. */
+		engine_shutdown(e, peer);
+		if (hp->cfg->half_close_ms) {
+			uint64_t at = engine_now_ms(e) + hp->cfg->half_close_ms;
+
+			engine_set_deadline(e, c, at);
+			engine_set_deadline(e, peer, at);
+		}
 		return;
 	}
 	switch (hpc(c)->role) {
@@ -1669,8 +1677,8 @@ static void hp_expired(struct engine *e, struct conn *c)
 			engine_close(e, c, ENGINE_CLOSE);
 			return;
 		}
-		if (!peer) {
-			engine_close(e, c, ENGINE_CLOSE_RESET);
+		if (!peer || hpc(c)->tunnel) {
+			engine_close(e, c, hpc(c)->tunnel ? ENGINE_CLOSE_NOW : ENGINE_CLOSE_RESET);
 			return;
 		}
 		x = hx_of(e, hp, peer);
