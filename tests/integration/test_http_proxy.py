@@ -245,6 +245,8 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(srv.health, b"health\n")
             return
         srv.log.append(rec)
+        if path.startswith("/slow-upload/"):
+            time.sleep(int(parts[1]) / 1000)  # the body waits in the proxy and the kernel
         try:
             rec["len"], rec["sha256"] = self.read_body()
         except BadBody as e:
@@ -304,7 +306,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, b"bye later\n")
             time.sleep(n / 1000)
             self.close_connection = True
-        elif what in ("upload", "headers"):
+        elif what in ("upload", "headers", "slow-upload"):
             self.answer(200, json.dumps(rec).encode(), (("Content-Type", "application/json"),))
         elif what == "status":
             self.answer(n, b"" if n in (204, 304) else b"status %d\n" % n)
@@ -932,6 +934,105 @@ def test_pool_reuse():
             x.stop()
 
 
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
+def test_concurrent_clients():
+    """16 clients at once, each 15 requests of its own mix (GET of sizes and framings, POST
+    uploads of random bodies) over pooled connections: every answer is its request's, whole
+    and byte-exact (no response crosses to another client or another request)."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, "--pool-size", "4")
+    bad = []
+
+    def client(k):
+        rng = random.Random(k)
+        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=20)
+        try:
+            for i in range(15):
+                kind = rng.choice(("size", "chunked", "close", "upload"))
+                n = rng.choice((0, 1, 100, 5000, 70000, 300000))
+                if kind == "upload":
+                    body = rng.randbytes(n)
+                    r = fetch(p.port, f"/upload?c={k}&i={i}", "POST", body=body, conn=c)
+                    got = json.loads(r.body or b"{}")
+                    ok = r.status == 200 and got.get("len") == n and \
+                        got.get("sha256") == hashlib.sha256(body).hexdigest() and \
+                        got.get("target") == f"/upload?c={k}&i={i}"
+                else:
+                    path = f"/{kind}/{n}?c={k}&i={i}"
+                    r = fetch(p.port, path, conn=c)
+                    ok = r.status == 200 and r.n == n and r.sha == pattern_sha(n) and \
+                        r.h1("x-path") == path
+                    if kind == "close" and r.h1("connection") == "close":
+                        c.close()
+                        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=20)
+                if not ok:
+                    bad.append((k, i, kind, n, r.status, r.n))
+        except (OSError, http.client.HTTPException) as e:
+            bad.append((k, repr(e)))
+        finally:
+            c.close()
+
+    try:
+        threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        check(not any(t.is_alive() for t in threads), "clients still running after 120 s")
+        check(not bad, f"{len(bad)} wrong answers: {bad[:10]}")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_backpressure():
+    """A client that stops reading a 64 MiB response, and an upstream that waits before
+    reading a 64 MiB upload: ringer holds neither body (its RSS grows by less than 16 MiB),
+    and both arrive whole once the slow side reads."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, shards=1)
+    try:
+        base = rss_kib(p.proc.pid)
+        s, f = raw(p.port, b"GET /size/%d HTTP/1.1\r\nHost: bp\r\n\r\n" % (64 * MiB), timeout=30)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+        status, headers = read_head(f)
+        first = f.read(65536)
+        time.sleep(1.5)
+        grown = rss_kib(p.proc.pid) - base
+        check(grown < 16384, f"a client not reading: ringer's RSS grew {grown} KiB")
+        h, n = hashlib.sha256(first), len(first)
+        while n < 64 * MiB:
+            d = f.read(min(1 << 16, 64 * MiB - n))
+            if not d:
+                break
+            h.update(d)
+            n += len(d)
+        check(status == 200 and n == 64 * MiB and h.hexdigest() == pattern_sha(64 * MiB),
+              f"the slow client's download: {status}, {n} B")
+        s.close()
+        base = rss_kib(p.proc.pid)
+        path = write_pattern_file(64 * MiB)
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=curl(
+            "--data-binary", "@" + path, f"http://127.0.0.1:{p.port}/slow-upload/2000",
+            timeout=90)), daemon=True)
+        t.start()
+        time.sleep(1.5)
+        grown = rss_kib(p.proc.pid) - base
+        check(grown < 16384, f"an upstream not reading: ringer's RSS grew {grown} KiB")
+        t.join(90)
+        got = json.loads(box["r"].stdout or b"{}") if "r" in box else {}
+        check(got.get("len") == 64 * MiB and got.get("sha256") == pattern_sha(64 * MiB),
+              f"the upload to the slow upstream: {got.get('len')} B")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
 def test_upstream_closes_pooled():
     """An upstream that closes each keep-alive connection after its response, at once or
     200 ms later: the next requests (GET at once, GET after a pause, a POST after the close
@@ -1376,6 +1477,7 @@ def test_bench_script_smoke():
 
 TESTS = [test_bodies_down, test_bodies_up, test_head_304_204, test_headers_added_and_removed,
          test_forwarded_modes, test_pipelined_in_order, test_routing, test_pool_reuse,
+         test_concurrent_clients, test_backpressure,
          test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
          test_reset_mid_response, test_smuggling_refused, test_retries, test_max_body_413,
          test_health_check_http, test_access_log_and_metrics, test_websocket,
