@@ -68,7 +68,7 @@ void config_defaults(struct config *cfg)
 	cfg->resolve_ms = 10000;
 	cfg->queue_ms = 5000;
 	cfg->upstream_ms = 60000;
-	cfg->pool_size = 32;
+	cfg->pool_size = 1024;
 	cfg->pool_idle_ms = 60000;
 	cfg->log_fd = -1;
 	cfg->check_fall = 3;
@@ -240,7 +240,7 @@ void config_usage(FILE *f, const char *prog)
 		"                         active health checks (as --check) are HTTP requests,\n"
 		"                         e.g. \"GET /health\": a 2xx or 3xx status is up\n"
 		"  --pool-size N          idle upstream connections kept per upstream and shard\n"
-		"                         for the next requests (0 to 4096, default 32; 0: a\n"
+		"                         for the next requests (0 to 4096, default 1024; 0: a\n"
 		"                         connection per request)\n"
 		"  --pool-idle-timeout MS\n"
 		"                         an idle pooled connection is closed after MS\n"

@@ -266,7 +266,7 @@ static void http_proxy_flags(void **state)
 	assert_int_equal(cfg.max_body, 0);
 	assert_null(cfg.check_http);
 	assert_false(cfg.check);
-	assert_int_equal(cfg.pool_size, 32);
+	assert_int_equal(cfg.pool_size, 1024);
 	assert_int_equal(cfg.pool_idle_ms, 60000);
 	assert_int_equal(cfg.forwarded, FORWARDED_X);
 	assert_int_equal(cfg.n_routes, 0);
