@@ -317,6 +317,10 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
                              b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
             self.close_connection = True
+        elif what == "early":
+            # 103 Early Hints, then the response
+            self.wfile.write(b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n")
+            self.answer(200, b"after hints\n")
         elif what == "ws":
             self.websocket(rec)
         else:
@@ -533,10 +537,11 @@ def read_head(f):
     return int(m.group(1)), headers
 
 
-def read_response(f, method="GET"):
-    """The next response on buffered file f, framed as RFC 9112 says; a body cut short (EOF or
-    reset before its framing's end) comes back with complete False and the error."""
-    status, headers = read_head(f)
+def read_response(f, method="GET", head=None):
+    """The next response on buffered file f, framed as RFC 9112 says (head: its status and
+    headers when read_head already took them); a body cut short (EOF or reset before its
+    framing's end) comes back with complete False and the error."""
+    status, headers = head or read_head(f)
     while 100 <= status < 200 and status != 101:
         status, headers = read_head(f)
     r = Resp(status, headers)
@@ -735,6 +740,45 @@ def test_head_304_204():
         check(r.stdout.startswith(b"HTTP/1.1 304") and r.stdout.endswith(b"\r\n\r\n"),
               f"curl If-None-Match: {r.stdout[:300]!r}")
         c.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_connection_semantics():
+    """A 103 before a 200 (both reach the client or the 103 is dropped; the 200 whole, the
+    next pipelined request answered after it); a client's Connection: close and an HTTP/1.0
+    client: answered whole, then the connection closed."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr)
+    try:
+        s, f = raw(p.port, b"GET /early HTTP/1.1\r\nHost: e\r\n\r\n"
+                           b"GET /size/5 HTTP/1.1\r\nHost: e\r\n\r\n")
+        first = read_head(f)  # the 103, or the 200 if the proxy drops 1xx
+        r1 = read_response(f, head=first)
+        print(f"  /early: the client saw {first[0]} first", flush=True)
+        check(first[0] in (103, 200) and r1.status == 200 and r1.body == b"after hints\n",
+              f"after a 103: {first} {r1.status} {r1.body!r}")
+        r2 = read_response(f)
+        check(r2.status == 200 and r2.h1("x-path") == "/size/5" and r2.n == 5,
+              f"the request after a 103: {r2.status} {r2.h1('x-path')}")
+        s.close()
+        for what, req in (("Connection: close", b"GET /size/5 HTTP/1.1\r\nHost: c\r\n"
+                                                  b"Connection: close\r\n\r\n"),
+                          ("HTTP/1.0", b"GET /size/5 HTTP/1.0\r\nHost: c\r\n\r\n")):
+            s, f = raw(p.port, req, timeout=5)
+            try:
+                r = read_response(f)
+            except (EOFError, OSError, ValueError) as e:
+                r = Resp(0, [], error=e)
+            try:
+                rest = f.read(1)
+            except OSError as e:
+                rest = repr(e)
+            check(r.status == 200 and r.n == 5 and r.complete, f"{what}: {r.status} {r.n} B "
+                  f"{r.error!r}")
+            check(rest == b"", f"{what}: the connection stayed open ({rest!r})")
+            s.close()
     finally:
         check(p.stop() == 0, "proxy exit status")
         b.stop()
@@ -1529,7 +1573,8 @@ def test_bench_script_smoke():
           f"bench-http-proxy.sh --check: {out.returncode} {out.stdout[-600:]} {out.stderr[-600:]}")
 
 
-TESTS = [test_bodies_down, test_bodies_up, test_head_304_204, test_headers_added_and_removed,
+TESTS = [test_bodies_down, test_bodies_up, test_head_304_204, test_connection_semantics,
+         test_headers_added_and_removed,
          test_forwarded_modes, test_tls_front, test_pipelined_in_order, test_routing,
          test_pool_reuse, test_concurrent_clients, test_backpressure,
          test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
