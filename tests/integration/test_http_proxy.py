@@ -166,6 +166,16 @@ class Handler(BaseHTTPRequestHandler):
 
     do_HEAD = do_POST = do_PUT = do_DELETE = do_OPTIONS = do_PATCH = do_GET
 
+    throttle = False
+
+    def throttled(self, n):
+        """/upload-throttled: a pause of 1 ms every 64 KiB read, so the proxy's upstream side
+        fills and drains again and again."""
+        self.unpaused = getattr(self, "unpaused", 0) + n
+        if self.unpaused >= 65536:
+            self.unpaused = 0
+            time.sleep(0.001)
+
     def read_body(self):
         """The request body (Content-Length or chunked): (length, sha256); BadBody if its
         framing is broken or it ends early."""
@@ -189,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
                     d = self.rfile.read(min(size, 1 << 16))
                     if not d:
                         raise BadBody("EOF in a chunk")
+                    if self.throttle:
+                        self.throttled(len(d))
                     h.update(d)
                     n += len(d)
                     size -= len(d)
@@ -202,6 +214,8 @@ class Handler(BaseHTTPRequestHandler):
                 d = self.rfile.read(min(size, 1 << 16))
                 if not d:
                     raise BadBody("EOF in the body")
+                if self.throttle:
+                    self.throttled(len(d))
                 h.update(d)
                 n += len(d)
                 size -= len(d)
@@ -245,6 +259,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(srv.health, b"health\n")
             return
         srv.log.append(rec)
+        self.throttle = path == "/upload-throttled"
         if path.startswith("/slow-upload/"):
             time.sleep(int(parts[1]) / 1000)  # the body waits in the proxy and the kernel
         try:
@@ -306,7 +321,7 @@ class Handler(BaseHTTPRequestHandler):
             self.answer(200, b"bye later\n")
             time.sleep(n / 1000)
             self.close_connection = True
-        elif what in ("upload", "headers", "slow-upload"):
+        elif what in ("upload", "headers", "slow-upload", "upload-throttled"):
             self.answer(200, json.dumps(rec).encode(), (("Content-Type", "application/json"),))
         elif what == "status":
             self.answer(n, b"" if n in (204, 304) else b"status %d\n" % n)
@@ -518,6 +533,15 @@ def fetch(port, path, method="GET", headers=None, body=None, conn=None, timeout=
             c.close()
 
 
+def as_json(data):
+    """A backend's JSON answer as a dict; what else came instead under "not_json" (an
+    error page, nothing), so a check's message shows it."""
+    try:
+        return json.loads(data)
+    except ValueError:
+        return {"not_json": data[:300]}
+
+
 def read_head(f):
     line = f.readline(65537)
     if not line:
@@ -655,10 +679,7 @@ def test_bodies_up():
             for chunked in (False, True):
                 extra = ["-H", "Transfer-Encoding: chunked"] if chunked else []
                 r = curl("--data-binary", "@" + f, *extra, url, timeout=90)
-                try:
-                    got = json.loads(r.stdout)
-                except ValueError:
-                    got = {}
+                got = as_json(r.stdout)
                 what = f"curl upload {n} B{' chunked' if chunked else ''}"
                 check(r.returncode == 0 and got.get("len") == n
                       and got.get("sha256") == pattern_sha(n),
@@ -674,11 +695,12 @@ def test_bodies_up():
         f = write_pattern_file(16384)
         r = curl("-v", "-H", "Expect: 100-continue", "--expect100-timeout", "20",
                  "--data-binary", "@" + f, url, timeout=40)
-        got = json.loads(r.stdout or b"{}")
+        got = as_json(r.stdout)
         check(b"< HTTP/1.1 100" in r.stderr, f"Expect: 100-continue: no 100 Continue: "
               f"{r.stderr[-400:]!r}")
         check(got.get("len") == 16384 and got.get("sha256") == pattern_sha(16384),
-              f"Expect: 100-continue: the upload arrived as {got.get('len')} bytes")
+              f"Expect: 100-continue: the upload arrived as {got.get('len')} bytes "
+              f"{got.get('not_json', b'')!r}")
         # Chunked by hand: chunk sizes from 1 byte to 64 KiB, with a chunk extension, a
         # trailer, and the whole sent while the response is read on the same connection.
         for n in (0, 1, 100000, 64 * MiB):
@@ -703,11 +725,55 @@ def test_bodies_up():
             t.start()
             r = read_response(fr)
             t.join(60)
-            got = json.loads(r.body or b"{}")
+            got = as_json(r.body)
             check(r.status == 200 and got.get("len") == n and got.get("sha256") == pattern_sha(n),
-                  f"raw chunked upload {n} B: status {r.status}, backend saw {got.get('len')} "
-                  f"bytes, hash {'ok' if got.get('sha256') == pattern_sha(n) else 'wrong'}")
+                  f"raw chunked upload {n} B: status {r.status} {r.body[:60]!r}, backend saw "
+                  f"{got.get('len')} bytes, hash "
+                  f"{'ok' if got.get('sha256') == pattern_sha(n) else 'wrong'}")
             s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_chunked_upload_small_chunks():
+    """Chunked uploads of 64 MiB in chunks of 1 to 300 bytes (about 450,000 chunk heads, so
+    many straddle the proxy's receive buffers while the upstream holds it back), four on one
+    connection: each arrives whole, none stalls (--body-timeout 2000 would answer 408)."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, "--body-timeout", "2000", shards=1)
+    try:
+        s, fr = raw(p.port, b"", timeout=30)
+        n = 64 * MiB
+        for k in range(4):
+            rng = random.Random(k)
+
+            def send():
+                try:
+                    s.sendall(b"POST /upload-throttled?k=%d HTTP/1.1\r\nHost: up\r\n"
+                              b"Transfer-Encoding: chunked\r\n\r\n" % k)
+                    for blk in pattern(n):  # a send per chunk: segments of every size
+                        while blk:
+                            c = min(len(blk), rng.randint(1, 300))
+                            s.sendall(b"%x\r\n" % c + blk[:c] + b"\r\n")
+                            blk = blk[c:]
+                    s.sendall(b"0\r\n\r\n")
+                except OSError:
+                    pass
+
+            t0 = time.time()
+            t = threading.Thread(target=send, daemon=True)
+            t.start()
+            r = read_response(fr)
+            t.join(30)
+            got = as_json(r.body)
+            ok = check(r.status == 200 and got.get("len") == n
+                       and got.get("sha256") == pattern_sha(n),
+                       f"upload {k}: {r.status} {r.body[:60]!r} after {time.time() - t0:.1f} s, "
+                       f"backend saw {got.get('len')} bytes")
+            if not ok:
+                break
+        s.close()
     finally:
         check(p.stop() == 0, "proxy exit status")
         b.stop()
@@ -796,7 +862,7 @@ def test_headers_added_and_removed():
             "Connection": "keep-alive, X-Secret", "X-Secret": "s", "Keep-Alive": "timeout=5",
             "TE": "trailers", "Trailer": "X-T", "Proxy-Authorization": "Basic eDp5",
             "Proxy-Connection": "keep-alive", "X-Keep": "yes"})
-        got = json.loads(r.body or b"{}").get("headers", [])
+        got = as_json(r.body).get("headers", [])
         check(r.status == 200 and got, f"/headers: {r.status} {r.body[:200]!r}")
         for gone in ("x-secret", "keep-alive", "te", "trailer", "proxy-authorization",
                      "proxy-connection"):
@@ -815,7 +881,7 @@ def test_headers_added_and_removed():
         check(not hdr(got, "forwarded"), f"Forwarded without rfc7239: {hdr(got, 'forwarded')}")
         # without an X-Forwarded-For of the client's
         r = fetch(p.port, "/headers")
-        got = json.loads(r.body or b"{}").get("headers", [])
+        got = as_json(r.body).get("headers", [])
         check(hdr(got, "x-forwarded-for") == ["127.0.0.1"], f"XFF {hdr(got, 'x-forwarded-for')}")
         # the response's way
         r = fetch(p.port, "/hop")
@@ -839,7 +905,7 @@ def test_forwarded_modes():
     try:
         r = fetch(p.port, "/headers", headers={"Host": "site.example:8080",
                                                "Forwarded": "for=10.1.2.3"})
-        got = json.loads(r.body or b"{}").get("headers", [])
+        got = as_json(r.body).get("headers", [])
         elems = [e.strip() for v in hdr(got, "forwarded") for e in v.split(",")]
         check(len(elems) == 2 and elems[0] == "for=10.1.2.3", f"Forwarded: {elems}")
         last = dict((kv.split("=", 1)[0].strip().lower(), kv.split("=", 1)[1].strip().strip('"'))
@@ -854,7 +920,7 @@ def test_forwarded_modes():
     p = Proxy("--upstream", b.addr, "--forwarded", "none")
     try:
         r = fetch(p.port, "/headers", headers={"X-Forwarded-For": "10.9.9.9"})
-        got = json.loads(r.body or b"{}").get("headers", [])
+        got = as_json(r.body).get("headers", [])
         check(hdr(got, "x-forwarded-for") == ["10.9.9.9"] and not hdr(got, "forwarded")
               and not hdr(got, "x-forwarded-proto"), f"--forwarded none: {got}")
     finally:
@@ -864,7 +930,7 @@ def test_forwarded_modes():
         s, f = raw(p.port, f"PROXY TCP4 203.0.113.7 127.0.0.1 5555 {p.port}\r\n"
                    "GET /headers HTTP/1.1\r\nHost: a\r\n\r\n".encode())
         r = read_response(f)
-        got = json.loads(r.body or b"{}").get("headers", [])
+        got = as_json(r.body).get("headers", [])
         check(hdr(got, "x-forwarded-for") == ["203.0.113.7"],
               f"--accept-proxy: XFF {hdr(got, 'x-forwarded-for')} ({r.status})")
         s.close()
@@ -894,7 +960,7 @@ def test_tls_front():
               and hashlib.sha256(body).hexdigest() == pattern_sha(MiB),
               f"https download: curl {r.returncode}, {len(body)} B, {r.stderr[-200:]!r}")
         r = curl("-k", "--data-binary", "@" + write_pattern_file(MiB), f"{url}/upload")
-        got = json.loads(r.stdout or b"{}")
+        got = as_json(r.stdout)
         check(got.get("len") == MiB and got.get("sha256") == pattern_sha(MiB),
               f"https upload: {got.get('len')} B")
         check(hdr(got.get("headers", []), "x-forwarded-proto") == ["https"],
@@ -1032,7 +1098,7 @@ def test_concurrent_clients():
                 if kind == "upload":
                     body = rng.randbytes(n)
                     r = fetch(p.port, f"/upload?c={k}&i={i}", "POST", body=body, conn=c)
-                    got = json.loads(r.body or b"{}")
+                    got = as_json(r.body)
                     ok = r.status == 200 and got.get("len") == n and \
                         got.get("sha256") == hashlib.sha256(body).hexdigest() and \
                         got.get("target") == f"/upload?c={k}&i={i}"
@@ -1100,7 +1166,7 @@ def test_backpressure():
         grown = rss_kib(p.proc.pid) - base
         check(grown < 16384, f"an upstream not reading: ringer's RSS grew {grown} KiB")
         t.join(90)
-        got = json.loads(box["r"].stdout or b"{}") if "r" in box else {}
+        got = as_json(box["r"].stdout) if "r" in box else {}
         check(got.get("len") == 64 * MiB and got.get("sha256") == pattern_sha(64 * MiB),
               f"the upload to the slow upstream: {got.get('len')} B")
     finally:
@@ -1318,7 +1384,7 @@ def test_max_body_413():
     p = Proxy("--upstream", b.addr, "--max-body", "1000")
     try:
         r = fetch(p.port, "/upload", "POST", body=b"x" * 1000)
-        check(r.status == 200 and json.loads(r.body or b"{}").get("len") == 1000,
+        check(r.status == 200 and as_json(r.body).get("len") == 1000,
               f"1000 bytes: {r.status}")
         n = len(b.log)
         r = fetch(p.port, "/upload", "POST", body=b"x" * 1001)
@@ -1573,7 +1639,8 @@ def test_bench_script_smoke():
           f"bench-http-proxy.sh --check: {out.returncode} {out.stdout[-600:]} {out.stderr[-600:]}")
 
 
-TESTS = [test_bodies_down, test_bodies_up, test_head_304_204, test_connection_semantics,
+TESTS = [test_bodies_down, test_bodies_up, test_chunked_upload_small_chunks,
+         test_head_304_204, test_connection_semantics,
          test_headers_added_and_removed,
          test_forwarded_modes, test_tls_front, test_pipelined_in_order, test_routing,
          test_pool_reuse, test_concurrent_clients, test_backpressure,
