@@ -63,7 +63,9 @@
 #include "ringer/engine.h"
 #include "ringer/mode.h"
 
-#define HX_BUF	  (16 * 1024) /* one direction's buffer of an exchange */
+#define HX_BUF \
+	(32 *  \
+	 1024) /* one direction's buffer of an exchange: a 16 KiB response and its head in one send */
 #define NO_PEER	  UINT32_MAX
 #define NO_ROUTE  (-1)
 #define CHUNK_MAX 16 /* room a chunk's framing takes: size line and CRLF */
