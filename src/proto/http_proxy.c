@@ -979,6 +979,24 @@ static bool copy_raw(struct hp *hp, struct hx *x, const uint8_t *data, uint32_t 
 	return true;
 }
 
+/* A head that will not be served: its answer, then the close; what follows is never read. */
+static void head_error(struct engine *e, struct hp *hp, struct conn *c, struct hx *x, int status,
+		       const char *reason, const char *why, enum term term)
+{
+	engine_drop_input(e, c);
+	x->keep = false;
+	x->raw_len = 0;
+	x->method = HTTP_METHOD_OTHER;
+	x->minor = 1;
+	x->head_req = false;
+	x->path_len = 0;
+	x->t_start = engine_now_ms(e);
+	x->attempts = 0;
+	x->counted = false;
+	x->rq_state = RQ_SENT;
+	respond(e, hp, c, x, status, reason, why, true, term);
+}
+
 /* Reads the next request head out of the client's input. */
 static void pump_head(struct engine *e, struct hp *hp, struct conn *c, struct hx *x)
 {
@@ -997,18 +1015,8 @@ static void pump_head(struct engine *e, struct hp *hp, struct conn *c, struct hx
 			const char *reason;
 			int status = status_of_error(n, &reason);
 
-			engine_drop_input(e, c);
-			x->keep = false;
-			x->raw_len = 0;
-			x->method = HTTP_METHOD_OTHER;
-			x->minor = 1;
-			x->head_req = false;
-			x->path_len = 0;
-			x->t_start = engine_now_ms(e);
-			x->attempts = 0;
-			x->rq_state = RQ_SENT;
-			respond(e, hp, c, x, status, reason, http_error_name((enum http_error) - n),
-				true, TERM_LOCAL);
+			head_error(e, hp, c, x, status, reason,
+				   http_error_name((enum http_error) - n), TERM_LOCAL);
 			return;
 		}
 		if (ev == HTTP_EV_NONE) {
@@ -1021,11 +1029,9 @@ static void pump_head(struct engine *e, struct hp *hp, struct conn *c, struct hx
 									    hp->cfg->header_ms);
 				}
 				if (!copy_raw(hp, x, data, len)) {
-					engine_drop_input(e, c);
-					x->keep = false;
-					x->raw_len = 0;
-					respond(e, hp, c, x, 431, "Request Header Fields Too Large",
-						"request head too large", true, TERM_LOCAL);
+					head_error(e, hp, c, x, 431,
+						   "Request Header Fields Too Large",
+						   "request head too large", TERM_LOCAL);
 					return;
 				}
 			}
@@ -1037,11 +1043,8 @@ static void pump_head(struct engine *e, struct hp *hp, struct conn *c, struct hx
 		x->req_done = !x->body_follows;
 		if (x->raw_len) {
 			if (!copy_raw(hp, x, data, (uint32_t)n)) {
-				engine_drop_input(e, c);
-				x->keep = false;
-				x->raw_len = 0;
-				respond(e, hp, c, x, 431, "Request Header Fields Too Large",
-					"request head too large", true, TERM_LOCAL);
+				head_error(e, hp, c, x, 431, "Request Header Fields Too Large",
+					   "request head too large", TERM_LOCAL);
 				return;
 			}
 			go = start_request(e, hp, c, x, &req, x->raw, x->raw_len);
@@ -1643,16 +1646,8 @@ static void hp_expired(struct engine *e, struct conn *c)
 				return;
 			}
 			STAT_INC(engine_stats(e), header_timeouts);
-			engine_drop_input(e, c);
-			x->raw_len = 0;
-			x->keep = false;
-			x->method = HTTP_METHOD_OTHER;
-			x->minor = 1;
-			x->path_len = 0;
-			x->t_start = engine_now_ms(e);
-			x->rq_state = RQ_SENT;
-			respond(e, hp, c, x, 408, "Request Timeout", "request header timeout", true,
-				TERM_CLIENT);
+			head_error(e, hp, c, x, 408, "Request Timeout", "request header timeout",
+				   TERM_CLIENT);
 			return;
 		}
 		if (hpc(c)->tunnel) {
