@@ -920,8 +920,11 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 			if (take > room)
 				take = room;
 			if (!take) {
+				/* The span ended with framing: the next one, if it has come. */
 				engine_consume(e, c, (uint32_t)n);
-				break; /* the next bytes have not come */
+				if (!engine_input_len(e, c))
+					break;
+				continue;
 			}
 			if (hp->cfg->max_body && x->body + take > hp->cfg->max_body) {
 				x->keep = false;
@@ -953,7 +956,7 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 			x->req_done = true;
 			break;
 		}
-		if (!len || (uint32_t)n == len)
+		if (!len || ((uint32_t)n == len && !engine_input_len(e, c)))
 			break; /* all of the input is parsed */
 	}
 	if (x->uo_len > x->uo_sent) {
@@ -1201,7 +1204,7 @@ static void up_pump(struct engine *e, struct hp *hp, struct conn *up)
 			}
 			engine_consume(e, up, (uint32_t)n);
 			progress |= n > 0;
-			if (!len || (uint32_t)n == len)
+			if (!len || ((uint32_t)n == len && !engine_input_len(e, up)))
 				break;
 			continue;
 		}
@@ -1235,8 +1238,11 @@ static void up_pump(struct engine *e, struct hp *hp, struct conn *up)
 			if (take > room)
 				take = room;
 			if (!take) {
+				/* The span ended with framing: the next one, if it has come. */
 				engine_consume(e, up, (uint32_t)n);
-				break;
+				if (!engine_input_len(e, up))
+					break;
+				continue;
 			}
 			put_body(x->co, &x->co_len, data + n, take, x->fr == HTTP_FRAME_CHUNKED);
 			http_rparser_take_data(&x->rp, take);
