@@ -153,9 +153,10 @@ struct hx {
 	uint8_t term;
 	uint8_t upstream;
 	uint8_t attempts;
-	uint8_t minor;	/* the request's HTTP/1.minor */
-	uint8_t method; /* enum http_method */
-	uint8_t fr;	/* enum http_framing of the response to the client */
+	uint8_t last_why; /* enum term: how the last try failed */
+	uint8_t minor;	  /* the request's HTTP/1.minor */
+	uint8_t method;	  /* enum http_method */
+	uint8_t fr;	  /* enum http_framing of the response to the client */
 	uint16_t status;
 	bool keep;	   /* the client stays after this response */
 	bool head_req;	   /* the request is a HEAD */
@@ -607,6 +608,44 @@ static void enqueue(struct engine *e, struct hp *hp, struct conn *c, struct hx *
 	STAT_INC(engine_stats(e), queued);
 }
 
+/*
+ * The answer to a request no upstream served, by why the last try failed
+ * (TERM_NO_UPSTREAM: none could be tried): 502 or 504, with the cause.
+ */
+static void fail_answer(struct engine *e, struct hp *hp, struct conn *c, struct hx *x,
+			enum term why)
+{
+	bool closing = x->has_body && x->rq_state != RQ_SENT;
+
+	x->raw_len = 0;
+	switch (why) {
+	case TERM_CONNECT_TIME:
+		respond(e, hp, c, x, 504, "Gateway Timeout", "upstream connect timed out", closing,
+			why);
+		break;
+	case TERM_UP_TIME:
+		respond(e, hp, c, x, 504, "Gateway Timeout", "upstream did not answer in time",
+			closing, why);
+		break;
+	case TERM_CONNECT:
+		respond(e, hp, c, x, 502, "Bad Gateway", "upstream refused the connection", closing,
+			why);
+		break;
+	case TERM_NO_UPSTREAM:
+		STAT_INC(engine_stats(e), no_upstream);
+		respond(e, hp, c, x, 502, "Bad Gateway", "no upstream available", closing, why);
+		break;
+	case TERM_BAD_RESPONSE:
+		respond(e, hp, c, x, 502, "Bad Gateway", "upstream sent an invalid response",
+			closing, why);
+		break;
+	default:
+		respond(e, hp, c, x, 502, "Bad Gateway",
+			"upstream closed the connection before answering", closing, why);
+		break;
+	}
+}
+
 /* Picks an upstream for the request and sends it there, or answers why not. */
 static void dispatch(struct engine *e, struct hp *hp, struct conn *c, struct hx *x)
 {
@@ -617,9 +656,8 @@ static void dispatch(struct engine *e, struct hp *hp, struct conn *c, struct hx 
 		enqueue(e, hp, c, x);
 		return;
 	case START_NONE:
-		STAT_INC(engine_stats(e), no_upstream);
-		respond(e, hp, c, x, 502, "Bad Gateway", "no upstream available", x->has_body,
-			TERM_NO_UPSTREAM);
+		/* Nothing (more) to try: the last try's failure is the answer. */
+		fail_answer(e, hp, c, x, x->attempts ? (enum term)x->last_why : TERM_NO_UPSTREAM);
 		return;
 	}
 }
@@ -644,8 +682,8 @@ static void dispatch_queue(struct engine *e, struct hp *hp)
 		x->queued = false;
 		engine_set_deadline(e, c, 0);
 		if (r == START_NONE)
-			respond(e, hp, c, x, 502, "Bad Gateway", "no upstream available",
-				x->has_body, TERM_NO_UPSTREAM);
+			fail_answer(e, hp, c, x,
+				    x->attempts ? (enum term)x->last_why : TERM_NO_UPSTREAM);
 	}
 }
 
@@ -665,7 +703,7 @@ static void up_failed(struct engine *e, struct hp *hp, struct conn *c, struct hx
 
 	/* What went is still in uo: the whole request read so far, or just its head. */
 	bool resendable = !x->body || x->whole;
-	bool reused = x->reused;
+	bool reused = x->reused, stale = false;
 
 	detach(e, hp, c, x, false);
 	x->uo_busy = false;
@@ -680,12 +718,14 @@ static void up_failed(struct engine *e, struct hp *hp, struct conn *c, struct hx
 	    !x->fresh) {
 		x->tried &= ~(1ull << x->upstream);
 		x->attempts--;
-		x->fresh = true;
+		x->fresh = true; /* once a request: its tries from now on connect anew */
+		stale = true;
 	}
 	if (untouched && x->attempts <= hp->cfg->connect_retries && resendable &&
-	    (before_connect || (safe && why == TERM_UP_RESET) || x->fresh)) {
+	    (before_connect || (safe && why == TERM_UP_RESET) || stale)) {
 		x->uo_sent = 0;
 		x->rq_state = RQ_WAIT;
+		x->last_why = (uint8_t)why;
 		dispatch(e, hp, c, x);
 		return;
 	}
@@ -694,30 +734,7 @@ static void up_failed(struct engine *e, struct hp *hp, struct conn *c, struct hx
 		engine_close(e, c, ENGINE_CLOSE_RESET);
 		return;
 	}
-	x->raw_len = 0;
-	switch (why) {
-	case TERM_CONNECT_TIME:
-		respond(e, hp, c, x, 504, "Gateway Timeout", "upstream connect timed out",
-			x->has_body && x->rq_state != RQ_SENT, why);
-		break;
-	case TERM_UP_TIME:
-		respond(e, hp, c, x, 504, "Gateway Timeout", "upstream did not answer in time",
-			x->has_body && x->rq_state != RQ_SENT, why);
-		break;
-	case TERM_CONNECT:
-		respond(e, hp, c, x, 502, "Bad Gateway", "upstream refused the connection",
-			x->has_body && x->rq_state != RQ_SENT, why);
-		break;
-	case TERM_BAD_RESPONSE:
-		respond(e, hp, c, x, 502, "Bad Gateway", "upstream sent an invalid response",
-			x->has_body && x->rq_state != RQ_SENT, why);
-		break;
-	default:
-		respond(e, hp, c, x, 502, "Bad Gateway",
-			"upstream closed the connection before answering",
-			x->has_body && x->rq_state != RQ_SENT, why);
-		break;
-	}
+	fail_answer(e, hp, c, x, why);
 }
 
 /* ---- the request side ---------------------------------------------------------------------- */
