@@ -872,8 +872,8 @@ static void put_body(char *buf, uint32_t *len, const uint8_t *data, uint32_t n, 
  * --body-timeout and --body-min-rate, as the http mode keeps them: a body
  * gets body_ms to start, and every body_rate bytes received push the
  * deadline a second further, never more than body_ms ahead of now. Only
- * the client's slowness counts: while the upstream holds the body back (a
- * send in flight, input waiting), the deadline stays body_ms ahead.
+ * the client's slowness counts: while its input waits for us (the upstream
+ * holds the body back), the deadline stays body_ms ahead.
  */
 static void body_deadline(struct engine *e, struct hp *hp, struct conn *c, struct hx *x,
 			  uint64_t got)
@@ -887,7 +887,7 @@ static void body_deadline(struct engine *e, struct hp *hp, struct conn *c, struc
 		engine_set_deadline(e, c, 0);
 		return;
 	}
-	if (x->uo_busy || engine_input_len(e, c) || !engine_deadline(e, c)) {
+	if (engine_input_len(e, c) || !engine_deadline(e, c)) {
 		engine_set_deadline(e, c, now + cfg->body_ms);
 		return;
 	}
@@ -902,8 +902,10 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 	struct conn *up = peer_of(e, c);
 	uint64_t before = x->body;
 
-	if (!up || x->uo_busy || !engine_connected(up))
+	if (!up || x->uo_busy || !engine_connected(up)) {
+		body_deadline(e, hp, c, x, 0); /* held back by the upstream, if input waits */
 		return;
+	}
 	if (x->uo_sent == x->uo_len && x->uo_len + CHUNK_MAX + 1 + 4096 >= HX_BUF) {
 		x->uo_len = x->uo_sent = 0; /* all of it went: room for more */
 		x->whole = false;

@@ -970,6 +970,105 @@ def test_tls_front():
         b.stop()
 
 
+class TlsBackend(Backend):
+    """A Backend that speaks TLS (the certificate given) on every connection it accepts."""
+
+    def __init__(self, name, cert, key):
+        import ssl
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        super().__init__(name)
+
+    def get_request(self):
+        sock, addr = super().get_request()
+        sock.settimeout(10)
+        return self.ctx.wrap_socket(sock, server_side=True), addr
+
+
+def make_cert():
+    cert, key = os.path.join(TMP, "up-cert.pem"), os.path.join(TMP, "up-key.pem")
+    made = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                           "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                           "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1",
+                           "-keyout", key, "-out", cert], capture_output=True, timeout=30)
+    if made.returncode:
+        raise Skip(f"openssl could not make a certificate: {made.stderr[-200:]!r}")
+    return cert, key
+
+
+def test_tls_upstream():
+    """TLS to the upstream (--upstream ADDR,tls with --upstream-ca): 1 MiB each way byte-exact
+    over pooled TLS connections; the same upstream with a CA that did not sign it is never
+    sent a request (the handshake fails: 502)."""
+    cert, key = make_cert()
+    b = TlsBackend("t", cert, key)
+    p = Proxy("--upstream", b.addr + ",tls", "--upstream-ca", cert, shards=1)
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", p.port, timeout=15)
+        for _ in range(3):
+            r = fetch(p.port, f"/size/{MiB}", conn=c)
+            check(r.status == 200 and r.n == MiB and r.sha == pattern_sha(MiB),
+                  f"download over TLS upstream: {r.status}, {r.n} B")
+        data = b"".join(pattern(MiB))
+        r = fetch(p.port, "/upload", "POST", body=data, conn=c)
+        got = as_json(r.body)
+        check(r.status == 200 and got.get("len") == MiB and got.get("sha256") == pattern_sha(MiB),
+              f"upload over TLS upstream: {r.status}, {got.get('len')} B")
+        c.close()
+        check(b.accepts == 1, f"{b.accepts} TLS connections accepted for 4 requests on one "
+              f"client connection, want 1 (the pool)")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+    other, _ = make_cert()  # a new key: the same name, not the upstream's certificate
+    seen = len(b.log)
+    p = Proxy("--upstream", b.addr + ",tls", "--upstream-ca", other, shards=1)
+    try:
+        r = fetch(p.port, "/size/5")
+        check(r.status == 502, f"an upstream whose certificate does not verify: {r.status}")
+        check(len(b.log) == seen, f"the unverified upstream got {len(b.log) - seen} requests")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
+def test_slow_body_408():
+    """--body-timeout/--body-min-rate on request bodies: a body trickled at 200 B/s against a
+    1,000 B/s minimum is answered 408 within the timeout and never completes at the upstream;
+    one sent at 4,000 B/s passes whole."""
+    b = Backend("b")
+    p = Proxy("--upstream", b.addr, "--body-timeout", "1000", "--body-min-rate", "1000")
+    try:
+        s, f = raw(p.port, b"POST /upload HTTP/1.1\r\nHost: up\r\nContent-Length: 100000\r\n\r\n")
+        import select
+        t0, status, sent = time.time(), None, 0
+        while time.time() - t0 < 6 and status is None and sent < 2000:
+            try:
+                s.sendall(b"x" * 20)
+                sent += 20
+            except OSError:
+                break
+            if select.select([s], [], [], 0.1)[0]:
+                line = f.readline()
+                status = int(line.split()[1]) if line else -1
+        took = time.time() - t0
+        check(status == 408 and took < 4, f"trickled body: status {status} after {took:.1f} s")
+        s.close()
+        check(not any(r.get("complete") and r["target"] == "/upload" for r in b.log),
+              f"the trickled body completed at the upstream: {b.log[-1:]}")
+        body = b"y" * 6000
+        s, f = raw(p.port, b"POST /upload HTTP/1.1\r\nHost: up\r\nContent-Length: 6000\r\n\r\n")
+        for k in range(0, len(body), 1000):
+            s.sendall(body[k:k + 1000])
+            time.sleep(0.25)
+        s.settimeout(10)
+        line = f.readline()
+        check(line.startswith(b"HTTP/1.1 200"), f"a body at 4,000 B/s: {line!r}")
+        s.close()
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        b.stop()
+
+
 def test_pipelined_in_order():
     """Requests pipelined on one connection (the first slow, one HEAD, one 304, one chunked)
     are answered in the order they were sent, each whole."""
@@ -1642,7 +1741,8 @@ def test_bench_script_smoke():
 TESTS = [test_bodies_down, test_bodies_up, test_chunked_upload_small_chunks,
          test_head_304_204, test_connection_semantics,
          test_headers_added_and_removed,
-         test_forwarded_modes, test_tls_front, test_pipelined_in_order, test_routing,
+         test_forwarded_modes, test_tls_front, test_tls_upstream, test_slow_body_408,
+         test_pipelined_in_order, test_routing,
          test_pool_reuse, test_concurrent_clients, test_backpressure,
          test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
          test_reset_mid_response, test_smuggling_refused, test_retries, test_max_body_413,
