@@ -1069,6 +1069,140 @@ def test_slow_body_408():
         b.stop()
 
 
+class ChaosUpstream:
+    """An upstream that answers each request badly, by a seeded choice: random bytes, a short
+    body then the close, a chunked body cut off, a reset, an unasked 101, an interim before a
+    204, or (sometimes) a good answer."""
+
+    def __init__(self, seed):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(256)
+        self.addr = "127.0.0.1:%d" % self.sock.getsockname()[1]
+        self.rng = random.Random(seed)
+        self.stopped = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopped:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c, random.Random(self.rng.random())),
+                             daemon=True).start()
+
+    @staticmethod
+    def _serve(c, r):
+        answers = [lambda: r.randbytes(r.randint(1, 3000)),
+                   lambda: b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc",
+                   lambda: b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab",
+                   lambda: None,
+                   lambda: (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\n"
+                            b"Connection: upgrade\r\n\r\n" + r.randbytes(100)),
+                   lambda: b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+                   lambda: b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"]
+        try:
+            c.settimeout(3)
+            while c.recv(65536):
+                k = r.randrange(len(answers))
+                data = answers[k]()
+                if data is None:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    break
+                c.sendall(data)
+                if k in (1, 2, 4):
+                    break
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def stop(self):
+        self.stopped = True
+        self.sock.close()
+
+
+def test_hostile_mix():
+    """Sixteen clients for 8 s sending good, truncated, smuggling, upgrade, pipelined and
+    random requests, some resetting, to a route whose upstream answers badly each time, beside
+    a well-behaved one: ringer stays up, answers the good route 200 during and after, ends with
+    every connection gone (no illegal transition, no sanitizer report, exit 0)."""
+    bad = ChaosUpstream(22)
+    good = Backend("good")
+    p = Proxy("--upstream-group", "bad=" + bad.addr, "--upstream", good.addr, "--route",
+              "/chaos=bad", "--upstream-timeout", "1000", "--header-timeout", "1000")
+    reqs = [b"GET /chaos/a HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"POST /chaos/x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+            b"POST /chaos/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"3\r\nabc\r\n0\r\n\r\n",
+            b"GET /chaos/ws HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\n",
+            b"GET /chaos HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n",
+            b"HEAD /chaos HTTP/1.0\r\n\r\n",
+            b"PUT /chaos HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nabcd"]
+    end = time.time() + 8
+    done, good_ok, good_all, good_bad = [0], [0], [0], []
+
+    def client(seed):
+        r = random.Random(seed)
+        while time.time() < end:
+            try:
+                if r.random() < 0.1:
+                    good_all[0] += 1
+                    try:
+                        gr = fetch(p.port, "/size/100", timeout=15)
+                    except (OSError, http.client.HTTPException) as e:
+                        good_bad.append(repr(e))
+                        continue
+                    good_ok[0] += gr.status == 200
+                    if gr.status != 200:
+                        good_bad.append((gr.status, gr.body[:80]))
+                    continue
+                c = socket.create_connection(("127.0.0.1", p.port), timeout=2)
+                data = b"".join(r.choice(reqs) for _ in range(r.randint(1, 4)))
+                if r.random() < 0.2:
+                    data = data[:r.randint(0, len(data))]
+                if r.random() < 0.1:
+                    data = r.randbytes(r.randint(1, 500))
+                c.sendall(data)
+                if r.random() < 0.3:
+                    c.shutdown(socket.SHUT_WR)
+                if r.random() < 0.2:
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:
+                    try:
+                        while c.recv(65536):
+                            pass
+                    except OSError:
+                        pass
+                c.close()
+                done[0] += 1
+            except OSError:
+                pass
+
+    try:
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        check(done[0] > 100, f"only {done[0]} hostile connections went through")
+        check(good_all[0] > 0 and good_ok[0] == good_all[0],
+              f"the good route during it: {good_ok[0]} of {good_all[0]} answered 200; "
+              f"the others: {good_bad[:5]}")
+        r = fetch(p.port, "/size/1000")
+        check(r.status == 200 and r.n == 1000, f"the good route after it: {r.status}, {r.n} B")
+    finally:
+        check(p.stop() == 0, "proxy exit status")
+        bad.stop()
+        good.stop()
+    dump = "".join(p.out)
+    m = re.search(r"connections by TCP state: (.*)", dump)
+    check(m and all(v == "0" for v in re.findall(r"=(\d+)", m.group(1))),
+          f"connections left at exit: {m.group(1) if m else dump[-300:]}")
+
+
 def test_pipelined_in_order():
     """Requests pipelined on one connection (the first slow, one HEAD, one 304, one chunked)
     are answered in the order they were sent, each whole."""
@@ -1747,7 +1881,7 @@ TESTS = [test_bodies_down, test_bodies_up, test_chunked_upload_small_chunks,
          test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
          test_reset_mid_response, test_smuggling_refused, test_retries, test_max_body_413,
          test_health_check_http, test_access_log_and_metrics, test_websocket,
-         test_nginx_backend_and_wrk, test_bench_script_smoke]
+         test_hostile_mix, test_nginx_backend_and_wrk, test_bench_script_smoke]
 
 if __name__ == "__main__":
     run([t for t in TESTS if not ONLY or t.__name__ in ONLY],
