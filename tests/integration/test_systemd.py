@@ -188,6 +188,8 @@ def notify_lifecycle():
         check("READY" in first[1] and first[1]["READY"] == "1" and "STATUS" in first[1],
               f"the first message is not READY=1 with STATUS=: {first[2]!r}")
         check(first[0] == r.proc.pid, f"READY=1 from pid {first[0]}, not ringer's")
+        # The message is recorded before its callback runs: wait for the callback's verdict.
+        wait_for(lambda: served_at_ready, 10)
         check(served_at_ready == [True], f"the port did not serve when READY=1 came: {why}")
         check("MAINPID" not in first[1], "MAINPID= on a plain start")
         # Three sessions held open (the clients send nothing): a STATUS= line
