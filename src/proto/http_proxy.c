@@ -869,6 +869,32 @@ static void put_body(char *buf, uint32_t *len, const uint8_t *data, uint32_t n, 
 
 /* The request's body, from the client's input into uo, while uo is free. */
 /*
+ * A request body being forwarded will not be served (malformed, too large,
+ * too slow): neither side gets the rest. The client hears why if no answer
+ * has begun, else it is reset.
+ */
+static void body_refused(struct engine *e, struct hp *hp, struct conn *c, struct hx *x, int status,
+			 const char *reason, const char *why, enum term term)
+{
+	x->keep = false;
+	if (!x->started && !x->co_busy) {
+		detach(e, hp, c, x, false);
+		respond(e, hp, c, x, status, reason, why, true, term);
+	} else {
+		x->term = (uint8_t)term;
+		engine_close(e, c, ENGINE_CLOSE_RESET);
+	}
+}
+
+/* Body bytes to take now: of avail in the span, at most left in the body and room in the buffer. */
+static uint32_t body_take(uint32_t avail, uint64_t left, uint32_t room)
+{
+	if (avail > left)
+		avail = (uint32_t)left;
+	return avail < room ? avail : room;
+}
+
+/*
  * --body-timeout and --body-min-rate, as the http mode keeps them: a body
  * gets body_ms to start, and every body_rate bytes received push the
  * deadline a second further, never more than body_ms ahead of now. Only
@@ -919,25 +945,14 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 
 		if (n < 0) {
 			/* A body that turned out malformed: neither side gets the rest. */
-			x->keep = false;
-			if (!x->started && !x->co_busy) {
-				detach(e, hp, c, x, false);
-				respond(e, hp, c, x, 400, "Bad Request", "malformed request body",
-					true, TERM_LOCAL);
-			} else {
-				engine_close(e, c, ENGINE_CLOSE_RESET);
-			}
+			body_refused(e, hp, c, x, 400, "Bad Request", "malformed request body",
+				     TERM_LOCAL);
 			return;
 		}
 		if (ev == HTTP_EV_DATA) {
-			uint64_t left = http_parser_data_left(&x->rq);
-			uint32_t room = HX_BUF - x->uo_len - CHUNK_MAX;
-			uint32_t take = len - (uint32_t)n;
+			uint32_t take = body_take(len - (uint32_t)n, http_parser_data_left(&x->rq),
+						  HX_BUF - x->uo_len - CHUNK_MAX);
 
-			if (take > left)
-				take = (uint32_t)left;
-			if (take > room)
-				take = room;
 			if (!take) {
 				/* The span ended with framing: the next one, if it has come. */
 				engine_consume(e, c, (uint32_t)n);
@@ -946,15 +961,8 @@ static void pump_body(struct engine *e, struct hp *hp, struct conn *c, struct hx
 				continue;
 			}
 			if (hp->cfg->max_body && x->body + take > hp->cfg->max_body) {
-				x->keep = false;
-				if (!x->started && !x->co_busy) {
-					detach(e, hp, c, x, false);
-					respond(e, hp, c, x, 413, "Content Too Large",
-						"request body larger than --max-body", true,
-						TERM_LOCAL);
-				} else {
-					engine_close(e, c, ENGINE_CLOSE_RESET);
-				}
+				body_refused(e, hp, c, x, 413, "Content Too Large",
+					     "request body larger than --max-body", TERM_LOCAL);
 				return;
 			}
 			put_body(x->uo, &x->uo_len, data + n, take, x->chunked);
@@ -1248,14 +1256,9 @@ static void up_pump(struct engine *e, struct hp *hp, struct conn *up)
 			continue;
 		}
 		if (ev == HTTP_RP_DATA) {
-			uint64_t left = http_rparser_data_left(&x->rp);
-			uint32_t room = HX_BUF - x->co_len - CHUNK_MAX;
-			uint32_t take = len - (uint32_t)n;
+			uint32_t take = body_take(len - (uint32_t)n, http_rparser_data_left(&x->rp),
+						  HX_BUF - x->co_len - CHUNK_MAX);
 
-			if (take > left)
-				take = (uint32_t)left;
-			if (take > room)
-				take = room;
 			if (!take) {
 				/* The span ended with framing: the next one, if it has come. */
 				engine_consume(e, up, (uint32_t)n);
@@ -1682,15 +1685,8 @@ static void hp_expired(struct engine *e, struct conn *c)
 		if (x->rq_state == RQ_BODY) {
 			/* The client's body fell behind --body-min-rate. */
 			STAT_INC(engine_stats(e), body_timeouts);
-			x->keep = false;
-			if (!x->started && !x->co_busy) {
-				detach(e, hp, c, x, false);
-				respond(e, hp, c, x, 408, "Request Timeout",
-					"request body too slow", true, TERM_CLIENT);
-			} else {
-				x->term = TERM_CLIENT;
-				engine_close(e, c, ENGINE_CLOSE_RESET);
-			}
+			body_refused(e, hp, c, x, 408, "Request Timeout", "request body too slow",
+				     TERM_CLIENT);
 		}
 		return;
 	case ROLE_UP:
