@@ -133,6 +133,7 @@ struct stats_upstream {
 	uint64_t http[5];	/* responses by status class: 1xx .. 5xx */
 	uint64_t reused;	/* requests sent on a pooled connection */
 	int64_t pooled;		/* idle connections in the pools now */
+	uint64_t evicted;	/* idle pooled connections closed for a full table */
 	uint64_t bad_responses; /* malformed responses (answered 502) */
 	uint64_t timeouts;	/* responses not begun or stalled past --upstream-timeout */
 	uint64_t

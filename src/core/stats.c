@@ -65,6 +65,7 @@ void stats_sum(struct stats *dst, const struct stats *src)
 			d->http[k] += __atomic_load_n(&u->http[k], __ATOMIC_RELAXED);
 		d->reused += __atomic_load_n(&u->reused, __ATOMIC_RELAXED);
 		d->pooled += __atomic_load_n(&u->pooled, __ATOMIC_RELAXED);
+		d->evicted += __atomic_load_n(&u->evicted, __ATOMIC_RELAXED);
 		d->bad_responses += __atomic_load_n(&u->bad_responses, __ATOMIC_RELAXED);
 		d->timeouts += __atomic_load_n(&u->timeouts, __ATOMIC_RELAXED);
 		for (int k = 0; k < STATS_RT_BUCKETS; k++)
@@ -264,7 +265,8 @@ static bool stats_http_upstreams(unsigned groups, const struct stats *const *s,
 			const struct stats_upstream *u = &s[g]->up[i];
 
 			if (u->http[0] | u->http[1] | u->http[2] | u->http[3] | u->http[4] |
-			    u->reused | (uint64_t)u->pooled | u->bad_responses | u->timeouts)
+			    u->reused | (uint64_t)u->pooled | u->evicted | u->bad_responses |
+			    u->timeouts)
 				return true;
 		}
 	}
@@ -335,6 +337,8 @@ int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const 
 			{"ringer_upstream_pool_idle", "gauge", "idle pooled connections"},
 			{"ringer_upstream_pool_reused_total", "counter",
 			 "requests sent on a pooled connection"},
+			{"ringer_upstream_pool_evicted_total", "counter",
+			 "idle pooled connections closed to make room in a full table"},
 			{"ringer_upstream_bad_responses_total", "counter",
 			 "malformed responses, answered 502"},
 			{"ringer_upstream_timeouts_total", "counter",
@@ -347,9 +351,9 @@ int stats_prometheus_upstreams_by(char *buf, size_t len, unsigned groups, const 
 			for (unsigned g = 0; g < groups; g++) {
 				for (unsigned i = 0; i < count[g] && i < STATS_MAX_UPSTREAMS; i++) {
 					const struct stats_upstream *u = &s[g]->up[i];
-					int64_t v[] = {u->pooled, (int64_t)u->reused,
-						       (int64_t)u->bad_responses,
-						       (int64_t)u->timeouts};
+					int64_t v[] = {
+						u->pooled, (int64_t)u->reused, (int64_t)u->evicted,
+						(int64_t)u->bad_responses, (int64_t)u->timeouts};
 
 					STATS_EMIT("%s{%s%s%supstream=\"%s\"} %" PRId64 "\n",
 						   h[k].name, labels ? "listener=\"" : "",

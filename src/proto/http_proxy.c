@@ -443,6 +443,37 @@ static struct conn *pool_get(struct engine *e, struct hp *hp, unsigned i)
 	return NULL;
 }
 
+/*
+ * The table is full and a request needs a new upstream connection: the
+ * oldest idle one of the fullest pool is closed to make room (HAProxy kills
+ * idle server connections when it runs short of descriptors likewise).
+ * Its slot frees once the close completes; the request waits in the queue
+ * meanwhile. Returns false when no pool holds an idle connection.
+ */
+static bool pool_evict(struct engine *e, struct hp *hp)
+{
+	unsigned i = 0;
+
+	for (unsigned k = 1; k < hp->ups.set->n; k++)
+		if (hp->pool[k].n > hp->pool[i].n)
+			i = k;
+	while (hp->pool[i].n) {
+		struct pool *p = &hp->pool[i];
+		struct conn *up = engine_conn(e, p->ref[0]);
+
+		memmove(&p->ref[0], &p->ref[1], (p->n - 1) * sizeof(*p->ref));
+		p->n--;
+		STAT_ADD(engine_stats(e), up[i].pooled, -1);
+		if (!up)
+			continue;
+		STAT_INC(engine_stats(e), up[i].evicted);
+		hpc(up)->pooled = 0;
+		engine_close(e, up, ENGINE_CLOSE);
+		return true;
+	}
+	return false;
+}
+
 static void pool_put(struct engine *e, struct hp *hp, struct conn *up)
 {
 	unsigned i = hpc(up)->upstream;
@@ -581,6 +612,14 @@ static enum start start_upstream(struct engine *e, struct hp *hp, struct conn *c
 		up = NULL;
 	else
 		up = engine_connect(e, &set->up[i].addr, hp->cfg->connect_ms, &err);
+	if (!up && err == -EMFILE && pool_evict(e, hp)) {
+		/* The table is full of idle connections: this try waits for the one closed. */
+		release_slot(hp, x);
+		x->tried &= ~(1ull << i);
+		x->attempts--;
+		engine_set_timer(e, engine_now_ms(e));
+		return START_FULL;
+	}
 	if (!up) {
 		release_slot(hp, x);
 		STAT_INC(engine_stats(e), errors);
@@ -1446,6 +1485,9 @@ static void hp_timer(struct engine *e, uint64_t now_ms)
 	struct hp *hp = hpd(e);
 	uint64_t due, next;
 
+	/* Requests waiting for a slot a pooled connection's close freed (pool_evict). */
+	if (hp->q_len)
+		dispatch_queue(e, hp);
 	if (!ups_checker(&hp->ups, e))
 		return;
 	refresh(hp);

@@ -1432,6 +1432,56 @@ def test_upstream_closes_pooled():
         b.stop()
 
 
+def test_pool_gives_way():
+    """Idle pooled connections give way when the shard's table is full: with --max-conns 4
+    (a table of 8), four clients kept open and four idle connections pooled to group a, a
+    request routed to group b gets a slot by the close of one of them and is served (with
+    nothing closed it would be a 502); the other three still serve a."""
+    a, b = Backend("a"), Backend("b")
+    p = Proxy("--upstream-group", f"ga={a.addr}", "--upstream-group", f"gb={b.addr}",
+              "--route", "a.test=ga", "--route", "b.test=gb", "--max-conns", "4", shards=1)
+    conns = [http.client.HTTPConnection("127.0.0.1", p.port, timeout=10) for _ in range(4)]
+    try:
+        got = [None] * 4
+
+        def one(k):
+            try:
+                got[k] = fetch(p.port, "/sleep/400", headers={"Host": "a.test"},
+                               conn=conns[k]).status
+            except OSError as e:
+                got[k] = repr(e)
+        threads = [threading.Thread(target=one, args=(k,), daemon=True) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        check(got == [200] * 4 and a.accepts == 4,
+              f"4 requests at once: {got}, {a.accepts} upstream connections, want 4")
+        idle = p.metric(f'ringer_upstream_pool_idle{{upstream="{a.addr}"}}')
+        check(idle == 4, f"pooled to a: {idle}, want 4 (the table is full)")
+        t0 = time.time()
+        r = fetch(p.port, "/size/5", headers={"Host": "b.test"}, conn=conns[0])
+        dt = time.time() - t0
+        check(r.status == 200 and r.h1("x-backend") == "b",
+              f"a request for b with the table full: {r.status} from {r.h1('x-backend')}")
+        check(dt < 1.0, f"served after {dt:.2f} s (the slot frees by the next tick)")
+        evicted = p.metric(f'ringer_upstream_pool_evicted_total{{upstream="{a.addr}"}}')
+        check(evicted == 1, f"ringer_upstream_pool_evicted_total for a: {evicted}, want 1")
+        check(wait_for(lambda: len(a.closed_at) >= 1, 3), "the closed pooled connection's FIN "
+              "did not reach a")
+        for k in (1, 2, 3):
+            r = fetch(p.port, "/size/5", headers={"Host": "a.test"}, conn=conns[k])
+            check(r.status == 200, f"a again on client {k}: {r.status}")
+        check(a.accepts == 4, f"a again: {a.accepts} upstream connections, want the 3 pooled "
+              "reused (4 in all)")
+    finally:
+        for c in conns:
+            c.close()
+        check(p.stop() == 0, "proxy exit status")
+        a.stop()
+        b.stop()
+
+
 def test_upstream_down_502():
     """Connect refused: 502 from ringer, with a short text/plain body, quickly."""
     port = free_port()
@@ -1877,7 +1927,7 @@ TESTS = [test_bodies_down, test_bodies_up, test_chunked_upload_small_chunks,
          test_headers_added_and_removed,
          test_forwarded_modes, test_tls_front, test_tls_upstream, test_slow_body_408,
          test_pipelined_in_order, test_routing,
-         test_pool_reuse, test_concurrent_clients, test_backpressure,
+         test_pool_reuse, test_pool_gives_way, test_concurrent_clients, test_backpressure,
          test_upstream_closes_pooled, test_upstream_down_502, test_timeouts_504, test_queue_503,
          test_reset_mid_response, test_smuggling_refused, test_retries, test_max_body_413,
          test_health_check_http, test_access_log_and_metrics, test_websocket,
