@@ -161,25 +161,6 @@ class Server:
             return None
 
 
-def kernel_sockets(port):
-    """Kernel TCP sockets with local port `port`, by state, listeners excluded."""
-    counts = {}
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                next(f)
-                for line in f:
-                    fields = line.split()
-                    if int(fields[1].rsplit(":", 1)[1], 16) != port:
-                        continue
-                    state = KSTATES.get(int(fields[3], 16), fields[3])
-                    if state != "LISTEN":
-                        counts[state] = counts.get(state, 0) + 1
-        except OSError:
-            pass
-    return counts
-
-
 def _tcp_table():
     """(local port, remote port, state, inode) of every TCP socket, listeners excluded."""
     rows = []
@@ -197,6 +178,15 @@ def _tcp_table():
         except OSError:
             pass
     return rows
+
+
+def kernel_sockets(port):
+    """Kernel TCP sockets with local port `port`, by state, listeners excluded."""
+    counts = {}
+    for local, _, state, _ in _tcp_table():
+        if local == port:
+            counts[state] = counts.get(state, 0) + 1
+    return counts
 
 
 def _inode_owners(inodes):
