@@ -7,9 +7,13 @@ raises Skip before any check failed is counted as skipped (', N skipped').
 """
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
+import threading
 import time
+import urllib.request
 
 failures = []
 
@@ -82,6 +86,74 @@ def ringer_ended(what, status, out, err, want=0, stale=0):
             check(stats.get("stale") == stale,
                   f"{what}: {stats.get('stale')} stale completions, want {stale}")
     return stats
+
+
+class RingerProc:
+    """A ringer whose stdout names its ports: argv started with stdout and stderr piped, .port
+    from its 'listening on 127.0.0.1:PORT' line and, when admin, .admin from 'admin on
+    127.0.0.1:PORT'; from then on reader threads collect its output, a line an item, in .out
+    (the lines read at the start included) and .err. what names it in every check."""
+
+    LISTENING = re.compile(r"listening on 127\.0\.0\.1:(\d+)")
+    ADMIN = re.compile(r"admin on 127\.0\.0\.1:(\d+)")
+
+    def __init__(self, argv, what, admin=False):
+        self.what = what
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.port = self.admin = None
+        self.out, self.err = [], []
+        while self.port is None or (admin and self.admin is None):
+            line = self.proc.stdout.readline()
+            if not line:
+                self.proc.kill()
+                self.proc.wait()
+                raise RuntimeError(f"{what} did not start (exit {self.proc.returncode}): "
+                                   f"{''.join(self.out)[-300:]}{self.proc.stderr.read()[-800:]}")
+            self.out.append(line)
+            m = self.LISTENING.match(line)
+            if m and self.port is None:
+                self.port = int(m.group(1))
+            m = self.ADMIN.match(line)
+            if m:
+                self.admin = int(m.group(1))
+        self.readers = [threading.Thread(target=self._read, args=(f, into), daemon=True)
+                        for f, into in ((self.proc.stdout, self.out),
+                                        (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
+
+    @staticmethod
+    def _read(f, into):
+        for line in f:
+            into.append(line)
+
+    def metrics(self):
+        """The admin port's /metrics, as text."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
+            return r.read().decode()
+
+    def metric(self, name):
+        """The value of the first series whose name and labels are name; None if absent."""
+        for line in self.metrics().splitlines():
+            if line.startswith(name + " "):
+                return float(line.rsplit(" ", 1)[1])
+        return None
+
+    def stop(self, timeout=15):
+        """SIGTERM (killed past timeout seconds); judges how it ended (ringer_ended) and
+        returns its exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for t in self.readers:
+            t.join(5)
+        ringer_ended(self.what, self.proc.returncode, "".join(self.out), "".join(self.err))
+        return self.proc.returncode
 
 
 def listing():

@@ -23,7 +23,6 @@ import os
 import random
 import re
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -31,11 +30,10 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from cases import Skip, check, free_port, ringer_ended, run, wait_for
+from cases import RingerProc, Skip, check, free_port, run, wait_for
 
 RINGER = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 and not sys.argv[1].startswith("-")
                          else "build/src/server/ringer")
@@ -438,63 +436,12 @@ def hdr(rec_headers, name):
 # ---- ringer --mode http-proxy -----------------------------------------------------------------
 
 
-class Proxy:
+class Proxy(RingerProc):
     def __init__(self, *args, shards=2):
-        self.argv = [RINGER, "--mode", "http-proxy", "--listen", "127.0.0.1:0",
-                     "--admin", "127.0.0.1:0", "--shards", str(shards), "--no-pin",
-                     "--drain-timeout", "2000", *args]
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True)
-        self.port = self.admin = None
-        self.out, self.err = [], []
-        while self.port is None or self.admin is None:
-            line = self.proc.stdout.readline()
-            if not line:
-                self.proc.wait(10)
-                raise RuntimeError(f"ringer --mode http-proxy did not start (exit "
-                                   f"{self.proc.returncode}): {self.proc.stderr.read()[-800:]}")
-            self.out.append(line)
-            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.admin = int(m.group(1))
-        self.readers = [threading.Thread(target=self._read, args=(f, into), daemon=True)
-                        for f, into in ((self.proc.stdout, self.out),
-                                        (self.proc.stderr, self.err))]
-        for t in self.readers:
-            t.start()
-
-    @staticmethod
-    def _read(f, into):
-        for line in f:
-            into.append(line)
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
-            return r.read().decode()
-
-    def metric(self, name):
-        for line in self.metrics().splitlines():
-            if line.startswith(name + " "):
-                return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def stop(self):
-        """SIGTERM; judges how it ended (cases.ringer_ended); its exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        ringer_ended("ringer --mode http-proxy", self.proc.returncode, "".join(self.out),
-                     "".join(self.err))
-        return self.proc.returncode
+        super().__init__([RINGER, "--mode", "http-proxy", "--listen", "127.0.0.1:0",
+                          "--admin", "127.0.0.1:0", "--shards", str(shards), "--no-pin",
+                          "--drain-timeout", "2000", *args], "ringer --mode http-proxy",
+                         admin=True)
 
 
 class Resp:

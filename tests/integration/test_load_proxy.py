@@ -23,47 +23,24 @@ import tempfile
 import threading
 import time
 
-from cases import check, free_port, ringer_ended, run
+from cases import RingerProc, check, free_port, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
 SIZES = {"64": 64, "4k": 4096, "64k": 65536}
 
 
-class Ringer:
+class Ringer(RingerProc):
     """A ringer process; its port from the first stdout line, its output collected."""
 
     def __init__(self, *args):
-        self.proc = subprocess.Popen([RINGER, "--listen", "127.0.0.1:0", "--shards", "1",
-                                      "--no-pin", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"ringer did not start: {line} {self.proc.stderr.read()[-800:]}")
-        self.port = int(m.group(1))
-        self.what = "ringer " + " ".join(args[:2])
-        self.out, self.err = [], []  # its stats at exit go to stdout
-        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
-                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
-        for t in self.readers:
-            t.daemon = True
-            t.start()
+        super().__init__([RINGER, "--listen", "127.0.0.1:0", "--shards", "1", "--no-pin", *args],
+                         "ringer " + " ".join(args[:2]))
 
-    def stop(self):
-        """SIGTERM; judges how it ended (cases.ringer_ended); the exit status (None if it
-        had to be killed)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        ringer_ended(self.what, self.proc.returncode, "".join(self.out), "".join(self.err))
-        return None if self.proc.returncode == -signal.SIGKILL else self.proc.returncode
+    def stop(self, timeout=15):
+        """As RingerProc.stop; the exit status None if it had to be killed."""
+        code = super().stop(timeout)
+        return None if code == -signal.SIGKILL else code
 
 
 class Haproxy:

@@ -33,7 +33,7 @@ import tempfile
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cases import Skip, check, free_port, ringer_ended, run, wait_for  # noqa: E402
+from cases import RingerProc, Skip, check, free_port, run, wait_for  # noqa: E402
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 else "build/src/load/ringer-load"
@@ -96,39 +96,17 @@ def make_expired(name, cn, ca):
     return key, crt
 
 
-class Ringer:
+class Ringer(RingerProc):
     """ringer on 127.0.0.1:0 (TLS unless cert is None); stop() checks it exits 0."""
 
     def __init__(self, *args, mode="http", cert=SERVER):
         tls = ["--tls-cert", cert[1], "--tls-key", cert[0]] if cert else []
-        self.proc = subprocess.Popen(
-            [RINGER, "--mode", mode, "--listen", "127.0.0.1:0", "--shards", "1", "--no-pin",
-             *tls, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError(f"ringer did not start: {line} {self.proc.stderr.read()[-800:]}")
-        self.port = int(m.group(1))
-        self.what = f"ringer --mode {mode}" + (" over TLS" if cert else "")
-        self.out, self.err = [], []
-        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
-                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
-        for t in self.readers:
-            t.daemon = True
-            t.start()
+        super().__init__([RINGER, "--mode", mode, "--listen", "127.0.0.1:0", "--shards", "1",
+                          "--no-pin", *tls, *args],
+                         f"ringer --mode {mode}" + (" over TLS" if cert else ""))
 
-    def stop(self):
-        """SIGTERM; judges how it ended (cases.ringer_ended)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        ringer_ended(self.what, self.proc.returncode, "".join(self.out), "".join(self.err))
+    def stop(self, timeout=20):
+        super().stop(timeout)
 
 
 class Nginx:

@@ -18,7 +18,7 @@ import threading
 import time
 import urllib.request
 
-from cases import check, free_port, ringer_ended, run, wait_for
+from cases import RingerProc, check, free_port, ringer_ended, run, wait_for
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 
@@ -61,43 +61,11 @@ class Upstream:
         self.sock.close()
 
 
-class Proxy:
+class Proxy(RingerProc):
     def __init__(self, *args):
-        self.proc = subprocess.Popen(
-            [RINGER, "--mode", "proxy", "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-             "--shards", "2", "--no-pin", *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.port = self.admin = None
-        while self.port is None or self.admin is None:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("ringer did not start: " + self.proc.stderr.read()[-800:])
-            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.admin = int(m.group(1))
-        self.out, self.err = [], []
-        self.readers = [threading.Thread(target=self.read_out, daemon=True),
-                        threading.Thread(target=self.read_err, daemon=True)]
-        for t in self.readers:
-            t.start()
-
-    def read_out(self):
-        for line in self.proc.stdout:
-            self.out.append(line)
-
-    def read_err(self):
-        for line in self.proc.stderr:
-            self.err.append(line)
-
-    def metric(self, name):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.rsplit(" ", 1)[1])
-        return None
+        super().__init__([RINGER, "--mode", "proxy", "--listen", "127.0.0.1:0", "--admin",
+                          "127.0.0.1:0", "--shards", "2", "--no-pin", *args],
+                         "ringer --mode proxy", admin=True)
 
     def echo(self, payload=b"ping"):
         with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
@@ -109,20 +77,6 @@ class Proxy:
                     break
                 got += d
             return got == payload
-
-    def stop(self):
-        """SIGTERM; judges how it ended (cases.ringer_ended) and returns its exit status."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        ringer_ended("ringer --mode proxy", self.proc.returncode, "".join(self.out),
-                     "".join(self.err))
-        return self.proc.returncode
 
 
 def stop_ringer(r, what):

@@ -28,16 +28,13 @@ failed.
 """
 import json
 import multiprocessing
-import re
 import select
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
-from cases import check, ringer_ended, run
+from cases import RingerProc, check, run
 
 RINGER = sys.argv[1] if len(sys.argv) > 1 else "build/src/server/ringer"
 LOAD = sys.argv[2] if len(sys.argv) > 2 and not sys.argv[2].startswith("--") \
@@ -111,35 +108,9 @@ def client(k, port, n, start_at, out):
             s.close()
 
 
-class Ringer:
+class Ringer(RingerProc):
     def __init__(self, *args):
-        self.proc = subprocess.Popen([RINGER, "--listen", "127.0.0.1:0", "--no-pin", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise RuntimeError("ringer did not start: " + line + self.proc.stderr.read()[-1000:])
-        self.port = int(m.group(1))
-        self.out, self.err = [], []
-        self.readers = [threading.Thread(target=lambda: self.out.extend(self.proc.stdout)),
-                        threading.Thread(target=lambda: self.err.extend(self.proc.stderr))]
-        for t in self.readers:
-            t.daemon = True
-            t.start()
-
-    def stop(self):
-        """SIGTERM; judges how it ended (cases.ringer_ended) and returns its exit status."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        ringer_ended("ringer", self.proc.returncode, "".join(self.out), "".join(self.err))
-        return self.proc.returncode
+        super().__init__([RINGER, "--listen", "127.0.0.1:0", "--no-pin", *args], "ringer")
 
 
 def percentile(values, p):

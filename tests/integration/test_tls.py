@@ -22,7 +22,7 @@ import time
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cases import check, ringer_ended, run, wait_for  # noqa: E402
+from cases import RingerProc, check, run, wait_for  # noqa: E402
 
 RINGER = sys.argv[1]
 # ringer-load for the handshake flood: meson says where; by hand, beside the ringer binary.
@@ -65,58 +65,17 @@ OTHER_CA = make_cert("otherca", ["someone-else"])
 STRANGER = make_cert("stranger", ["client2"], ca=OTHER_CA)
 
 
-class Ringer:
+class Ringer(RingerProc):
     """ringer with TLS on 127.0.0.1:0 and an admin port; stop() checks its exit."""
 
     def __init__(self, *args, mode="echo", cert=EC, shards="2"):
         tls = ["--tls-cert", cert[1], "--tls-key", cert[0]] if cert else []
-        self.proc = subprocess.Popen(
-            [RINGER, "--mode", mode, "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0",
-             "--shards", shards, "--no-pin", *tls, *args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.what = f"ringer --mode {mode}"
-        self.port = self.admin = None
-        while self.port is None or self.admin is None:
-            line = self.proc.stdout.readline()
-            if not line:
-                raise RuntimeError("ringer did not start: " + self.proc.stderr.read()[-800:])
-            m = re.match(r"listening on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-            m = re.match(r"admin on 127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.admin = int(m.group(1))
-        self.out, self.err = [], []
-        self.readers = [threading.Thread(target=self.read, args=(self.proc.stdout, self.out)),
-                        threading.Thread(target=self.read, args=(self.proc.stderr, self.err))]
-        for t in self.readers:
-            t.start()
+        super().__init__([RINGER, "--mode", mode, "--listen", "127.0.0.1:0", "--admin",
+                          "127.0.0.1:0", "--shards", shards, "--no-pin", *tls, *args],
+                         f"ringer --mode {mode}", admin=True)
 
-    @staticmethod
-    def read(f, lines):
-        for line in f:
-            lines.append(line)
-
-    def metric(self, name):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/metrics", timeout=5) as r:
-            for line in r.read().decode().splitlines():
-                if line.startswith(name + " "):
-                    return float(line.rsplit(" ", 1)[1])
-        return None
-
-    def stop(self):
-        """SIGTERM; exit 0, no sanitizer report, and no illegal TCP transition."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            self.proc.wait(20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        for t in self.readers:
-            t.join(5)
-        err, out = "".join(self.err), "".join(self.out)
-        ringer_ended(self.what, self.proc.returncode, out, err)
-        return err
+    def stop(self, timeout=20):
+        return super().stop(timeout)
 
 
 def client_ctx(ca=EC[1], cert=None, version=None):
