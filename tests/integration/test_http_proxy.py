@@ -1393,7 +1393,7 @@ def test_pool_gives_way():
 
         def one(k):
             try:
-                got[k] = fetch(p.port, "/sleep/400", headers={"Host": "a.test"},
+                got[k] = fetch(p.port, "/sleep/1000", headers={"Host": "a.test"},
                                conn=conns[k]).status
             except OSError as e:
                 got[k] = repr(e)
@@ -1404,7 +1404,9 @@ def test_pool_gives_way():
             t.join(10)
         check(got == [200] * 4 and a.accepts == 4,
               f"4 requests at once: {got}, {a.accepts} upstream connections, want 4")
-        idle = p.metric(f'ringer_upstream_pool_idle{{upstream="{a.addr}"}}')
+        name = f'ringer_upstream_pool_idle{{upstream="{a.addr}"}}'
+        wait_for(lambda: p.metric(name) == 4, 3)
+        idle = p.metric(name)
         check(idle == 4, f"pooled to a: {idle}, want 4 (the table is full)")
         t0 = time.time()
         r = fetch(p.port, "/size/5", headers={"Host": "b.test"}, conn=conns[0])
