@@ -1100,13 +1100,13 @@ void eng_tls_run(struct engine *e)
 	 * once they have taken HANDSHAKE_BUSY_NS: the rest go first next time.
 	 * A ClientHello's step (signature and key exchange, about 100 us) ends
 	 * its iteration, after at most 20 us of cheaper steps (a Finished,
-	 * about 10 us). So a flood delays an established
-	 * connection's request by about the one step running when it arrived,
-	 * and costs the handshakes one more loop iteration (an io_uring_enter
-	 * with a zero timeout, about 1 us) per ClientHello. With a bound of
-	 * 150 us, steps shared iterations and the flood's p99 was 0.56 ms,
-	 * against 0.35 ms with 20 us (tools/README.md, "A handshake flood
-	 * beside a keep-alive client").
+	 * about 10 us). So a flood delays an established connection's request
+	 * by about the one step running when it arrived, and costs the
+	 * handshakes one more loop iteration (an io_uring_enter with a zero
+	 * timeout, about 1 us) per ClientHello. With a bound of 150 us, steps
+	 * shared iterations and the flood's p99 was 0.56 ms, against 0.35 ms
+	 * with 20 us (tools/README.md, "A handshake flood beside a keep-alive
+	 * client").
 	 */
 	if (hs != LIST_END)
 		until = mono_ns() + HANDSHAKE_BUSY_NS;

@@ -585,7 +585,7 @@ static enum start start_upstream(struct engine *e, struct hp *hp, struct conn *c
 	struct conn *up;
 	unsigned i;
 	bool slot;
-	int err;
+	int err = 0;
 
 	switch (ups_pick(&hp->ups, x->hash, x->tried | ~x->gmask, engine_now_ms(e), &i, &slot)) {
 	case UPS_PICKED:
