@@ -656,20 +656,41 @@ int ring_close_reset(struct ring *r, int fd, bool fixed, uint64_t ud_opt, uint64
  */
 int ring_probe_setsockopt(struct ring *r)
 {
+	enum { PROBE_UD = 5 };
 	struct io_uring_cqe *cqe;
+	struct io_uring_sqe *sqe;
 	int one = 1, fd, ret;
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	ret = ring_setsockopt(r, fd, false, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one), 0);
-	if (!ret)
-		ret = io_uring_submit_and_wait(&r->uring, 1) < 0 ? -EIO : 0;
-	if (!ret) {
+	/*
+	 * Straight from liburing, as the probes in ring_init: a question to the
+	 * kernel, not an operation fault injection may fail. Through ring_sqe an
+	 * injected "SQ full" put the fault layer's own NOP ahead of the probe,
+	 * this read took the NOP's completion for the probe's, and the probe's
+	 * own (user_data 0) surfaced later as a stale completion.
+	 */
+	sqe = io_uring_get_sqe(&r->uring);
+	if (!sqe) {
+		close(fd);
+		return -EBUSY;
+	}
+	prep_setsockopt(sqe, fd, false, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one), PROBE_UD);
+	ret = io_uring_submit_and_wait(&r->uring, 1) < 0 ? -EIO : 0;
+	while (!ret) {
+		bool mine;
+		int res;
+
 		ret = io_uring_wait_cqe(&r->uring, &cqe);
-		if (!ret) {
-			ret = cqe->res < 0 ? cqe->res : 0;
-			io_uring_cqe_seen(&r->uring, cqe);
+		if (ret)
+			break;
+		mine = cqe->user_data == PROBE_UD;
+		res = cqe->res;
+		io_uring_cqe_seen(&r->uring, cqe);
+		if (mine) {
+			ret = res < 0 ? res : 0;
+			break;
 		}
 	}
 	close(fd);
