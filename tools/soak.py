@@ -225,8 +225,9 @@ def explain_sockets(port, servers_by_pid):
     out = []
     for lp, rp, st, ino in left:
         peer = peers.get(rp)
-        out.append(f":{lp} {st} held by {who(ino)}; peer :{rp} " +
-                   (f"{peer[2]} held by {who(peer[3])}" if peer else "gone"))
+        out.append((f":{lp} {st} held by {who(ino)}; peer :{rp} " +
+                    (f"{peer[2]} held by {who(peer[3])}" if peer else "gone"),
+                    st == "FIN_WAIT2" and not ino and not peer))
     return out
 
 
@@ -660,8 +661,17 @@ def main():
               f"{f['regfiles']}")
         live = {k: v for k, v in f["ksockets"].items() if k != "TIME_WAIT"}
         if live:  # which connection, and who still holds its other end
-            live["which"] = explain_sockets(
+            which = explain_sockets(
                 s.port, {str(x.proc.pid): x.name for x in servers} | {str(os.getpid()): "soak"})
+            # A FIN_WAIT2 that no process holds and whose peer is gone is the kernel's alone:
+            # ringer closed it, the client's end is gone too (its RST, under a flood of them,
+            # may meet the kernel's challenge-ACK rate limit), and tcp_fin_timeout reaps it.
+            # Seen once under faults (seed 485213607); anything else is a socket left.
+            reaped = [w for w, kernels in which if kernels]
+            live = {"which": [w for w, kernels in which if not kernels]} if \
+                len(reaped) < len(which) else {}
+            if reaped:
+                print(f"  {s.name}: left to the kernel's FIN_WAIT2 timeout: {reaped}")
         check(f"{s.name}: no kernel socket left on the port", not live, json.dumps(live))
         rss = [r[s.name]["rss_kib"] for r in samples[:-1] if r[s.name]["rss_kib"] > 0]
         half = len(rss) // 2
