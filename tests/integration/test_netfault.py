@@ -66,8 +66,9 @@ def get_net():
     return net
 
 
-def start(n, mode, *args, upstreams=(), log=None):
-    """ringer in the proxy namespace; upstreams: ports of ringer echo servers started in 'up'."""
+def start(n, mode, *args, upstreams=(), log=None, ut_ms=None):
+    """ringer in the proxy namespace; upstreams: ports of ringer echo servers started in 'up';
+    ut_ms: its --tcp-user-timeout (UT_MS unless given)."""
     extra = []
     for port in upstreams:
         UPSTREAMS.append(nf.Ringer(n, "up", RINGER, ["--mode", "echo"],
@@ -75,7 +76,7 @@ def start(n, mode, *args, upstreams=(), log=None):
         extra += ["--upstream", f"{nf.UP_IP}:{port}"]
     if log:
         extra += ["--log", log]
-    bounds = ["--tcp-user-timeout", str(UT_MS), "--keepalive", KA]
+    bounds = ["--tcp-user-timeout", str(UT_MS if ut_ms is None else ut_ms), "--keepalive", KA]
     return nf.Ringer(n, "prx", RINGER, ["--mode", mode, *bounds, *extra, *args])
 
 
@@ -142,7 +143,11 @@ def clean_run(what, label, mode, faults, load_args, count, size=None, upstreams=
     n = get_net()
     log = os.path.join(tmp, what + ".log") if upstreams else None
     count *= SCALE
-    r = start(n, mode, *ringer_args, upstreams=upstreams, log=log)
+    # UT_MS (2 s) is for the cases that must end a dead path soon. Under loss alone a segment
+    # lost four times in a row is retransmitted past 2 s (RTO 200, 400, 800, 1600 ms) and
+    # the kernel would abort a connection that was only slow: about one run in twenty at 5 %
+    # loss failed on TCPAbortOnTimeout. 30 s covers seven losses in a row.
+    r = start(n, mode, *ringer_args, upstreams=upstreams, log=log, ut_ms=max(UT_MS, 30000))
     before = n.tcp_ext()
     try:
         for f in faults:
